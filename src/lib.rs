@@ -1,0 +1,14 @@
+//! loadgate: a MySQL/MariaDB benchmark and load-testing harness with regression tracking.
+//!
+//! The binary (`src/main.rs`) only parses arguments, sets up logging and maps the result of
+//! [`app::run`] to an exit code. Everything else lives here; ARCHITECTURE.md has the map.
+
+pub mod error;
+pub mod record;
+pub mod server;
+pub mod stats;
+pub mod store;
+pub mod target;
+pub mod workload;
+
+pub use error::{Error, Result};

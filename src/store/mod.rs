@@ -1,0 +1,7 @@
+//! The SQLite run store (stub, replaced by the real module).
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Other(String),
+}
