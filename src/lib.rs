@@ -6,6 +6,7 @@
 pub mod error;
 pub mod record;
 pub mod server;
+pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod target;

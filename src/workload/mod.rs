@@ -1,7 +1,270 @@
-//! Workloads (stub).
+//! Workloads: what a run does to the database, as data.
+//!
+//! A workload is a TOML file (format in `workloads/README.md`): tables with their DDL and how
+//! `prepare` fills them, transaction types with weights, statements with typed parameter
+//! generators, and run defaults. The four sysbench OLTP workloads ship built in (compiled from
+//! the files in `workloads/`), and any file path works the same way.
+//!
+//! Parsing ([`parse`]) turns the file into a [`Workload`] (names still symbolic). Compiling it
+//! against resolved settings ([`plan::Plan::compile`]) turns every expression into constants
+//! and slots, so the engine's hot path only draws numbers and fills parameters.
 
+pub mod expr;
+pub mod gen;
+pub mod parse;
+pub mod plan;
+
+use std::path::PathBuf;
+
+pub use expr::Expr;
+pub use gen::{Dist, DistParams, Pattern};
+
+/// Why a workload could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
-    #[error("{0}")]
-    Other(String),
+    #[error("{file}:{line}:{col}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+
+    #[error("{file}: {message}")]
+    InvalidFile { file: String, message: String },
+
+    #[error("unknown workload `{name}`; available: {}. A path to a .toml file works too.", .available.join(", "))]
+    Unknown {
+        name: String,
+        available: Vec<String>,
+    },
+
+    #[error("cannot read workload file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("setting `{key}`: {message}")]
+    Setting { key: String, message: String },
+}
+
+/// Where a workload came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Builtin,
+    File(PathBuf),
+}
+
+/// A parsed workload.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    pub description: String,
+    pub source: Source,
+    /// SHA-256 (hex, 16 chars) of the file's bytes.
+    pub hash: String,
+    /// The `[settings]` table: run defaults and the workload's own integer variables.
+    pub settings: Vec<(String, SettingValue)>,
+    pub tables: Vec<TableDef>,
+    pub transactions: Vec<TxnDef>,
+}
+
+/// A value from a `[settings]` table or `--set`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Int(v) => write!(f, "{v}"),
+            SettingValue::Float(v) => write!(f, "{v}"),
+            SettingValue::Str(v) => write!(f, "{v}"),
+            SettingValue::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A table (or a numbered family of tables, `sbtest{i}`) the workload owns.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// Name pattern; `{i}` is replaced by 1..=count.
+    pub name: String,
+    pub count: Expr,
+    pub rows: Expr,
+    /// `CREATE TABLE {table} (...)`.
+    pub create: String,
+    /// Statements run after the rows are loaded (secondary indexes, as sysbench does).
+    pub after_load: Vec<String>,
+    pub columns: Vec<ColumnDef>,
+}
+
+impl TableDef {
+    /// The concrete table names for `count` tables.
+    pub fn names(&self, count: i64) -> Vec<String> {
+        if self.name.contains("{i}") {
+            (1..=count.max(1))
+                .map(|i| self.name.replace("{i}", &i.to_string()))
+                .collect()
+        } else {
+            vec![self.name.clone()]
+        }
+    }
+}
+
+/// A column `prepare` fills, and how.
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: String,
+    pub gen: Gen,
+}
+
+/// A value generator.
+#[derive(Debug, Clone)]
+pub enum Gen {
+    /// An integer in `[min, max]`; `dist: None` means the run's `rand_type`.
+    Int {
+        dist: Option<Dist>,
+        min: Expr,
+        max: Expr,
+    },
+    /// A string from a `#`/`@` template.
+    Str(String),
+    /// A fixed value.
+    Const(SettingValue),
+}
+
+/// A transaction type.
+#[derive(Debug, Clone)]
+pub struct TxnDef {
+    pub name: String,
+    pub weight: u32,
+    /// Wrap the steps in BEGIN ... COMMIT.
+    pub begin: bool,
+    pub steps: Vec<StepDef>,
+}
+
+/// A group of statements run `repeat` times against one table picked at random.
+#[derive(Debug, Clone)]
+pub struct StepDef {
+    /// Index into `Workload::tables`.
+    pub table: usize,
+    pub repeat: Expr,
+    /// Integer values drawn once per repetition and shared by the statements.
+    pub lets: Vec<(String, Gen)>,
+    pub statements: Vec<StmtDef>,
+}
+
+/// Query class, as sysbench counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Read,
+    Write,
+    Other,
+}
+
+impl Kind {
+    /// Read for SELECT/SHOW, write for INSERT/UPDATE/DELETE/REPLACE, other otherwise.
+    pub fn infer(sql: &str) -> Kind {
+        let first = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        match first.as_str() {
+            "SELECT" | "SHOW" | "WITH" => Kind::Read,
+            "INSERT" | "UPDATE" | "DELETE" | "REPLACE" => Kind::Write,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// One statement.
+#[derive(Debug, Clone)]
+pub struct StmtDef {
+    pub name: String,
+    /// SQL with `{table}` and `?` placeholders.
+    pub sql: String,
+    pub kind: Kind,
+    pub params: Vec<ParamDef>,
+}
+
+/// A statement parameter.
+#[derive(Debug, Clone)]
+pub enum ParamDef {
+    Gen(Gen),
+    /// An integer expression over settings and the step's `let` values.
+    Expr(Expr),
+}
+
+/// The built-in workloads: (name, file content).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "oltp_read_write",
+        include_str!("../../workloads/oltp_read_write.toml"),
+    ),
+    (
+        "oltp_read_only",
+        include_str!("../../workloads/oltp_read_only.toml"),
+    ),
+    (
+        "oltp_write_only",
+        include_str!("../../workloads/oltp_write_only.toml"),
+    ),
+    (
+        "oltp_point_select",
+        include_str!("../../workloads/oltp_point_select.toml"),
+    ),
+];
+
+/// Load a workload by built-in name or by path (anything ending in `.toml` or containing `/`).
+pub fn load(name_or_path: &str) -> Result<Workload, WorkloadError> {
+    if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+        let path = PathBuf::from(name_or_path);
+        let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        return parse::parse(&text, Source::File(path));
+    }
+    if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+        return parse::parse(text, Source::Builtin);
+    }
+    let mut available: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+    for f in workload_files(std::path::Path::new("workloads")) {
+        if let Some(stem) = f.file_stem().and_then(|s| s.to_str()) {
+            if !available.iter().any(|a| a == stem) {
+                available.push(f.display().to_string());
+            }
+        }
+    }
+    if let Some(f) = workload_files(std::path::Path::new("workloads"))
+        .into_iter()
+        .find(|f| f.file_stem().and_then(|s| s.to_str()) == Some(name_or_path))
+    {
+        return load(&f.display().to_string());
+    }
+    Err(WorkloadError::Unknown {
+        name: name_or_path.to_string(),
+        available,
+    })
+}
+
+/// `.toml` files in a directory, sorted; an unreadable directory gives none.
+pub fn workload_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
+        .collect();
+    v.sort();
+    v
 }

@@ -1,0 +1,455 @@
+//! Resolved run settings: one validated value per knob, and where it came from.
+//!
+//! Precedence, highest first: a dedicated flag (`--threads 8`), then `--set key=value`, then
+//! the workload file's `[settings]`, then the built-in defaults below. Every run stores the
+//! resolved [`Settings`] (and so its seed and random distribution) with its results.
+
+use crate::workload::{Dist, DistParams, SettingValue, Workload, WorkloadError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// sysbench's default list of errors that restart the transaction: deadlock (1213), lock wait
+/// timeout (1205) and "record has changed since last read" (1020).
+pub const DEFAULT_RETRY_ERRORS: &[u16] = &[1213, 1020, 1205];
+
+/// Built-in defaults, lowest precedence.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("threads", "1"),
+    ("duration", "10s"),
+    ("warmup", "0s"),
+    ("rate", "0"),
+    ("events", "0"),
+    ("tables", "1"),
+    ("table_size", "10000"),
+    ("rand_type", "special"),
+    ("rand_spec_iter", "12"),
+    ("rand_spec_pct", "1"),
+    ("rand_spec_res", "75"),
+    ("rand_pareto_h", "0.2"),
+    ("rand_zipfian_exp", "0.8"),
+    ("report_interval", "1s"),
+    ("seed", "0"),
+    ("client_threads", "0"),
+    ("connect_timeout", "10s"),
+    ("retry_errors", "1213,1020,1205"),
+    ("database", "loadgate"),
+];
+
+/// Every setting a run understands besides the workload's own variables, with a description.
+pub const KNOWN: &[(&str, &str)] = &[
+    ("threads", "concurrent workers, one connection each"),
+    (
+        "duration",
+        "measured time after warm-up (10s, 2m; 0 = until --events)",
+    ),
+    (
+        "warmup",
+        "time before measuring; its transactions are not counted",
+    ),
+    (
+        "rate",
+        "open loop: transactions per second over all workers (0 = closed loop)",
+    ),
+    ("events", "stop after this many transactions (0 = no limit)"),
+    ("tables", "number of tables"),
+    ("table_size", "rows per table"),
+    (
+        "rand_type",
+        "default distribution: uniform, special, gaussian, pareto, zipfian",
+    ),
+    (
+        "rand_spec_iter",
+        "special/gaussian: uniforms summed per value",
+    ),
+    (
+        "rand_spec_pct",
+        "special: percent of the range that gets the special values",
+    ),
+    (
+        "rand_spec_res",
+        "special: percent of values that are special",
+    ),
+    ("rand_pareto_h", "pareto: shape h"),
+    ("rand_zipfian_exp", "zipfian: exponent"),
+    (
+        "report_interval",
+        "live report interval (0 = progress bar instead)",
+    ),
+    (
+        "seed",
+        "random seed (0 = pick one; the seed used is stored)",
+    ),
+    (
+        "client_threads",
+        "client runtime threads (0 = auto: one per core, at most one per worker)",
+    ),
+    ("connect_timeout", "connect timeout"),
+    (
+        "retry_errors",
+        "comma-separated MySQL error codes that restart the transaction",
+    ),
+    (
+        "database",
+        "database (schema) the workload's tables live in",
+    ),
+];
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Default,
+    Workload,
+    Set,
+    Flag,
+}
+
+/// The resolved settings of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub workload: String,
+    pub threads: u32,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    /// Open-loop rate in transactions per second; `None` is closed loop.
+    pub rate: Option<f64>,
+    /// Stop after this many transactions.
+    pub events: Option<u64>,
+    pub tables: i64,
+    pub table_size: i64,
+    pub rand_type: Dist,
+    pub rand_spec_iter: u32,
+    pub rand_spec_pct: u32,
+    pub rand_spec_res: u32,
+    pub rand_pareto_h: f64,
+    pub rand_zipfian_exp: f64,
+    /// Seconds between live lines; 0 shows a progress bar instead.
+    pub report_interval_s: f64,
+    pub seed: u64,
+    /// Client runtime threads actually used.
+    pub client_threads: u32,
+    pub connect_timeout_s: f64,
+    pub retry_errors: Vec<u16>,
+    pub database: String,
+    /// Every integer-valued setting (core and the workload's own), for expressions.
+    pub vars: BTreeMap<String, i64>,
+    /// Where each setting came from.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+impl Settings {
+    pub fn dist_params(&self) -> DistParams {
+        DistParams::new(
+            self.rand_spec_iter,
+            self.rand_spec_pct,
+            self.rand_spec_res,
+            self.rand_pareto_h,
+            self.rand_zipfian_exp,
+        )
+    }
+
+    /// Resolve settings for `workload` from its file, `--set` pairs and dedicated flags (both
+    /// given as `key=value`-style pairs, flags last).
+    pub fn resolve(
+        workload: &Workload,
+        sets: &[(String, String)],
+        flags: &[(&str, String)],
+    ) -> Result<Settings, WorkloadError> {
+        let mut raw: BTreeMap<String, (SettingValue, Origin)> = BTreeMap::new();
+        for (k, v) in DEFAULTS {
+            raw.insert(
+                k.to_string(),
+                (SettingValue::Str(v.to_string()), Origin::Default),
+            );
+        }
+        for (k, v) in &workload.settings {
+            raw.insert(k.clone(), (v.clone(), Origin::Workload));
+        }
+        for (k, v) in sets {
+            if !raw.contains_key(k) {
+                let mut names: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
+                let own: Vec<&str> = workload
+                    .settings
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .filter(|n| !names.contains(n))
+                    .collect();
+                names.extend(own);
+                return Err(WorkloadError::Setting {
+                    key: k.clone(),
+                    message: format!("unknown setting (from --set); known: {}", names.join(", ")),
+                });
+            }
+            raw.insert(k.clone(), (SettingValue::Str(v.clone()), Origin::Set));
+        }
+        for (k, v) in flags {
+            raw.insert(k.to_string(), (SettingValue::Str(v.clone()), Origin::Flag));
+        }
+        let get = |k: &str| raw.get(k).expect("every known setting has a default");
+        let int = |k: &str, min: i64| -> Result<i64, WorkloadError> {
+            let (v, o) = get(k);
+            let n = match v {
+                SettingValue::Int(i) => *i,
+                SettingValue::Str(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| bad(k, *o, format!("`{s}` is not an integer")))?,
+                other => return Err(bad(k, *o, format!("`{other}` is not an integer"))),
+            };
+            if n < min {
+                return Err(bad(k, *o, format!("must be at least {min}, got {n}")));
+            }
+            Ok(n)
+        };
+        let float = |k: &str| -> Result<f64, WorkloadError> {
+            let (v, o) = get(k);
+            let f = match v {
+                SettingValue::Int(i) => *i as f64,
+                SettingValue::Float(f) => *f,
+                SettingValue::Str(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| bad(k, *o, format!("`{s}` is not a number")))?,
+                SettingValue::Bool(b) => return Err(bad(k, *o, format!("`{b}` is not a number"))),
+            };
+            if !f.is_finite() || f < 0.0 {
+                return Err(bad(k, *o, format!("must be a number ≥ 0, got {f}")));
+            }
+            Ok(f)
+        };
+        let dur = |k: &str| -> Result<f64, WorkloadError> {
+            let (v, o) = get(k);
+            match v {
+                SettingValue::Int(i) if *i >= 0 => Ok(*i as f64),
+                SettingValue::Float(f) if *f >= 0.0 => Ok(*f),
+                SettingValue::Str(s) => parse_duration(s).map_err(|m| bad(k, *o, m)),
+                other => Err(bad(
+                    k,
+                    *o,
+                    format!("`{other}` is not a duration (10s, 500ms, 2m)"),
+                )),
+            }
+        };
+        let string = |k: &str| -> String { get(k).0.to_string() };
+
+        let threads = int("threads", 1)?;
+        if threads > 10_000 {
+            let (_, o) = get("threads");
+            return Err(bad("threads", *o, "at most 10000".into()));
+        }
+        let rate = float("rate")?;
+        let events = int("events", 0)?;
+        let duration_s = dur("duration")?;
+        if duration_s == 0.0 && events == 0 {
+            let (_, o) = get("duration");
+            return Err(bad(
+                "duration",
+                *o,
+                "0 needs --events to end the run".into(),
+            ));
+        }
+        let rand_type = {
+            let s = string("rand_type");
+            Dist::parse(&s).ok_or_else(|| {
+                bad(
+                    "rand_type",
+                    get("rand_type").1,
+                    format!("`{s}` is not one of {}", Dist::NAMES.join(", ")),
+                )
+            })?
+        };
+        let retry_errors = {
+            let s = string("retry_errors");
+            let mut v = Vec::new();
+            for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                v.push(part.parse::<u16>().map_err(|_| {
+                    bad(
+                        "retry_errors",
+                        get("retry_errors").1,
+                        format!("`{part}` is not an error code"),
+                    )
+                })?);
+            }
+            v
+        };
+        let database = string("database");
+        crate::target::check_identifier(&database)
+            .map_err(|m| bad("database", get("database").1, m))?;
+        let spec_res = int("rand_spec_res", 0)?;
+        if spec_res > 99 {
+            return Err(bad(
+                "rand_spec_res",
+                get("rand_spec_res").1,
+                "must be at most 99".into(),
+            ));
+        }
+        let pareto_h = float("rand_pareto_h")?;
+        if !(pareto_h > 0.0 && pareto_h < 1.0) {
+            return Err(bad(
+                "rand_pareto_h",
+                get("rand_pareto_h").1,
+                "must be between 0 and 1".into(),
+            ));
+        }
+
+        let mut vars = BTreeMap::new();
+        for (k, (v, o)) in &raw {
+            if KNOWN.iter().any(|(n, _)| n == k)
+                && !["threads", "tables", "table_size"].contains(&k.as_str())
+            {
+                continue;
+            }
+            let n = match v {
+                SettingValue::Int(i) => *i,
+                SettingValue::Str(s) => match s.trim().parse::<i64>() {
+                    Ok(i) => i,
+                    Err(_) => return Err(bad(k, *o, format!("`{s}` is not an integer"))),
+                },
+                _ => continue,
+            };
+            vars.insert(k.clone(), n);
+        }
+        let seed = int("seed", 0)? as u64;
+        let seed = if seed == 0 { random_seed() } else { seed };
+        let client_threads = int("client_threads", 0)? as u32;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let client_threads = if client_threads == 0 {
+            cores.min(threads as u32).max(1)
+        } else {
+            client_threads.min(threads as u32)
+        };
+        Ok(Settings {
+            workload: workload.name.clone(),
+            threads: threads as u32,
+            duration_s,
+            warmup_s: dur("warmup")?,
+            rate: if rate > 0.0 { Some(rate) } else { None },
+            events: if events > 0 {
+                Some(events as u64)
+            } else {
+                None
+            },
+            tables: int("tables", 1)?,
+            table_size: int("table_size", 1)?,
+            rand_type,
+            rand_spec_iter: int("rand_spec_iter", 1)? as u32,
+            rand_spec_pct: int("rand_spec_pct", 0)? as u32,
+            rand_spec_res: spec_res as u32,
+            rand_pareto_h: pareto_h,
+            rand_zipfian_exp: float("rand_zipfian_exp")?,
+            report_interval_s: dur("report_interval")?,
+            seed,
+            client_threads,
+            connect_timeout_s: dur("connect_timeout")?.max(0.1),
+            retry_errors,
+            database,
+            vars,
+            origins: raw.iter().map(|(k, (_, o))| (k.clone(), *o)).collect(),
+        })
+    }
+}
+
+fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {
+    let from = match origin {
+        Origin::Default => "built-in default",
+        Origin::Workload => "workload [settings]",
+        Origin::Set => "--set",
+        Origin::Flag => "command-line flag",
+    };
+    WorkloadError::Setting {
+        key: key.to_string(),
+        message: format!("{message} (from {from})"),
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * mult),
+        _ => Err(format!("`{s}` is not a duration (10s, 500ms, 2m, 1h)")),
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    (t ^ (std::process::id() as u64).rotate_left(32)) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload;
+
+    fn rw() -> Workload {
+        workload::load("oltp_read_write").unwrap()
+    }
+
+    #[test]
+    fn precedence_flag_over_set_over_file_over_default() {
+        let w = rw();
+        let s = Settings::resolve(&w, &[], &[]).unwrap();
+        assert_eq!(s.threads, 4); // file
+        assert_eq!(s.connect_timeout_s, 10.0); // default
+        let s = Settings::resolve(&w, &[("threads".into(), "8".into())], &[]).unwrap();
+        assert_eq!(s.threads, 8);
+        assert_eq!(s.origins["threads"], Origin::Set);
+        let s = Settings::resolve(
+            &w,
+            &[("threads".into(), "8".into())],
+            &[("threads", "16".into())],
+        )
+        .unwrap();
+        assert_eq!(s.threads, 16);
+        assert_eq!(s.origins["threads"], Origin::Flag);
+        let s = Settings::resolve(&w, &[("range_size".into(), "50".into())], &[]).unwrap();
+        assert_eq!(s.vars["range_size"], 50);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_origin() {
+        let w = rw();
+        let e = Settings::resolve(&w, &[("threads".into(), "many".into())], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("threads") && e.contains("--set"), "{e}");
+        let e = Settings::resolve(&w, &[("nosuch".into(), "1".into())], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown setting") && e.contains("range_size"),
+            "{e}"
+        );
+        let e = Settings::resolve(&w, &[], &[("rand_type", "bell".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rand_type") && e.contains("zipfian"), "{e}");
+        let e = Settings::resolve(&w, &[], &[("duration", "soon".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), 10.0);
+        assert_eq!(parse_duration("250ms").unwrap(), 0.25);
+        assert_eq!(parse_duration("2m").unwrap(), 120.0);
+        assert_eq!(parse_duration("3").unwrap(), 3.0);
+        assert!(parse_duration("-1s").is_err());
+    }
+}

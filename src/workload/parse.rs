@@ -1,0 +1,615 @@
+//! Parsing workload TOML into a [`Workload`], with errors that point at file, line and column.
+
+use super::{
+    ColumnDef, Gen, Kind, ParamDef, SettingValue, Source, StepDef, StmtDef, TableDef, TxnDef,
+    Workload, WorkloadError,
+};
+use crate::workload::{Dist, Expr};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    settings: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    tables: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    transactions: Vec<Spanned<RawTxn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: Spanned<String>,
+    count: Option<Spanned<toml::Value>>,
+    rows: Spanned<toml::Value>,
+    create: Spanned<String>,
+    #[serde(default)]
+    after_load: Vec<String>,
+    #[serde(default)]
+    columns: Vec<Spanned<RawGen>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGen {
+    name: Option<String>,
+    int: Option<String>,
+    min: Option<toml::Value>,
+    max: Option<toml::Value>,
+    str: Option<String>,
+    value: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTxn {
+    name: String,
+    weight: Option<u32>,
+    begin: Option<bool>,
+    #[serde(default)]
+    steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    table: Option<String>,
+    repeat: Option<toml::Value>,
+    #[serde(rename = "let", default)]
+    lets: BTreeMap<String, RawGen>,
+    name: Option<String>,
+    sql: Option<String>,
+    kind: Option<String>,
+    params: Option<Vec<toml::Value>>,
+    statements: Option<Vec<Spanned<RawStmt>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStmt {
+    name: String,
+    sql: String,
+    kind: Option<String>,
+    #[serde(default)]
+    params: Vec<toml::Value>,
+}
+
+/// Names every workload may use in expressions besides its own settings.
+pub const CORE_INT_SETTINGS: &[&str] = &["threads", "tables", "table_size"];
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: String,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> WorkloadError {
+        let (line, col) = line_col(self.text, span.start);
+        WorkloadError::Invalid {
+            file: self.file.clone(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
+    (line, col)
+}
+
+/// Parse a workload file's text.
+pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
+    let file = match &source {
+        Source::Builtin => "<built-in>".to_string(),
+        Source::File(p) => p.display().to_string(),
+    };
+    let ctx = Ctx { text, file };
+    let raw: RawWorkload = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => ctx.err(span, e.message().to_string()),
+        None => WorkloadError::InvalidFile {
+            file: ctx.file.clone(),
+            message: e.message().to_string(),
+        },
+    })?;
+    let name = match (&raw.name, &source) {
+        (Some(n), _) => n.clone(),
+        (None, Source::File(p)) => p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("workload")
+            .to_string(),
+        (None, Source::Builtin) => "workload".to_string(),
+    };
+    let hash = {
+        let digest = Sha256::digest(text.as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    };
+
+    let mut settings = Vec::new();
+    for (k, v) in &raw.settings {
+        let value = match v.get_ref() {
+            toml::Value::Integer(i) => SettingValue::Int(*i),
+            toml::Value::Float(f) => SettingValue::Float(*f),
+            toml::Value::String(s) => SettingValue::Str(s.clone()),
+            toml::Value::Boolean(b) => SettingValue::Bool(*b),
+            _ => {
+                return Err(ctx.err(
+                    v.span(),
+                    format!("setting `{k}` must be a number, a string or a boolean"),
+                ))
+            }
+        };
+        settings.push((k.clone(), value));
+    }
+    let int_names: Vec<String> = settings
+        .iter()
+        .filter(|(_, v)| matches!(v, SettingValue::Int(_)))
+        .map(|(k, _)| k.clone())
+        .chain(CORE_INT_SETTINGS.iter().map(|s| s.to_string()))
+        .collect();
+    let known = |n: &str| int_names.iter().any(|k| k == n);
+
+    if raw.tables.is_empty() {
+        return Err(WorkloadError::InvalidFile {
+            file: ctx.file.clone(),
+            message: "a workload needs at least one [[tables]] entry".into(),
+        });
+    }
+    let mut tables = Vec::new();
+    for t in &raw.tables {
+        let span = t.span();
+        let t = t.get_ref();
+        let tname = t.name.get_ref();
+        let base = tname.replace("{i}", "1");
+        crate::target::check_identifier(&base)
+            .map_err(|why| ctx.err(t.name.span(), format!("table name {why}")))?;
+        let count = match &t.count {
+            Some(c) => expr_of(&ctx, c.get_ref(), c.span(), &known)?,
+            None if tname.contains("{i}") => Expr::parse("tables").expect("literal"),
+            None => Expr::int(1),
+        };
+        let rows = expr_of(&ctx, t.rows.get_ref(), t.rows.span(), &known)?;
+        if !t.create.get_ref().contains("{table}") {
+            return Err(ctx.err(
+                t.create.span(),
+                "`create` must name the table as {table} so loadgate can create each copy",
+            ));
+        }
+        let mut columns = Vec::new();
+        for c in &t.columns {
+            let cname = c
+                .get_ref()
+                .name
+                .clone()
+                .ok_or_else(|| ctx.err(c.span(), "every entry of `columns` needs a `name`"))?;
+            crate::target::check_identifier(&cname)
+                .map_err(|why| ctx.err(c.span(), format!("column name {why}")))?;
+            let gen = gen_of(&ctx, c.get_ref(), c.span(), &known)?;
+            columns.push(ColumnDef { name: cname, gen });
+        }
+        if columns.is_empty() {
+            return Err(ctx.err(span, "a table needs `columns` so prepare can fill it"));
+        }
+        tables.push(TableDef {
+            name: tname.clone(),
+            count,
+            rows,
+            create: t.create.get_ref().clone(),
+            after_load: t.after_load.clone(),
+            columns,
+        });
+    }
+
+    if raw.transactions.is_empty() {
+        return Err(WorkloadError::InvalidFile {
+            file: ctx.file.clone(),
+            message: "a workload needs at least one [[transactions]] entry".into(),
+        });
+    }
+    let mut transactions = Vec::new();
+    for tx in &raw.transactions {
+        let tspan = tx.span();
+        let tx = tx.get_ref();
+        let weight = tx.weight.unwrap_or(1);
+        if weight == 0 {
+            return Err(ctx.err(tspan, format!("transaction `{}` has weight 0", tx.name)));
+        }
+        let mut steps = Vec::new();
+        for st in &tx.steps {
+            let sspan = st.span();
+            let st = st.get_ref();
+            let table =
+                match &st.table {
+                    None if tables.len() == 1 => 0,
+                    None => return Err(ctx.err(
+                        sspan.clone(),
+                        "this workload has several tables: say which one with `table = \"...\"`",
+                    )),
+                    Some(tn) => tables.iter().position(|t| &t.name == tn).ok_or_else(|| {
+                        ctx.err(
+                            sspan.clone(),
+                            format!(
+                                "unknown table `{tn}`; tables: {}",
+                                tables
+                                    .iter()
+                                    .map(|t| t.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?,
+                };
+            let repeat = match &st.repeat {
+                Some(v) => expr_of(&ctx, v, sspan.clone(), &known)?,
+                None => Expr::int(1),
+            };
+            let mut lets = Vec::new();
+            for (ln, g) in &st.lets {
+                if known(ln) {
+                    return Err(ctx.err(
+                        sspan.clone(),
+                        format!("`let` name `{ln}` hides the setting of the same name"),
+                    ));
+                }
+                let gen = gen_of(&ctx, g, sspan.clone(), &known)?;
+                if !matches!(gen, Gen::Int { .. }) {
+                    return Err(ctx.err(
+                        sspan.clone(),
+                        format!("`let` value `{ln}` must be an integer generator (`int = ...`)"),
+                    ));
+                }
+                lets.push((ln.clone(), gen));
+            }
+            let known_here = |n: &str| known(n) || st.lets.contains_key(n);
+            let raw_stmts: Vec<(Range<usize>, RawStmt)> = match (&st.sql, &st.statements) {
+                (Some(sql), None) => vec![(
+                    sspan.clone(),
+                    RawStmt {
+                        name: st
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| format!("{}_{}", tx.name, steps.len() + 1)),
+                        sql: sql.clone(),
+                        kind: st.kind.clone(),
+                        params: st.params.clone().unwrap_or_default(),
+                    },
+                )],
+                (None, Some(list)) if !list.is_empty() => {
+                    if st.params.is_some() || st.name.is_some() || st.kind.is_some() {
+                        return Err(ctx.err(
+                            sspan.clone(),
+                            "a step with `statements` takes `name`, `kind` and `params` on each statement, not on the step",
+                        ));
+                    }
+                    list.iter()
+                        .map(|s| {
+                            let r = s.get_ref();
+                            (
+                                s.span(),
+                                RawStmt {
+                                    name: r.name.clone(),
+                                    sql: r.sql.clone(),
+                                    kind: r.kind.clone(),
+                                    params: r.params.clone(),
+                                },
+                            )
+                        })
+                        .collect()
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ctx.err(
+                        sspan.clone(),
+                        "a step has either `sql` or `statements`, not both",
+                    ))
+                }
+                _ => {
+                    return Err(ctx.err(
+                        sspan.clone(),
+                        "a step needs `sql` (one statement) or `statements`",
+                    ))
+                }
+            };
+            let mut statements = Vec::new();
+            for (span, rs) in raw_stmts {
+                let kind = match rs.kind.as_deref() {
+                    None => Kind::infer(&rs.sql),
+                    Some("read") => Kind::Read,
+                    Some("write") => Kind::Write,
+                    Some("other") => Kind::Other,
+                    Some(other) => {
+                        return Err(ctx.err(
+                            span,
+                            format!("kind `{other}` is not one of read, write, other"),
+                        ))
+                    }
+                };
+                let placeholders = count_placeholders(&rs.sql);
+                if placeholders != rs.params.len() {
+                    return Err(ctx.err(
+                        span,
+                        format!(
+                            "statement `{}` has {placeholders} `?` placeholder(s) but {} param(s): {}",
+                            rs.name,
+                            rs.params.len(),
+                            rs.sql.trim()
+                        ),
+                    ));
+                }
+                let mut params = Vec::new();
+                for p in &rs.params {
+                    params.push(param_of(&ctx, p, span.clone(), &known_here)?);
+                }
+                statements.push(StmtDef {
+                    name: rs.name,
+                    sql: rs.sql,
+                    kind,
+                    params,
+                });
+            }
+            steps.push(StepDef {
+                table,
+                repeat,
+                lets,
+                statements,
+            });
+        }
+        if steps.is_empty() {
+            return Err(ctx.err(tspan, format!("transaction `{}` has no steps", tx.name)));
+        }
+        transactions.push(TxnDef {
+            name: tx.name.clone(),
+            weight,
+            begin: tx.begin.unwrap_or(false),
+            steps,
+        });
+    }
+
+    Ok(Workload {
+        name,
+        description: raw.description.unwrap_or_default(),
+        source,
+        hash,
+        settings,
+        tables,
+        transactions,
+    })
+}
+
+fn expr_of(
+    ctx: &Ctx,
+    v: &toml::Value,
+    span: Range<usize>,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Expr, WorkloadError> {
+    let e = match v {
+        toml::Value::Integer(i) => Expr::int(*i),
+        toml::Value::String(s) => {
+            Expr::parse(s).map_err(|m| ctx.err(span.clone(), format!("`{s}`: {m}")))?
+        }
+        _ => {
+            return Err(ctx.err(
+                span,
+                "expected an integer or an expression such as \"table_size - 1\"",
+            ))
+        }
+    };
+    for n in e.names() {
+        if !known(n) {
+            return Err(ctx.err(
+                span,
+                format!(
+                    "`{}` uses `{n}`, which is not an integer setting or a `let` value",
+                    e.text
+                ),
+            ));
+        }
+    }
+    Ok(e)
+}
+
+fn gen_of(
+    ctx: &Ctx,
+    g: &RawGen,
+    span: Range<usize>,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Gen, WorkloadError> {
+    match (&g.int, &g.str, &g.value) {
+        (Some(d), None, None) => {
+            let dist = if d == "default" {
+                None
+            } else {
+                Some(Dist::parse(d).ok_or_else(|| {
+                    ctx.err(
+                        span.clone(),
+                        format!(
+                            "unknown distribution `{d}`; use default, {}",
+                            Dist::NAMES.join(", ")
+                        ),
+                    )
+                })?)
+            };
+            let min = match &g.min {
+                Some(v) => expr_of(ctx, v, span.clone(), known)?,
+                None => return Err(ctx.err(span, "an `int` generator needs `min` and `max`")),
+            };
+            let max = match &g.max {
+                Some(v) => expr_of(ctx, v, span.clone(), known)?,
+                None => return Err(ctx.err(span, "an `int` generator needs `min` and `max`")),
+            };
+            Ok(Gen::Int { dist, min, max })
+        }
+        (None, Some(p), None) => {
+            if g.min.is_some() || g.max.is_some() {
+                return Err(ctx.err(span, "a `str` generator takes no `min`/`max`"));
+            }
+            Ok(Gen::Str(p.clone()))
+        }
+        (None, None, Some(v)) => Ok(Gen::Const(match v {
+            toml::Value::Integer(i) => SettingValue::Int(*i),
+            toml::Value::Float(f) => SettingValue::Float(*f),
+            toml::Value::String(s) => SettingValue::Str(s.clone()),
+            toml::Value::Boolean(b) => SettingValue::Bool(*b),
+            _ => return Err(ctx.err(span, "`value` must be a number, a string or a boolean")),
+        })),
+        _ => Err(ctx.err(
+            span,
+            "a generator has exactly one of `int = \"<distribution>\"`, `str = \"<template>\"` or `value = ...`",
+        )),
+    }
+}
+
+fn param_of(
+    ctx: &Ctx,
+    v: &toml::Value,
+    span: Range<usize>,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<ParamDef, WorkloadError> {
+    match v {
+        toml::Value::Integer(_) | toml::Value::String(_) => {
+            Ok(ParamDef::Expr(expr_of(ctx, v, span, known)?))
+        }
+        toml::Value::Table(_) => {
+            let g: RawGen = v.clone().try_into().map_err(|e: toml::de::Error| {
+                ctx.err(span.clone(), format!("bad parameter: {}", e.message()))
+            })?;
+            Ok(ParamDef::Gen(gen_of(ctx, &g, span, known)?))
+        }
+        _ => Err(ctx.err(
+            span,
+            "a parameter is an expression (\"id + 1\"), an integer, or a generator table",
+        )),
+    }
+}
+
+/// `?` placeholders outside quoted strings.
+pub fn count_placeholders(sql: &str) -> usize {
+    let mut n = 0;
+    let mut quote: Option<char> = None;
+    for c in sql.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
+            None if c == '?' => n += 1,
+            None => {}
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::BUILTIN;
+
+    #[test]
+    fn builtin_workloads_parse() {
+        for (name, text) in BUILTIN {
+            let w = parse(text, Source::Builtin).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&w.name, name);
+            assert!(!w.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn read_write_has_sysbench_shape() {
+        let w = parse(BUILTIN[0].1, Source::Builtin).unwrap();
+        let tx = &w.transactions[0];
+        assert!(tx.begin);
+        let names: Vec<&str> = tx
+            .steps
+            .iter()
+            .flat_map(|s| s.statements.iter().map(|st| st.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "point_select",
+                "simple_range",
+                "sum_range",
+                "order_range",
+                "distinct_range",
+                "index_update",
+                "non_index_update",
+                "delete",
+                "insert"
+            ]
+        );
+    }
+
+    fn err_of(text: &str) -> String {
+        parse(text, Source::File("w.toml".into()))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const MIN: &str = r#"
+[[tables]]
+name = "t"
+rows = 10
+create = "CREATE TABLE {table} (id INT PRIMARY KEY AUTO_INCREMENT, v INT)"
+columns = [{ name = "v", int = "uniform", min = 1, max = 5 }]
+
+[[transactions]]
+name = "x"
+[[transactions.steps]]
+sql = "SELECT v FROM {table} WHERE id = ?"
+params = [@P@]
+"#;
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let e = err_of("name = \"x\"\n[[tables]\n");
+        assert!(e.starts_with("w.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_entry() {
+        let e = err_of(&MIN.replace("@P@", "\"nope + 1\""));
+        assert!(e.starts_with("w.toml:10:"), "{e}");
+        assert!(e.contains("`nope`"), "{e}");
+        let e = err_of(&MIN.replace("@P@", "{ int = \"weird\", min = 1, max = 2 }"));
+        assert!(e.contains("unknown distribution `weird`"), "{e}");
+        let e = err_of(&MIN.replace("params = [@P@]", "params = []"));
+        assert!(e.contains("1 `?` placeholder(s) but 0 param(s)"), "{e}");
+        let e = err_of(
+            &MIN.replace("@P@", "1")
+                .replace("rows = 10", "rows = 10\nbogus = 1"),
+        );
+        assert!(e.contains("bogus"), "{e}");
+        assert!(e.starts_with("w.toml:5:"), "{e}");
+    }
+
+    #[test]
+    fn minimal_workload_parses() {
+        let w = parse(
+            &MIN.replace("@P@", "{ int = \"default\", min = 1, max = 10 }"),
+            Source::File("/x/mine.toml".into()),
+        )
+        .unwrap();
+        assert_eq!(w.name, "mine");
+        assert_eq!(w.transactions[0].steps[0].statements[0].kind, Kind::Read);
+    }
+
+    #[test]
+    fn placeholders_ignore_quotes() {
+        assert_eq!(
+            count_placeholders("SELECT '?' , ? FROM t WHERE a = \"?\" AND b = ?"),
+            2
+        );
+    }
+}
