@@ -3,13 +3,19 @@
 //! The binary (`src/main.rs`) only parses arguments, sets up logging and maps the result of
 //! [`app::run`] to an exit code. Everything else lives here; ARCHITECTURE.md has the map.
 
+pub mod app;
+pub mod cli;
+pub mod engine;
 pub mod error;
+pub mod prepare;
 pub mod record;
+pub mod report;
 pub mod server;
 pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod target;
+pub mod testbed;
 pub mod workload;
 
 pub use error::{Error, Result};

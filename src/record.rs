@@ -129,12 +129,21 @@ pub struct ErrorCount {
 pub struct Schedule {
     /// Target rate in transactions per second.
     pub rate: f64,
-    /// Transactions whose intended start fell inside the measured window.
+    /// Transactions whose intended start fell before the end of the run (warm-up included).
     pub scheduled: u64,
     /// Transactions started (the backlog included).
     pub started: u64,
+    /// Started and committed.
+    pub completed: u64,
+    /// Started and ended in an error that was not retried.
+    pub failed: u64,
+    /// Started but still in flight when the run was stopped.
+    pub in_flight: u64,
     /// Transactions due before the end that never started: the backlog left at the end.
+    /// `scheduled = completed + failed + in_flight + not_started`.
     pub not_started: u64,
+    /// Largest delay between a transaction's intended start and its actual send, in ms.
+    pub max_start_lag_ms: f64,
     /// Highest number of due-but-not-started transactions seen at once.
     pub max_queue_depth: u64,
     /// Achieved completions per second over the measured window.

@@ -138,6 +138,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Distribution parameters for loading rows (sysbench's defaults; the load does not depend
+    /// on run-time distribution settings).
+    pub fn dist_for_load() -> DistParams {
+        DistParams::default()
+    }
+
     pub fn dist_params(&self) -> DistParams {
         DistParams::new(
             self.rand_spec_iter,

@@ -1,0 +1,234 @@
+//! Command-line arguments (clap derive). Turned into validated settings by `app` and
+//! [`crate::settings::Settings::resolve`]; nothing here touches the network or the store.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
+///
+/// Runs sysbench-compatible and custom workloads against a server or a proxy, measures
+/// latency truthfully (open-loop schedules count from the intended start), and stores every
+/// run in SQLite. With no --target, `run` starts a throwaway local server.
+#[derive(Debug, Parser)]
+#[command(name = "loadgate", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Run store (SQLite file).
+    #[arg(long, global = true, env = "LOADGATE_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less output on stderr: no progress, no live lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and fill the workload's tables.
+    Prepare(PrepareArgs),
+    /// Run a workload and store the run.
+    Run(RunArgs),
+    /// Drop the workload's tables (only the ones loadgate created).
+    Cleanup(CleanupArgs),
+    /// List built-in and file workloads.
+    Workloads(WorkloadsArgs),
+    /// List stored runs, newest first.
+    Runs(RunsArgs),
+    /// Show one stored run.
+    Show(ShowArgs),
+    /// Manage a throwaway local server that outlives one command.
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+/// Where to connect.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Server or proxy: mysql://user[:password]@host[:port][/database]. Without it, the server
+    /// from `loadgate server start` if one is running, else (for `run`) a throwaway server.
+    #[arg(long, env = "LOADGATE_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Read the password from the first line of this file (over the URL and MYSQL_PWD).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Connect timeout, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+
+    /// Database (schema) for the workload's tables [default: loadgate].
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+}
+
+/// Workload and its settings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WorkloadArgs {
+    /// Built-in workload name or path to a workload .toml file.
+    #[arg(default_value = "oltp_read_write")]
+    pub workload: String,
+
+    /// Concurrent workers, one connection each.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Number of tables.
+    #[arg(long, value_name = "N")]
+    pub tables: Option<u32>,
+
+    /// Rows per table.
+    #[arg(long, value_name = "N")]
+    pub table_size: Option<u64>,
+
+    /// Default random distribution: uniform, special, gaussian, pareto, zipfian.
+    #[arg(long, value_name = "DIST")]
+    pub rand_type: Option<String>,
+
+    /// Random seed (0 picks one; the seed used is stored).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override any setting, workload variables included (repeatable): --set range_size=50.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Prepare even if the database holds tables this workload does not own (they are never
+    /// touched; a same-named table that loadgate did not create is never replaced).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Measured time after warm-up, e.g. 30s, 2m (0 = until --events).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Time before measuring; its transactions are not counted.
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// Open loop: target transactions per second over all workers (0 = closed loop).
+    #[arg(long, value_name = "TPS")]
+    pub rate: Option<f64>,
+
+    /// Stop after this many transactions.
+    #[arg(long, value_name = "N")]
+    pub events: Option<u64>,
+
+    /// Live line interval, e.g. 1s; 0 shows a progress bar instead.
+    #[arg(long, value_name = "DURATION")]
+    pub report_interval: Option<String>,
+
+    /// Client runtime threads (0 = one per core, at most one per worker).
+    #[arg(long, value_name = "N")]
+    pub client_threads: Option<u32>,
+
+    /// Print the JSON report (schema reports/schema/run-v1.json) instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--performance-schema=ON.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkloadsArgs {
+    /// Also list .toml files in this directory.
+    #[arg(long, default_value = "workloads", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of this workload.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Only runs with this status: complete, partial, failed, running.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, or `last`.
+    pub run: String,
+    /// JSON report (schema reports/schema/run-v1.json).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Start a throwaway local server in the background and print its URL.
+    Start(ServerArgs),
+    /// Stop it and delete its data directory.
+    Stop(ServerArgs),
+    /// Say whether one is running, and where.
+    Status(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where the server's state file lives [default: $LOADGATE_STATE_DIR, $XDG_RUNTIME_DIR/loadgate or /tmp/loadgate-UID].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Extra server option (repeatable), e.g. --server-arg=--performance-schema=ON.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,774 @@
+//! The load engine: workers, schedules, client threads, live output.
+//!
+//! Layout: `client_threads` OS threads, each running one tokio `current_thread` runtime with a
+//! `LocalSet`; workers (one connection each) are spread over them round-robin. Each thread owns
+//! one [`recorder::Recorder`] shared by its workers through `Rc<RefCell<_>>`, so recording costs
+//! no atomic operation and no lock; threads hand finished intervals to the [`Aggregator`] once
+//! per interval. On these 2-core machines the layout decides client CPU per query, so it is a
+//! setting (`client_threads`) rather than a guess (DESIGN.md has the measurements).
+//!
+//! Closed loop: each worker runs transactions back to back; latency is measured from the send.
+//! Open loop (`rate`): transaction `n` has intended start `start + n / rate`, whatever happened
+//! before. A worker takes the next sequence number when it is free, sleeps until its intended
+//! start if it is early, and sends at once if it is late, so the backlog is issued rather than
+//! skipped and the wait for a free connection is part of the corrected latency (completion −
+//! intended start). The service latency (completion − actual send) is kept beside it. At the
+//! end every scheduled transaction is accounted for: completed, failed, in flight, or not
+//! started.
+
+pub mod exec;
+pub mod recorder;
+pub mod summary;
+
+use crate::record::{IntervalSample, Schedule};
+use crate::workload::plan::Plan;
+use crate::workload::Kind;
+use exec::{Connector, Control, ErrKind, ExecError, Session};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use recorder::{record, IntervalAcc, Recorder, Totals};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the engine reports progress while it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Live {
+    /// A line every N seconds on stderr.
+    Lines(f64),
+    /// A progress bar on stderr.
+    Bar,
+    /// Nothing.
+    Quiet,
+}
+
+/// What the engine needs to know; built from [`crate::settings::Settings`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub workers: u32,
+    pub client_threads: u32,
+    pub warmup: Duration,
+    /// `None`: run until `events` are done.
+    pub duration: Option<Duration>,
+    pub rate: Option<f64>,
+    pub events: Option<u64>,
+    pub seed: u64,
+    pub retry_errors: Vec<u16>,
+    pub live: Live,
+    /// Time series resolution.
+    pub interval: Duration,
+    /// How long to wait for in-flight transactions after the end or Ctrl-C.
+    pub grace: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// What a run measured.
+pub struct Outcome {
+    pub totals: Totals,
+    pub intervals: Vec<IntervalSample>,
+    /// Seconds of the measured window actually covered.
+    pub measured_s: f64,
+    pub schedule: Option<Schedule>,
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+    pub interrupted: bool,
+    /// Connection-level errors happened (server gone, reconnects).
+    pub lost_connections: u64,
+    /// A worker could not open its first connection: the run did not start.
+    pub startup_error: Option<ExecError>,
+}
+
+/// Counters one thread reports besides its recorder.
+#[derive(Default)]
+struct ThreadCounts {
+    started: u64,
+    completed: u64,
+    failed: u64,
+    lost: u64,
+    max_lag_ns: u64,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    next_seq: AtomicU64,
+    ready: AtomicUsize,
+    startup_error: Mutex<Option<ExecError>>,
+    agg: Mutex<Aggregator>,
+}
+
+#[derive(Clone, Copy)]
+struct Clock {
+    start: Instant,
+    warmup_end: Instant,
+    end: Option<Instant>,
+    interval_ns: u64,
+}
+
+impl Clock {
+    #[inline]
+    fn idx(&self, t: Instant) -> u64 {
+        (t.saturating_duration_since(self.start).as_nanos() as u64) / self.interval_ns
+    }
+}
+
+/// Merges interval accumulators from all threads and turns closed intervals into samples.
+pub struct Aggregator {
+    open: BTreeMap<u64, IntervalAcc>,
+    closed_before: u64,
+    pub samples: Vec<IntervalSample>,
+    interval_s: f64,
+    warmup_s: f64,
+}
+
+impl Aggregator {
+    fn new(interval_s: f64, warmup_s: f64) -> Self {
+        Aggregator {
+            open: BTreeMap::new(),
+            closed_before: 0,
+            samples: Vec::new(),
+            interval_s,
+            warmup_s,
+        }
+    }
+
+    fn add(&mut self, acc: &IntervalAcc) {
+        // A late report for a closed interval goes into the oldest open one: counted, not lost.
+        let idx = acc.idx.max(self.closed_before);
+        self.open
+            .entry(idx)
+            .or_insert_with(|| IntervalAcc::new(idx))
+            .merge(acc);
+    }
+
+    /// Close every interval before `idx`, filling gaps with empty samples.
+    fn close_before(&mut self, idx: u64) {
+        while self.closed_before < idx {
+            let i = self.closed_before;
+            let acc = self.open.remove(&i).unwrap_or_else(|| IntervalAcc::new(i));
+            self.samples
+                .push(summary::interval_sample(&acc, self.interval_s, self.warmup_s));
+            self.closed_before += 1;
+        }
+    }
+}
+
+struct WorkerCtx<C: Connector> {
+    plan: Arc<Plan>,
+    connector: Arc<C>,
+    shared: Arc<Shared>,
+    cfg: Arc<EngineConfig>,
+    rec: Rc<RefCell<Recorder>>,
+    counts: Rc<RefCell<ThreadCounts>>,
+    clock: tokio::sync::watch::Receiver<Option<Clock>>,
+}
+
+/// Run the workload. Blocks until the run ends (deadline, event count, or Ctrl-C).
+pub fn run<C>(cfg: EngineConfig, plan: Arc<Plan>, connector: Arc<C>) -> Outcome
+where
+    C: Connector + Send + Sync + 'static,
+{
+    let cfg = Arc::new(cfg);
+    let interval_s = cfg.interval.as_secs_f64();
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        next_seq: AtomicU64::new(0),
+        ready: AtomicUsize::new(0),
+        startup_error: Mutex::new(None),
+        agg: Mutex::new(Aggregator::new(interval_s, cfg.warmup.as_secs_f64())),
+    });
+    let (clock_tx, clock_rx) = tokio::sync::watch::channel::<Option<Clock>>(None);
+    let (hard_tx, hard_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+
+    let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
+    let mut handles = Vec::new();
+    for t in 0..nthreads {
+        let workers: Vec<u32> = (0..cfg.workers).filter(|w| w % nthreads == t).collect();
+        let (plan, connector, shared, cfg) = (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
+        let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
+        handles.push(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            let local = tokio::task::LocalSet::new();
+            let rec = Rc::new(RefCell::new(Recorder::new(plan.txns.len(), plan.statements.len())));
+            let counts = Rc::new(RefCell::new(ThreadCounts::default()));
+            let mut joins = Vec::new();
+            for w in workers {
+                let ctx = WorkerCtx {
+                    plan: plan.clone(),
+                    connector: connector.clone(),
+                    shared: shared.clone(),
+                    cfg: cfg.clone(),
+                    rec: rec.clone(),
+                    counts: counts.clone(),
+                    clock: clock_rx.clone(),
+                };
+                joins.push(local.spawn_local(worker(w, ctx)));
+            }
+            let ticker = local.spawn_local(ticker(rec.clone(), shared.clone(), clock_rx.clone()));
+            rt.block_on(local.run_until(async {
+                let all = async {
+                    for j in joins {
+                        let _ = j.await;
+                    }
+                };
+                tokio::select! {
+                    _ = all => {}
+                    _ = hard_rx.wait_for(|v| *v) => {}
+                }
+            }));
+            ticker.abort();
+            {
+                let _guard = rt.enter();
+                drop(local);
+            }
+            // Final flush: everything still held goes to the aggregator.
+            let mut r = rec.borrow_mut();
+            let cur_idx = r.current.idx;
+            r.rotate_to(cur_idx + 1);
+            let fin = std::mem::take(&mut r.finished);
+            {
+                let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+                for f in &fin {
+                    agg.add(f);
+                }
+            }
+            drop(r);
+            let _ = done_tx.send(());
+            let totals = match Rc::try_unwrap(rec) {
+                Ok(r) => r.into_inner().totals,
+                Err(rc) => rc.borrow().totals.clone(),
+            };
+            let c = counts.borrow();
+            (
+                totals,
+                ThreadCounts {
+                    started: c.started,
+                    completed: c.completed,
+                    failed: c.failed,
+                    lost: c.lost,
+                    max_lag_ns: c.max_lag_ns,
+                },
+            )
+        }));
+    }
+    drop(done_tx);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let mut interrupted = false;
+    let mut clock_used: Option<Clock> = None;
+    let mut stopped_at: Option<Instant> = None;
+    rt.block_on(async {
+        // 1. Wait for every worker to connect (or one to fail).
+        let connect_deadline = Instant::now() + cfg.connect_timeout + Duration::from_secs(5) + cfg.connect_timeout * (cfg.workers / 64);
+        loop {
+            if shared.ready.load(Relaxed) >= cfg.workers as usize {
+                break;
+            }
+            if shared.startup_error.lock().map(|e| e.is_some()).unwrap_or(true) || Instant::now() > connect_deadline {
+                shared.stop.store(true, Relaxed);
+                let _ = hard_tx.send(true);
+                let _ = clock_tx.send(None);
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                _ = tokio::signal::ctrl_c() => {
+                    interrupted = true;
+                    shared.stop.store(true, Relaxed);
+                    let _ = hard_tx.send(true);
+                    return;
+                }
+            }
+        }
+        // 2. Start the clock.
+        let start = Instant::now();
+        let warmup_end = start + cfg.warmup;
+        let end = cfg.duration.map(|d| warmup_end + d);
+        let clock = Clock {
+            start,
+            warmup_end,
+            end,
+            interval_ns: cfg.interval.as_nanos().max(1) as u64,
+        };
+        clock_used = Some(clock);
+        let _ = clock_tx.send(Some(clock));
+
+        let bar = match cfg.live {
+            Live::Bar => Some(progress_bar(&cfg)),
+            _ => None,
+        };
+        let mut printed = 0usize;
+        let mut next_tick = start + cfg.interval + Duration::from_millis(20);
+        let mut threads_left = nthreads as usize;
+        let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+        loop {
+            let stop_at = stopped_at.map(|s| s + cfg.grace);
+            let end_at = end.filter(|_| stopped_at.is_none());
+            tokio::select! {
+                _ = &mut ctrl_c, if !interrupted => {
+                    interrupted = true;
+                    shared.stop.store(true, Relaxed);
+                    stopped_at = Some(Instant::now());
+                }
+                _ = sleep_until_opt(end_at) => {
+                    shared.stop.store(true, Relaxed);
+                    stopped_at = Some(Instant::now());
+                }
+                _ = sleep_until_opt(stop_at) => {
+                    let _ = hard_tx.send(true);
+                }
+                d = done_rx.recv() => {
+                    if d.is_none() { break; }
+                    threads_left -= 1;
+                    if threads_left == 0 { break; }
+                }
+                _ = tokio::time::sleep_until(next_tick.into()) => {
+                    next_tick += cfg.interval;
+                    let idx = clock.idx(Instant::now());
+                    let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+                    agg.close_before(idx);
+                    match (cfg.live, &bar) {
+                        (Live::Lines(every), _) => {
+                            let per = (every / cfg.interval.as_secs_f64()).round().max(1.0) as usize;
+                            while agg.samples.len() >= printed + per {
+                                print_line(&agg.samples[printed..printed + per], cfg.workers, cfg.interval.as_secs_f64());
+                                printed += per;
+                            }
+                        }
+                        (_, Some(b)) => {
+                            b.set_position(start.elapsed().as_secs());
+                            if let Some(s) = agg.samples.last() {
+                                b.set_message(format!("{:.0} tps, p99 {:.2} ms", s.tps, s.corrected_p99_ms));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    });
+
+    let mut totals = Totals::new(plan.txns.len(), plan.statements.len());
+    let mut counts = ThreadCounts::default();
+    for h in handles {
+        if let Ok((t, c)) = h.join() {
+            totals.merge(&t);
+            counts.started += c.started;
+            counts.completed += c.completed;
+            counts.failed += c.failed;
+            counts.lost += c.lost;
+            counts.max_lag_ns = counts.max_lag_ns.max(c.max_lag_ns);
+        }
+    }
+    let startup_error = shared.startup_error.lock().ok().and_then(|e| e.clone());
+    let now = Instant::now();
+    let (measured_s, intervals, schedule) = match clock_used {
+        None => (0.0, Vec::new(), None),
+        Some(clock) => {
+            let run_end = match (clock.end, stopped_at) {
+                (Some(e), Some(s)) => e.min(s),
+                (Some(e), None) => e.min(now),
+                (None, Some(s)) => s,
+                (None, None) => now,
+            };
+            let measured = run_end.saturating_duration_since(clock.warmup_end).as_secs_f64();
+            let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+            let last = clock.idx(now.max(run_end)) + 1;
+            let last = agg.open.keys().next_back().map_or(last, |k| last.max(k + 1));
+            agg.close_before(last);
+            // Drop trailing empty intervals after the run's end.
+            let end_idx = clock.idx(run_end);
+            while agg.samples.len() as u64 > end_idx + 1
+                && agg.samples.last().is_some_and(|s| s.transactions == 0 && s.errors == 0)
+            {
+                agg.samples.pop();
+            }
+            let schedule = cfg.rate.map(|rate| {
+                let window = clock
+                    .end
+                    .map_or(f64::INFINITY, |e| e.duration_since(clock.start).as_secs_f64());
+                let due_by_end = {
+                    let until = run_end.duration_since(clock.start).as_secs_f64().min(window);
+                    let n = (until * rate).ceil() as u64;
+                    cfg.events.map_or(n, |e| n.min(e))
+                };
+                let in_flight = counts.started.saturating_sub(counts.completed + counts.failed);
+                let scheduled = due_by_end.max(counts.started);
+                Schedule {
+                    rate,
+                    scheduled,
+                    started: counts.started,
+                    completed: counts.completed,
+                    failed: counts.failed,
+                    in_flight,
+                    not_started: scheduled - counts.started,
+                    max_start_lag_ms: counts.max_lag_ns as f64 / 1e6,
+                    max_queue_depth: agg.samples.iter().map(|s| s.queue_depth).max().unwrap_or(0),
+                    achieved_rate: if measured > 0.0 {
+                        totals.txn.iter().map(|t| t.service.len()).sum::<u64>() as f64 / measured
+                    } else {
+                        0.0
+                    },
+                    fell_behind: counts.max_lag_ns > 1_000_000_000 || scheduled > counts.started,
+                }
+            });
+            (measured, std::mem::take(&mut agg.samples), schedule)
+        }
+    };
+    let in_flight = counts.started.saturating_sub(counts.completed + counts.failed);
+    Outcome {
+        totals,
+        intervals,
+        measured_s,
+        schedule,
+        started: counts.started,
+        completed: counts.completed,
+        failed: counts.failed,
+        in_flight,
+        interrupted,
+        lost_connections: counts.lost,
+        startup_error,
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Rotates this thread's recorder at interval boundaries and hands finished intervals over.
+async fn ticker(
+    rec: Rc<RefCell<Recorder>>,
+    shared: Arc<Shared>,
+    mut clock: tokio::sync::watch::Receiver<Option<Clock>>,
+) {
+    let Ok(c) = clock.wait_for(|c| c.is_some()).await.map(|c| *c) else {
+        return;
+    };
+    let Some(c) = c else { return };
+    let mut next = c.start + Duration::from_nanos(c.interval_ns);
+    loop {
+        tokio::time::sleep_until(next.into()).await;
+        next += Duration::from_nanos(c.interval_ns);
+        let fin = {
+            let mut r = rec.borrow_mut();
+            r.rotate_to(c.idx(Instant::now()));
+            std::mem::take(&mut r.finished)
+        };
+        if !fin.is_empty() {
+            {
+                let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+                for f in &fin {
+                    agg.add(f);
+                }
+            }
+            rec.borrow_mut().recycle(fin);
+        }
+    }
+}
+
+async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
+    let cfg = ctx.cfg.clone();
+    let plan = ctx.plan.clone();
+    let mut rng = SmallRng::seed_from_u64(cfg.seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut slots = vec![0i64; plan.max_slots.max(1)];
+
+    // First connection, before the clock starts.
+    let mut session = match ctx.connector.connect().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if let Ok(mut slot) = ctx.shared.startup_error.lock() {
+                slot.get_or_insert(e);
+            }
+            return;
+        }
+    };
+    ctx.shared.ready.fetch_add(1, Relaxed);
+    let clock = match ctx.clock.wait_for(|c| c.is_some()).await {
+        Ok(c) => c.expect("checked by wait_for"),
+        Err(_) => return,
+    };
+    let period_ns = cfg.rate.map(|r| 1e9 / r);
+    let total_sched = match (period_ns, clock.end) {
+        (Some(p), Some(end)) => {
+            let n = (end.duration_since(clock.start).as_nanos() as f64 / p).ceil() as u64;
+            cfg.events.map_or(n, |e| n.min(e))
+        }
+        (Some(_), None) => cfg.events.unwrap_or(u64::MAX),
+        (None, _) => cfg.events.unwrap_or(u64::MAX),
+    };
+    let mut backoff = Duration::from_millis(50);
+    let mut was_connected = true;
+
+    loop {
+        if ctx.shared.stop.load(Relaxed) {
+            break;
+        }
+        // (Re)connect.
+        if session.is_none() {
+            if clock.end.is_some_and(|e| Instant::now() >= e) {
+                break;
+            }
+            let attempt = tokio::select! {
+                r = ctx.connector.connect() => Some(r),
+                _ = stopped(&ctx.shared) => None,
+            };
+            match attempt {
+                None => break,
+                Some(Ok(s)) => {
+                    session = Some(s);
+                    backoff = Duration::from_millis(50);
+                    if !was_connected {
+                        let now = Instant::now();
+                        let mut r = ctx.rec.borrow_mut();
+                        r.rotate_to(clock.idx(now));
+                        r.current.reconnects += 1;
+                        if now >= clock.warmup_end {
+                            r.totals.reconnects += 1;
+                        }
+                    }
+                    was_connected = true;
+                }
+                Some(Err(e)) => {
+                    let now = Instant::now();
+                    {
+                        let mut r = ctx.rec.borrow_mut();
+                        r.rotate_to(clock.idx(now));
+                        r.error(e.code, e.kind().name(), &e.message, false, now >= clock.warmup_end);
+                    }
+                    ctx.counts.borrow_mut().lost += 1;
+                    let wake = clock.end.map_or(now + backoff, |end| end.min(now + backoff));
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(wake.into()) => {}
+                        _ = stopped(&ctx.shared) => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            }
+        }
+        let Some(s) = session.as_mut() else { continue };
+
+        // When should this transaction start?
+        let intended = match period_ns {
+            None => {
+                if cfg.events.is_some() && ctx.shared.next_seq.fetch_add(1, Relaxed) >= total_sched {
+                    break;
+                }
+                Instant::now()
+            }
+            Some(p) => {
+                let seq = ctx.shared.next_seq.fetch_add(1, Relaxed);
+                if seq >= total_sched {
+                    break;
+                }
+                let t = clock.start + Duration::from_nanos((seq as f64 * p) as u64);
+                if t > Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                        _ = stopped(&ctx.shared) => break,
+                    }
+                }
+                t
+            }
+        };
+        let send = Instant::now();
+        if clock.end.is_some_and(|e| send >= e) || ctx.shared.stop.load(Relaxed) {
+            break;
+        }
+        {
+            let mut c = ctx.counts.borrow_mut();
+            c.started += 1;
+            let lag = send.saturating_duration_since(intended).as_nanos() as u64;
+            c.max_lag_ns = c.max_lag_ns.max(lag);
+        }
+        if let Some(p) = period_ns {
+            let due = ((send.duration_since(clock.start).as_nanos() as f64 / p) as u64 + 1).min(total_sched);
+            let taken = ctx.shared.next_seq.load(Relaxed);
+            let depth = due.saturating_sub(taken);
+            let mut r = ctx.rec.borrow_mut();
+            r.rotate_to(clock.idx(send));
+            r.current.queue_depth = r.current.queue_depth.max(depth);
+        }
+
+        let txn = plan.pick_txn(&mut rng);
+        let result = loop {
+            match run_txn(s, &plan, txn, &mut rng, &mut slots, &ctx.rec, &clock).await {
+                Ok(()) => break Ok(()),
+                Err(e)
+                    if !e.connection_lost
+                        && cfg.retry_errors.contains(&e.code)
+                        && !ctx.shared.stop.load(Relaxed) =>
+                {
+                    let now = Instant::now();
+                    {
+                        let mut r = ctx.rec.borrow_mut();
+                        r.rotate_to(clock.idx(now));
+                        r.error(e.code, e.kind().name(), &e.message, true, now >= clock.warmup_end);
+                    }
+                    if let Err(e2) = s.control(Control::Rollback).await {
+                        break Err(e2);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let done = Instant::now();
+        let measuring = done >= clock.warmup_end;
+        {
+            let mut r = ctx.rec.borrow_mut();
+            r.rotate_to(clock.idx(done));
+            match &result {
+                Ok(()) => {
+                    let corrected = done.duration_since(intended).as_nanos() as u64;
+                    let service = done.duration_since(send).as_nanos() as u64;
+                    record(&mut r.current.corrected, corrected);
+                    record(&mut r.current.service, service);
+                    if measuring {
+                        let th = &mut r.totals.txn[txn];
+                        record(&mut th.corrected, corrected);
+                        record(&mut th.service, service);
+                    }
+                }
+                Err(e) => {
+                    r.error(e.code, e.kind().name(), &e.message, false, measuring);
+                    if measuring {
+                        r.totals.txn[txn].failed += 1;
+                    }
+                }
+            }
+        }
+        match result {
+            Ok(()) => ctx.counts.borrow_mut().completed += 1,
+            Err(e) => {
+                let mut c = ctx.counts.borrow_mut();
+                c.failed += 1;
+                if e.connection_lost || e.kind() == ErrKind::ServerGone {
+                    c.lost += 1;
+                    drop(c);
+                    session = None;
+                    was_connected = false;
+                } else {
+                    drop(c);
+                    let _ = s.control(Control::Rollback).await;
+                }
+            }
+        }
+        if period_ns.is_none() && clock.end.is_some_and(|e| done >= e) {
+            break;
+        }
+    }
+    if let Some(s) = session {
+        s.close().await;
+    }
+}
+
+async fn stopped(shared: &Shared) {
+    while !shared.stop.load(Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn run_txn<S: Session>(
+    s: &mut S,
+    plan: &Plan,
+    txn: usize,
+    rng: &mut SmallRng,
+    slots: &mut [i64],
+    rec: &RefCell<Recorder>,
+    clock: &Clock,
+) -> Result<(), ExecError> {
+    let t = &plan.txns[txn];
+    if t.begin {
+        s.control(Control::Begin).await?;
+        rec.borrow_mut().count_query(Kind::Other, Instant::now() >= clock.warmup_end);
+    }
+    for step in &t.steps {
+        let table = plan.pick_table(step.group, rng);
+        for _ in 0..step.repeat {
+            for (i, g) in step.lets.iter().enumerate() {
+                slots[i] = g.int(&plan.dist, rng, &[]);
+            }
+            for call in &step.calls {
+                let mut params = Vec::with_capacity(call.params.len());
+                for p in &call.params {
+                    params.push(p.value(&plan.dist, rng, slots));
+                }
+                let t0 = Instant::now();
+                let r = s.exec(call.sql_base + table, params).await;
+                let t1 = Instant::now();
+                let measuring = t1 >= clock.warmup_end;
+                let mut rec = rec.borrow_mut();
+                match r {
+                    Ok(()) => {
+                        rec.count_query(call.kind, measuring);
+                        if measuring {
+                            record(&mut rec.totals.stmt[call.stmt].service, t1.duration_since(t0).as_nanos() as u64);
+                        }
+                    }
+                    Err(e) => {
+                        if measuring {
+                            rec.totals.stmt[call.stmt].errors += 1;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    if t.begin {
+        s.control(Control::Commit).await?;
+        rec.borrow_mut().count_query(Kind::Other, Instant::now() >= clock.warmup_end);
+    }
+    Ok(())
+}
+
+fn progress_bar(cfg: &EngineConfig) -> indicatif::ProgressBar {
+    let total = (cfg.warmup + cfg.duration.unwrap_or_default()).as_secs().max(1);
+    let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+fn print_line(samples: &[IntervalSample], workers: u32, interval_s: f64) {
+    let secs = samples.len() as f64 * interval_s;
+    let last = samples.last().map_or(0.0, |s| s.t);
+    let txns: u64 = samples.iter().map(|s| s.transactions).sum();
+    let (r, w, o) = samples.iter().fold((0, 0, 0), |a, s| {
+        (a.0 + s.queries.read, a.1 + s.queries.write, a.2 + s.queries.other)
+    });
+    let errors: u64 = samples.iter().map(|s| s.errors).sum();
+    let reconn: u64 = samples.iter().map(|s| s.reconnects).sum();
+    let p95 = samples.iter().map(|s| s.corrected_p95_ms).fold(0.0, f64::max);
+    let p99 = samples.iter().map(|s| s.corrected_p99_ms).fold(0.0, f64::max);
+    let warm = if samples.iter().all(|s| s.warmup) { " (warm-up)" } else { "" };
+    eprintln!(
+        "[ {last:>4.0}s ] thds: {workers} tps: {:.2} qps: {:.2} (r/w/o: {:.2}/{:.2}/{:.2}) lat (ms) p95: {p95:.2} p99: {p99:.2} err/s: {:.2} reconn/s: {:.2}{warm}",
+        txns as f64 / secs,
+        (r + w + o) as f64 / secs,
+        r as f64 / secs,
+        w as f64 / secs,
+        o as f64 / secs,
+        errors as f64 / secs,
+        reconn as f64 / secs,
+    );
+}

@@ -1,0 +1,241 @@
+//! Recording: HDR histograms and counters, one recorder per client thread, merged at interval
+//! boundaries and at the end.
+//!
+//! Histograms hold nanoseconds with 3 significant digits, from 1 µs to 1 hour (values outside
+//! are clamped, never dropped). The recorder is kept apart from the summary it produces
+//! ([`crate::engine::summary`]), so recorders from several threads, runs or shards merge
+//! losslessly.
+
+use crate::record::{ErrorCount, ErrorMap, QueryCounts};
+use hdrhistogram::Histogram;
+
+/// Lowest discernible value: 1 µs.
+pub const HIST_LOW_NS: u64 = 1_000;
+/// Highest trackable value: 1 hour.
+pub const HIST_HIGH_NS: u64 = 3_600_000_000_000;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, 3).expect("valid static bounds")
+}
+
+#[inline]
+pub fn record(h: &mut Histogram<u64>, ns: u64) {
+    h.saturating_record(ns.max(HIST_LOW_NS));
+}
+
+/// Per transaction type.
+#[derive(Clone)]
+pub struct TxnHist {
+    pub corrected: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub failed: u64,
+}
+
+/// Per statement.
+#[derive(Clone)]
+pub struct StmtHist {
+    pub service: Histogram<u64>,
+    pub errors: u64,
+}
+
+/// What one interval measured on one thread.
+#[derive(Clone)]
+pub struct IntervalAcc {
+    pub idx: u64,
+    pub corrected: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub queries: QueryCounts,
+    pub errors: u64,
+    pub retries: u64,
+    pub reconnects: u64,
+    pub queue_depth: u64,
+}
+
+impl IntervalAcc {
+    pub fn new(idx: u64) -> Self {
+        IntervalAcc {
+            idx,
+            corrected: new_histogram(),
+            service: new_histogram(),
+            queries: QueryCounts::default(),
+            errors: 0,
+            retries: 0,
+            reconnects: 0,
+            queue_depth: 0,
+        }
+    }
+
+    pub fn merge(&mut self, o: &IntervalAcc) {
+        let _ = self.corrected.add(&o.corrected);
+        let _ = self.service.add(&o.service);
+        self.queries.read += o.queries.read;
+        self.queries.write += o.queries.write;
+        self.queries.other += o.queries.other;
+        self.errors += o.errors;
+        self.retries += o.retries;
+        self.reconnects += o.reconnects;
+        self.queue_depth = self.queue_depth.max(o.queue_depth);
+    }
+
+    fn reset(&mut self, idx: u64) {
+        self.idx = idx;
+        self.corrected.reset();
+        self.service.reset();
+        self.queries = QueryCounts::default();
+        self.errors = 0;
+        self.retries = 0;
+        self.reconnects = 0;
+        self.queue_depth = 0;
+    }
+}
+
+/// Totals over the measured window (after warm-up).
+#[derive(Clone)]
+pub struct Totals {
+    pub txn: Vec<TxnHist>,
+    pub stmt: Vec<StmtHist>,
+    pub queries: QueryCounts,
+    pub errors: ErrorMap,
+    pub retries: u64,
+    pub reconnects: u64,
+}
+
+impl Totals {
+    pub fn new(txn_types: usize, statements: usize) -> Self {
+        Totals {
+            txn: (0..txn_types)
+                .map(|_| TxnHist {
+                    corrected: new_histogram(),
+                    service: new_histogram(),
+                    failed: 0,
+                })
+                .collect(),
+            stmt: (0..statements)
+                .map(|_| StmtHist {
+                    service: new_histogram(),
+                    errors: 0,
+                })
+                .collect(),
+            queries: QueryCounts::default(),
+            errors: ErrorMap::new(),
+            retries: 0,
+            reconnects: 0,
+        }
+    }
+
+    pub fn merge(&mut self, o: &Totals) {
+        for (a, b) in self.txn.iter_mut().zip(&o.txn) {
+            let _ = a.corrected.add(&b.corrected);
+            let _ = a.service.add(&b.service);
+            a.failed += b.failed;
+        }
+        for (a, b) in self.stmt.iter_mut().zip(&o.stmt) {
+            let _ = a.service.add(&b.service);
+            a.errors += b.errors;
+        }
+        self.queries.read += o.queries.read;
+        self.queries.write += o.queries.write;
+        self.queries.other += o.queries.other;
+        for (code, e) in &o.errors {
+            let slot = self.errors.entry(*code).or_insert_with(|| ErrorCount {
+                code: *code,
+                kind: e.kind.clone(),
+                count: 0,
+                retried: 0,
+                example: e.example.clone(),
+            });
+            slot.count += e.count;
+            slot.retried += e.retried;
+        }
+        self.retries += o.retries;
+        self.reconnects += o.reconnects;
+    }
+}
+
+/// One client thread's recorder. Not shared across threads; the engine wraps it in
+/// `Rc<RefCell<_>>` for the workers of one thread.
+pub struct Recorder {
+    pub totals: Totals,
+    pub current: IntervalAcc,
+    /// Completed intervals waiting to be handed to the aggregator.
+    pub finished: Vec<IntervalAcc>,
+    spare: Vec<IntervalAcc>,
+}
+
+impl Recorder {
+    pub fn new(txn_types: usize, statements: usize) -> Self {
+        Recorder {
+            totals: Totals::new(txn_types, statements),
+            current: IntervalAcc::new(0),
+            finished: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Move to interval `idx` if it is later than the current one.
+    #[inline]
+    pub fn rotate_to(&mut self, idx: u64) {
+        if idx <= self.current.idx {
+            return;
+        }
+        let mut next = self.spare.pop().unwrap_or_else(|| IntervalAcc::new(idx));
+        next.reset(idx);
+        let done = std::mem::replace(&mut self.current, next);
+        self.finished.push(done);
+    }
+
+    /// Hand back interval accumulators once the aggregator has merged them.
+    pub fn recycle(&mut self, v: Vec<IntervalAcc>) {
+        self.spare.extend(v.into_iter().take(2));
+    }
+
+    pub fn error(&mut self, code: u16, kind: &str, message: &str, retried: bool, measuring: bool) {
+        self.current.errors += 1;
+        if retried {
+            self.current.retries += 1;
+        }
+        if measuring {
+            let e = self.totals.errors.entry(code).or_insert_with(|| ErrorCount {
+                code,
+                kind: kind.to_string(),
+                count: 0,
+                retried: 0,
+                example: message.chars().take(200).collect(),
+            });
+            e.count += 1;
+            if retried {
+                e.retried += 1;
+                self.totals.retries += 1;
+            }
+        }
+    }
+}
+
+impl Recorder {
+    /// Count one successful query of class `kind`.
+    #[inline]
+    pub fn count_query(&mut self, kind: crate::workload::Kind, measuring: bool) {
+        use crate::workload::Kind;
+        let (cur, tot) = (&mut self.current.queries, &mut self.totals.queries);
+        match kind {
+            Kind::Read => {
+                cur.read += 1;
+                if measuring {
+                    tot.read += 1;
+                }
+            }
+            Kind::Write => {
+                cur.write += 1;
+                if measuring {
+                    tot.write += 1;
+                }
+            }
+            Kind::Other => {
+                cur.other += 1;
+                if measuring {
+                    tot.other += 1;
+                }
+            }
+        }
+    }
+}

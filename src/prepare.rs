@@ -1,0 +1,293 @@
+//! `prepare` and `cleanup`: creating, filling and dropping the tables a workload owns, and
+//! refusing to touch anything else.
+//!
+//! Ownership is written into the server: every table `prepare` creates gets the comment
+//! `loadgate:owned workload=<name>`. `prepare` refuses a schema that holds other tables unless
+//! forced, and never replaces a same-named table it did not create, forced or not. `cleanup`
+//! drops only tables of the workload that carry the mark, so a user's table of the same name
+//! survives.
+
+use crate::error::Error;
+use crate::target::{Target, TargetError};
+use crate::workload::plan::{Plan, TableGroup};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use std::time::{Duration, Instant};
+
+/// The comment prefix that marks a table as loadgate's.
+pub const OWNER_MARK: &str = "loadgate:owned";
+
+/// Rows per multi-row INSERT while loading.
+const LOAD_BATCH: usize = 1000;
+
+fn mark(workload: &str) -> String {
+    format!("{OWNER_MARK} workload={workload}")
+}
+
+/// A table found in the target schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingTable {
+    pub name: String,
+    /// `Some(workload)` when loadgate created it.
+    pub owner: Option<String>,
+}
+
+/// Tables in `database`, with their owner mark.
+pub async fn list_tables(
+    conn: &mut Conn,
+    target: &Target,
+    database: &str,
+) -> Result<Vec<ExistingTable>, TargetError> {
+    let q = "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
+    let rows: Vec<(String, String)> = conn
+        .exec(q, (database,))
+        .await
+        .map_err(|e| target.classify(e, Some(q)))?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, comment)| ExistingTable {
+            owner: comment
+                .strip_prefix(OWNER_MARK)
+                .map(|rest| rest.trim().trim_start_matches("workload=").to_string()),
+            name,
+        })
+        .collect())
+}
+
+async fn exec(conn: &mut Conn, target: &Target, sql: &str) -> Result<(), TargetError> {
+    conn.query_drop(sql)
+        .await
+        .map_err(|e| target.classify(e, Some(&abbreviate(sql))))
+}
+
+fn abbreviate(sql: &str) -> String {
+    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() > 160 {
+        format!("{}…", &one_line[..one_line.char_indices().nth(157).map_or(one_line.len(), |(i, _)| i)])
+    } else {
+        one_line
+    }
+}
+
+/// What `prepare` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrepareReport {
+    pub database: String,
+    pub tables: Vec<String>,
+    pub rows_per_table: Vec<i64>,
+    pub seconds: f64,
+}
+
+/// Create the database if needed, check ownership, create and fill every table.
+pub async fn prepare(
+    target: &Target,
+    plan: &Plan,
+    workload: &str,
+    database: &str,
+    force: bool,
+    seed: u64,
+    timeout: Duration,
+    quiet: bool,
+) -> Result<PrepareReport, Error> {
+    let started = Instant::now();
+    let mut conn = target.connect(target.opts(None, 16), timeout).await?;
+    exec(&mut conn, target, &format!("CREATE DATABASE IF NOT EXISTS `{database}`")).await?;
+    exec(&mut conn, target, &format!("USE `{database}`")).await?;
+    let existing = list_tables(&mut conn, target, database).await?;
+    let ours = plan.table_names();
+    let clash: Vec<&ExistingTable> = existing
+        .iter()
+        .filter(|t| ours.contains(&t.name) && t.owner.is_none())
+        .collect();
+    if !clash.is_empty() {
+        return Err(Error::Refused(format!(
+            "`{database}` already has table(s) {} that loadgate did not create; it will not replace them, forced or not. Use another database (--database or --set database=...) or drop them yourself.",
+            clash.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let foreign: Vec<&ExistingTable> = existing
+        .iter()
+        .filter(|t| !ours.contains(&t.name) && t.owner.is_none())
+        .collect();
+    if !foreign.is_empty() && !force {
+        let names: Vec<String> = foreign.iter().take(10).map(|t| format!("`{}`", t.name)).collect();
+        return Err(Error::Refused(format!(
+            "`{database}` holds {} table(s) this workload does not own ({}{}); refusing to prepare there. Use an empty database (--database NAME) or pass --force to prepare beside them (they are never touched).",
+            foreign.len(),
+            names.join(", "),
+            if foreign.len() > 10 { ", ..." } else { "" }
+        )));
+    }
+    drop(conn);
+
+    let mut report = PrepareReport {
+        database: database.to_string(),
+        tables: Vec::new(),
+        rows_per_table: Vec::new(),
+        seconds: 0.0,
+    };
+    for (gi, group) in plan.groups.iter().enumerate() {
+        // One connection per table, all tables of the group at once (bounded to 8).
+        let mut set = tokio::task::JoinSet::new();
+        for (ti, _) in group.tables.iter().enumerate() {
+            let (target, group, database, workload) =
+                (target.clone(), group.clone(), database.to_string(), workload.to_string());
+            let was_ours = existing.iter().any(|t| t.name == group.tables[ti].name);
+            let seed = seed ^ ((gi as u64) << 32 | ti as u64);
+            set.spawn(async move {
+                load_table(&target, &group, ti, &database, &workload, was_ours, seed, timeout, quiet).await
+            });
+            while set.len() >= 8 {
+                if let Some(r) = set.join_next().await {
+                    r.map_err(|e| Error::Other(anyhow::anyhow!("loader task failed: {e}")))??;
+                }
+            }
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| Error::Other(anyhow::anyhow!("loader task failed: {e}")))??;
+        }
+        for t in &group.tables {
+            report.tables.push(t.name.clone());
+            report.rows_per_table.push(t.rows);
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load_table(
+    target: &Target,
+    group: &TableGroup,
+    ti: usize,
+    database: &str,
+    workload: &str,
+    was_ours: bool,
+    seed: u64,
+    timeout: Duration,
+    quiet: bool,
+) -> Result<(), Error> {
+    use rand::SeedableRng;
+    let t = &group.tables[ti];
+    let mut conn = target.connect(target.opts(Some(database), 16), timeout).await?;
+    if was_ours {
+        exec(&mut conn, target, &format!("DROP TABLE IF EXISTS `{}`", t.name)).await?;
+    }
+    if !quiet {
+        eprintln!("Creating table '{}'...", t.name);
+    }
+    exec(&mut conn, target, &t.create).await?;
+    exec(
+        &mut conn,
+        target,
+        &format!("ALTER TABLE `{}` COMMENT = '{}'", t.name, mark(workload)),
+    )
+    .await?;
+    if !quiet {
+        eprintln!("Inserting {} records into '{}'", t.rows, t.name);
+    }
+    let cols: Vec<&str> = group.columns.iter().map(|(n, _)| n.as_str()).collect();
+    let head = format!("INSERT INTO `{}` ({}) VALUES ", t.name, cols.join(", "));
+    let dist = crate::settings::Settings::dist_for_load();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut left = t.rows as usize;
+    let mut sql = String::with_capacity(head.len() + LOAD_BATCH * 200);
+    while left > 0 {
+        let n = left.min(LOAD_BATCH);
+        sql.clear();
+        sql.push_str(&head);
+        for r in 0..n {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for (ci, (_, g)) in group.columns.iter().enumerate() {
+                if ci > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&g.value(&dist, &mut rng, &[]).as_sql(false));
+            }
+            sql.push(')');
+        }
+        exec(&mut conn, target, &sql).await?;
+        left -= n;
+    }
+    for q in &t.after_load {
+        if !quiet {
+            eprintln!("Running '{}' on '{}'...", abbreviate(q), t.name);
+        }
+        exec(&mut conn, target, q).await?;
+    }
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
+/// What `cleanup` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CleanupReport {
+    pub dropped: Vec<String>,
+    /// Same-named tables that loadgate did not create: left alone.
+    pub left_alone: Vec<String>,
+}
+
+/// Drop the workload's tables that loadgate created; leave everything else.
+pub async fn cleanup(
+    target: &Target,
+    plan: &Plan,
+    workload: &str,
+    database: &str,
+    timeout: Duration,
+) -> Result<CleanupReport, Error> {
+    let mut conn = target.connect(target.opts(None, 16), timeout).await?;
+    let existing = list_tables(&mut conn, target, database).await?;
+    let ours = plan.table_names();
+    let mut report = CleanupReport {
+        dropped: Vec::new(),
+        left_alone: Vec::new(),
+    };
+    for t in existing.iter().filter(|t| ours.contains(&t.name)) {
+        match &t.owner {
+            Some(w) if w == workload || is_sysbench_family(w, workload) => {
+                exec(&mut conn, target, &format!("DROP TABLE `{database}`.`{}`", t.name)).await?;
+                report.dropped.push(t.name.clone());
+            }
+            _ => report.left_alone.push(t.name.clone()),
+        }
+    }
+    Ok(report)
+}
+
+/// The four built-in OLTP workloads share one table layout, so tables prepared by any of them
+/// belong to all of them (as in sysbench, where any oltp script runs on any prepared set).
+pub fn is_sysbench_family(a: &str, b: &str) -> bool {
+    const F: &[&str] = &["oltp_read_write", "oltp_read_only", "oltp_write_only", "oltp_point_select"];
+    F.contains(&a) && F.contains(&b)
+}
+
+/// Check that every table the workload needs exists and is loadgate's; say what to do if not.
+pub async fn check_prepared(
+    conn: &mut Conn,
+    target: &Target,
+    plan: &Plan,
+    workload: &str,
+    database: &str,
+) -> Result<(), Error> {
+    let existing = list_tables(conn, target, database).await?;
+    for name in plan.table_names() {
+        match existing.iter().find(|t| t.name == name) {
+            None => {
+                return Err(Error::Usage(format!(
+                    "table `{database}`.`{name}` does not exist on {}: run `loadgate prepare {workload}` with the same --target and table settings first",
+                    target.addr()
+                )))
+            }
+            Some(t) if t.owner.is_none() => {
+                return Err(Error::Refused(format!(
+                    "table `{database}`.`{name}` was not created by loadgate; refusing to run a workload that writes to it. Use another database."
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The JSON run report, version 1. Its schema is committed at `reports/schema/run-v1.json` and
+//! checked by a test; change both together and bump the version for breaking changes.
+
+use crate::record::{
+    ErrorCount, IntervalSample, LatencyStats, NamedLatency, QueryCounts, Qps, RunRecord, Schedule,
+    ServerInfo, Testbed,
+};
+use serde::Serialize;
+
+pub const SCHEMA_ID: &str = "loadgate.run/v1";
+
+#[derive(Serialize)]
+pub struct Latencies<'a> {
+    /// Completion − intended start (open loop) or − send (closed loop).
+    pub corrected: &'a LatencyStats,
+    /// Completion − actual send.
+    pub service: &'a LatencyStats,
+}
+
+#[derive(Serialize)]
+pub struct RunReport<'a> {
+    pub schema: &'static str,
+    pub id: Option<i64>,
+    pub set_id: Option<&'a str>,
+    pub status: &'static str,
+    pub status_reason: Option<&'a str>,
+    pub workload: &'a str,
+    pub workload_hash: &'a str,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub settings: &'a serde_json::Value,
+    pub target: &'a str,
+    pub server: &'a ServerInfo,
+    pub testbed: &'a Testbed,
+    pub git_commit: Option<&'a str>,
+    pub tool_version: &'a str,
+    pub mode: &'static str,
+    pub duration_s: f64,
+    pub transactions: u64,
+    pub failed_transactions: u64,
+    pub queries: QueryCounts,
+    pub tps: f64,
+    pub qps: Qps,
+    pub latency_ms: Latencies<'a>,
+    pub errors: &'a [ErrorCount],
+    pub retries: u64,
+    pub reconnects: u64,
+    pub schedule: Option<&'a Schedule>,
+    pub transactions_by_type: &'a [NamedLatency],
+    pub statements: &'a [NamedLatency],
+    pub intervals: &'a [IntervalSample],
+}
+
+static EMPTY_LAT: LatencyStats = LatencyStats {
+    count: 0,
+    min: 0.0,
+    avg: 0.0,
+    p50: 0.0,
+    p90: 0.0,
+    p95: 0.0,
+    p99: 0.0,
+    p999: 0.0,
+    max: 0.0,
+};
+
+pub fn report(r: &RunRecord) -> RunReport<'_> {
+    let s = r.summary.as_ref();
+    RunReport {
+        schema: SCHEMA_ID,
+        id: r.id,
+        set_id: r.set_id.as_deref(),
+        status: r.status.0.as_str(),
+        status_reason: r.status_reason.as_deref(),
+        workload: &r.workload,
+        workload_hash: &r.workload_hash,
+        started_at: super::rfc3339(r.started_at_ms),
+        ended_at: r.ended_at_ms.map(super::rfc3339),
+        settings: &r.settings,
+        target: &r.target,
+        server: &r.server,
+        testbed: &r.testbed,
+        git_commit: r.git_commit.as_deref(),
+        tool_version: &r.tool_version,
+        mode: if s.is_some_and(|s| s.schedule.is_some()) {
+            "open"
+        } else {
+            "closed"
+        },
+        duration_s: s.map_or(0.0, |s| s.duration_s),
+        transactions: s.map_or(0, |s| s.transactions),
+        failed_transactions: s.map_or(0, |s| s.failed_transactions),
+        queries: s.map_or_else(QueryCounts::default, |s| s.queries),
+        tps: s.map_or(0.0, |s| s.tps),
+        qps: s.map_or_else(Qps::default, |s| s.qps),
+        latency_ms: Latencies {
+            corrected: s.map_or(&EMPTY_LAT, |s| &s.latency_corrected),
+            service: s.map_or(&EMPTY_LAT, |s| &s.latency_service),
+        },
+        errors: s.map_or(&[], |s| &s.errors),
+        retries: s.map_or(0, |s| s.retries),
+        reconnects: s.map_or(0, |s| s.reconnects),
+        schedule: s.and_then(|s| s.schedule.as_ref()),
+        transactions_by_type: s.map_or(&[], |s| &s.transactions_by_type),
+        statements: s.map_or(&[], |s| &s.statements),
+        intervals: &r.intervals,
+    }
+}
+
+pub fn to_string(r: &RunRecord) -> String {
+    serde_json::to_string_pretty(&report(r)).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
