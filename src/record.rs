@@ -10,6 +10,13 @@ use std::collections::BTreeMap;
 /// Version of the serialized summary/settings layout stored with every run.
 pub const RECORD_VERSION: u32 = 1;
 
+/// Reads a JSON `null` as NaN. serde_json writes a non-finite float (a rate over an empty window,
+/// a percentile of an empty histogram) as `null`; without this, such a record could be written
+/// but never read back.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,13 +83,21 @@ pub struct Testbed {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {
     pub count: u64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub min: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub avg: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p50: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p90: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p95: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p99: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p999: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub max: f64,
 }
 
@@ -103,9 +118,13 @@ impl QueryCounts {
 /// Per-second rates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Qps {
+    #[serde(deserialize_with = "f64_or_nan")]
     pub total: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub read: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub write: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub other: f64,
 }
 
@@ -128,6 +147,7 @@ pub struct ErrorCount {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     /// Target rate in transactions per second.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rate: f64,
     /// Transactions whose intended start fell before the end of the run (warm-up included).
     pub scheduled: u64,
@@ -147,6 +167,7 @@ pub struct Schedule {
     /// Highest number of due-but-not-started transactions seen at once.
     pub max_queue_depth: u64,
     /// Achieved completions per second over the measured window.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub achieved_rate: f64,
     /// True when the schedule fell behind by more than one second at some point: the
     /// connections were too few for the rate (Little's law) or the server stalled.
@@ -169,12 +190,14 @@ pub struct NamedLatency {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Seconds of the measured window (warm-up excluded).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub duration_s: f64,
     /// Committed (or completed, for transactions without BEGIN) transactions.
     pub transactions: u64,
     /// Transactions that ended in an error that was not retried.
     pub failed_transactions: u64,
     pub queries: QueryCounts,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub tps: f64,
     pub qps: Qps,
     /// Completion minus intended start. Equal to `latency_service` in closed loop.
@@ -204,6 +227,7 @@ pub struct StoredHistogram {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSample {
     /// Seconds since the start of the run (warm-up included), at the end of the interval.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub t: f64,
     /// True while still in warm-up.
     pub warmup: bool,
@@ -212,12 +236,19 @@ pub struct IntervalSample {
     pub errors: u64,
     pub retries: u64,
     pub reconnects: u64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub tps: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub qps: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub corrected_p50_ms: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub corrected_p95_ms: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub corrected_p99_ms: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub corrected_max_ms: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub service_p99_ms: f64,
     /// Open loop: highest queue depth seen in the interval.
     pub queue_depth: u64,

@@ -1,0 +1,189 @@
+//! Unit tests of the store that need its internals: a writer killed inside its transaction.
+//! The public behaviour is tested in `tests/store.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+use crate::record::{IntervalSample, LatencyStats, RunStatusField, StoredHistogram, Summary};
+
+const CRASH_STORE_ENV: &str = "LOADGATE_TEST_CRASH_STORE";
+const CRASH_RUN_ENV: &str = "LOADGATE_TEST_CRASH_RUN";
+const READY: &str = "CRASH-CHILD-IN-TRANSACTION";
+
+fn record(n: usize, intervals: usize) -> RunRecord {
+    RunRecord {
+        workload: format!("w{n}"),
+        started_at_ms: 1_700_000_000_000 + n as i64,
+        ended_at_ms: Some(1_700_000_060_000 + n as i64),
+        status: RunStatusField(RunStatus::Complete),
+        settings: serde_json::json!({ "workers": n }),
+        summary: Some(Summary {
+            tps: 100.0 + n as f64,
+            latency_corrected: LatencyStats {
+                p99: 1.5,
+                ..LatencyStats::default()
+            },
+            ..Summary::default()
+        }),
+        histograms: vec![StoredHistogram {
+            scope: "txn".into(),
+            kind: "corrected".into(),
+            bytes: vec![n as u8; 1000],
+        }],
+        intervals: (0..intervals)
+            .map(|i| IntervalSample {
+                t: i as f64,
+                transactions: i as u64,
+                tps: 0.1 * i as f64,
+                ..IntervalSample::default()
+            })
+            .collect(),
+        ..RunRecord::default()
+    }
+}
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run as a child process by the test below: opens a write transaction, finishes a run and
+/// inserts another inside it, says so, and waits to be killed.
+#[test]
+fn crash_child() {
+    let (Some(path), Some(run)) = (
+        std::env::var_os(CRASH_STORE_ENV),
+        std::env::var(CRASH_RUN_ENV).ok(),
+    ) else {
+        return;
+    };
+    let id: i64 = run.parse().unwrap();
+    let mut store = Store::open(Path::new(&path)).unwrap();
+    let rec = record(7, 60_000);
+    let row = RunRow::full(&rec).unwrap();
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    codec::write_finished(&tx, id, &row).unwrap();
+    codec::insert_full(&tx, &row).unwrap();
+    println!("{READY}");
+    std::thread::sleep(Duration::from_secs(120));
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_writer_killed_inside_its_transaction_leaves_the_previous_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let mut store = Store::open(&path).unwrap();
+    let complete: Vec<(i64, RunRecord)> = (0..3)
+        .map(|n| {
+            let rec = record(n, 10);
+            (store.insert_run(&rec).unwrap(), rec)
+        })
+        .collect();
+    let started = record(9, 0);
+    let running = store.begin_run(&started).unwrap();
+    drop(store);
+
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["store::tests::crash_child", "--exact", "--nocapture"])
+        .env(CRASH_STORE_ENV, &path)
+        .env(CRASH_RUN_ENV, running.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.trim() == READY);
+    assert!(
+        ready,
+        "the crash child ended before opening its transaction"
+    );
+
+    // The uncommitted pages went to the WAL file: the crash hits a half-written store.
+    let wal = std::fs::metadata(dir.path().join("crash.db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal > 1 << 20, "only {wal} bytes in the WAL");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    let store = Store::open(&path).unwrap();
+    let check: String = store
+        .conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let ids: Vec<i64> = store
+        .list_runs(&RunFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for (id, rec) in &complete {
+        let mut want = rec.clone();
+        want.id = Some(*id);
+        assert_eq!(&store.get_run(*id).unwrap(), &want);
+    }
+    let got = store.get_run(running).unwrap();
+    assert_eq!(got.status.0, RunStatus::Running);
+    assert_eq!(got.summary, None);
+    assert!(got.histograms.is_empty() && got.intervals.is_empty());
+    let orphans: i64 = store
+        .conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM run_intervals WHERE run_id NOT IN (SELECT id FROM runs))
+                  + (SELECT count(*) FROM run_histograms WHERE run_id NOT IN (SELECT id FROM runs))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+
+    // And the store still takes writes.
+    let mut store = store;
+    let rec = record(9, 100);
+    store.finish_run(running, &rec).unwrap();
+    assert_eq!(store.get_run(running).unwrap().intervals, rec.intervals);
+}
+
+#[test]
+fn busy_is_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let mut holder = Store::open(&path).unwrap();
+    let mut store = Store::open(&path).unwrap();
+    store.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+    let tx = holder
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let err = store.insert_run(&record(1, 1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Busy {
+                attempts: 4,
+                what: "store a run",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    drop(tx);
+    store.insert_run(&record(1, 1)).unwrap();
+}
