@@ -83,7 +83,13 @@ fn resolve(
     flag("rand_type", w.rand_type.clone());
     flag("seed", w.seed.map(|v| v.to_string()));
     flag("connect_timeout", t.connect_timeout.clone());
-    flag("database", t.database.clone());
+    // The database: --database, else the one named in the target URL, else --set/file/default.
+    let url_db = t
+        .target
+        .as_deref()
+        .and_then(|u| Target::parse(u).ok())
+        .and_then(|t| t.database);
+    flag("database", t.database.clone().or(url_db));
     if let Some(r) = run {
         flag("duration", r.duration.clone());
         flag("warmup", r.warmup.clone());
@@ -265,7 +271,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         let info = testbed::server_info(&mut conn, &target).await?;
         let vars = testbed::key_variables(&mut conn, &target).await.unwrap_or_default();
         prepare::check_prepared(&mut conn, &target, &plan, &w.name, &s.database).await?;
-        let _ = mysql_async::prelude::Queryable::disconnect(conn).await;
+        let _ = conn.disconnect().await;
         Ok::<_, Error>((info, vars))
     });
     let (info, vars) = match preflight {

@@ -296,23 +296,7 @@ impl Target {
     }
 }
 
-/// Remove any password from a URL-like string (`user:pass@` → `user@`). Used on anything that
-/// might hold a URL before it is printed or stored.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let after = &url[scheme_end + 3..];
-    let at = match after.rfind('@') {
-        Some(i) => i,
-        None => return url.to_string(),
-    };
-    let auth = &after[..at];
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{}{}@{}", &url[..scheme_end + 3], user, &after[at + 1..]),
-        None => url.to_string(),
-    }
-}
+pub use crate::store::redact_url;
 
 /// Identifiers we interpolate into SQL (database and table names) are restricted to a safe set.
 pub fn check_identifier(name: &str) -> Result<(), String> {

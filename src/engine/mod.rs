@@ -19,6 +19,7 @@
 pub mod exec;
 pub mod recorder;
 pub mod summary;
+pub mod timer;
 
 use crate::record::{IntervalSample, Schedule};
 use crate::workload::plan::Plan;
@@ -192,6 +193,7 @@ where
         let (plan, connector, shared, cfg) = (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
         let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
         handles.push(std::thread::spawn(move || {
+            timer::tighten_timer_slack();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -423,7 +425,10 @@ where
                     } else {
                         0.0
                     },
-                    fell_behind: counts.max_lag_ns > 1_000_000_000 || scheduled > counts.started,
+                    // Behind by more than a second at some point, or a backlog of more than
+                    // 100 ms worth of transactions left at the end.
+                    fell_behind: counts.max_lag_ns > 1_000_000_000
+                        || (scheduled - counts.started) as f64 > (rate * 0.1).max(cfg.workers as f64),
                 }
             });
             (measured, std::mem::take(&mut agg.samples), schedule)
@@ -515,6 +520,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
     };
     let mut backoff = Duration::from_millis(50);
     let mut was_connected = true;
+    let mut sleeper = timer::Sleeper::new();
 
     loop {
         if ctx.shared.stop.load(Relaxed) {
@@ -581,7 +587,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                 let t = clock.start + Duration::from_nanos((seq as f64 * p) as u64);
                 if t > Instant::now() {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(t.into()) => {}
+                        _ = sleeper.sleep_until(t) => {}
                         _ = stopped(&ctx.shared) => break,
                     }
                 }

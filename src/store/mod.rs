@@ -233,7 +233,7 @@ pub struct RunFilter {
 }
 
 /// One line of a run listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunListItem {
     pub id: i64,
     pub started_at_ms: i64,
