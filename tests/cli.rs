@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 fn prepare(dir: &std::path::Path, url: &str, extra: &[&str]) -> std::process::Output {
     let mut c = lg(dir);
-    c.args(["prepare", "oltp_read_write", "--target", url]).args(extra);
+    c.args(["prepare", "oltp_read_write", "--target", url])
+        .args(extra);
     run(c)
 }
 
@@ -17,13 +18,28 @@ fn prepare(dir: &std::path::Path, url: &str, extra: &[&str]) -> std::process::Ou
 fn prepare_creates_exactly_the_tables_rows_and_index() {
     let d = scratch();
     let url = fresh_db("t_prepare");
-    ok(prepare(d.path(), &url, &["--tables", "3", "--table-size", "700"]));
+    ok(prepare(
+        d.path(),
+        &url,
+        &["--tables", "3", "--table-size", "700"],
+    ));
     let tables = sql(&url, &["SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='t_prepare' ORDER BY 1"]);
-    assert_eq!(tables, vec![vec!["sbtest1"], vec!["sbtest2"], vec!["sbtest3"]]);
+    assert_eq!(
+        tables,
+        vec![vec!["sbtest1"], vec!["sbtest2"], vec!["sbtest3"]]
+    );
     for i in 1..=3 {
-        let n = sql(&url, &[&format!("SELECT COUNT(*), MIN(id), MAX(id) FROM sbtest{i}")]);
+        let n = sql(
+            &url,
+            &[&format!("SELECT COUNT(*), MIN(id), MAX(id) FROM sbtest{i}")],
+        );
         assert_eq!(n[0], vec!["700", "1", "700"]);
-        let idx = sql(&url, &[&format!("SHOW INDEX FROM sbtest{i} WHERE Key_name = 'k_{i}'")]);
+        let idx = sql(
+            &url,
+            &[&format!(
+                "SHOW INDEX FROM sbtest{i} WHERE Key_name = 'k_{i}'"
+            )],
+        );
         assert_eq!(idx.len(), 1, "secondary index k_{i} on sbtest{i}");
         let c = sql(&url, &[&format!("SELECT c, pad FROM sbtest{i} LIMIT 1")]);
         assert_eq!(c[0][0].len(), 119);
@@ -36,38 +52,87 @@ fn prepare_creates_exactly_the_tables_rows_and_index() {
 fn prepare_refuses_a_schema_with_foreign_tables_unless_forced() {
     let d = scratch();
     let url = fresh_db("t_foreign");
-    sql(&url, &["CREATE TABLE customers (id INT PRIMARY KEY)", "INSERT INTO customers VALUES (1)"]);
+    sql(
+        &url,
+        &[
+            "CREATE TABLE customers (id INT PRIMARY KEY)",
+            "INSERT INTO customers VALUES (1)",
+        ],
+    );
     let o = prepare(d.path(), &url, &["--table-size", "100"]);
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
-    assert!(stderr(&o).contains("`customers`") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`customers`") && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
     ok(prepare(d.path(), &url, &["--table-size", "100", "--force"]));
-    assert_eq!(sql(&url, &["SELECT COUNT(*) FROM customers"]), vec![vec!["1"]]);
-    assert_eq!(sql(&url, &["SELECT COUNT(*) FROM sbtest1"]), vec![vec!["100"]]);
+    assert_eq!(
+        sql(&url, &["SELECT COUNT(*) FROM customers"]),
+        vec![vec!["1"]]
+    );
+    assert_eq!(
+        sql(&url, &["SELECT COUNT(*) FROM sbtest1"]),
+        vec![vec!["100"]]
+    );
 }
 
 #[test]
 fn prepare_never_replaces_a_users_table_of_the_same_name() {
     let d = scratch();
     let url = fresh_db("t_samename");
-    sql(&url, &["CREATE TABLE sbtest1 (id INT PRIMARY KEY, mine TEXT)", "INSERT INTO sbtest1 VALUES (7, 'keep me')"]);
+    sql(
+        &url,
+        &[
+            "CREATE TABLE sbtest1 (id INT PRIMARY KEY, mine TEXT)",
+            "INSERT INTO sbtest1 VALUES (7, 'keep me')",
+        ],
+    );
     let o = prepare(d.path(), &url, &["--table-size", "100", "--force"]);
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
     assert!(stderr(&o).contains("did not create"), "{}", stderr(&o));
-    assert_eq!(sql(&url, &["SELECT mine FROM sbtest1"]), vec![vec!["keep me"]]);
+    assert_eq!(
+        sql(&url, &["SELECT mine FROM sbtest1"]),
+        vec![vec!["keep me"]]
+    );
 }
 
 #[test]
 fn cleanup_drops_only_what_loadgate_created() {
     let d = scratch();
     let url = fresh_db("t_cleanup");
-    ok(prepare(d.path(), &url, &["--tables", "2", "--table-size", "100"]));
+    ok(prepare(
+        d.path(),
+        &url,
+        &["--tables", "2", "--table-size", "100"],
+    ));
     // The user replaces sbtest2 with a table of their own, and has another one beside it.
-    sql(&url, &["DROP TABLE sbtest2", "CREATE TABLE sbtest2 (id INT PRIMARY KEY)", "CREATE TABLE orders (id INT)"]);
+    sql(
+        &url,
+        &[
+            "DROP TABLE sbtest2",
+            "CREATE TABLE sbtest2 (id INT PRIMARY KEY)",
+            "CREATE TABLE orders (id INT)",
+        ],
+    );
     let mut c = lg(d.path());
-    c.args(["cleanup", "oltp_read_write", "--tables", "2", "--target", &url]);
+    c.args([
+        "cleanup",
+        "oltp_read_write",
+        "--tables",
+        "2",
+        "--target",
+        &url,
+    ]);
     let out = ok(run(c));
-    assert!(out.contains("Dropped 1 table(s)") && out.contains("sbtest1"), "{out}");
-    assert!(out.contains("Left alone") && out.contains("sbtest2"), "{out}");
+    assert!(
+        out.contains("Dropped 1 table(s)") && out.contains("sbtest1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Left alone") && out.contains("sbtest2"),
+        "{out}"
+    );
     let tables = sql(&url, &["SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='t_cleanup' ORDER BY 1"]);
     assert_eq!(tables, vec![vec!["orders"], vec!["sbtest2"]]);
 }
@@ -76,7 +141,12 @@ fn run_json(d: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let mut c = lg(d);
     c.arg("run").args(args).args(["--json", "-q"]);
     let o = run(c);
-    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), stderr(&o));
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        stderr(&o)
+    );
     json(&o)
 }
 
@@ -85,7 +155,20 @@ fn read_write_runs_20_statements_per_transaction_split_14_4_2() {
     let d = scratch();
     let url = fresh_db("t_rw");
     ok(prepare(d.path(), &url, &["--table-size", "2000"]));
-    let r = run_json(d.path(), &["oltp_read_write", "--target", &url, "--duration", "3s", "--warmup", "0", "--threads", "4"]);
+    let r = run_json(
+        d.path(),
+        &[
+            "oltp_read_write",
+            "--target",
+            &url,
+            "--duration",
+            "3s",
+            "--warmup",
+            "0",
+            "--threads",
+            "4",
+        ],
+    );
     assert_eq!(r["status"], "complete");
     let tps = r["tps"].as_f64().unwrap();
     let qps = r["qps"]["total"].as_f64().unwrap();
@@ -93,11 +176,24 @@ fn read_write_runs_20_statements_per_transaction_split_14_4_2() {
     let ratio = qps / tps;
     assert!((19.5..=20.5).contains(&ratio), "qps/tps = {ratio}");
     let q = &r["queries"];
-    let (rd, wr, ot) = (q["read"].as_f64().unwrap(), q["write"].as_f64().unwrap(), q["other"].as_f64().unwrap());
+    let (rd, wr, ot) = (
+        q["read"].as_f64().unwrap(),
+        q["write"].as_f64().unwrap(),
+        q["other"].as_f64().unwrap(),
+    );
     let total = rd + wr + ot;
-    assert!((rd / total * 20.0 - 14.0).abs() < 0.5, "read share {rd}/{total}");
-    assert!((wr / total * 20.0 - 4.0).abs() < 0.5, "write share {wr}/{total}");
-    assert!((ot / total * 20.0 - 2.0).abs() < 0.5, "other share {ot}/{total}");
+    assert!(
+        (rd / total * 20.0 - 14.0).abs() < 0.5,
+        "read share {rd}/{total}"
+    );
+    assert!(
+        (wr / total * 20.0 - 4.0).abs() < 0.5,
+        "write share {wr}/{total}"
+    );
+    assert!(
+        (ot / total * 20.0 - 2.0).abs() < 0.5,
+        "other share {ot}/{total}"
+    );
     // Deadlocks can happen with 4 writers on a small table; they are retried, never lost.
     assert_eq!(r["failed_transactions"], 0, "{}", r["errors"]);
     for e in r["errors"].as_array().unwrap() {
@@ -117,15 +213,39 @@ fn open_loop_reaches_its_rate_and_accounts_for_every_transaction() {
     let d = scratch();
     let url = fresh_db("t_open");
     ok(prepare(d.path(), &url, &["--table-size", "1000"]));
-    let r = run_json(d.path(), &["oltp_point_select", "--target", &url, "--rate", "400", "--threads", "4", "--duration", "4s", "--warmup", "0"]);
+    let r = run_json(
+        d.path(),
+        &[
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--rate",
+            "400",
+            "--threads",
+            "4",
+            "--duration",
+            "4s",
+            "--warmup",
+            "0",
+        ],
+    );
     let s = &r["schedule"];
     let achieved = s["achieved_rate"].as_f64().unwrap();
-    assert!((achieved - 400.0).abs() / 400.0 < 0.02, "achieved {achieved} tx/s for a target of 400");
+    assert!(
+        (achieved - 400.0).abs() / 400.0 < 0.02,
+        "achieved {achieved} tx/s for a target of 400"
+    );
     let n = |k: &str| s[k].as_u64().unwrap();
-    assert_eq!(n("scheduled"), n("completed") + n("failed") + n("in_flight") + n("not_started"), "{s}");
+    assert_eq!(
+        n("scheduled"),
+        n("completed") + n("failed") + n("in_flight") + n("not_started"),
+        "{s}"
+    );
     assert_eq!(r["mode"], "open");
     // Corrected latency can only be longer than service latency.
-    assert!(r["latency_ms"]["corrected"]["p99"].as_f64() >= r["latency_ms"]["service"]["p99"].as_f64());
+    assert!(
+        r["latency_ms"]["corrected"]["p99"].as_f64() >= r["latency_ms"]["service"]["p99"].as_f64()
+    );
 }
 
 #[test]
@@ -133,21 +253,45 @@ fn json_report_matches_the_committed_schema() {
     let d = scratch();
     let url = fresh_db("t_schema");
     ok(prepare(d.path(), &url, &["--table-size", "500"]));
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_path("reports/schema/run-v1.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("reports/schema/run-v1.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     for args in [
         vec!["oltp_read_write", "--duration", "1s", "--warmup", "0"],
-        vec!["oltp_point_select", "--rate", "200", "--duration", "1s", "--warmup", "1s"],
+        vec![
+            "oltp_point_select",
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--warmup",
+            "1s",
+        ],
     ] {
         let mut a = args.clone();
         a.extend(["--target", url.as_str()]);
         let r = run_json(d.path(), &a);
-        let errors: Vec<String> = validator.iter_errors(&r).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&r)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
         assert!(errors.is_empty(), "schema violations: {errors:#?}");
     }
     // Something that breaks the schema is caught (the test can fail).
-    let mut bad = run_json(d.path(), &["oltp_point_select", "--target", &url, "--duration", "1s", "--warmup", "0"]);
+    let mut bad = run_json(
+        d.path(),
+        &[
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+        ],
+    );
     bad["status"] = serde_json::json!("great");
     assert!(!validator.is_valid(&bad));
 }
@@ -159,7 +303,20 @@ fn output_file_and_runs_listing() {
     ok(prepare(d.path(), &url, &["--table-size", "300"]));
     let f = d.path().join("r.json");
     let mut c = lg(d.path());
-    c.args(["run", "oltp_point_select", "--target", &url, "--duration", "1s", "--warmup", "0", "-q", "--json", "--output"]).arg(&f);
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--target",
+        &url,
+        "--duration",
+        "1s",
+        "--warmup",
+        "0",
+        "-q",
+        "--json",
+        "--output",
+    ])
+    .arg(&f);
     ok(run(c));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
     assert_eq!(r["workload"], "oltp_point_select");
@@ -181,14 +338,30 @@ fn ctrl_c_stores_a_partial_run_and_exits_130() {
     let url = fresh_db("t_sigint");
     ok(prepare(d.path(), &url, &["--table-size", "500"]));
     let mut c = lg(d.path());
-    c.args(["run", "oltp_read_write", "--target", &url, "--duration", "60s", "--warmup", "0", "--threads", "2", "-q"]);
+    c.args([
+        "run",
+        "oltp_read_write",
+        "--target",
+        &url,
+        "--duration",
+        "60s",
+        "--warmup",
+        "0",
+        "--threads",
+        "2",
+        "-q",
+    ]);
     let mut child = spawn(c);
     std::thread::sleep(Duration::from_millis(2500));
     let start = Instant::now();
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = wait_with_timeout(&mut child, Duration::from_secs(15));
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?} to stop", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop",
+        start.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
     let mut c = lg(d.path());
     c.args(["show", "last", "--json"]);
@@ -205,7 +378,13 @@ fn unreachable_target_fails_fast_naming_host_and_port() {
     let d = scratch();
     // A closed port: refused at once.
     let mut c = lg(d.path());
-    c.args(["run", "oltp_point_select", "--target", "mysql://root@127.0.0.1:1/x", "-q"]);
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--target",
+        "mysql://root@127.0.0.1:1/x",
+        "-q",
+    ]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("127.0.0.1:1"), "{}", stderr(&o));
@@ -214,13 +393,28 @@ fn unreachable_target_fails_fast_naming_host_and_port() {
     let port = listener.local_addr().unwrap().port();
     let url = format!("mysql://root@127.0.0.1:{port}/x");
     let mut c = lg(d.path());
-    c.args(["run", "oltp_point_select", "--target", &url, "--connect-timeout", "1s", "-q"]);
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--target",
+        &url,
+        "--connect-timeout",
+        "1s",
+        "-q",
+    ]);
     let start = Instant::now();
     let o = run(c);
-    assert!(start.elapsed() < Duration::from_secs(6), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains(&format!("127.0.0.1:{port}")) && e.contains("within 1 s"), "{e}");
+    assert!(
+        e.contains(&format!("127.0.0.1:{port}")) && e.contains("within 1 s"),
+        "{e}"
+    );
     drop(listener);
 }
 
@@ -235,7 +429,10 @@ fn bad_credentials_name_the_user_and_never_print_the_password() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("nobody_here") && e.contains("127.0.0.1"), "{e}");
-    assert!(!e.contains("s3cretpw") && !stdout(&o).contains("s3cretpw"), "{e}");
+    assert!(
+        !e.contains("s3cretpw") && !stdout(&o).contains("s3cretpw"),
+        "{e}"
+    );
     // The failed attempt is stored, without the password.
     let store = std::fs::read(d.path().join("store.db")).unwrap_or_default();
     assert!(!String::from_utf8_lossy(&store).contains("s3cretpw"));
@@ -247,7 +444,9 @@ fn a_malformed_workload_file_names_file_line_and_column() {
     let f = d.path().join("broken.toml");
     std::fs::write(&f, "name = \"broken\"\n\n[[tables]\nname = \"t\"\n").unwrap();
     let mut c = lg(d.path());
-    c.args(["run"]).arg(&f).args(["--target", "mysql://root@127.0.0.1:1/x"]);
+    c.args(["run"])
+        .arg(&f)
+        .args(["--target", "mysql://root@127.0.0.1:1/x"]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
@@ -255,14 +454,19 @@ fn a_malformed_workload_file_names_file_line_and_column() {
     // A semantic mistake points at its line too.
     std::fs::write(
         &f,
-        include_str!("../workloads/oltp_point_select.toml").replace("max = \"table_size\" }]", "max = \"table_sise\" }]"),
+        include_str!("../workloads/oltp_point_select.toml")
+            .replace("max = \"table_size\" }]", "max = \"table_sise\" }]"),
     )
     .unwrap();
     let mut c = lg(d.path());
     c.args(["prepare"]).arg(&f);
     let o = run(c);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("table_sise") && stderr(&o).contains("broken.toml:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("table_sise") && stderr(&o).contains("broken.toml:"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -273,7 +477,12 @@ fn an_unknown_workload_lists_the_available_ones() {
     let o = run(c);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("unknown workload `oltp_nonesuch`") && e.contains("oltp_read_write") && e.contains("oltp_point_select"), "{e}");
+    assert!(
+        e.contains("unknown workload `oltp_nonesuch`")
+            && e.contains("oltp_read_write")
+            && e.contains("oltp_point_select"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -287,7 +496,13 @@ fn bad_settings_name_the_setting() {
         (vec!["--set", "novalue"], "KEY=VALUE"),
     ] {
         let mut c = lg(d.path());
-        c.args(["run", "oltp_read_write", "--target", "mysql://root@127.0.0.1:1/x"]).args(&args);
+        c.args([
+            "run",
+            "oltp_read_write",
+            "--target",
+            "mysql://root@127.0.0.1:1/x",
+        ])
+        .args(&args);
         let o = run(c);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
@@ -303,7 +518,11 @@ fn run_without_prepare_says_what_to_do() {
     c.args(["run", "oltp_point_select", "--target", &url, "-q"]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("loadgate prepare oltp_point_select"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("loadgate prepare oltp_point_select"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -312,13 +531,20 @@ fn workloads_lists_builtins_and_files() {
     std::fs::create_dir(d.path().join("workloads")).unwrap();
     std::fs::write(
         d.path().join("workloads/mine.toml"),
-        include_str!("../workloads/oltp_point_select.toml").replace("name = \"oltp_point_select\"", "name = \"mine\""),
+        include_str!("../workloads/oltp_point_select.toml")
+            .replace("name = \"oltp_point_select\"", "name = \"mine\""),
     )
     .unwrap();
     let mut c = lg(d.path());
     c.args(["workloads"]);
     let out = ok(run(c));
-    for w in ["oltp_read_write", "oltp_read_only", "oltp_write_only", "oltp_point_select", "mine"] {
+    for w in [
+        "oltp_read_write",
+        "oltp_read_only",
+        "oltp_write_only",
+        "oltp_point_select",
+        "mine",
+    ] {
         assert!(out.contains(w), "{w} missing from:\n{out}");
     }
 }
@@ -326,7 +552,12 @@ fn workloads_lists_builtins_and_files() {
 #[test]
 fn help_and_version() {
     let d = scratch();
-    for args in [vec!["--help"], vec!["--version"], vec!["run", "--help"], vec!["server", "start", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["--version"],
+        vec!["run", "--help"],
+        vec!["server", "start", "--help"],
+    ] {
         let mut c = lg(d.path());
         c.args(&args);
         let out = ok(run(c));
@@ -349,8 +580,18 @@ fn server_start_status_stop_round_trip_used_without_target() {
     let mut c = lg(d.path());
     c.args(["prepare", "oltp_point_select", "--table-size", "200", "-q"]);
     ok(run(c));
-    let r = run_json(d.path(), &["oltp_point_select", "--duration", "1s", "--warmup", "0"]);
-    assert!(r["target"].as_str().unwrap().starts_with(url.trim_end_matches('/')), "{}", r["target"]);
+    let r = run_json(
+        d.path(),
+        &["oltp_point_select", "--duration", "1s", "--warmup", "0"],
+    );
+    assert!(
+        r["target"]
+            .as_str()
+            .unwrap()
+            .starts_with(url.trim_end_matches('/')),
+        "{}",
+        r["target"]
+    );
     let mut c = lg(d.path());
     c.args(["server", "stop"]);
     assert!(ok(run(c)).contains("Stopped"));
@@ -363,13 +604,34 @@ fn server_start_status_stop_round_trip_used_without_target() {
 fn run_without_target_uses_a_throwaway_server_and_removes_it() {
     let d = scratch();
     let mut c = lg(d.path());
-    c.args(["run", "oltp_point_select", "--table-size", "500", "--duration", "1s", "--warmup", "0", "--json"]);
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--table-size",
+        "500",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
     let o = run(c);
     let r = json(&o);
     assert_eq!(r["status"], "complete", "{}", stderr(&o));
     assert!(stderr(&o).contains("throwaway"), "{}", stderr(&o));
     // The server is gone: its port no longer accepts connections.
     let target = r["target"].as_str().unwrap();
-    let port: u16 = target.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server on {port} still up");
+    let port: u16 = target
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "server on {port} still up"
+    );
 }

@@ -27,14 +27,24 @@ impl Drop for Haproxy {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn haproxy(backend_port: u16) -> Haproxy {
-    let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("haproxy is not installed: run scripts/test.sh (it installs it) or apt-get install haproxy");
+    let bin = [
+        "/usr/sbin/haproxy",
+        "/usr/bin/haproxy",
+        "/usr/local/sbin/haproxy",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect(
+        "haproxy is not installed: run scripts/test.sh (it installs it) or apt-get install haproxy",
+    );
     let dir = scratch();
     let port = free_port();
     let stats = dir.path().join("stats.sock");
@@ -58,10 +68,18 @@ fn haproxy(backend_port: u16) -> Haproxy {
         .expect("start haproxy");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "haproxy did not listen on {port}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "haproxy did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Haproxy { child, port, stats, _dir: dir }
+    Haproxy {
+        child,
+        port,
+        stats,
+        _dir: dir,
+    }
 }
 
 /// Total sessions HAProxy's frontend has carried (the `stot` column of `show stat`).
@@ -70,7 +88,13 @@ fn sessions(h: &Haproxy) -> u64 {
     s.write_all(b"show stat\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let header: Vec<&str> = out.lines().next().unwrap().trim_start_matches("# ").split(',').collect();
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
     let col = header.iter().position(|c| *c == "stot").unwrap();
     out.lines()
         .find(|l| l.starts_with("mysql,FRONTEND"))
@@ -87,7 +111,15 @@ fn through_haproxy_gives_the_same_query_counts_as_direct() {
     let h = haproxy(srv.port());
     let proxied = format!("mysql://root@127.0.0.1:{}/px", h.port);
     let mut c = lg(d.path());
-    c.args(["prepare", "oltp_read_write", "--table-size", "1000", "-q", "--target", &direct]);
+    c.args([
+        "prepare",
+        "oltp_read_write",
+        "--table-size",
+        "1000",
+        "-q",
+        "--target",
+        &direct,
+    ]);
     ok(run(c));
 
     let mut results = Vec::new();
@@ -95,7 +127,22 @@ fn through_haproxy_gives_the_same_query_counts_as_direct() {
         let before = status(&direct, "Questions");
         let sessions_before = sessions(&h);
         let mut c = lg(d.path());
-        c.args(["run", "oltp_read_only", "--target", url, "--threads", "4", "--events", "300", "--duration", "0", "--warmup", "0", "--json", "-q"]);
+        c.args([
+            "run",
+            "oltp_read_only",
+            "--target",
+            url,
+            "--threads",
+            "4",
+            "--events",
+            "300",
+            "--duration",
+            "0",
+            "--warmup",
+            "0",
+            "--json",
+            "-q",
+        ]);
         let o = run(c);
         assert!(o.status.success(), "{}", stderr(&o));
         let r = json(&o);
@@ -108,12 +155,23 @@ fn through_haproxy_gives_the_same_query_counts_as_direct() {
     assert_eq!(a["transactions"], 300);
     assert_eq!(b["transactions"], 300);
     assert_eq!(a["queries"], b["queries"], "client-side counts differ");
-    let total = a["queries"]["read"].as_u64().unwrap() + a["queries"]["write"].as_u64().unwrap() + a["queries"]["other"].as_u64().unwrap();
+    let total = a["queries"]["read"].as_u64().unwrap()
+        + a["queries"]["write"].as_u64().unwrap()
+        + a["queries"]["other"].as_u64().unwrap();
     // Read-only, so no deadlock retries: exactly 16 statements per transaction.
     assert_eq!(total, 4800);
-    assert_eq!(qa, qb, "server-side Questions differ: direct {qa}, proxied {qb}");
-    assert!(*qa >= total && *qb >= total, "server counted fewer statements than the client");
+    assert_eq!(
+        qa, qb,
+        "server-side Questions differ: direct {qa}, proxied {qb}"
+    );
+    assert!(
+        *qa >= total && *qb >= total,
+        "server counted fewer statements than the client"
+    );
     assert_eq!(*sa, 0, "the direct run must not go through the proxy");
-    assert!(*sb >= 4, "the proxied run's 4 worker connections went through HAProxy ({sb} sessions)");
+    assert!(
+        *sb >= 4,
+        "the proxied run's 4 worker connections went through HAProxy ({sb} sessions)"
+    );
     assert!(b["target"].as_str().unwrap().contains(&h.port.to_string()));
 }

@@ -127,14 +127,17 @@ pub fn sql(url: &str, statements: &[&str]) -> Vec<Vec<String>> {
         let mut c = connect(url).await;
         let mut last = Vec::new();
         for s in statements {
-            let rows: Vec<mysql_async::Row> = c.query(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+            let rows: Vec<mysql_async::Row> =
+                c.query(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
             last = rows
                 .into_iter()
                 .map(|r| {
                     (0..r.len())
                         .map(|i| match r.as_ref(i) {
                             Some(mysql_async::Value::NULL) | None => "NULL".to_string(),
-                            Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                            Some(mysql_async::Value::Bytes(b)) => {
+                                String::from_utf8_lossy(b).into_owned()
+                            }
                             Some(v) => v.as_sql(true).trim_matches('\'').to_string(),
                         })
                         .collect()
@@ -153,7 +156,13 @@ pub fn status(url: &str, name: &str) -> u64 {
 }
 
 pub fn fresh_db(name: &str) -> String {
-    sql(&server_url(), &[&format!("DROP DATABASE IF EXISTS `{name}`"), &format!("CREATE DATABASE `{name}`")]);
+    sql(
+        &server_url(),
+        &[
+            &format!("DROP DATABASE IF EXISTS `{name}`"),
+            &format!("CREATE DATABASE `{name}`"),
+        ],
+    );
     url_db(name)
 }
 
