@@ -473,8 +473,17 @@ impl LocalServer {
     }
 
     /// Freezes the server (SIGSTOP): connections stay open and queries hang.
+    ///
+    /// Returns once every thread of the server is stopped (or after 2 s): SIGSTOP is delivered
+    /// asynchronously, and a thread already running on another core could otherwise still
+    /// answer a query sent right after `pause` returns.
     pub fn pause(&self) -> Result<(), ServerError> {
-        signal(self.pid(), libc::SIGSTOP, "SIGSTOP")
+        signal(self.pid(), libc::SIGSTOP, "SIGSTOP")?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && !all_threads_stopped(self.pid()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// Lets a paused server run again (SIGCONT).
@@ -1080,6 +1089,24 @@ fn pid_alive(pid: u32) -> bool {
         Ok(stat) => !matches!(proc_state(&stat), Some('Z' | 'X')),
         Err(_) => true,
     }
+}
+
+/// True when every thread of `pid` is in state T (stopped); false if it cannot tell.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for t in tasks.flatten() {
+        any = true;
+        let state = fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| proc_state(&s));
+        if !matches!(state, Some('T') | Some('t')) {
+            return false;
+        }
+    }
+    any
 }
 
 /// The state letter of a `/proc/<pid>/stat` line (the command name may contain `)`).
