@@ -6,21 +6,19 @@ use crate::cli::{
     CleanupArgs, Cli, Command, PrepareArgs, RunArgs, RunsArgs, ServerArgs, ServerCommand, ShowArgs,
     TargetArgs, WorkloadArgs, WorkloadsArgs,
 };
-use crate::engine::exec::MysqlConnector;
-use crate::engine::{self, EngineConfig, Live};
 use crate::error::{Error, Result};
-use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
+use crate::record::{RunRecord, RunStatus};
 use crate::server::{self, LocalServer, LocalServerOptions};
 use crate::settings::{self, Settings};
 use crate::store::{RunFilter, Store};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::{self, Workload};
-use crate::{prepare, report, testbed};
+use crate::{prepare, report, runner};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -37,12 +35,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cleanup(a) => cleanup_cmd(a),
         Command::Run(a) => run_cmd(&store_path, a, quiet),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -229,13 +221,6 @@ fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
     Ok(())
 }
 
-fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
-    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    let mut out = Vec::new();
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
-    out
-}
-
 fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let (w, s, plan) = resolve(&a.workload, &a.target, Some(&a))?;
     // Open the store first: a run that cannot be stored is not started.
@@ -266,189 +251,19 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         }
     }
 
-    let mut rec = RunRecord {
-        started_at_ms: now_ms(),
-        status: RunStatusField(RunStatus::Running),
-        workload: w.name.clone(),
-        workload_hash: w.hash.clone(),
-        settings: serde_json::to_value(&s).unwrap_or_default(),
-        target: target.redacted(),
-        git_commit: testbed::git_commit(),
-        tool_version: VERSION.to_string(),
-        ..Default::default()
-    };
-    let id = store.begin_run(&rec)?;
-    rec.id = Some(id);
-
-    // Preflight: reachable, who answers, tables prepared.
-    let preflight = rt.block_on(async {
-        let mut conn = target
-            .connect(target.opts(Some(&s.database), 16), timeout_of(&s))
-            .await?;
-        let info = testbed::server_info(&mut conn, &target).await?;
-        let vars = testbed::key_variables(&mut conn, &target)
-            .await
-            .unwrap_or_default();
-        prepare::check_prepared(&mut conn, &target, &plan, &w.name, &s.database).await?;
-        let _ = conn.disconnect().await;
-        Ok::<_, Error>((info, vars))
-    });
-    let (info, vars) = match preflight {
-        Ok(v) => v,
-        Err(e) => {
-            rec.status = RunStatusField(RunStatus::Failed);
-            rec.status_reason = Some(e.to_string());
-            rec.ended_at_ms = Some(now_ms());
-            store.finish_run(id, &rec)?;
-            return Err(e);
-        }
-    };
-    rec.testbed = testbed::testbed(&info, &vars);
-    rec.server = info;
-
-    if !quiet {
-        eprintln!(
-            "Running {} on {} ({} {}): {} threads, {}, {} s{} — run {id}",
-            w.name,
-            target.redacted(),
-            rec.server.flavor,
-            rec.server.version,
-            s.threads,
-            s.rate.map_or("closed loop".to_string(), |r| format!(
-                "open loop at {r} tx/s"
-            )),
-            s.duration_s,
-            if s.warmup_s > 0.0 {
-                format!(" after {} s warm-up", s.warmup_s)
-            } else {
-                String::new()
-            },
-        );
-    }
-    let cfg = EngineConfig {
-        workers: s.threads,
-        client_threads: s.client_threads,
-        warmup: Duration::from_secs_f64(s.warmup_s),
-        duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
-        rate: s.rate,
-        events: s.events,
-        seed: s.seed,
-        retry_errors: s.retry_errors.clone(),
-        live: if quiet {
-            Live::Quiet
-        } else if s.report_interval_s > 0.0 {
-            Live::Lines(s.report_interval_s)
-        } else {
-            Live::Bar
-        },
-        interval: Duration::from_secs(1),
-        grace: Duration::from_secs(2),
-        connect_timeout: timeout_of(&s),
-    };
     drop(rt);
-    let plan = Arc::new(plan);
-    let connector = Arc::new(MysqlConnector::new(
-        target.clone(),
-        &s.database,
-        plan.sql.clone(),
-        timeout_of(&s),
-    ));
-    let out = engine::run(cfg, plan.clone(), connector);
-
-    let mut summary =
-        engine::summary::summarize(&plan, &out.totals, out.measured_s, s.rate.is_some());
-    summary.schedule = out.schedule.clone();
-    let errors: u64 = summary.errors.iter().map(|e| e.count).sum();
-    let (status, reason) = if let Some(e) = &out.startup_error {
-        (
-            RunStatus::Failed,
-            Some(format!(
-                "a worker could not connect to {} (error {}): {}",
-                target.addr(),
-                e.code,
-                e.message
-            )),
-        )
-    } else if out.interrupted {
-        (
-            RunStatus::Partial,
-            Some("interrupted by Ctrl-C".to_string()),
-        )
-    } else if summary.transactions == 0 {
-        (
-            RunStatus::Failed,
-            Some(format!("no transaction completed ({errors} errors)")),
-        )
-    } else if out.lost_connections > 0 {
-        (
-            RunStatus::Partial,
-            Some(format!(
-                "lost the connection to the server: {} connection error(s), {} reconnect(s)",
-                out.lost_connections, summary.reconnects
-            )),
-        )
-    } else {
-        (RunStatus::Complete, None)
+    let job = runner::RunJob {
+        workload: &w,
+        settings: &s,
+        plan: Arc::new(plan),
+        target: &target,
+        set_id: None,
+        quiet,
     };
-    rec.status = RunStatusField(status);
-    rec.status_reason = reason.clone();
-    rec.ended_at_ms = Some(now_ms());
-    let mut hists = Vec::new();
-    let mut all_c = engine::recorder::new_histogram();
-    let mut all_s = engine::recorder::new_histogram();
-    for (p, h) in plan.txns.iter().zip(&out.totals.txn) {
-        let _ = all_c.add(&h.corrected);
-        let _ = all_s.add(&h.service);
-        hists.push(StoredHistogram {
-            scope: format!("txn:{}", p.name),
-            kind: "corrected".into(),
-            bytes: serialize_hist(&h.corrected),
-        });
-        hists.push(StoredHistogram {
-            scope: format!("txn:{}", p.name),
-            kind: "service".into(),
-            bytes: serialize_hist(&h.service),
-        });
-    }
-    hists.insert(
-        0,
-        StoredHistogram {
-            scope: "txn".into(),
-            kind: "service".into(),
-            bytes: serialize_hist(&all_s),
-        },
-    );
-    hists.insert(
-        0,
-        StoredHistogram {
-            scope: "txn".into(),
-            kind: "corrected".into(),
-            bytes: serialize_hist(&all_c),
-        },
-    );
-    for (p, h) in plan.statements.iter().zip(&out.totals.stmt) {
-        hists.push(StoredHistogram {
-            scope: format!("stmt:{}", p.name),
-            kind: "service".into(),
-            bytes: serialize_hist(&h.service),
-        });
-    }
-    rec.histograms = hists;
-    rec.intervals = out.intervals;
-    rec.summary = (out.startup_error.is_none()).then_some(summary);
-    store.finish_run(id, &rec)?;
-
-    emit(&rec, a.json, a.output.as_deref())?;
+    let done = runner::run_once(&job, &mut store)?;
+    emit(&done.record, a.json, a.output.as_deref())?;
     drop(resolved);
-    match status {
-        RunStatus::Complete => Ok(()),
-        _ if out.interrupted => Err(Error::Interrupted { id: Some(id) }),
-        _ => Err(Error::Incomplete {
-            id,
-            status: status.as_str(),
-            reason: reason.unwrap_or_default(),
-        }),
-    }
+    done.into_result()
 }
 
 fn emit(rec: &RunRecord, json: bool, output: Option<&Path>) -> Result<()> {

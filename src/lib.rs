@@ -10,6 +10,7 @@ pub mod error;
 pub mod prepare;
 pub mod record;
 pub mod report;
+pub mod runner;
 pub mod server;
 pub mod settings;
 pub mod stats;

@@ -1,0 +1,251 @@
+//! One run, start to finish: preflight against the target, the engine, the summary, and the
+//! store. The CLI's `run` calls it once; anything that needs several runs (trials, A/B) calls it
+//! in a loop. Printing the report is the caller's business.
+
+use crate::engine::exec::MysqlConnector;
+use crate::engine::{self, EngineConfig, Live};
+use crate::error::{Error, Result};
+use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::target::Target;
+use crate::workload::plan::Plan;
+use crate::workload::Workload;
+use crate::{prepare, testbed};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Everything one run needs.
+pub struct RunJob<'a> {
+    pub workload: &'a Workload,
+    pub settings: &'a Settings,
+    pub plan: Arc<Plan>,
+    pub target: &'a Target,
+    /// Groups the trials of one job.
+    pub set_id: Option<String>,
+    /// No live output on stderr.
+    pub quiet: bool,
+}
+
+/// A finished (stored) run.
+pub struct RunDone {
+    pub record: RunRecord,
+    pub interrupted: bool,
+}
+
+impl RunDone {
+    /// `Ok` for a complete run; the documented error (and exit code) otherwise.
+    pub fn into_result(self) -> Result<()> {
+        let id = self.record.id.unwrap_or(0);
+        match self.record.status.0 {
+            RunStatus::Complete => Ok(()),
+            _ if self.interrupted => Err(Error::Interrupted { id: Some(id) }),
+            status => Err(Error::Incomplete {
+                id,
+                status: status.as_str(),
+                reason: self.record.status_reason.clone().unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut out = Vec::new();
+    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
+    out
+}
+
+/// Run once and store the result, whatever happens. A failed preflight (unreachable target,
+/// tables not prepared) is stored as a failed run and returned as the error it was.
+pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
+    let (w, s, plan, target, quiet) =
+        (job.workload, job.settings, &job.plan, job.target, job.quiet);
+    let timeout = Duration::from_secs_f64(s.connect_timeout_s);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let mut rec = RunRecord {
+        started_at_ms: now_ms(),
+        status: RunStatusField(RunStatus::Running),
+        workload: w.name.clone(),
+        workload_hash: w.hash.clone(),
+        settings: serde_json::to_value(s).unwrap_or_default(),
+        target: target.redacted(),
+        git_commit: testbed::git_commit(),
+        tool_version: crate::app::VERSION.to_string(),
+        set_id: job.set_id.clone(),
+        ..Default::default()
+    };
+    let id = store.begin_run(&rec)?;
+    rec.id = Some(id);
+
+    // Preflight: reachable, who answers, tables prepared.
+    let preflight = rt.block_on(async {
+        let mut conn = target
+            .connect(target.opts(Some(&s.database), 16), timeout)
+            .await?;
+        let info = testbed::server_info(&mut conn, target).await?;
+        let vars = testbed::key_variables(&mut conn, target)
+            .await
+            .unwrap_or_default();
+        prepare::check_prepared(&mut conn, target, plan, &w.name, &s.database).await?;
+        let _ = conn.disconnect().await;
+        Ok::<_, Error>((info, vars))
+    });
+    let (info, vars) = match preflight {
+        Ok(v) => v,
+        Err(e) => {
+            rec.status = RunStatusField(RunStatus::Failed);
+            rec.status_reason = Some(e.to_string());
+            rec.ended_at_ms = Some(now_ms());
+            store.finish_run(id, &rec)?;
+            return Err(e);
+        }
+    };
+    rec.testbed = testbed::testbed(&info, &vars);
+    rec.server = info;
+
+    if !quiet {
+        eprintln!(
+            "Running {} on {} ({} {}): {} threads, {}, {} s{} — run {id}",
+            w.name,
+            target.redacted(),
+            rec.server.flavor,
+            rec.server.version,
+            s.threads,
+            s.rate.map_or("closed loop".to_string(), |r| format!(
+                "open loop at {r} tx/s"
+            )),
+            s.duration_s,
+            if s.warmup_s > 0.0 {
+                format!(" after {} s warm-up", s.warmup_s)
+            } else {
+                String::new()
+            },
+        );
+    }
+    let cfg = EngineConfig {
+        workers: s.threads,
+        client_threads: s.client_threads,
+        warmup: Duration::from_secs_f64(s.warmup_s),
+        duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
+        rate: s.rate,
+        events: s.events,
+        seed: s.seed,
+        retry_errors: s.retry_errors.clone(),
+        live: if quiet {
+            Live::Quiet
+        } else if s.report_interval_s > 0.0 {
+            Live::Lines(s.report_interval_s)
+        } else {
+            Live::Bar
+        },
+        interval: Duration::from_secs(1),
+        grace: Duration::from_secs(2),
+        connect_timeout: timeout,
+    };
+    drop(rt);
+    let connector = Arc::new(MysqlConnector::new(
+        target.clone(),
+        &s.database,
+        plan.sql.clone(),
+        timeout,
+    ));
+    let out = engine::run(cfg, plan.clone(), connector);
+
+    let mut summary =
+        engine::summary::summarize(plan, &out.totals, out.measured_s, s.rate.is_some());
+    summary.schedule = out.schedule.clone();
+    let errors: u64 = summary.errors.iter().map(|e| e.count).sum();
+    let (status, reason) = if let Some(e) = &out.startup_error {
+        (
+            RunStatus::Failed,
+            Some(format!(
+                "a worker could not connect to {} (error {}): {}",
+                target.addr(),
+                e.code,
+                e.message
+            )),
+        )
+    } else if out.interrupted {
+        (
+            RunStatus::Partial,
+            Some("interrupted by Ctrl-C".to_string()),
+        )
+    } else if summary.transactions == 0 {
+        (
+            RunStatus::Failed,
+            Some(format!("no transaction completed ({errors} errors)")),
+        )
+    } else if out.lost_connections > 0 {
+        (
+            RunStatus::Partial,
+            Some(format!(
+                "lost the connection to the server: {} connection error(s), {} reconnect(s)",
+                out.lost_connections, summary.reconnects
+            )),
+        )
+    } else {
+        (RunStatus::Complete, None)
+    };
+    rec.status = RunStatusField(status);
+    rec.status_reason = reason.clone();
+    rec.ended_at_ms = Some(now_ms());
+    let mut hists = Vec::new();
+    let mut all_c = engine::recorder::new_histogram();
+    let mut all_s = engine::recorder::new_histogram();
+    for (p, h) in plan.txns.iter().zip(&out.totals.txn) {
+        let _ = all_c.add(&h.corrected);
+        let _ = all_s.add(&h.service);
+        hists.push(StoredHistogram {
+            scope: format!("txn:{}", p.name),
+            kind: "corrected".into(),
+            bytes: serialize_hist(&h.corrected),
+        });
+        hists.push(StoredHistogram {
+            scope: format!("txn:{}", p.name),
+            kind: "service".into(),
+            bytes: serialize_hist(&h.service),
+        });
+    }
+    hists.insert(
+        0,
+        StoredHistogram {
+            scope: "txn".into(),
+            kind: "service".into(),
+            bytes: serialize_hist(&all_s),
+        },
+    );
+    hists.insert(
+        0,
+        StoredHistogram {
+            scope: "txn".into(),
+            kind: "corrected".into(),
+            bytes: serialize_hist(&all_c),
+        },
+    );
+    for (p, h) in plan.statements.iter().zip(&out.totals.stmt) {
+        hists.push(StoredHistogram {
+            scope: format!("stmt:{}", p.name),
+            kind: "service".into(),
+            bytes: serialize_hist(&h.service),
+        });
+    }
+    rec.histograms = hists;
+    rec.intervals = out.intervals;
+    rec.summary = (out.startup_error.is_none()).then_some(summary);
+    store.finish_run(id, &rec)?;
+
+    Ok(RunDone {
+        record: rec,
+        interrupted: out.interrupted,
+    })
+}
