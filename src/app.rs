@@ -44,6 +44,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))
 }
 
+/// Run `fut` to completion unless Ctrl-C comes first; then return `Error::Interrupted`, so
+/// the caller unwinds normally (a throwaway server is stopped and its datadir removed).
+fn interruptible<T>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    rt.block_on(async {
+        tokio::select! {
+            r = fut => r,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { id: None }),
+        }
+    })
+}
+
 fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>> {
     sets.iter()
         .map(|s| {
@@ -168,18 +182,21 @@ fn timeout_of(s: &Settings) -> Duration {
 fn prepare_cmd(a: PrepareArgs, quiet: bool) -> Result<()> {
     let (w, s, plan) = resolve(&a.workload, &a.target, None)?;
     let r = resolve_target(&a.target, false, &[], quiet)?;
-    let rep = runtime()?.block_on(prepare::prepare(
-        &r.target,
-        &plan,
-        &w.name,
-        &s.database,
-        prepare::PrepareOptions {
-            force: a.force,
-            seed: s.seed,
-            timeout: timeout_of(&s),
-            quiet,
-        },
-    ))?;
+    let rep = interruptible(
+        &runtime()?,
+        prepare::prepare(
+            &r.target,
+            &plan,
+            &w.name,
+            &s.database,
+            prepare::PrepareOptions {
+                force: a.force,
+                seed: s.seed,
+                timeout: timeout_of(&s),
+                quiet,
+            },
+        ),
+    )?;
     println!(
         "Prepared {} table(s) in `{}` on {} ({} rows each, {:.1} s): {}",
         rep.tables.len(),
@@ -229,18 +246,21 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let target = resolved.target.clone();
     let rt = runtime()?;
     if resolved.throwaway {
-        let rep = rt.block_on(prepare::prepare(
-            &target,
-            &plan,
-            &w.name,
-            &s.database,
-            prepare::PrepareOptions {
-                force: false,
-                seed: s.seed,
-                timeout: timeout_of(&s),
-                quiet: true,
-            },
-        ))?;
+        let rep = interruptible(
+            &rt,
+            prepare::prepare(
+                &target,
+                &plan,
+                &w.name,
+                &s.database,
+                prepare::PrepareOptions {
+                    force: false,
+                    seed: s.seed,
+                    timeout: timeout_of(&s),
+                    quiet: true,
+                },
+            ),
+        )?;
         if !quiet {
             eprintln!(
                 "Prepared {} table(s) x {} rows in {:.1} s",

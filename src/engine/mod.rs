@@ -850,3 +850,6 @@ fn print_line(samples: &[IntervalSample], workers: u32, interval_s: f64) {
         reconn as f64 / secs,
     );
 }
+
+#[cfg(test)]
+mod tests;

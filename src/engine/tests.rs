@@ -1,0 +1,223 @@
+//! Deterministic tests of scheduling, retries and accounting on a mock executor (no database:
+//! the integration tests in `tests/` cover the real thing).
+
+use super::exec::{Connector, Control, ExecError, Session};
+use super::*;
+use crate::settings::Settings;
+use crate::workload;
+use mysql_async::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A session that answers every statement after `delay`, and fails every `fail_every`-th
+/// statement with `code` (0 = never).
+struct Mock {
+    delay: Duration,
+    fail_every: u64,
+    code: u16,
+    calls: Arc<AtomicU64>,
+}
+
+struct MockSession {
+    delay: Duration,
+    fail_every: u64,
+    code: u16,
+    calls: Arc<AtomicU64>,
+}
+
+impl Connector for Mock {
+    type S = MockSession;
+    async fn connect(&self) -> Result<MockSession, ExecError> {
+        Ok(MockSession {
+            delay: self.delay,
+            fail_every: self.fail_every,
+            code: self.code,
+            calls: self.calls.clone(),
+        })
+    }
+}
+
+impl Session for MockSession {
+    async fn exec(&mut self, _sql: usize, _params: Vec<Value>) -> Result<(), ExecError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.fail_every > 0 && n % self.fail_every == 0 {
+            return Err(ExecError {
+                code: self.code,
+                message: "mock".into(),
+                connection_lost: false,
+            });
+        }
+        Ok(())
+    }
+    async fn control(&mut self, _c: Control) -> Result<(), ExecError> {
+        Ok(())
+    }
+    async fn close(self) {}
+}
+
+fn plan(name: &str) -> Arc<Plan> {
+    let w = workload::load(name).unwrap();
+    let s = Settings::resolve(&w, &[], &[]).unwrap();
+    Arc::new(Plan::compile(&w, &s).unwrap())
+}
+
+fn cfg(workers: u32) -> EngineConfig {
+    EngineConfig {
+        workers,
+        client_threads: 1,
+        warmup: Duration::ZERO,
+        duration: None,
+        rate: None,
+        events: None,
+        seed: 1,
+        retry_errors: vec![1213],
+        live: Live::Quiet,
+        interval: Duration::from_millis(100),
+        grace: Duration::from_millis(500),
+        connect_timeout: Duration::from_secs(1),
+    }
+}
+
+fn mock(delay_us: u64, fail_every: u64, code: u16) -> (Arc<Mock>, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    (
+        Arc::new(Mock {
+            delay: Duration::from_micros(delay_us),
+            fail_every,
+            code,
+            calls: calls.clone(),
+        }),
+        calls,
+    )
+}
+
+#[test]
+fn closed_loop_runs_exactly_the_requested_events() {
+    let (m, calls) = mock(0, 0, 0);
+    let mut c = cfg(3);
+    c.client_threads = 2;
+    c.events = Some(500);
+    let out = run(c, plan("oltp_read_write"), m);
+    assert_eq!(out.completed, 500);
+    assert_eq!(out.totals.queries.read, 500 * 14);
+    assert_eq!(out.totals.queries.write, 500 * 4);
+    assert_eq!(out.totals.queries.other, 500 * 2);
+    // The mock saw every prepared statement execution (BEGIN/COMMIT are control, not exec).
+    assert_eq!(calls.load(Ordering::Relaxed), 500 * 18);
+    assert!(out.schedule.is_none());
+}
+
+#[test]
+fn retryable_errors_restart_the_transaction_and_are_counted() {
+    // Every 50th statement fails with a deadlock: the transaction restarts, nothing is lost.
+    let (m, _) = mock(0, 50, 1213);
+    let mut c = cfg(2);
+    c.events = Some(200);
+    let out = run(c, plan("oltp_read_write"), m);
+    assert_eq!(out.completed, 200);
+    assert_eq!(out.failed, 0);
+    let e = &out.totals.errors[&1213];
+    assert!(e.count > 0 && e.count == e.retried, "{e:?}");
+    assert_eq!(out.totals.retries, e.count);
+    assert_eq!(e.kind, "deadlock");
+}
+
+#[test]
+fn other_errors_fail_the_transaction_and_are_classified() {
+    let (m, _) = mock(0, 25, 1062);
+    let mut c = cfg(2);
+    c.events = Some(100);
+    let out = run(c, plan("oltp_read_write"), m);
+    assert_eq!(out.completed + out.failed, 100);
+    assert!(out.failed > 0);
+    assert_eq!(out.totals.errors[&1062].retried, 0);
+    assert_eq!(out.totals.errors[&1062].kind, "other");
+}
+
+#[test]
+fn open_loop_issues_the_backlog_and_accounts_for_everything() {
+    // 2 workers, 2 ms per statement, 1000 tx/s: each worker manages 500/s, so the schedule
+    // keeps up only just; with 1 worker it falls behind by half.
+    let (m, _) = mock(2_000, 0, 0);
+    let mut c = cfg(1);
+    c.rate = Some(1000.0);
+    c.duration = Some(Duration::from_millis(600));
+    let out = run(c, plan("oltp_point_select"), m);
+    let s = out.schedule.expect("open loop has a schedule");
+    assert_eq!(
+        s.scheduled,
+        s.completed + s.failed + s.in_flight + s.not_started,
+        "{s:?}"
+    );
+    assert!((590..=601).contains(&s.scheduled), "{s:?}");
+    assert!(
+        s.not_started > 200,
+        "one 2 ms worker cannot keep 1000/s: {s:?}"
+    );
+    assert!(s.fell_behind, "{s:?}");
+    // Corrected latency includes the wait for the free connection; service does not.
+    let corrected = out.totals.txn[0].corrected.value_at_quantile(0.99);
+    let service = out.totals.txn[0].service.value_at_quantile(0.99);
+    assert!(
+        corrected > 10 * service,
+        "corrected {corrected} ns, service {service} ns"
+    );
+}
+
+#[test]
+fn open_loop_keeps_up_when_capacity_allows() {
+    let (m, _) = mock(200, 0, 0);
+    let mut c = cfg(4);
+    c.client_threads = 2;
+    c.rate = Some(500.0);
+    c.duration = Some(Duration::from_millis(800));
+    let out = run(c, plan("oltp_point_select"), m);
+    let s = out.schedule.unwrap();
+    assert_eq!(
+        s.scheduled,
+        s.completed + s.failed + s.in_flight + s.not_started
+    );
+    assert!(!s.fell_behind, "{s:?}");
+    assert!(s.not_started <= 2, "{s:?}");
+    let achieved = s.achieved_rate;
+    assert!((achieved - 500.0).abs() < 15.0, "{achieved}");
+}
+
+#[test]
+fn warmup_is_excluded_from_totals_but_kept_in_the_series() {
+    let (m, _) = mock(1_000, 0, 0);
+    let mut c = cfg(1);
+    c.warmup = Duration::from_millis(300);
+    c.duration = Some(Duration::from_millis(300));
+    let out = run(c, plan("oltp_point_select"), m);
+    let series: u64 = out.intervals.iter().map(|i| i.transactions).sum();
+    let measured = out.totals.txn[0].service.len();
+    assert!(
+        series > measured + 50,
+        "series {series}, measured {measured}"
+    );
+    assert!(out.intervals.iter().any(|i| i.warmup));
+    assert!((out.measured_s - 0.3).abs() < 0.05, "{}", out.measured_s);
+}
+
+#[test]
+fn a_worker_that_cannot_connect_fails_the_start() {
+    struct Refuse;
+    impl Connector for Refuse {
+        type S = MockSession;
+        async fn connect(&self) -> Result<MockSession, ExecError> {
+            Err(ExecError {
+                code: 1040,
+                message: "Too many connections".into(),
+                connection_lost: true,
+            })
+        }
+    }
+    let mut c = cfg(2);
+    c.events = Some(10);
+    let out = run(c, plan("oltp_point_select"), Arc::new(Refuse));
+    assert_eq!(out.startup_error.as_ref().map(|e| e.code), Some(1040));
+    assert_eq!(out.completed, 0);
+}
