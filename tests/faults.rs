@@ -20,17 +20,7 @@ fn own_server(db: &str) -> (LocalServer, String) {
 fn a_frozen_server_shows_in_corrected_latency_and_nothing_is_dropped() {
     let d = scratch();
     let (srv, url) = own_server("stall");
-    let mut c = lg(d.path());
-    c.args([
-        "prepare",
-        "oltp_point_select",
-        "--table-size",
-        "1000",
-        "-q",
-        "--target",
-        &url,
-    ]);
-    ok(run(c));
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
     let mut c = lg(d.path());
     c.args([
         "run",
@@ -110,17 +100,7 @@ fn a_frozen_server_shows_in_corrected_latency_and_nothing_is_dropped() {
 fn a_killed_server_gives_a_stored_partial_run_and_a_nonzero_exit() {
     let d = scratch();
     let (mut srv, url) = own_server("killed");
-    let mut c = lg(d.path());
-    c.args([
-        "prepare",
-        "oltp_read_write",
-        "--table-size",
-        "1000",
-        "-q",
-        "--target",
-        &url,
-    ]);
-    ok(run(c));
+    prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     let mut c = lg(d.path());
     c.args([
         "run",
@@ -176,17 +156,7 @@ fn a_killed_server_gives_a_stored_partial_run_and_a_nonzero_exit() {
 fn the_backlog_is_reported_when_connections_are_too_few_for_the_rate() {
     let d = scratch();
     let (_srv, url) = own_server("behind");
-    let mut c = lg(d.path());
-    c.args([
-        "prepare",
-        "oltp_read_write",
-        "--table-size",
-        "1000",
-        "-q",
-        "--target",
-        &url,
-    ]);
-    ok(run(c));
+    prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     // One connection cannot do 5000 read/write transactions a second (each takes ~1 ms+).
     let mut c = lg(d.path());
     c.args([

@@ -110,17 +110,7 @@ fn through_haproxy_gives_the_same_query_counts_as_direct() {
     let direct = format!("{}px", srv.url());
     let h = haproxy(srv.port());
     let proxied = format!("mysql://root@127.0.0.1:{}/px", h.port);
-    let mut c = lg(d.path());
-    c.args([
-        "prepare",
-        "oltp_read_write",
-        "--table-size",
-        "1000",
-        "-q",
-        "--target",
-        &direct,
-    ]);
-    ok(run(c));
+    prepare_on(d.path(), "oltp_read_write", &direct, 1000, &[]);
 
     let mut results = Vec::new();
     for url in [&direct, &proxied] {

@@ -577,19 +577,9 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                     was_connected = true;
                 }
                 Some(Err(e)) => {
-                    let now = Instant::now();
-                    {
-                        let mut r = ctx.rec.borrow_mut();
-                        r.rotate_to(clock.idx(now));
-                        r.error(
-                            e.code,
-                            e.kind().name(),
-                            &e.message,
-                            false,
-                            now >= clock.warmup_end,
-                        );
-                    }
+                    note_error(&ctx.rec, &clock, &e, false);
                     ctx.counts.borrow_mut().lost += 1;
+                    let now = Instant::now();
                     let wake = clock
                         .end
                         .map_or(now + backoff, |end| end.min(now + backoff));
@@ -657,18 +647,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                         && cfg.retry_errors.contains(&e.code)
                         && !ctx.shared.stop.load(Relaxed) =>
                 {
-                    let now = Instant::now();
-                    {
-                        let mut r = ctx.rec.borrow_mut();
-                        r.rotate_to(clock.idx(now));
-                        r.error(
-                            e.code,
-                            e.kind().name(),
-                            &e.message,
-                            true,
-                            now >= clock.warmup_end,
-                        );
-                    }
+                    note_error(&ctx.rec, &clock, &e, true);
                     if let Err(e2) = s.control(Control::Rollback).await {
                         break Err(e2);
                     }
@@ -729,6 +708,20 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
     if let Some(s) = session {
         s.close().await;
     }
+}
+
+/// Count an error in the interval it happened in (and in the totals after warm-up).
+fn note_error(rec: &RefCell<Recorder>, clock: &Clock, e: &ExecError, retried: bool) {
+    let now = Instant::now();
+    let mut r = rec.borrow_mut();
+    r.rotate_to(clock.idx(now));
+    r.error(
+        e.code,
+        e.kind().name(),
+        &e.message,
+        retried,
+        now >= clock.warmup_end,
+    );
 }
 
 async fn stopped(shared: &Shared) {

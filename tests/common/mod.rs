@@ -183,3 +183,19 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::Ex
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// `loadgate prepare WORKLOAD --table-size ROWS --target URL` (quiet), asserting success.
+pub fn prepare_on(dir: &Path, workload: &str, url: &str, rows: u32, extra: &[&str]) {
+    let mut c = lg(dir);
+    c.args([
+        "prepare",
+        workload,
+        "--table-size",
+        &rows.to_string(),
+        "-q",
+        "--target",
+        url,
+    ])
+    .args(extra);
+    ok(run(c));
+}
