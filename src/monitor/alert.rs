@@ -4,6 +4,12 @@
 use super::config::{alerts_below, threshold, unit_of, Unit, METRICS};
 use crate::record::{Alert, IdleCheck, Level, PoolSummary, ServerSample, Summary, Thresholds};
 
+/// Fewest buffer-pool read requests for the hit ratio to be judged: a freshly started server's
+/// first reads all miss.
+pub const MIN_PAGE_REQUESTS: u64 = 10_000;
+/// Fewest statements for the slow-query ratio to be judged.
+pub const MIN_QUESTIONS: u64 = 100;
+
 /// The value of each metric, where it could be measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Measured {
@@ -28,13 +34,18 @@ impl Measured {
         }
     }
 
-    /// The server's side, from a sample or the whole window.
+    /// The server's side, from a sample or the whole window. Ratios over too few events to
+    /// mean anything (a server's first page reads, a handful of statements) are not judged.
     pub fn from_server(s: &ServerSample) -> Measured {
         Measured {
             connection_usage: s.connection_usage_pct,
-            slow_query_ratio: s.slow_query_ratio_pct,
+            slow_query_ratio: s
+                .slow_query_ratio_pct
+                .filter(|_| s.questions >= MIN_QUESTIONS),
             avg_statement_time: s.avg_statement_ms,
-            buffer_pool_hit_ratio: s.buffer_pool_hit_pct,
+            buffer_pool_hit_ratio: s
+                .buffer_pool_hit_pct
+                .filter(|_| s.buffer_pool_read_requests >= MIN_PAGE_REQUESTS),
             ..Measured::default()
         }
     }
@@ -204,6 +215,19 @@ mod tests {
             2,
             "a disabled threshold raises nothing"
         );
+    }
+
+    #[test]
+    fn too_few_events_are_not_judged() {
+        let s = ServerSample {
+            questions: 99,
+            slow_query_ratio_pct: Some(50.0),
+            buffer_pool_read_requests: 914,
+            buffer_pool_hit_pct: Some(81.9),
+            ..ServerSample::default()
+        };
+        let m = Measured::from_server(&s);
+        assert_eq!((m.slow_query_ratio, m.buffer_pool_hit_ratio), (None, None));
     }
 
     #[test]

@@ -238,10 +238,12 @@ impl MonitorDef {
                 check_order(metric, &t)?;
                 self.thresholds.push((metric.to_string(), t));
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown key `{other}` in [monitor]; known: enabled, interval, fail_on_alert, {}",
                 known_metrics()
-            )),
+            ))
+            }
         }
         Ok(())
     }

@@ -134,10 +134,6 @@ pub async fn check(
                 "{} of max_connections {} connected (Max_used_connections {})",
                 sample.threads_connected, sample.max_connections, sample.max_used_connections
             ),
-            "slow_query_ratio" => format!(
-                "{} slow of {} statements",
-                sample.slow_queries, sample.questions
-            ),
             "avg_statement_time" if value.is_none() => match s.report.performance_schema.as_str() {
                 "off" => "performance_schema is off".into(),
                 "no_access" => "this account may not read performance_schema".into(),
@@ -147,7 +143,25 @@ pub async fn check(
                 "over {} statements (performance_schema)",
                 sample.statements_timed.unwrap_or(0)
             ),
-            _ if value.is_none() => "no buffer-pool reads".into(),
+            "slow_query_ratio" => format!(
+                "{} slow of {} statements{}",
+                sample.slow_queries,
+                sample.questions,
+                if value.is_none() {
+                    format!(
+                        " (fewer than {} statements: not judged)",
+                        alert::MIN_QUESTIONS
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            _ if value.is_none() => format!(
+                "{} page reads from disk of {} requests (fewer than {}: not judged)",
+                sample.buffer_pool_reads,
+                sample.buffer_pool_read_requests,
+                alert::MIN_PAGE_REQUESTS
+            ),
             _ => format!(
                 "{} of {} page reads from disk",
                 sample.buffer_pool_reads, sample.buffer_pool_read_requests

@@ -425,8 +425,18 @@ impl Session {
             return Err(mysql_async::Error::Other("not connected".into()));
         };
         self.own += 1;
-        let rows: Vec<mysql_async::Row> = c.query(sql).await?;
-        Ok(rows.iter().map(cells).collect())
+        // A stalled server must not stall the run's end: give up, drop the connection, and
+        // let the next sample reconnect.
+        let limit = self.opts.connect_timeout.max(Duration::from_secs(2));
+        match tokio::time::timeout(limit, c.query::<mysql_async::Row, _>(sql)).await {
+            Ok(rows) => Ok(rows?.iter().map(cells).collect()),
+            Err(_) => {
+                self.conn = None;
+                Err(mysql_async::Error::Other(
+                    format!("no answer within {} s", limit.as_secs()).into(),
+                ))
+            }
+        }
     }
 
     async fn run(
