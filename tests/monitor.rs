@@ -762,6 +762,16 @@ fn monitor_watches_a_server_and_stores_its_samples() {
     let o = run(c);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json(&o);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("reports/schema/monitor-v1.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errs: Vec<String> = v
+        .iter_errors(&j)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errs.is_empty(), "{errs:#?}");
     let samples = j["samples"].as_array().unwrap();
     assert!(samples.len() >= 4, "{}", samples.len());
     assert!(
