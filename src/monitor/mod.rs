@@ -542,7 +542,8 @@ impl Session {
         match self.snapshot().await {
             Ok(s) => {
                 if let Some(h) = &self.opts.hub {
-                    h.server_sample(&s.values, &ServerSample::default());
+                    // Gauges as they are now; no interval yet, so every delta is zero.
+                    h.server_sample(&s.values, &status::derive(&s, &s, self.max_connections));
                 }
                 self.first = Some(s.clone());
                 self.last = Some(s);
