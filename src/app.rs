@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod monitor;
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Run one command line.
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(a) => prepare_cmd(a, quiet),
         Command::Cleanup(a) => cleanup_cmd(a),
         Command::Run(a) => run_cmd(&store_path, a, quiet),
+        Command::Monitor(a) => monitor::monitor_cmd(&store_path, a, quiet),
+        Command::Health(a) => monitor::health_cmd(a),
     }
 }
 
@@ -157,7 +161,7 @@ fn resolve_target(
         eprintln!("No --target given: starting a throwaway local server...");
     }
     let opts = LocalServerOptions {
-        extra_args: server_args.to_vec(),
+        extra_args: crate::monitor::throwaway_server_args(server_args),
         ..Default::default()
     };
     let srv = LocalServer::start(&opts)?;
@@ -240,6 +244,8 @@ fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
 
 fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let (w, s, plan) = resolve(&a.workload, &a.target, Some(&a))?;
+    let (monitor_setup, _exporter) = monitor::run_setup(&w, &a.monitor, quiet)?;
+    let fail_on = monitor_setup.settings.fail_on_alert;
     // Open the store first: a run that cannot be stored is not started.
     let mut store = Store::open(store_path)?;
     let resolved = resolve_target(&a.target, true, &a.server_args, quiet)?;
@@ -279,11 +285,18 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         target: &target,
         set_id: None,
         quiet,
+        monitor: monitor_setup,
     };
     let done = runner::run_once(&job, &mut store)?;
     emit(&done.record, a.json, a.output.as_deref())?;
     drop(resolved);
-    done.into_result()
+    let alert = monitor::alert_error(
+        format!("run {}", done.record.id.unwrap_or(0)),
+        done.record.monitor.as_ref(),
+        fail_on,
+    );
+    done.into_result()?;
+    alert.map_or(Ok(()), Err)
 }
 
 fn emit(rec: &RunRecord, json: bool, output: Option<&Path>) -> Result<()> {
@@ -474,7 +487,7 @@ fn server_cmd(c: ServerCommand) -> Result<()> {
     match which {
         0 => {
             let opts = LocalServerOptions {
-                extra_args: server_args,
+                extra_args: crate::monitor::throwaway_server_args(&server_args),
                 ..Default::default()
             };
             let s = server::start_detached(&opts, &dir)?;

@@ -4,6 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod monitor;
+pub use monitor::{AlertArgs, HealthArgs, MonitorArgs, RunMonitorArgs};
+
 /// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
 ///
 /// Runs sysbench-compatible and custom workloads against a server or a proxy, measures
@@ -33,6 +36,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and fill the workload's tables.
@@ -50,6 +55,10 @@ pub enum Command {
     /// Manage a throwaway local server that outlives one command.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Watch a server's metrics live (any server, not only one under load) and store them.
+    Monitor(MonitorArgs),
+    /// Check a server once: ok / warning / critical (exit 0 / 1 / 2), for readiness probes.
+    Health(HealthArgs),
 }
 
 /// Where to connect.
@@ -167,6 +176,9 @@ pub struct RunArgs {
     /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--performance-schema=ON.
     #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
+
+    #[command(flatten)]
+    pub monitor: RunMonitorArgs,
 }
 
 #[derive(Debug, Args)]

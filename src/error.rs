@@ -66,6 +66,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// Alerts at or above the `--fail-on-alert` level; the run or session has been stored.
+    #[error("{what} raised {} alert(s) at {level} level or above: {}", .alerts.len(), .alerts.join("; "))]
+    Alert {
+        what: String,
+        level: &'static str,
+        alerts: Vec<String>,
+    },
+
+    /// `loadgate health` found the server not ok (or could not check it); the report is on
+    /// stdout. `code` is health's own exit code (0 ok, 1 warning, 2 critical, 3 unknown).
+    #[error("{message}")]
+    Health { message: String, code: u8 },
+
     /// Ctrl-C; the partial run has been stored (if there was one).
     #[error("interrupted{}", .id.map(|i| format!("; partial run {i} stored")).unwrap_or_default())]
     Interrupted { id: Option<i64> },
@@ -85,6 +98,8 @@ impl Error {
             Error::Refused(_) => exit::REFUSED,
             Error::Output { .. } => exit::USAGE,
             Error::Incomplete { .. } => exit::INCOMPLETE,
+            Error::Alert { .. } => exit::ALERT,
+            Error::Health { code, .. } => *code,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::Other(_) => exit::TARGET,
         }

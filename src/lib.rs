@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod monitor;
 pub mod prepare;
 pub mod record;
 pub mod report;

@@ -7,6 +7,12 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod monitor;
+pub use monitor::{
+    Alert, IdleCheck, Level, MonitorReport, PoolSummary, ServerSample, StatementStat, Threshold,
+    Thresholds,
+};
+
 /// Version of the serialized summary/settings layout stored with every run.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -252,6 +258,25 @@ pub struct IntervalSample {
     pub service_p99_ms: f64,
     /// Open loop: highest queue depth seen in the interval.
     pub queue_depth: u64,
+    /// Pool: most connections open at once in the interval.
+    #[serde(default)]
+    pub conn_open: u64,
+    /// Pool: average connections busy in a transaction over the interval.
+    #[serde(default)]
+    pub conn_in_use: f64,
+    /// Pool: connections opened in the interval, and how long they took (ms).
+    #[serde(default)]
+    pub connects: u64,
+    #[serde(default)]
+    pub connect_max_ms: f64,
+    /// Pool: connections thrown away because they were lost.
+    #[serde(default)]
+    pub conn_discarded: u64,
+    /// Pool (open loop): average and largest wait of a due transaction for a connection, ms.
+    #[serde(default)]
+    pub wait_avg_ms: f64,
+    #[serde(default)]
+    pub wait_max_ms: f64,
 }
 
 /// A complete run record.
@@ -280,6 +305,8 @@ pub struct RunRecord {
     pub summary: Option<Summary>,
     pub histograms: Vec<StoredHistogram>,
     pub intervals: Vec<IntervalSample>,
+    /// What the embedded monitor saw; `None` with `--no-monitor`.
+    pub monitor: Option<MonitorReport>,
 }
 
 /// Wrapper so `RunRecord` can derive `Default`.

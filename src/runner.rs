@@ -3,8 +3,9 @@
 //! in a loop. Printing the report is the caller's business.
 
 use crate::engine::exec::MysqlConnector;
-use crate::engine::{self, EngineConfig, Live};
+use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
 use crate::error::{Error, Result};
+use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
 use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -25,6 +26,8 @@ pub struct RunJob<'a> {
     pub set_id: Option<String>,
     /// No live output on stderr.
     pub quiet: bool,
+    /// The embedded monitor (on by default) and the Prometheus hub, if any.
+    pub monitor: MonitorSetup,
 }
 
 /// A finished (stored) run.
@@ -159,7 +162,37 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         plan.sql.clone(),
         timeout,
     ));
-    let out = engine::run(cfg, plan.clone(), connector);
+    // The monitor starts before the load (its baseline precedes it) and stops after it, on its
+    // own connection and thread.
+    let ms = &job.monitor.settings;
+    let hub = job.monitor.hub.clone();
+    if let Some(h) = &hub {
+        h.set_info(&[
+            ("workload", w.name.clone()),
+            ("run_id", id.to_string()),
+            ("target", target.redacted()),
+        ]);
+        h.set_pool_size(u64::from(s.threads));
+    }
+    let mon = ms.enabled.then(|| {
+        let mut o = MonitorOptions::new(
+            target.clone(),
+            Duration::from_secs_f64(ms.interval_s),
+            timeout,
+        );
+        o.thresholds = ms.thresholds;
+        o.database = Some(s.database.clone());
+        o.statements = monitor::plan_statements(plan);
+        o.pool_size = Some(u64::from(s.threads));
+        o.hub = hub.clone();
+        Monitor::start(o)
+    });
+    let hooks = Hooks {
+        live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
+        before_close: mon.as_ref().map(Monitor::last_look_hook),
+    };
+    let out = engine::run_with(cfg, plan.clone(), connector, hooks);
+    let mut mon_report = mon.map(Monitor::stop);
 
     let mut summary =
         engine::summary::summarize(plan, &out.totals, out.measured_s, s.rate.is_some());
@@ -242,6 +275,19 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     rec.histograms = hists;
     rec.intervals = out.intervals;
     rec.summary = (out.startup_error.is_none()).then_some(summary);
+    if let Some(r) = &mut mon_report {
+        let pool = monitor::pool_summary(u64::from(s.threads), &out.pool, &rec.intervals);
+        monitor::finish_run_report(r, Some(pool), rec.summary.as_ref());
+        if let Some(h) = &hub {
+            h.set_alerts(&r.alerts);
+        }
+        if !quiet {
+            for warning in &r.warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+    }
+    rec.monitor = mon_report;
     store.finish_run(id, &rec)?;
 
     Ok(RunDone {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use loadgate::record::{
-    ErrorCount, IntervalSample, LatencyStats, NamedLatency, Qps, QueryCounts, RunRecord, RunStatus,
-    RunStatusField, Schedule, ServerInfo, StoredHistogram, Summary, Testbed,
+    Alert, ErrorCount, IdleCheck, IntervalSample, LatencyStats, Level, MonitorReport, NamedLatency,
+    PoolSummary, Qps, QueryCounts, RunRecord, RunStatus, RunStatusField, Schedule, ServerInfo,
+    ServerSample, StatementStat, StoredHistogram, Summary, Testbed, Thresholds,
 };
 use loadgate::store::{default_path, RunFilter, RunListItem, Store, StoreError, SCHEMA_VERSION};
 
@@ -166,8 +167,132 @@ fn sample(seed: u64) -> RunRecord {
                 corrected_max_ms: 40.7,
                 service_p99_ms: 9.9,
                 queue_depth: i * 2,
+                conn_open: 4,
+                conn_in_use: 3.9000000000000004,
+                connects: u64::from(i == 0) * 4,
+                connect_max_ms: 1.2345678901234567,
+                conn_discarded: u64::from(i == 40),
+                wait_avg_ms: 0.30000000000000004,
+                wait_max_ms: 7.7,
             })
             .collect(),
+        monitor: Some(monitor_report(seed)),
+    }
+}
+
+/// A monitor report with every field set.
+fn monitor_report(seed: u64) -> MonitorReport {
+    let sample = |i: u64| ServerSample {
+        t: i as f64 * 1.0000000000000002,
+        at_ms: 1_700_000_000_000 + i as i64 * 1000,
+        interval_s: 1.0000000000000002,
+        threads_connected: 5,
+        threads_running: 2 + i % 3,
+        max_used_connections: 9,
+        max_connections: 151,
+        connection_usage_pct: Some(3.3112582781456954),
+        max_used_connections_pct: None,
+        questions: 30_000 + i,
+        monitor_queries: 2,
+        qps: 29_998.000000000004,
+        commands: [
+            ("select".to_string(), 20_000 + i),
+            ("stmt_execute".into(), 29_000),
+        ]
+        .into_iter()
+        .collect(),
+        slow_queries: i % 2,
+        slow_query_ratio_pct: Some(0.0033333333333333335),
+        avg_statement_ms: if i % 2 == 0 { Some(0.123456789) } else { None },
+        statements_timed: Some(29_000),
+        buffer_pool_read_requests: 100_000,
+        buffer_pool_reads: 17,
+        buffer_pool_hit_pct: Some(99.983),
+        row_lock_waits: 3,
+        row_lock_time_ms: 12,
+        tmp_tables: 700,
+        tmp_disk_tables: 1,
+        rows_read: 70_000,
+        rows_inserted: 700,
+        rows_updated: 1400,
+        rows_deleted: 700,
+        data_written_bytes: 12 << 20,
+        redo_written_bytes: 7 << 20,
+        connections: 5,
+        aborted_connects: 1,
+        threads_created: 4,
+    };
+    MonitorReport {
+        started_at_ms: 1_700_000_000_000 + seed as i64,
+        ended_at_ms: Some(1_700_000_070_000),
+        target: "mysql://bench@127.0.0.1:3306/sbtest".into(),
+        server: ServerInfo {
+            flavor: "mariadb".into(),
+            version: "10.11.19-MariaDB".into(),
+            version_comment: "Debian 12".into(),
+        },
+        interval_s: 0.5,
+        performance_schema: "on".into(),
+        notes: vec!["a note".into()],
+        warnings: vec!["a warning".into()],
+        thresholds: Thresholds::default(),
+        window: Some(sample(99)),
+        pool: Some(PoolSummary {
+            size: 4,
+            peak_open: 4,
+            avg_in_use: 3.9000000000000004,
+            avg_idle: 0.09999999999999964,
+            max_waiting: 2,
+            connects: 5,
+            connect_avg_ms: 1.1,
+            connect_max_ms: 2.2,
+            discarded: 1,
+            wait_avg_ms: 0.5,
+            wait_max_ms: 9.0,
+        }),
+        idle_connections: Some(IdleCheck {
+            user: "bench".into(),
+            idle: 4,
+            total: 4,
+            pool_size: 4,
+        }),
+        statements_source: "performance_schema".into(),
+        statements: vec![
+            StatementStat {
+                name: "point_select".into(),
+                sql: "SELECT c FROM sbtest1 WHERE id=?".into(),
+                source: "prepared_statements_instances".into(),
+                digest: None,
+                count: 1000 + seed,
+                total_ms: 123.45678901234567,
+                avg_ms: 0.12345678901234567,
+                max_ms: 4.5,
+                rows_examined: Some(1000),
+                rows_sent: Some(1000),
+                lock_ms: None,
+                no_index_used: Some(0),
+                tmp_disk_tables: Some(0),
+                errors: Some(0),
+            },
+            StatementStat {
+                name: "COMMIT".into(),
+                sql: "COMMIT".into(),
+                source: "events_statements_summary_by_digest".into(),
+                digest: Some("06dbaf4a605324ce11a8d3efe7b6d5c5".into()),
+                count: 10,
+                lock_ms: Some(0.5),
+                ..StatementStat::default()
+            },
+        ],
+        alerts: vec![Alert {
+            metric: "connection_usage".into(),
+            level: Level::Critical,
+            value: 93.33333333333333,
+            threshold: 90.0,
+            message: "connection usage peaked".into(),
+        }],
+        monitor_queries: 140,
+        samples: (0..5).map(sample).collect(),
     }
 }
 

@@ -15,6 +15,13 @@
 //! intended start). The service latency (completion − actual send) is kept beside it. At the
 //! end every scheduled transaction is accounted for: completed, failed, in flight, or not
 //! started.
+//!
+//! The pool (one connection per worker) is measured the same way: each thread's recorder counts
+//! connections opened (and how long that took), discarded, busy time and open-loop waits, merged
+//! at interval boundaries. Two hooks serve the embedded monitor ([`Hooks`]): a [`LiveSink`]
+//! that sees every closed interval (the Prometheus endpoint), and `before_close`, called once
+//! after the load has stopped and before the workers close their connections, so the server's
+//! per-connection statement statistics can still be read.
 
 pub mod exec;
 pub mod recorder;
@@ -27,7 +34,7 @@ use crate::workload::Kind;
 use exec::{Connector, Control, ErrKind, ExecError, Session};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use recorder::{record, IntervalAcc, Recorder, Totals};
+use recorder::{record, IntervalAcc, PoolTotals, Recorder, Totals};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -66,6 +73,30 @@ pub struct EngineConfig {
     pub connect_timeout: Duration,
 }
 
+/// Sees every interval when it closes, with its histograms (nanoseconds). Called from the
+/// engine's coordinating thread once per interval, never from the hot path.
+pub trait LiveSink: Send + Sync {
+    fn interval(
+        &self,
+        sample: &IntervalSample,
+        corrected: &hdrhistogram::Histogram<u64>,
+        service: &hdrhistogram::Histogram<u64>,
+    );
+}
+
+/// Optional hooks for the embedded monitor.
+#[derive(Default)]
+pub struct Hooks {
+    pub live: Option<Arc<dyn LiveSink>>,
+    /// Called once when every worker has stopped issuing transactions and before any connection
+    /// is closed (not called when the run never started). The connections wait for it, at most
+    /// [`CLOSE_GATE_MAX`].
+    pub before_close: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Longest time workers keep their connections open waiting for `before_close`.
+pub const CLOSE_GATE_MAX: Duration = Duration::from_secs(30);
+
 /// What a run measured.
 pub struct Outcome {
     pub totals: Totals,
@@ -82,6 +113,8 @@ pub struct Outcome {
     pub lost_connections: u64,
     /// A worker could not open its first connection: the run did not start.
     pub startup_error: Option<ExecError>,
+    /// The pool's counters over the whole run, warm-up included.
+    pub pool: PoolTotals,
 }
 
 /// Counters one thread reports besides its recorder.
@@ -124,6 +157,7 @@ pub struct Aggregator {
     pub samples: Vec<IntervalSample>,
     interval_s: f64,
     warmup_s: f64,
+    live: Option<Arc<dyn LiveSink>>,
 }
 
 impl Aggregator {
@@ -134,6 +168,7 @@ impl Aggregator {
             samples: Vec::new(),
             interval_s,
             warmup_s,
+            live: None,
         }
     }
 
@@ -151,11 +186,11 @@ impl Aggregator {
         while self.closed_before < idx {
             let i = self.closed_before;
             let acc = self.open.remove(&i).unwrap_or_else(|| IntervalAcc::new(i));
-            self.samples.push(summary::interval_sample(
-                &acc,
-                self.interval_s,
-                self.warmup_s,
-            ));
+            let sample = summary::interval_sample(&acc, self.interval_s, self.warmup_s);
+            if let Some(l) = &self.live {
+                l.interval(&sample, &acc.corrected, &acc.service);
+            }
+            self.samples.push(sample);
             self.closed_before += 1;
         }
     }
@@ -176,17 +211,32 @@ pub fn run<C>(cfg: EngineConfig, plan: Arc<Plan>, connector: Arc<C>) -> Outcome
 where
     C: Connector + Send + Sync + 'static,
 {
+    run_with(cfg, plan, connector, Hooks::default())
+}
+
+/// [`run`] with the monitor's hooks.
+pub fn run_with<C>(cfg: EngineConfig, plan: Arc<Plan>, connector: Arc<C>, hooks: Hooks) -> Outcome
+where
+    C: Connector + Send + Sync + 'static,
+{
+    let Hooks {
+        live,
+        mut before_close,
+    } = hooks;
     let cfg = Arc::new(cfg);
     let interval_s = cfg.interval.as_secs_f64();
+    let mut agg = Aggregator::new(interval_s, cfg.warmup.as_secs_f64());
+    agg.live = live;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         next_seq: AtomicU64::new(0),
         ready: AtomicUsize::new(0),
         startup_error: Mutex::new(None),
-        agg: Mutex::new(Aggregator::new(interval_s, cfg.warmup.as_secs_f64())),
+        agg: Mutex::new(agg),
     });
     let (clock_tx, clock_rx) = tokio::sync::watch::channel::<Option<Clock>>(None);
     let (hard_tx, hard_rx) = tokio::sync::watch::channel(false);
+    let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
 
     let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
@@ -196,6 +246,7 @@ where
         let (plan, connector, shared, cfg) =
             (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
         let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
+        let mut gate_rx = gate_rx.clone();
         handles.push(std::thread::spawn(move || {
             timer::tighten_timer_slack();
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -222,10 +273,13 @@ where
                 joins.push(local.spawn_local(worker(w, ctx)));
             }
             let ticker = local.spawn_local(ticker(rec.clone(), shared.clone(), clock_rx.clone()));
+            let kept = RefCell::new(Vec::new());
             rt.block_on(local.run_until(async {
                 let all = async {
                     for j in joins {
-                        let _ = j.await;
+                        if let Ok(Some(s)) = j.await {
+                            kept.borrow_mut().push(s);
+                        }
                     }
                 };
                 tokio::select! {
@@ -251,9 +305,23 @@ where
             }
             drop(r);
             let _ = done_tx.send(());
-            let totals = match Rc::try_unwrap(rec) {
-                Ok(r) => r.into_inner().totals,
-                Err(rc) => rc.borrow().totals.clone(),
+            // The monitor takes its last look at the server while the connections are still
+            // open (per-connection statement statistics vanish with them), then they close.
+            rt.block_on(async {
+                let _ = tokio::time::timeout(CLOSE_GATE_MAX, gate_rx.wait_for(|v| *v)).await;
+                for s in kept.into_inner() {
+                    s.close().await;
+                }
+            });
+            let (totals, pool) = match Rc::try_unwrap(rec) {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    (r.totals, r.pool)
+                }
+                Err(rc) => {
+                    let r = rc.borrow();
+                    (r.totals.clone(), r.pool)
+                }
             };
             let c = counts.borrow();
             (
@@ -265,6 +333,7 @@ where
                     lost: c.lost,
                     max_lag_ns: c.max_lag_ns,
                 },
+                pool,
             )
         }));
     }
@@ -371,11 +440,20 @@ where
         }
     });
 
+    // Every thread has flushed (or the run never started): last look, then let them close.
+    if clock_used.is_some() {
+        if let Some(hook) = before_close.take() {
+            hook();
+        }
+    }
+    let _ = gate_tx.send(true);
     let mut totals = Totals::new(plan.txns.len(), plan.statements.len());
     let mut counts = ThreadCounts::default();
+    let mut pool = PoolTotals::default();
     for h in handles {
-        if let Ok((t, c)) = h.join() {
+        if let Ok((t, c, p)) = h.join() {
             totals.merge(&t);
+            pool.merge(&p);
             counts.started += c.started;
             counts.completed += c.completed;
             counts.failed += c.failed;
@@ -471,6 +549,7 @@ where
         interrupted,
         lost_connections: counts.lost,
         startup_error,
+        pool,
     }
 }
 
@@ -512,7 +591,9 @@ async fn ticker(
     }
 }
 
-async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
+/// One worker. Returns its connection, still open, for the thread to close after the
+/// monitor's last look.
+async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
     let cfg = ctx.cfg.clone();
     let plan = ctx.plan.clone();
     let mut rng =
@@ -520,19 +601,25 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
     let mut slots = vec![0i64; plan.max_slots.max(1)];
 
     // First connection, before the clock starts.
+    let t0 = Instant::now();
     let mut session = match ctx.connector.connect().await {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            ctx.rec
+                .borrow_mut()
+                .conn_opened(t0.elapsed().as_nanos() as u64);
+            Some(s)
+        }
         Err(e) => {
             if let Ok(mut slot) = ctx.shared.startup_error.lock() {
                 slot.get_or_insert(e);
             }
-            return;
+            return None;
         }
     };
     ctx.shared.ready.fetch_add(1, Relaxed);
     let clock = match ctx.clock.wait_for(|c| c.is_some()).await {
         Ok(c) => c.expect("checked by wait_for"),
-        Err(_) => return,
+        Err(_) => return session,
     };
     let period_ns = cfg.rate.map(|r| 1e9 / r);
     let total_sched = match (period_ns, clock.end) {
@@ -556,6 +643,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
             if clock.end.is_some_and(|e| Instant::now() >= e) {
                 break;
             }
+            let t0 = Instant::now();
             let attempt = tokio::select! {
                 r = ctx.connector.connect() => Some(r),
                 _ = stopped(&ctx.shared) => None,
@@ -565,10 +653,14 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                 Some(Ok(s)) => {
                     session = Some(s);
                     backoff = Duration::from_millis(50);
-                    if !was_connected {
-                        let now = Instant::now();
+                    let now = Instant::now();
+                    {
                         let mut r = ctx.rec.borrow_mut();
                         r.rotate_to(clock.idx(now));
+                        r.conn_opened(now.duration_since(t0).as_nanos() as u64);
+                    }
+                    if !was_connected {
+                        let mut r = ctx.rec.borrow_mut();
                         r.current.reconnects += 1;
                         if now >= clock.warmup_end {
                             r.totals.reconnects += 1;
@@ -622,10 +714,10 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
         if clock.end.is_some_and(|e| send >= e) || ctx.shared.stop.load(Relaxed) {
             break;
         }
+        let lag = send.saturating_duration_since(intended).as_nanos() as u64;
         {
             let mut c = ctx.counts.borrow_mut();
             c.started += 1;
-            let lag = send.saturating_duration_since(intended).as_nanos() as u64;
             c.max_lag_ns = c.max_lag_ns.max(lag);
         }
         if let Some(p) = period_ns {
@@ -636,6 +728,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
             let mut r = ctx.rec.borrow_mut();
             r.rotate_to(clock.idx(send));
             r.current.queue_depth = r.current.queue_depth.max(depth);
+            r.waited(lag);
         }
 
         let txn = plan.pick_txn(&mut rng);
@@ -660,6 +753,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
         {
             let mut r = ctx.rec.borrow_mut();
             r.rotate_to(clock.idx(done));
+            r.current.busy_ns += done.duration_since(send).as_nanos() as u64;
             match &result {
                 Ok(()) => {
                     let corrected = done.duration_since(intended).as_nanos() as u64;
@@ -698,6 +792,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
         if lost {
             session = None;
             was_connected = false;
+            ctx.rec.borrow_mut().conn_closed(true);
         } else if result.is_err() {
             let _ = s.control(Control::Rollback).await;
         }
@@ -705,9 +800,10 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
             break;
         }
     }
-    if let Some(s) = session {
-        s.close().await;
+    if session.is_some() {
+        ctx.rec.borrow_mut().conn_closed(false);
     }
+    session
 }
 
 /// Count an error in the interval it happened in (and in the totals after warm-up).

@@ -49,6 +49,42 @@ pub struct IntervalAcc {
     pub retries: u64,
     pub reconnects: u64,
     pub queue_depth: u64,
+    /// Pool gauges and counters (see [`PoolTotals`]); `conn_open` is the peak.
+    pub conn_open: u64,
+    /// Time connections spent in a transaction, summed (average in use = busy / interval).
+    pub busy_ns: u64,
+    pub connects: u64,
+    pub connect_ns_max: u64,
+    pub discarded: u64,
+    pub waits: u64,
+    pub wait_ns_sum: u64,
+    pub wait_ns_max: u64,
+}
+
+/// The pool's counters over a whole run: connections opened and how long that took, connections
+/// discarded, and (open loop) how long due transactions waited for a free connection. Counted
+/// from the warm-up on, since connections open before the clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolTotals {
+    pub connects: u64,
+    pub connect_ns_sum: u64,
+    pub connect_ns_max: u64,
+    pub discarded: u64,
+    pub waits: u64,
+    pub wait_ns_sum: u64,
+    pub wait_ns_max: u64,
+}
+
+impl PoolTotals {
+    pub fn merge(&mut self, o: &PoolTotals) {
+        self.connects += o.connects;
+        self.connect_ns_sum += o.connect_ns_sum;
+        self.connect_ns_max = self.connect_ns_max.max(o.connect_ns_max);
+        self.discarded += o.discarded;
+        self.waits += o.waits;
+        self.wait_ns_sum += o.wait_ns_sum;
+        self.wait_ns_max = self.wait_ns_max.max(o.wait_ns_max);
+    }
 }
 
 impl IntervalAcc {
@@ -62,6 +98,14 @@ impl IntervalAcc {
             retries: 0,
             reconnects: 0,
             queue_depth: 0,
+            conn_open: 0,
+            busy_ns: 0,
+            connects: 0,
+            connect_ns_max: 0,
+            discarded: 0,
+            waits: 0,
+            wait_ns_sum: 0,
+            wait_ns_max: 0,
         }
     }
 
@@ -75,6 +119,15 @@ impl IntervalAcc {
         self.retries += o.retries;
         self.reconnects += o.reconnects;
         self.queue_depth = self.queue_depth.max(o.queue_depth);
+        // Threads hold disjoint connections: their peaks add up.
+        self.conn_open += o.conn_open;
+        self.busy_ns += o.busy_ns;
+        self.connects += o.connects;
+        self.connect_ns_max = self.connect_ns_max.max(o.connect_ns_max);
+        self.discarded += o.discarded;
+        self.waits += o.waits;
+        self.wait_ns_sum += o.wait_ns_sum;
+        self.wait_ns_max = self.wait_ns_max.max(o.wait_ns_max);
     }
 
     fn reset(&mut self, idx: u64) {
@@ -86,6 +139,14 @@ impl IntervalAcc {
         self.retries = 0;
         self.reconnects = 0;
         self.queue_depth = 0;
+        self.conn_open = 0;
+        self.busy_ns = 0;
+        self.connects = 0;
+        self.connect_ns_max = 0;
+        self.discarded = 0;
+        self.waits = 0;
+        self.wait_ns_sum = 0;
+        self.wait_ns_max = 0;
     }
 }
 
@@ -160,6 +221,9 @@ pub struct Recorder {
     /// Completed intervals waiting to be handed to the aggregator.
     pub finished: Vec<IntervalAcc>,
     spare: Vec<IntervalAcc>,
+    /// Connections of this thread's workers open right now.
+    pub open: u64,
+    pub pool: PoolTotals,
 }
 
 impl Recorder {
@@ -169,6 +233,8 @@ impl Recorder {
             current: IntervalAcc::new(0),
             finished: Vec::new(),
             spare: Vec::new(),
+            open: 0,
+            pool: PoolTotals::default(),
         }
     }
 
@@ -180,8 +246,44 @@ impl Recorder {
         }
         let mut next = self.spare.pop().unwrap_or_else(|| IntervalAcc::new(idx));
         next.reset(idx);
+        next.conn_open = self.open;
         let done = std::mem::replace(&mut self.current, next);
         self.finished.push(done);
+    }
+
+    /// A connection was opened; it took `ns`.
+    pub fn conn_opened(&mut self, ns: u64) {
+        self.open += 1;
+        let c = &mut self.current;
+        c.conn_open = c.conn_open.max(self.open);
+        c.connects += 1;
+        c.connect_ns_max = c.connect_ns_max.max(ns);
+        let p = &mut self.pool;
+        p.connects += 1;
+        p.connect_ns_sum += ns;
+        p.connect_ns_max = p.connect_ns_max.max(ns);
+    }
+
+    /// A connection was closed, or thrown away (`discarded`) because it was lost.
+    pub fn conn_closed(&mut self, discarded: bool) {
+        self.open = self.open.saturating_sub(1);
+        if discarded {
+            self.current.discarded += 1;
+            self.pool.discarded += 1;
+        }
+    }
+
+    /// A due transaction waited `ns` for a free connection (open loop).
+    #[inline]
+    pub fn waited(&mut self, ns: u64) {
+        let c = &mut self.current;
+        c.waits += 1;
+        c.wait_ns_sum += ns;
+        c.wait_ns_max = c.wait_ns_max.max(ns);
+        let p = &mut self.pool;
+        p.waits += 1;
+        p.wait_ns_sum += ns;
+        p.wait_ns_max = p.wait_ns_max.max(ns);
     }
 
     /// Hand back interval accumulators once the aggregator has merged them.

@@ -111,5 +111,16 @@ pub fn interval_sample(acc: &IntervalAcc, interval_s: f64, warmup_s: f64) -> Int
         corrected_max_ms: ms(acc.corrected.max()),
         service_p99_ms: ms(acc.service.value_at_quantile(0.99)),
         queue_depth: acc.queue_depth,
+        conn_open: acc.conn_open,
+        conn_in_use: (acc.busy_ns as f64 / (interval_s * 1e9)).min(acc.conn_open as f64),
+        connects: acc.connects,
+        connect_max_ms: ms(acc.connect_ns_max),
+        conn_discarded: acc.discarded,
+        wait_avg_ms: if acc.waits > 0 {
+            acc.wait_ns_sum as f64 / acc.waits as f64 / NS_PER_MS
+        } else {
+            0.0
+        },
+        wait_max_ms: ms(acc.wait_ns_max),
     }
 }

@@ -2,8 +2,8 @@
 //! checked by a test; change both together and bump the version for breaking changes.
 
 use crate::record::{
-    ErrorCount, IntervalSample, LatencyStats, NamedLatency, Qps, QueryCounts, RunRecord, Schedule,
-    ServerInfo, Testbed,
+    ErrorCount, IntervalSample, LatencyStats, MonitorReport, NamedLatency, Qps, QueryCounts,
+    RunRecord, Schedule, ServerInfo, Testbed,
 };
 use serde::Serialize;
 
@@ -49,6 +49,8 @@ pub struct RunReport<'a> {
     pub transactions_by_type: &'a [NamedLatency],
     pub statements: &'a [NamedLatency],
     pub intervals: &'a [IntervalSample],
+    /// The embedded monitor's report; `null` with `--no-monitor`.
+    pub monitor: Option<&'a MonitorReport>,
 }
 
 static EMPTY_LAT: LatencyStats = LatencyStats {
@@ -103,6 +105,7 @@ pub fn report(r: &RunRecord) -> RunReport<'_> {
         transactions_by_type: s.map_or(&[], |s| &s.transactions_by_type),
         statements: s.map_or(&[], |s| &s.statements),
         intervals: &r.intervals,
+        monitor: r.monitor.as_ref(),
     }
 }
 

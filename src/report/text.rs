@@ -1,6 +1,6 @@
 //! The terminal summary of a run, laid out like sysbench's so people can read it side by side.
 
-use crate::record::{LatencyStats, RunRecord};
+use crate::record::{LatencyStats, MonitorReport, RunRecord};
 use std::fmt::Write;
 
 fn lat_row(out: &mut String, label: &str, l: &LatencyStats) {
@@ -47,6 +47,9 @@ pub fn render(r: &RunRecord) -> String {
     );
     let Some(s) = &r.summary else {
         let _ = writeln!(o, "\nNothing was measured.");
+        if let Some(m) = &r.monitor {
+            render_monitor(&mut o, m);
+        }
         return o;
     };
     let mode = match &s.schedule {
@@ -170,5 +173,208 @@ pub fn render(r: &RunRecord) -> String {
             }
         }
     }
+    if let Some(m) = &r.monitor {
+        render_monitor(&mut o, m);
+    }
     o
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.2} %"))
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// The monitor's part of a summary: server metrics over the window, the pool, the server's
+/// per-statement numbers, alerts, notes and warnings.
+pub fn render_monitor(o: &mut String, m: &MonitorReport) {
+    let _ = writeln!(
+        o,
+        "\nServer (embedded monitor, every {} s, {} samples; performance_schema {}):",
+        m.interval_s,
+        m.samples.len(),
+        m.performance_schema
+    );
+    match &m.window {
+        None => {
+            let _ = writeln!(o, "    no server metrics (see warnings)");
+        }
+        Some(w) => {
+            let _ = writeln!(
+                o,
+                "    connections:     peak {} of max_connections {} ({}); Max_used_connections {} ({}); threads running peak {}",
+                w.threads_connected,
+                w.max_connections,
+                opt_pct(w.connection_usage_pct),
+                w.max_used_connections,
+                opt_pct(w.max_used_connections_pct),
+                w.threads_running
+            );
+            let mut cmds: Vec<(&String, &u64)> = w.commands.iter().collect();
+            cmds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = cmds
+                .iter()
+                .take(8)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "    statements:      {} Questions ({:.2}/s; the monitor's own {} excluded from the rate); by command: {}",
+                w.questions,
+                w.qps,
+                w.monitor_queries,
+                if top.is_empty() { "-".to_string() } else { top.join(", ") }
+            );
+            let _ = writeln!(
+                o,
+                "    slow queries:    {} ({} of Questions)",
+                w.slow_queries,
+                opt_pct(w.slow_query_ratio_pct)
+            );
+            let _ = writeln!(
+                o,
+                "    avg statement:   {}",
+                match w.avg_statement_ms {
+                    Some(ms) => format!(
+                        "{ms:.3} ms over {} statements (performance_schema)",
+                        w.statements_timed.unwrap_or(0)
+                    ),
+                    None => match m.performance_schema.as_str() {
+                        "off" => "unavailable: performance_schema is off".to_string(),
+                        "no_access" => {
+                            "unavailable: this account may not read performance_schema".to_string()
+                        }
+                        _ => "unavailable".to_string(),
+                    },
+                }
+            );
+            let _ = writeln!(
+                o,
+                "    buffer pool:     hit ratio {} ({} reads from disk of {} requests)",
+                opt_pct(w.buffer_pool_hit_pct),
+                w.buffer_pool_reads,
+                w.buffer_pool_read_requests
+            );
+            let _ = writeln!(
+                o,
+                "    row locks:       {} waits, {} ms waited",
+                w.row_lock_waits, w.row_lock_time_ms
+            );
+            let _ = writeln!(
+                o,
+                "    temp tables:     {} created, {} on disk",
+                w.tmp_tables, w.tmp_disk_tables
+            );
+            let _ = writeln!(
+                o,
+                "    InnoDB rows:     read {}, inserted {}, updated {}, deleted {}",
+                w.rows_read, w.rows_inserted, w.rows_updated, w.rows_deleted
+            );
+            let _ = writeln!(
+                o,
+                "    written:         data {}, redo {}",
+                bytes(w.data_written_bytes),
+                bytes(w.redo_written_bytes)
+            );
+        }
+    }
+    if let Some(p) = &m.pool {
+        let _ = writeln!(o, "\nPool (one connection per worker):");
+        let _ = writeln!(
+            o,
+            "    size {}; peak open {}; in use {:.2} and idle {:.2} on average; max waiting {}",
+            p.size, p.peak_open, p.avg_in_use, p.avg_idle, p.max_waiting
+        );
+        let _ = writeln!(
+            o,
+            "    connects {} (avg {:.2} ms, max {:.2} ms); discarded {}; wait for a connection avg {:.3} ms, max {:.3} ms",
+            p.connects, p.connect_avg_ms, p.connect_max_ms, p.discarded, p.wait_avg_ms, p.wait_max_ms
+        );
+    }
+    if let Some(c) = &m.idle_connections {
+        let _ = writeln!(
+            o,
+            "    SHOW PROCESSLIST after the load: {} idle of {} connections of `{}` (pool size {})",
+            c.idle, c.total, c.user, c.pool_size
+        );
+    }
+    if !m.statements.is_empty() {
+        let server = m.statements.iter().any(|s| s.source != "client");
+        let _ = writeln!(
+            o,
+            "\nPer statement ({}, ms):",
+            if server {
+                "as the server saw it, performance_schema"
+            } else {
+                "the client's service time; the server's view is unavailable"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "    {:<20} {:>10} {:>10} {:>9} {:>9} {:>12} {:>11} {:>8} {:>8} {:>8}",
+            "statement",
+            "count",
+            "total",
+            "avg",
+            "max",
+            "rows exam.",
+            "rows sent",
+            "lock",
+            "no index",
+            "tmp disk"
+        );
+        let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        for s in &m.statements {
+            let _ = writeln!(
+                o,
+                "    {:<20} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>12} {:>11} {:>8} {:>8} {:>8}{}",
+                s.name,
+                s.count,
+                s.total_ms,
+                s.avg_ms,
+                s.max_ms,
+                n(s.rows_examined),
+                n(s.rows_sent),
+                s.lock_ms.map_or("-".to_string(), |v| format!("{v:.1}")),
+                n(s.no_index_used),
+                n(s.tmp_disk_tables),
+                if s.source == "client" {
+                    "  (client)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let _ = writeln!(o, "\nAlerts:");
+    if m.alerts.is_empty() {
+        let _ = writeln!(o, "    none");
+    }
+    for a in &m.alerts {
+        let _ = writeln!(
+            o,
+            "    {:<8} {}: {}",
+            a.level.as_str().to_ascii_uppercase(),
+            a.metric,
+            a.message
+        );
+    }
+    let _ = writeln!(
+        o,
+        "    (thresholds warning/critical: {})",
+        crate::monitor::config::describe(&m.thresholds)
+    );
+    for n in &m.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    for w in &m.warnings {
+        let _ = writeln!(o, "WARNING: {w}");
+    }
 }

@@ -178,7 +178,8 @@ pub(super) fn write_finished(
         .execute([id])?;
     tx.prepare_cached("DELETE FROM run_intervals WHERE run_id = ?1")?
         .execute([id])?;
-    write_body(tx, id, r)
+    write_body(tx, id, r)?;
+    super::monitor::replace_for_run(tx, id, r.monitor.as_ref())
 }
 
 /// Inserts the histograms and intervals of run `id`.
@@ -192,8 +193,10 @@ fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxEr
     let mut st = tx.prepare_cached(
         "INSERT INTO run_intervals (run_id, idx, t, warmup, transactions, reads, writes, others, \
          errors, retries, reconnects, tps, qps, corrected_p50_ms, corrected_p95_ms, \
-         corrected_p99_ms, corrected_max_ms, service_p99_ms, queue_depth) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         corrected_p99_ms, corrected_max_ms, service_p99_ms, queue_depth, conn_open, \
+         conn_in_use, connects, connect_max_ms, conn_discarded, wait_avg_ms, wait_max_ms) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+          ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?;
     for (idx, s) in rec.intervals.iter().enumerate() {
         st.execute(params![
@@ -216,6 +219,13 @@ fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxEr
             s.corrected_max_ms,
             s.service_p99_ms,
             s.queue_depth,
+            s.conn_open,
+            s.conn_in_use,
+            s.connects,
+            s.connect_max_ms,
+            s.conn_discarded,
+            s.wait_avg_ms,
+            s.wait_max_ms,
         ])?;
     }
     Ok(())
@@ -225,6 +235,7 @@ fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxEr
 pub(super) fn insert_full(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i64, TxError> {
     let id = insert_run_row(tx, row)?;
     write_body(tx, id, row.rec)?;
+    super::monitor::replace_for_run(tx, id, row.rec.monitor.as_ref())?;
     Ok(id)
 }
 
@@ -273,6 +284,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 summary: None,
                 histograms: Vec::new(),
                 intervals: Vec::new(),
+                monitor: None,
             };
             let raw = Raw {
                 status: r.get(3)?,
@@ -316,7 +328,9 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
     let mut st = tx.prepare_cached(
         "SELECT t, warmup, transactions, reads, writes, others, errors, retries, reconnects, \
          tps, qps, corrected_p50_ms, corrected_p95_ms, corrected_p99_ms, corrected_max_ms, \
-         service_p99_ms, queue_depth FROM run_intervals WHERE run_id = ?1 ORDER BY idx",
+         service_p99_ms, queue_depth, conn_open, conn_in_use, connects, connect_max_ms, \
+         conn_discarded, wait_avg_ms, wait_max_ms FROM run_intervals WHERE run_id = ?1 \
+         ORDER BY idx",
     )?;
     rec.intervals = st
         .query_map([id], |r| {
@@ -340,8 +354,17 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 corrected_max_ms: real(r, 14)?,
                 service_p99_ms: real(r, 15)?,
                 queue_depth: r.get(16)?,
+                // Absent (NULL) in runs stored before the monitor existed.
+                conn_open: r.get::<_, Option<u64>>(17)?.unwrap_or(0),
+                conn_in_use: r.get::<_, Option<f64>>(18)?.unwrap_or(0.0),
+                connects: r.get::<_, Option<u64>>(19)?.unwrap_or(0),
+                connect_max_ms: r.get::<_, Option<f64>>(20)?.unwrap_or(0.0),
+                conn_discarded: r.get::<_, Option<u64>>(21)?.unwrap_or(0),
+                wait_avg_ms: r.get::<_, Option<f64>>(22)?.unwrap_or(0.0),
+                wait_max_ms: r.get::<_, Option<f64>>(23)?.unwrap_or(0.0),
             })
         })?
         .collect::<Result<_, _>>()?;
+    rec.monitor = super::monitor::read_for_run(tx, id)?;
     Ok(rec)
 }

@@ -10,6 +10,7 @@
 //! ([`redact_url`]).
 
 mod codec;
+mod monitor;
 mod redact;
 mod schema;
 
@@ -317,6 +318,24 @@ impl Store {
     /// Reads run `id` whole, with its histograms and intervals.
     pub fn get_run(&self, id: i64) -> Result<RunRecord, StoreError> {
         self.read("read a run", |tx| codec::read_run(tx, id))
+    }
+
+    /// Stores a standalone monitor session (`loadgate monitor`) and returns its id.
+    pub fn insert_monitor_session(
+        &mut self,
+        rep: &crate::record::MonitorReport,
+    ) -> Result<i64, StoreError> {
+        self.write("store a monitor session", |tx| {
+            monitor::insert(tx, None, rep)
+        })
+    }
+
+    /// Reads monitor session `id` (standalone or a run's).
+    pub fn get_monitor_session(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::record::MonitorReport>, StoreError> {
+        self.read("read a monitor session", |tx| monitor::read(tx, id, 0))
     }
 
     /// The id of the most recently begun run, if any.

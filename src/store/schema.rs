@@ -4,7 +4,7 @@
 //! file as a loadgate store so that another program's database is never migrated by mistake.
 //! Migration `i` (0-based) takes a store from version `i` to `i + 1`. Migrations are append-only:
 //! never edit one that has shipped, add a new one. Planned later migrations: baselines, run
-//! sets, monitor samples, alerts.
+//! sets.
 
 use std::path::Path;
 
@@ -84,6 +84,76 @@ pub(super) const MIGRATIONS: &[&str] = &[
         service_p99_ms    REAL,
         queue_depth       INTEGER NOT NULL,
         PRIMARY KEY (run_id, idx)
+    ) WITHOUT ROWID;
+    "#,
+    // 2: the embedded monitor. The pool's per-interval gauges join the run's series; monitor
+    // sessions (one per run, or standalone from `loadgate monitor`) hold server samples,
+    // per-statement server numbers and alerts.
+    r#"
+    ALTER TABLE run_intervals ADD COLUMN conn_open INTEGER;
+    ALTER TABLE run_intervals ADD COLUMN conn_in_use REAL;
+    ALTER TABLE run_intervals ADD COLUMN connects INTEGER;
+    ALTER TABLE run_intervals ADD COLUMN connect_max_ms REAL;
+    ALTER TABLE run_intervals ADD COLUMN conn_discarded INTEGER;
+    ALTER TABLE run_intervals ADD COLUMN wait_avg_ms REAL;
+    ALTER TABLE run_intervals ADD COLUMN wait_max_ms REAL;
+
+    CREATE TABLE monitor_sessions (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id         INTEGER UNIQUE REFERENCES runs (id) ON DELETE CASCADE,
+        started_at_ms  INTEGER NOT NULL,
+        ended_at_ms    INTEGER,
+        target         TEXT NOT NULL,
+        server_version TEXT NOT NULL,
+        interval_s     REAL,
+        worst_alert    TEXT,
+        report_json    TEXT NOT NULL
+    );
+    CREATE INDEX monitor_sessions_started ON monitor_sessions (started_at_ms);
+
+    CREATE TABLE monitor_samples (
+        session_id        INTEGER NOT NULL REFERENCES monitor_sessions (id) ON DELETE CASCADE,
+        idx               INTEGER NOT NULL,
+        t                 REAL,
+        at_ms             INTEGER NOT NULL,
+        threads_connected INTEGER NOT NULL,
+        threads_running   INTEGER NOT NULL,
+        qps               REAL,
+        buffer_pool_hit_pct REAL,
+        avg_statement_ms  REAL,
+        sample_json       TEXT NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE monitor_statements (
+        session_id      INTEGER NOT NULL REFERENCES monitor_sessions (id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        name            TEXT NOT NULL,
+        sql             TEXT NOT NULL,
+        source          TEXT NOT NULL,
+        digest          TEXT,
+        count           INTEGER NOT NULL,
+        total_ms        REAL,
+        avg_ms          REAL,
+        max_ms          REAL,
+        rows_examined   INTEGER,
+        rows_sent       INTEGER,
+        lock_ms         REAL,
+        no_index_used   INTEGER,
+        tmp_disk_tables INTEGER,
+        errors          INTEGER,
+        PRIMARY KEY (session_id, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE monitor_alerts (
+        session_id INTEGER NOT NULL REFERENCES monitor_sessions (id) ON DELETE CASCADE,
+        idx        INTEGER NOT NULL,
+        metric     TEXT NOT NULL,
+        level      TEXT NOT NULL,
+        value      REAL,
+        threshold  REAL,
+        message    TEXT NOT NULL,
+        PRIMARY KEY (session_id, idx)
     ) WITHOUT ROWID;
     "#,
 ];

@@ -68,6 +68,8 @@ pub struct Workload {
     pub settings: Vec<(String, SettingValue)>,
     pub tables: Vec<TableDef>,
     pub transactions: Vec<TxnDef>,
+    /// The `[monitor]` table: monitor on/off, interval, alert thresholds.
+    pub monitor: crate::monitor::config::MonitorDef,
 }
 
 /// A value from a `[settings]` table or `--set`.

@@ -19,6 +19,8 @@ struct RawWorkload {
     #[serde(default)]
     settings: BTreeMap<String, Spanned<toml::Value>>,
     #[serde(default)]
+    monitor: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
     tables: Vec<Spanned<RawTable>>,
     #[serde(default)]
     transactions: Vec<Spanned<RawTxn>>,
@@ -154,6 +156,12 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
             }
         };
         settings.push((k.clone(), value));
+    }
+    let mut monitor = crate::monitor::config::MonitorDef::default();
+    for (k, v) in &raw.monitor {
+        monitor
+            .set(k, v.get_ref())
+            .map_err(|m| ctx.err(v.span(), format!("[monitor] {m}")))?;
     }
     let int_names: Vec<String> = settings
         .iter()
@@ -386,6 +394,7 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
         settings,
         tables,
         transactions,
+        monitor,
     })
 }
 
@@ -592,6 +601,19 @@ params = [@P@]
         );
         assert!(e.contains("bogus"), "{e}");
         assert!(e.starts_with("w.toml:5:"), "{e}");
+    }
+
+    #[test]
+    fn monitor_table_is_parsed_and_its_errors_located() {
+        let base = "[[tables]]\nname = \"t\"\nrows = 1\ncreate = \"CREATE TABLE {table} (id INT)\"\ncolumns = [{ name = \"id\", value = 1 }]\n[[transactions]]\nname = \"x\"\n[[transactions.steps]]\nsql = \"SELECT 1\"\n";
+        let ok = format!("[monitor]\ninterval = \"2s\"\nconnection_usage = {{ warning = 50, critical = 60 }}\n{base}");
+        let w = parse(&ok, Source::Builtin).unwrap();
+        assert_eq!(w.monitor.interval_s, Some(2.0));
+        assert_eq!(w.monitor.thresholds.len(), 1);
+        let bad =
+            format!("[monitor]\nslow_query_ratio = {{ warning = 30, critical = 20 }}\n{base}");
+        let e = parse(&bad, Source::Builtin).unwrap_err().to_string();
+        assert!(e.starts_with("<built-in>:2:20: [monitor]"), "{e}");
     }
 
     #[test]
