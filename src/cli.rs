@@ -4,6 +4,10 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use crate::regress::cli::{
+    AbArgs, BaselineCommand, CalibrateArgs, CompareArgs, GateArgs, HistoryArgs,
+};
+
 /// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
 ///
 /// Runs sysbench-compatible and custom workloads against a server or a proxy, measures
@@ -50,6 +54,21 @@ pub enum Command {
     /// Manage a throwaway local server that outlives one command.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Save, list, show and remove named baselines (frozen run sets).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Compare a run set with a baseline: a verdict per metric (exit 0 pass, 1 regression, 3
+    /// inconclusive).
+    Compare(CompareArgs),
+    /// A/B in one job: interleaved A B B A trials, sequential paired comparison.
+    Ab(AbArgs),
+    /// The CI gate: prepare if needed, run trials, compare with a baseline or A/B, exit 0
+    /// pass, 1 regression, 3 inconclusive.
+    Gate(GateArgs),
+    /// A metric over stored runs, per testbed, with change points.
+    History(HistoryArgs),
+    /// A/A trials on this testbed: the run-to-run noise that widens compare's margins.
+    Calibrate(CalibrateArgs),
 }
 
 /// Where to connect.
@@ -125,7 +144,7 @@ pub struct CleanupArgs {
     pub target: TargetArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -167,6 +186,11 @@ pub struct RunArgs {
     /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--performance-schema=ON.
     #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
+
+    /// Run N independent trials (fresh connections and a warm-up each), stored as one run set
+    /// for `baseline save` and `compare`.
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +211,9 @@ pub struct RunsArgs {
     /// Only runs with this status: complete, partial, failed, running.
     #[arg(long)]
     pub status: Option<String>,
+    /// Only runs of this run set (see `run --trials`).
+    #[arg(long, value_name = "SET")]
+    pub set: Option<String>,
     /// At most this many runs.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod prepare;
 pub mod record;
+pub mod regress;
 pub mod report;
 pub mod runner;
 pub mod server;
