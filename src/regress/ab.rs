@@ -217,6 +217,7 @@ pub fn metric_result(
     let mut res = MetricResult {
         metric: m,
         verdict: Verdict::Inconclusive,
+        label: Verdict::Inconclusive.to_string(),
         tested: true,
         a: mean_of(a, m),
         b: mean_of(b, m),
@@ -246,9 +247,11 @@ pub fn metric_result(
         Decision::StopNoRegression => Verdict::Unchanged,
         Decision::StopInconclusive | Decision::Continue => Verdict::Inconclusive,
     };
-    if o.decision == Decision::StopNoRegression && look.verdict != Verdict::Improved {
+    res.label = res.verdict.to_string();
+    if o.decision == Decision::StopNoRegression && look.verdict == Verdict::Inconclusive {
+        res.label = "no regression".into();
         res.note = Some(format!(
-            "a regression of {:.1} % or more is excluded (one-sided 95 %)",
+            "a regression of {:.1} % or more is excluded at one-sided 95 %",
             margin * 100.0
         ));
     }

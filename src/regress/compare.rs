@@ -65,15 +65,23 @@ pub fn usable_runs(
     Ok(values)
 }
 
+/// The widest margin calibration may set. A metric noisier than this run to run (p99 of very
+/// short runs) is not made meaningless by an ever wider margin; the report says it was capped.
+pub const MAX_CALIBRATED_MARGIN: f64 = 0.5;
+
 /// The margin of each metric: the requested margin widened by the calibrated noise
-/// (`stats::calibrated_margin` with k = 1).
+/// (`stats::calibrated_margin` with k = 1), at most [`MAX_CALIBRATED_MARGIN`] (or the requested
+/// margin if that is wider).
 pub fn margins(margin: f64, calibration: Option<&Calibration>) -> [f64; 3] {
+    let widen = |noise: f64| {
+        stats::calibrated_margin(margin, noise, 1.0).min(MAX_CALIBRATED_MARGIN.max(margin))
+    };
     match calibration {
         None => [margin; 3],
         Some(c) => [
-            stats::calibrated_margin(margin, c.noise_tps, 1.0),
-            stats::calibrated_margin(margin, c.noise_p99, 1.0),
-            stats::calibrated_margin(margin, c.noise_error_rate.unwrap_or(0.0), 1.0),
+            widen(c.noise_tps),
+            widen(c.noise_p99),
+            widen(c.noise_error_rate.unwrap_or(0.0)),
         ],
     }
 }
@@ -127,6 +135,7 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
     MetricResult {
         metric: Metric::ErrorRate,
         verdict: Verdict::Unchanged,
+        label: "negligible".into(),
         tested: false,
         a: mean_of(a, Metric::ErrorRate),
         b: mean_of(b, Metric::ErrorRate),
@@ -208,6 +217,7 @@ fn metric_result(
     MetricResult {
         metric: m,
         verdict: v.verdict,
+        label: v.verdict.to_string(),
         tested: true,
         a: mean_of(a, m),
         b: mean_of(b, m),
@@ -298,7 +308,11 @@ pub fn compare_with_baseline(
     let first = &candidate[0];
     let threads = |s: &serde_json::Value| s["threads"].as_u64().unwrap_or(0) as u32;
     let group = Group {
-        title: format!("{}, {} threads", first.workload, threads(&first.settings)),
+        title: format!(
+            "{}, {}",
+            first.workload,
+            super::threads_text(threads(&first.settings))
+        ),
         a: Side {
             label: format!("baseline {}", baseline.name),
             workload: baseline.workload.clone(),
@@ -365,8 +379,24 @@ pub fn compare_with_baseline(
     Ok(report)
 }
 
-/// "margins widened by calibration 3 (8 A/A trials): tps 3.0 % → 3.0 %, p99 3.0 % → 6.4 %".
+/// "calibration 3 (8 A/A trials on this testbed, ...): run-to-run noise ...; margins ...".
 pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
+    let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
+        .iter()
+        .zip(["tps", "p99", "error rate"])
+        .filter(|(n, _)| n.exp_m1() > MAX_CALIBRATED_MARGIN.max(margin))
+        .map(|(_, name)| name)
+        .collect::<Vec<_>>();
+    let cap = if capped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} noisier than {:.0} % run to run: margin capped at {:.0} % (longer trials make it usable)",
+            capped.join(", "),
+            MAX_CALIBRATED_MARGIN * 100.0,
+            MAX_CALIBRATED_MARGIN * 100.0
+        )
+    };
     format!(
         "calibration {} ({} A/A trials on this testbed, {}): run-to-run noise tps {:.1} %, p99 {:.1} %{}; margins tps {:.1} %, p99 {:.1} %, error rate {:.1} % (requested {:.1} %)",
         c.id.unwrap_or(0),
@@ -381,7 +411,7 @@ pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
         m[1] * 100.0,
         m[2] * 100.0,
         margin * 100.0
-    )
+    ) + &cap
 }
 
 #[cfg(test)]
@@ -453,5 +483,12 @@ mod tests {
         assert_eq!(m[0], 0.03);
         assert!((m[1] - 0.08f64.exp_m1()).abs() < 1e-12);
         assert_eq!(m[2], 0.03);
+        // Very noisy p99 (short runs): capped, so the verdict still has a valid margin.
+        let noisy = Calibration {
+            noise_p99: 0.95,
+            ..c
+        };
+        assert_eq!(margins(0.03, Some(&noisy))[1], MAX_CALIBRATED_MARGIN);
+        assert!(calibration_note(0.03, &noisy, &margins(0.03, Some(&noisy))).contains("capped"));
     }
 }

@@ -410,6 +410,15 @@ fn ab_job(
         .into());
     }
     let threads = thread_list(trial.threads.as_deref())?;
+    let most = super::ab::max_hypotheses(cfg.alpha) / super::Metric::ALL.len();
+    if threads.len() > most {
+        return Err(RegressError::Invalid(format!(
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
+            threads.len(),
+            cfg.alpha
+        ))
+        .into());
+    }
     if threads.len() > 1 && (sides.threads_a.is_some() || sides.threads_b.is_some()) {
         return Err(Error::Usage(
             "--threads with several counts cannot be combined with --threads-a/--threads-b".into(),
@@ -525,7 +534,7 @@ fn ab_job(
                 format!("{} vs {}", a.workload.name, b.workload.name)
             };
             if a.settings.threads == b.settings.threads {
-                format!("{wl}, {} threads", a.settings.threads)
+                format!("{wl}, {}", super::threads_text(a.settings.threads))
             } else {
                 format!(
                     "{wl}, {} vs {} threads",

@@ -392,6 +392,15 @@ pub fn parse_fraction(name: &str, s: &str) -> Result<f64, RegressError> {
     }
 }
 
+/// `1 thread`, `4 threads`.
+pub fn threads_text(n: u32) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
+}
+
 /// `12.3 %` with a sign.
 pub fn pct(v: f64) -> String {
     if v.is_finite() {

@@ -87,6 +87,11 @@ pub struct Side {
 pub struct MetricResult {
     pub metric: Metric,
     pub verdict: Verdict,
+    /// The verdict in words, finer than `verdict`: `regressed`, `improved`, `unchanged`,
+    /// `no regression` (A/B: a regression of the margin excluded, the change not shown to be
+    /// inside ± margin; counts as unchanged), `negligible` (error rates too low to test),
+    /// `inconclusive`.
+    pub label: String,
     /// False when the metric was not tested (error rates negligible on both sides).
     pub tested: bool,
     /// Mean over the side's runs, in the metric's unit (error rate unsmoothed).

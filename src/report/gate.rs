@@ -37,12 +37,10 @@ pub fn opt_pct(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{:.1} %", v * 100.0))
 }
 
-pub fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "REGRESSED",
-        Verdict::Improved => "improved",
-        Verdict::Unchanged => "unchanged",
-        Verdict::Inconclusive => "inconclusive",
+pub fn verdict_word(m: &MetricResult) -> String {
+    match m.verdict {
+        Verdict::Regressed => "REGRESSED".into(),
+        _ => m.label.clone(),
     }
 }
 
@@ -162,7 +160,7 @@ pub fn text(r: &GateReport) -> String {
                 p_text(m),
                 opt_pct(m.mde),
                 format!("{:.1} %", m.margin * 100.0),
-                verdict_word(m.verdict),
+                verdict_word(m),
                 if detail.is_empty() {
                     String::new()
                 } else {

@@ -81,7 +81,7 @@ pub fn render(r: &GateReport) -> String {
         for m in &g.metrics {
             let summary = format!(
                 "{}: A {} → B {} ({}), CI {}, p {}, MDE {}, margin {:.1} %",
-                m.verdict,
+                m.label,
                 m.metric.format(m.a),
                 m.metric.format(m.b),
                 m.relative_change.map_or("n/a".into(), pct),

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::gate::{ci_text, opt_pct, p_text, verdict_detail};
-use crate::regress::report::{GateReport, Outcome, ReportKind};
+use crate::regress::report::{GateReport, MetricResult, Outcome, ReportKind};
 use crate::regress::{pct, Metric};
 use crate::stats::Verdict;
 
@@ -14,12 +14,11 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn verdict_cell(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "❌ **regressed**",
-        Verdict::Improved => "✅ improved",
-        Verdict::Unchanged => "✅ unchanged",
-        Verdict::Inconclusive => "⚠️ inconclusive",
+fn verdict_cell(m: &MetricResult) -> String {
+    match m.verdict {
+        Verdict::Regressed => "❌ **regressed**".into(),
+        Verdict::Improved | Verdict::Unchanged => format!("✅ {}", m.label),
+        Verdict::Inconclusive => "⚠️ inconclusive".into(),
     }
 }
 
@@ -137,7 +136,7 @@ pub fn render(r: &GateReport) -> String {
                 p_text(m),
                 opt_pct(m.mde),
                 m.margin * 100.0,
-                verdict_cell(m.verdict),
+                verdict_cell(m),
                 if detail.is_empty() {
                     String::new()
                 } else {
