@@ -294,8 +294,9 @@ fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String>
     if force || missing || side.throwaway {
         if !quiet {
             eprintln!(
-                "Preparing {} on {} ({} table(s) x {} rows)...",
+                "Preparing {} in `{}` on {} ({} table(s) x {} rows)...",
                 side.workload.name,
+                s.database,
                 side.target.redacted(),
                 s.tables,
                 s.table_size
