@@ -193,7 +193,8 @@ fn baseline_round_trip_calibration_and_compare_formats() {
     args.extend(SHORT);
     let cal = json(&lg_run(d.path(), &args));
     let noise_tps = cal["calibration"]["noise_tps"].as_f64().unwrap();
-    assert!(noise_tps > 0.0 && noise_tps < 1.0, "{cal}");
+    // Any positive noise: on a loaded shared machine successive 1 s runs can differ a lot.
+    assert!(noise_tps > 0.0 && noise_tps.is_finite(), "{cal}");
     assert_eq!(cal["calibration"]["trials"], 3);
 
     let cand = trials(d.path(), &url, 3, &[]);
@@ -235,7 +236,8 @@ fn baseline_round_trip_calibration_and_compare_formats() {
         "compare uses the calibration"
     );
     let tps_margin = g["metrics"][0]["margin"].as_f64().unwrap();
-    assert!((tps_margin - 0.03f64.max(noise_tps.exp_m1())).abs() < 1e-9);
+    let want = 0.03f64.max(noise_tps.exp_m1()).min(0.5);
+    assert!((tps_margin - want).abs() < 1e-9, "{tps_margin} vs {want}");
     // --no-calibration: the margin as given.
     let r2 = json(&lg_run(
         d.path(),

@@ -224,7 +224,7 @@ pub fn metric_result(
         relative_change: None,
         ci: None,
         p_value: None,
-        p_worse_adjusted: None,
+        p_adjusted: None,
         look_level: None,
         mde: None,
         margin,

@@ -76,7 +76,7 @@ pub struct SidesArgs {
     #[arg(long, value_name = "URL")]
     pub target_b: Option<String>,
 
-    /// A setting for A only (repeatable): --set-a pool_size=8.
+    /// A setting for A only (repeatable): --set-a range_size=50.
     #[arg(long = "set-a", value_name = "KEY=VALUE")]
     pub set_a: Vec<String>,
 

@@ -142,7 +142,7 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
         relative_change: None,
         ci: None,
         p_value: None,
-        p_worse_adjusted: None,
+        p_adjusted: None,
         look_level: None,
         mde: None,
         margin,
@@ -224,7 +224,11 @@ fn metric_result(
         relative_change: Some(v.relative_change),
         ci: Some(v.ci),
         p_value: Some(if worse { v.p_worse } else { v.p_better }),
-        p_worse_adjusted: Some(v.p_worse_adjusted),
+        p_adjusted: Some(if worse {
+            v.p_worse_adjusted
+        } else {
+            v.p_better_adjusted
+        }),
         look_level: None,
         mde: Some(v.mde),
         margin: v.margin,

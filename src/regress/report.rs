@@ -104,8 +104,9 @@ pub struct MetricResult {
     pub ci: Option<Interval>,
     /// One-sided p-value in the direction of the observed change, unadjusted.
     pub p_value: Option<f64>,
-    /// Holm-adjusted p-value for "worse" (baseline comparisons); compare with `alpha`.
-    pub p_worse_adjusted: Option<f64>,
+    /// Baseline comparisons: `p_value` after Holm's correction over the metrics (in the same
+    /// direction); significant when at or below `alpha`.
+    pub p_adjusted: Option<f64>,
     /// A/B: the nominal one-sided level the deciding look's boundary corresponds to (after the
     /// Holm split); "worse" was significant when the unadjusted p for worse was at or below it.
     pub look_level: Option<f64>,

@@ -17,7 +17,7 @@ pub fn ci_text(m: &MetricResult) -> String {
 
 /// The p-value as printed, with what it was compared with.
 pub fn p_text(m: &MetricResult) -> String {
-    match (m.p_value, m.p_worse_adjusted, m.look_level) {
+    match (m.p_value, m.p_adjusted, m.look_level) {
         (Some(p), Some(adj), _) => format!("{} (Holm {})", fmt_p(p), fmt_p(adj)),
         (Some(p), None, Some(level)) => format!("{} (bound {})", fmt_p(p), fmt_p(level)),
         (Some(p), None, None) => fmt_p(p),

@@ -77,7 +77,17 @@ pub fn render(r: &GateReport) -> String {
             let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
         }
         let _ = writeln!(o, "    </properties>");
-        let classname = format!("loadgate.{}", g.title);
+        let classname = format!(
+            "loadgate.{}",
+            g.title
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+                .split('_')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("_")
+        );
         for m in &g.metrics {
             let summary = format!(
                 "{}: A {} → B {} ({}), CI {}, p {}, MDE {}, margin {:.1} %",
