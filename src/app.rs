@@ -14,7 +14,7 @@ use crate::store::{RunFilter, Store};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::{self, Workload};
-use crate::{prepare, report, runner};
+use crate::{prepare, regress, report, runner};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,10 +38,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run_cmd(&store_path, a, quiet),
         Command::Monitor(a) => monitor::monitor_cmd(&store_path, a, quiet),
         Command::Health(a) => monitor::health_cmd(a),
+        Command::Baseline(c) => regress::baseline::command(&store_path, c),
+        Command::Compare(a) => regress::gate::compare_cmd(&store_path, a, quiet),
+        Command::Ab(a) => regress::gate::ab_cmd(&store_path, a, quiet),
+        Command::Gate(a) => regress::gate::gate_cmd(&store_path, a, quiet),
+        Command::History(a) => regress::history::command(&store_path, a),
+        Command::Calibrate(a) => regress::calibrate::command(&store_path, a, quiet),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,7 +68,7 @@ fn interruptible<T>(
     })
 }
 
-fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>> {
     sets.iter()
         .map(|s| {
             s.split_once('=')
@@ -74,7 +80,7 @@ fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// Load the workload and resolve settings: flags over --set over the file over defaults.
-fn resolve(
+pub(crate) fn resolve(
     w: &WorkloadArgs,
     t: &TargetArgs,
     run: Option<&RunArgs>,
@@ -114,14 +120,14 @@ fn resolve(
 }
 
 /// Where a command connects.
-struct Resolved {
-    target: Target,
+pub(crate) struct Resolved {
+    pub(crate) target: Target,
     /// A throwaway server started for this command; stopped when dropped.
     _server: Option<LocalServer>,
-    throwaway: bool,
+    pub(crate) throwaway: bool,
 }
 
-fn resolve_target(
+pub(crate) fn resolve_target(
     args: &TargetArgs,
     allow_throwaway: bool,
     server_args: &[String],
@@ -179,7 +185,7 @@ fn resolve_target(
     })
 }
 
-fn timeout_of(s: &Settings) -> Duration {
+pub(crate) fn timeout_of(s: &Settings) -> Duration {
     Duration::from_secs_f64(s.connect_timeout_s)
 }
 
@@ -278,6 +284,18 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     }
 
     drop(rt);
+    if let Some(n) = a.trials {
+        let spec = regress::trials::TrialSpec {
+            workload: &w,
+            settings: &s,
+            plan: Arc::new(plan),
+            target: &target,
+            quiet,
+        };
+        let r = regress::trials::trials_cmd(&mut store, &spec, n, a.json, a.output.as_deref());
+        drop(resolved);
+        return r;
+    }
     let job = runner::RunJob {
         workload: &w,
         settings: &s,
@@ -355,7 +373,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     let items = store.list_runs(&RunFilter {
         workload: a.workload.clone(),
         status,
-        set_id: None,
+        set_id: a.set.clone(),
         limit: Some(a.limit),
     })?;
     if a.json {
@@ -369,19 +387,35 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
         println!("No runs stored in {}.", store_path.display());
         return Ok(());
     }
+    let sets = items.iter().any(|r| r.set_id.is_some());
     println!(
-        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  target",
-        "id", "started", "status", "workload", "tps", "p99 ms"
+        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  {}target",
+        "id",
+        "started",
+        "status",
+        "workload",
+        "tps",
+        "p99 ms",
+        if sets {
+            format!("{:<24} ", "set")
+        } else {
+            String::new()
+        }
     );
     for r in items {
         println!(
-            "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}",
+            "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}{}",
             r.id,
             report::rfc3339(r.started_at_ms),
             r.status.as_str(),
             r.workload,
             r.tps.unwrap_or(0.0),
             r.p99_corrected_ms.unwrap_or(0.0),
+            if sets {
+                format!("{:<24} ", r.set_id.as_deref().unwrap_or("-"))
+            } else {
+                String::new()
+            },
             r.target
         );
     }

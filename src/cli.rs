@@ -5,6 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 mod monitor;
+pub use crate::regress::cli::{
+    AbArgs, BaselineCommand, CalibrateArgs, CompareArgs, GateArgs, HistoryArgs,
+};
 pub use monitor::{AlertArgs, HealthArgs, MonitorArgs, RunMonitorArgs};
 
 /// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
@@ -59,6 +62,21 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// Check a server once: ok / warning / critical (exit 0 / 1 / 2), for readiness probes.
     Health(HealthArgs),
+    /// Save, list, show and remove named baselines (frozen run sets).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Compare a run set with a baseline: a verdict per metric (exit 0 pass, 1 regression, 3
+    /// inconclusive).
+    Compare(CompareArgs),
+    /// A/B in one job: interleaved A B B A trials, sequential paired comparison.
+    Ab(AbArgs),
+    /// The CI gate: prepare if needed, run trials, compare with a baseline or A/B, exit 0
+    /// pass, 1 regression, 3 inconclusive.
+    Gate(GateArgs),
+    /// A metric over stored runs, per testbed, with change points.
+    History(HistoryArgs),
+    /// A/A trials on this testbed: the run-to-run noise that widens compare's margins.
+    Calibrate(CalibrateArgs),
 }
 
 /// Where to connect.
@@ -134,7 +152,7 @@ pub struct CleanupArgs {
     pub target: TargetArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
@@ -179,6 +197,10 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub monitor: RunMonitorArgs,
+    /// Run N independent trials (fresh connections and a warm-up each), stored as one run set
+    /// for `baseline save` and `compare`.
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +221,9 @@ pub struct RunsArgs {
     /// Only runs with this status: complete, partial, failed, running.
     #[arg(long)]
     pub status: Option<String>,
+    /// Only runs of this run set (see `run --trials`).
+    #[arg(long, value_name = "SET")]
+    pub set: Option<String>,
     /// At most this many runs.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

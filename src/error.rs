@@ -83,11 +83,32 @@ pub enum Error {
     #[error("interrupted{}", .id.map(|i| format!("; partial run {i} stored")).unwrap_or_default())]
     Interrupted { id: Option<i64> },
 
+    /// What compare/ab/gate cannot compare (unknown baseline, empty or failed set, too few
+    /// trials, mismatched runs).
+    #[error(transparent)]
+    Regress(#[from] crate::regress::RegressError),
+
+    /// A verdict that is not a pass: a regression (exit 1) or inconclusive (exit 3). Not a
+    /// failure of the tool; `main` prints it without the `Error:` prefix.
+    #[error("{message}")]
+    Verdict { code: u8, message: String },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
+impl From<crate::stats::StatsError> for Error {
+    fn from(e: crate::stats::StatsError) -> Self {
+        Error::Regress(e.into())
+    }
+}
+
 impl Error {
+    /// True for a verdict (regression, inconclusive), which is an answer, not a failure.
+    pub fn is_verdict(&self) -> bool {
+        matches!(self, Error::Verdict { .. })
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -101,6 +122,8 @@ impl Error {
             Error::Alert { .. } => exit::ALERT,
             Error::Health { code, .. } => *code,
             Error::Interrupted { .. } => exit::INTERRUPTED,
+            Error::Regress(e) => e.exit_code(),
+            Error::Verdict { code, .. } => *code,
             Error::Other(_) => exit::TARGET,
         }
     }

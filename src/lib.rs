@@ -10,6 +10,7 @@ pub mod error;
 pub mod monitor;
 pub mod prepare;
 pub mod record;
+pub mod regress;
 pub mod report;
 pub mod runner;
 pub mod server;

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
         .try_init();
     match loadgate::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_verdict() => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::from(e.exit_code())

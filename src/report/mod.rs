@@ -3,8 +3,15 @@
 //! One file per format: [`text`] (the terminal summary) and [`json`] (the versioned JSON
 //! report, schema in `reports/schema/run-v1.json`). Both read only the record, so a stored run
 //! prints exactly as it did when it was fresh.
+//!
+//! The verdicts of `compare`, `ab` and `gate` ([`crate::regress::GateReport`]) have their own
+//! renderers: [`gate`] (text and JSON, schema `reports/schema/gate-v1.json`), [`markdown`] (a
+//! PR comment or CI step summary) and [`junit`] (one test case per metric).
 
+pub mod gate;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod text;
 
 /// Format milliseconds since the Unix epoch as RFC 3339 UTC (`2026-11-21T10:09:38.123Z`).

@@ -12,6 +12,7 @@
 mod codec;
 mod monitor;
 mod redact;
+mod regress;
 mod schema;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};
 pub use redact::redact_url;
+pub use regress::{Baseline, BaselineRun, Calibration, RunMetrics, RunSet};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long SQLite itself waits for a lock before reporting the store busy.

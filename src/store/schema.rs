@@ -3,8 +3,7 @@
 //! The schema version lives in SQLite's `PRAGMA user_version`; `PRAGMA application_id` marks the
 //! file as a loadgate store so that another program's database is never migrated by mistake.
 //! Migration `i` (0-based) takes a store from version `i` to `i + 1`. Migrations are append-only:
-//! never edit one that has shipped, add a new one. Planned later migrations: baselines, run
-//! sets.
+//! never edit one that has shipped, add a new one.
 
 use std::path::Path;
 
@@ -155,6 +154,60 @@ pub(super) const MIGRATIONS: &[&str] = &[
         message    TEXT NOT NULL,
         PRIMARY KEY (session_id, idx)
     ) WITHOUT ROWID;
+    "#,
+    // 3: regression tracking (self-contained): run sets (the trials of one job), named
+    // baselines with a snapshot of their runs' metrics, and A/A calibrations per testbed.
+    r#"
+    CREATE TABLE run_sets (
+        set_id         TEXT PRIMARY KEY,
+        kind           TEXT NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        workload       TEXT NOT NULL,
+        trials         INTEGER NOT NULL,
+        label          TEXT
+    );
+    CREATE INDEX run_sets_created ON run_sets (created_at_ms);
+
+    CREATE TABLE baselines (
+        name                 TEXT PRIMARY KEY,
+        created_at_ms        INTEGER NOT NULL,
+        set_id               TEXT NOT NULL,
+        workload             TEXT NOT NULL,
+        workload_hash        TEXT NOT NULL,
+        testbed_fingerprint  TEXT NOT NULL,
+        testbed_json         TEXT NOT NULL,
+        settings_json        TEXT NOT NULL,
+        target               TEXT NOT NULL,
+        server_version       TEXT NOT NULL,
+        git_commit           TEXT
+    );
+
+    CREATE TABLE baseline_runs (
+        baseline          TEXT NOT NULL REFERENCES baselines (name) ON DELETE CASCADE,
+        idx               INTEGER NOT NULL,
+        run_id            INTEGER NOT NULL,
+        started_at_ms     INTEGER NOT NULL,
+        tps               REAL NOT NULL,
+        p99_corrected_ms  REAL NOT NULL,
+        transactions      INTEGER NOT NULL,
+        errors            INTEGER NOT NULL,
+        PRIMARY KEY (baseline, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE calibrations (
+        id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at_ms        INTEGER NOT NULL,
+        testbed_fingerprint  TEXT NOT NULL,
+        workload             TEXT NOT NULL,
+        workload_hash        TEXT NOT NULL,
+        settings_json        TEXT NOT NULL,
+        set_id               TEXT NOT NULL,
+        trials               INTEGER NOT NULL,
+        noise_tps            REAL NOT NULL,
+        noise_p99            REAL NOT NULL,
+        noise_error_rate     REAL
+    );
+    CREATE INDEX calibrations_key ON calibrations (testbed_fingerprint, workload, created_at_ms);
     "#,
 ];
 

@@ -1,0 +1,533 @@
+//! A/B in one job: A and B differ by target, settings or workload file; their trials are
+//! interleaved A B B A A B ... on the same machine, so slow drift cancels inside each pair, and
+//! compared pairwise on the log ratios `ln(b_i / a_i)`.
+//!
+//! # Sequential, with several metrics and thread counts
+//!
+//! Every (thread count, metric) is one hypothesis, tested with [`SequentialPlan`] (a look after
+//! every pair from `min_pairs` to `max_pairs`, group-sequential boundaries; see
+//! [`crate::stats::sequential`]). Holm's procedure runs over all of them with sequential tests
+//! (the group-sequential Holm procedure): with `k` hypotheses not yet rejected, each is tested
+//! with the plan at level `α / k`; whenever one crosses its boundary it is rejected and the
+//! others are re-tested at `α / (k − 1)`, and so on. The family-wise false-alarm rate stays
+//! at `α`.
+//!
+//! A thread count's job stops as soon as one of its metrics regressed (the outcome cannot
+//! change any more), when every one of its metrics is decided — regressed, or a regression of
+//! the margin excluded (the plan's non-binding futility rule) — or at `max_pairs`. While a job runs, hypotheses of thread counts not yet run count as untested
+//! members of the family (conservative); the verdicts are recomputed on all the data at the
+//! end. The error rate joins the family only when it is not negligible (see the module
+//! documentation of [`super`]).
+//!
+//! Both runs of a pair use the same random seed (unless the user fixed one for all), so they
+//! draw the same keys: common random numbers, a little less noise per pair.
+
+use std::collections::HashMap;
+
+use super::compare::{errors_negligible, margin_of, needed_for_margin, negligible_errors};
+use super::report::{Group, MetricResult, Side};
+use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
+use super::{mean_of, Metric, RegressError, RunValues};
+use crate::error::Result;
+use crate::stats::dist::student_t_sf;
+use crate::stats::{
+    Config, Decision, SequentialConfig, SequentialOutcome, SequentialPlan, Verdict,
+};
+use crate::store::Store;
+
+/// The smallest level a [`SequentialPlan`] accepts; bounds the size of the Holm family.
+const MIN_PLAN_ALPHA: f64 = 0.001;
+
+/// One comparison of the job: A and B at one thread count.
+pub struct AbCase<'a> {
+    pub title: String,
+    pub a: TrialSpec<'a>,
+    pub b: TrialSpec<'a>,
+    /// Report metadata; `set_id` and `run_ids` are filled in as the job runs.
+    pub a_side: Side,
+    pub b_side: Side,
+}
+
+/// Settings of an A/B job.
+#[derive(Debug, Clone, Copy)]
+pub struct AbOptions {
+    /// α, power, the requested margin (before calibration), min and max pairs.
+    pub seq: SequentialConfig,
+    /// Margin per metric (tps, p99, error rate), calibrated.
+    pub margins: [f64; 3],
+    pub quiet: bool,
+}
+
+/// Plans by Holm divisor `k` (level `α / k`), built on first use.
+pub struct PlanCache {
+    base: SequentialConfig,
+    plans: HashMap<usize, SequentialPlan>,
+}
+
+impl PlanCache {
+    pub fn new(base: SequentialConfig) -> Result<PlanCache, RegressError> {
+        let mut c = PlanCache {
+            base,
+            plans: HashMap::new(),
+        };
+        c.plan(1)?;
+        Ok(c)
+    }
+
+    fn plan(&mut self, k: usize) -> Result<&SequentialPlan, RegressError> {
+        if !self.plans.contains_key(&k) {
+            let cfg = SequentialConfig {
+                alpha: self.base.alpha / k as f64,
+                ..self.base
+            };
+            self.plans.insert(k, SequentialPlan::new(cfg)?);
+        }
+        Ok(&self.plans[&k])
+    }
+}
+
+/// The largest number of hypotheses (thread counts × 3 metrics) a job may test at `alpha`.
+pub fn max_hypotheses(alpha: f64) -> usize {
+    ((alpha / MIN_PLAN_ALPHA) + 1e-9).floor() as usize
+}
+
+/// The result of one hypothesis after the Holm procedure.
+#[derive(Debug, Clone)]
+pub struct HypResult {
+    pub metric: Metric,
+    /// False for a negligible error rate.
+    pub tested: bool,
+    pub outcome: Option<SequentialOutcome>,
+    /// The Holm level `α / k` it was last tested at.
+    pub level: f64,
+}
+
+/// Runs per side of each case so far (A runs, B runs, in pair order).
+pub type AbData = Vec<(Vec<RunValues>, Vec<RunValues>)>;
+
+/// The log ratios of metric `m` over the complete pairs of a case.
+fn log_ratios(a: &[RunValues], b: &[RunValues], m: Metric) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (y.compared(m) / x.compared(m)).ln())
+        .collect()
+}
+
+/// Evaluates every hypothesis of every case with the group-sequential Holm procedure.
+pub fn evaluate(
+    data: &AbData,
+    margins: &[f64; 3],
+    plans: &mut PlanCache,
+) -> Result<Vec<Vec<HypResult>>, RegressError> {
+    struct Hyp {
+        case: usize,
+        metric: Metric,
+        d: Vec<f64>,
+    }
+    let mut out: Vec<Vec<HypResult>> = Vec::new();
+    let mut hyps: Vec<Hyp> = Vec::new();
+    for (c, (a, b)) in data.iter().enumerate() {
+        let mut rows = Vec::new();
+        for m in Metric::ALL {
+            // With no data yet, a case's error rate counts as tested (the larger family).
+            let tested = m != Metric::ErrorRate || a.is_empty() || !errors_negligible(a, b);
+            rows.push(HypResult {
+                metric: m,
+                tested,
+                outcome: None,
+                level: plans.base.alpha,
+            });
+            if tested {
+                hyps.push(Hyp {
+                    case: c,
+                    metric: m,
+                    d: log_ratios(a, b, m),
+                });
+            }
+        }
+        out.push(rows);
+    }
+    let total = hyps.len();
+    if total > max_hypotheses(plans.base.alpha) {
+        return Err(RegressError::Invalid(format!(
+            "{total} hypotheses (thread counts × metrics) at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}; use fewer thread counts or a larger --alpha",
+            plans.base.alpha
+        )));
+    }
+    let mut rejected = vec![false; total];
+    loop {
+        let k = rejected.iter().filter(|r| !**r).count();
+        if k == 0 {
+            break;
+        }
+        let plan = plans.plan(k)?;
+        let mut newly = false;
+        for (i, h) in hyps.iter().enumerate() {
+            if rejected[i] {
+                continue;
+            }
+            let mut p = plan.clone();
+            p.config.margin = margin_of(margins, h.metric);
+            let o = p.evaluate_log_ratios(&h.d, h.metric.direction())?;
+            if o.decision == Decision::StopRegressed {
+                rejected[i] = true;
+                newly = true;
+            }
+            let row = &mut out[h.case][metric_index(h.metric)];
+            row.outcome = Some(o);
+            row.level = p.config.alpha;
+        }
+        if !newly {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn metric_index(m: Metric) -> usize {
+    match m {
+        Metric::Tps => 0,
+        Metric::P99 => 1,
+        Metric::ErrorRate => 2,
+    }
+}
+
+/// Whether every metric of a case has a decision.
+pub fn decided(rows: &[HypResult]) -> bool {
+    rows.iter().all(|r| {
+        !r.tested
+            || r.outcome
+                .as_ref()
+                .is_some_and(|o| o.decision != Decision::Continue)
+    })
+}
+
+/// The report row of one hypothesis.
+pub fn metric_result(
+    r: &HypResult,
+    a: &[RunValues],
+    b: &[RunValues],
+    margin: f64,
+    seq: &SequentialConfig,
+) -> MetricResult {
+    if !r.tested {
+        return negligible_errors(a, b, margin);
+    }
+    let m = r.metric;
+    let mut res = MetricResult {
+        metric: m,
+        verdict: Verdict::Inconclusive,
+        label: Verdict::Inconclusive.to_string(),
+        tested: true,
+        a: mean_of(a, m),
+        b: mean_of(b, m),
+        relative_change: None,
+        ci: None,
+        p_value: None,
+        p_adjusted: None,
+        look_level: None,
+        mde: None,
+        margin,
+        n_a: a.len(),
+        n_b: b.len(),
+        needed: None,
+        note: None,
+    };
+    let Some(o) = &r.outcome else {
+        res.note = Some(format!("fewer than {} pairs", seq.min_pairs));
+        return res;
+    };
+    let Some(look) = &o.look else {
+        res.note = Some(format!("fewer than {} pairs", seq.min_pairs));
+        return res;
+    };
+    res.verdict = match o.decision {
+        Decision::StopRegressed => Verdict::Regressed,
+        Decision::StopNoRegression if look.verdict == Verdict::Improved => Verdict::Improved,
+        Decision::StopNoRegression => Verdict::Unchanged,
+        Decision::StopInconclusive | Decision::Continue => Verdict::Inconclusive,
+    };
+    res.label = res.verdict.to_string();
+    if o.decision == Decision::StopNoRegression && look.verdict == Verdict::Inconclusive {
+        res.label = "no regression".into();
+        res.note = Some(format!(
+            "a regression of {:.1} % or more is excluded at one-sided 95 %",
+            margin * 100.0
+        ));
+    }
+    let df = (look.pairs - 1) as f64;
+    let t_abs = look.t.abs();
+    res.relative_change = Some(look.relative_change);
+    res.ci = Some(look.ci);
+    res.p_value = Some(if look.t == 0.0 {
+        0.5
+    } else if t_abs.is_infinite() {
+        0.0
+    } else {
+        student_t_sf(t_abs, df)
+    });
+    res.look_level = Some(look.nominal_alpha);
+    res.mde = Some(look.mde);
+    res.n_a = look.pairs;
+    res.n_b = look.pairs;
+    if res.verdict == Verdict::Inconclusive {
+        let cfg = Config {
+            alpha: r.level,
+            power: seq.power,
+            margin,
+            ..Config::default()
+        };
+        res.needed = needed_for_margin(look.sd_log, m, margin, &cfg);
+    }
+    res
+}
+
+/// Runs the A/B job: for each case in turn, pairs in ABBA order until all its metrics are
+/// decided or `max_pairs`; returns the groups of the report. `set_prefix` names the run sets
+/// (`PREFIX-a`, `PREFIX-b`, with `-tN` per thread count when there are several cases).
+pub fn run_ab(
+    store: &mut Store,
+    cases: &mut [AbCase<'_>],
+    opts: &AbOptions,
+    set_prefix: &str,
+) -> Result<Vec<Group>> {
+    let seq = opts.seq;
+    if seq.min_pairs < 2 || seq.max_pairs < seq.min_pairs {
+        return Err(RegressError::TooFewTrials {
+            what: "the sequential A/B plan".into(),
+            needed: seq.min_pairs.max(2),
+            got: seq.max_pairs,
+            advice: Some(
+                "--max-pairs must be at least --min-pairs (3 by default); 16 is the default".into(),
+            ),
+        }
+        .into());
+    }
+    let hyps = cases.len() * Metric::ALL.len();
+    if hyps > max_hypotheses(seq.alpha) {
+        return Err(RegressError::Invalid(format!(
+            "{} thread count(s) × 3 metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
+            cases.len(),
+            seq.alpha,
+            max_hypotheses(seq.alpha) / 3
+        ))
+        .into());
+    }
+    let mut plans = PlanCache::new(seq)?;
+    let mut data: AbData = vec![(Vec::new(), Vec::new()); cases.len()];
+    let mut stopped = vec![String::new(); cases.len()];
+    let n_cases = cases.len();
+    for (c, case) in cases.iter_mut().enumerate() {
+        let suffix = if n_cases > 1 {
+            format!("-t{}", case.a.settings.threads)
+        } else {
+            String::new()
+        };
+        let set_a = format!("{set_prefix}{suffix}-a");
+        let set_b = format!("{set_prefix}{suffix}-b");
+        super::trials::open_set(
+            store,
+            &set_a,
+            "ab",
+            &case.a.workload.name,
+            seq.max_pairs as u32,
+            Some(case.a_side.label.clone()),
+        )?;
+        super::trials::open_set(
+            store,
+            &set_b,
+            "ab",
+            &case.b.workload.name,
+            seq.max_pairs as u32,
+            Some(case.b_side.label.clone()),
+        )?;
+        case.a_side.set_id = Some(set_a.clone());
+        case.b_side.set_id = Some(set_b.clone());
+        let fixed = seed_is_fixed(case.a.settings) || seed_is_fixed(case.b.settings);
+        for pair in 0..seq.max_pairs {
+            let seed = (!fixed).then(fresh_seed);
+            let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut got: [Option<RunValues>; 2] = [None, None];
+            for side in order {
+                let (spec, set) = if side == 0 {
+                    (&case.a, &set_a)
+                } else {
+                    (&case.b, &set_b)
+                };
+                let rec = run_trial(store, spec, set, seed)?;
+                let v = RunValues::of_record(&rec).ok_or_else(|| {
+                    RegressError::Invalid(format!(
+                        "run {} completed without results",
+                        rec.id.unwrap_or(0)
+                    ))
+                })?;
+                got[side] = Some(v);
+            }
+            let (Some(va), Some(vb)) = (got[0], got[1]) else {
+                unreachable!("both sides ran");
+            };
+            case.a_side.run_ids.push(va.run_id);
+            case.b_side.run_ids.push(vb.run_id);
+            data[c].0.push(va);
+            data[c].1.push(vb);
+            if !opts.quiet {
+                eprintln!(
+                    "pair {}/{} ({}): {} {} tps, {} {} tps ({}); p99 {} → {} ms",
+                    pair + 1,
+                    seq.max_pairs,
+                    case.title,
+                    case.a_side.label,
+                    Metric::Tps.format(va.tps),
+                    case.b_side.label,
+                    Metric::Tps.format(vb.tps),
+                    super::pct(vb.tps / va.tps - 1.0),
+                    Metric::P99.format(va.p99_ms),
+                    Metric::P99.format(vb.p99_ms),
+                );
+            }
+            let eval = evaluate(&data, &opts.margins, &mut plans)?;
+            if pair + 1 == seq.max_pairs {
+                stopped[c] = format!("stopped at the maximum of {} pairs", seq.max_pairs);
+            } else if let Some(r) = eval[c].iter().find(|r| {
+                r.outcome
+                    .as_ref()
+                    .is_some_and(|o| o.decision == Decision::StopRegressed)
+            }) {
+                // The outcome is a regression whatever the other metrics do: stop here.
+                stopped[c] = format!(
+                    "stopped after {} pairs: {} regressed (the other metrics were not run to a decision)",
+                    pair + 1,
+                    r.metric.name()
+                );
+                break;
+            } else if decided(&eval[c]) {
+                stopped[c] = format!("stopped after {} pairs: every metric decided", pair + 1);
+                break;
+            }
+        }
+    }
+    let eval = evaluate(&data, &opts.margins, &mut plans)?;
+    let mut groups = Vec::new();
+    for (c, case) in cases.iter().enumerate() {
+        let (a, b) = &data[c];
+        let metrics = eval[c]
+            .iter()
+            .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &seq))
+            .collect();
+        groups.push(Group {
+            title: case.title.clone(),
+            a: case.a_side.clone(),
+            b: case.b_side.clone(),
+            pairs: Some(a.len()),
+            stopped: Some(stopped[c].clone()),
+            metrics,
+        });
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn runs(tps: &[f64], p99: &[f64]) -> Vec<RunValues> {
+        tps.iter()
+            .zip(p99)
+            .enumerate()
+            .map(|(i, (&t, &p))| RunValues {
+                run_id: i as i64,
+                tps: t,
+                p99_ms: p,
+                transactions: (t * 10.0) as u64,
+                errors: 0,
+            })
+            .collect()
+    }
+
+    /// A/B data with multiplicative noise `sd`, B scaled by `tps_factor` / `p99_factor`.
+    fn synthetic(n: usize, sd: f64, tps_factor: f64, p99_factor: f64, seed: u64) -> AbData {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut noise = || (sd * crate::stats::dist::standard_normal(&mut rng)).exp();
+        let mut at = Vec::new();
+        let mut bt = Vec::new();
+        let mut ap = Vec::new();
+        let mut bp = Vec::new();
+        for _ in 0..n {
+            at.push(1000.0 * noise());
+            bt.push(1000.0 * tps_factor * noise());
+            ap.push(10.0 * noise());
+            bp.push(10.0 * p99_factor * noise());
+        }
+        vec![(runs(&at, &ap), runs(&bt, &bp))]
+    }
+
+    fn plans() -> PlanCache {
+        PlanCache::new(SequentialConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn a_large_drop_stops_early_as_a_regression() {
+        let mut p = plans();
+        let data = synthetic(4, 0.02, 0.7, 1.4, 1);
+        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        assert!(decided(&eval[0]));
+        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &p.base);
+        assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
+        assert!(!eval[0][2].tested, "no errors: error rate not tested");
+    }
+
+    #[test]
+    fn identical_sides_never_regress() {
+        let mut p = plans();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut flagged = 0;
+        for _ in 0..100 {
+            let data = synthetic(16, 0.03, 1.0, 1.0, rng.gen());
+            let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+            let rows: Vec<MetricResult> = eval[0]
+                .iter()
+                .map(|r| metric_result(r, &data[0].0, &data[0].1, 0.03, &p.base))
+                .collect();
+            if rows.iter().any(|r| r.verdict == Verdict::Regressed) {
+                flagged += 1;
+            }
+        }
+        // α = 1 % over the family: 100 jobs should see at most a handful.
+        assert!(flagged <= 4, "{flagged} false alarms in 100 A/A jobs");
+    }
+
+    #[test]
+    fn holm_levels_split_alpha_then_recycle_it() {
+        let mut p = plans();
+        // Two cases (thread counts) × (tps, p99), no errors: 4 hypotheses. Both tps drops
+        // are rejected at α / 4; the p99s are then re-tested at the recycled α / 2.
+        let mut data = synthetic(5, 0.01, 0.8, 1.0, 3);
+        data.extend(synthetic(5, 0.01, 0.8, 1.0, 4));
+        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        let tps: Vec<f64> = eval.iter().map(|c| c[0].level).collect();
+        let p99: Vec<f64> = eval.iter().map(|c| c[1].level).collect();
+        assert_eq!(tps, [0.0025, 0.0025]);
+        assert_eq!(p99, [0.005, 0.005]);
+        for c in &eval {
+            assert_eq!(
+                c[0].outcome.as_ref().unwrap().decision,
+                Decision::StopRegressed
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_thread_counts_are_refused() {
+        assert_eq!(max_hypotheses(0.01), 10);
+        let mut p = plans();
+        let mut data = AbData::new();
+        for s in 0..4 {
+            data.extend(synthetic(3, 0.01, 1.0, 1.0, s));
+        }
+        // 4 cases × (tps, p99) = 8 tested: allowed. Unrun cases count error rate too.
+        assert!(evaluate(&data, &[0.03; 3], &mut p).is_ok());
+        data.push((Vec::new(), Vec::new()));
+        assert!(evaluate(&data, &[0.03; 3], &mut p).is_err());
+    }
+}

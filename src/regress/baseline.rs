@@ -1,0 +1,338 @@
+//! Named baselines: `baseline save NAME [--set SET]`, `list`, `show NAME`, `rm NAME`.
+//!
+//! A baseline is a run set frozen under a name, with the testbed fingerprint, the workload and
+//! its hash, and the settings it was measured with; its runs' metrics are copied so that it
+//! does not change when runs are deleted. Only a set of at least two complete, homogeneous runs
+//! (same workload file, testbed and settings) can become a baseline.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::cli::BaselineCommand;
+use super::compare::usable_runs;
+use super::{comparable_settings, mean_of, Metric, RegressError, RunValues};
+use crate::error::Result;
+use crate::report::rfc3339;
+use crate::store::{Baseline, BaselineRun, RunMetrics, Store};
+
+/// Kinds of run sets `baseline save` picks as "the last set".
+pub const SAVABLE_KINDS: &[&str] = &["trials", "gate", "calibrate"];
+
+/// Checks a baseline name: 1 to 64 characters of letters, digits, `.`, `_`, `-`, `/`.
+pub fn check_name(name: &str) -> Result<(), RegressError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegressError::Invalid(format!(
+            "baseline name `{name}`: use 1 to 64 letters, digits, `.`, `_`, `-` or `/`"
+        )))
+    }
+}
+
+/// A baseline from the runs of set `set_id`, checked.
+pub fn from_set(name: &str, set_id: &str, runs: &[RunMetrics]) -> Result<Baseline, RegressError> {
+    check_name(name)?;
+    let values = usable_runs("run set", set_id, runs)?;
+    if values.len() < 2 {
+        return Err(RegressError::TooFewTrials {
+            what: "a baseline".into(),
+            needed: 2,
+            got: values.len(),
+            advice: Some(
+                "save a set of 3 or more trials, e.g. `loadgate run WORKLOAD --trials 5` then `loadgate baseline save NAME`"
+                    .into(),
+            ),
+        });
+    }
+    let first = &runs[0];
+    let key = comparable_settings(&first.settings);
+    let odd: Vec<String> = runs[1..]
+        .iter()
+        .filter(|r| {
+            r.workload_hash != first.workload_hash
+                || r.testbed_fingerprint != first.testbed_fingerprint
+                || comparable_settings(&r.settings) != key
+        })
+        .map(|r| format!("run {} differs from run {}", r.id, first.id))
+        .collect();
+    if !odd.is_empty() {
+        return Err(RegressError::Mismatch {
+            what: format!("the runs of set `{set_id}`"),
+            details: odd,
+        });
+    }
+    Ok(Baseline {
+        name: name.to_string(),
+        created_at_ms: crate::runner::now_ms(),
+        set_id: set_id.to_string(),
+        workload: first.workload.clone(),
+        workload_hash: first.workload_hash.clone(),
+        testbed: first.testbed.clone(),
+        settings: first.settings.clone(),
+        target: first.target.clone(),
+        server_version: first.server_version.clone(),
+        git_commit: first.git_commit.clone(),
+        runs: runs
+            .iter()
+            .zip(&values)
+            .map(|(r, v)| BaselineRun {
+                run_id: r.id,
+                started_at_ms: r.started_at_ms,
+                tps: v.tps,
+                p99_corrected_ms: v.p99_ms,
+                transactions: v.transactions,
+                errors: v.errors,
+            })
+            .collect(),
+    })
+}
+
+/// The baseline `name`, or an error listing the saved ones.
+pub fn load(store: &Store, name: &str) -> Result<Baseline> {
+    match store.get_baseline(name)? {
+        Some(b) => Ok(b),
+        None => Err(RegressError::UnknownBaseline {
+            name: name.to_string(),
+            known: store.baseline_names()?,
+        }
+        .into()),
+    }
+}
+
+fn values(b: &Baseline) -> Vec<RunValues> {
+    b.runs.iter().map(RunValues::of_baseline_run).collect()
+}
+
+fn threads(b: &Baseline) -> String {
+    b.settings["threads"].to_string()
+}
+
+/// `baseline list` as a table.
+pub fn render_list(list: &[Baseline]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10} {:>9}  {:<16} set",
+        "name", "saved", "workload", "threads", "runs", "tps", "p99 ms", "testbed"
+    );
+    for b in list {
+        let v = values(b);
+        let _ = writeln!(
+            o,
+            "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10.1} {:>9.2}  {:<16} {}",
+            b.name,
+            rfc3339(b.created_at_ms),
+            b.workload,
+            threads(b),
+            b.runs.len(),
+            mean_of(&v, Metric::Tps),
+            mean_of(&v, Metric::P99),
+            b.testbed.fingerprint,
+            b.set_id
+        );
+    }
+    o
+}
+
+/// `baseline show NAME`.
+pub fn render_show(b: &Baseline) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "baseline {}: saved {}", b.name, rfc3339(b.created_at_ms));
+    let _ = writeln!(o, "  set:       {}", b.set_id);
+    let _ = writeln!(o, "  workload:  {} (hash {})", b.workload, b.workload_hash);
+    let _ = writeln!(o, "  target:    {} — server {}", b.target, b.server_version);
+    let t = &b.testbed;
+    let _ = writeln!(
+        o,
+        "  testbed:   {} — {}, {} cores, {} GiB, kernel {}, server config {}",
+        t.fingerprint,
+        t.cpu_model,
+        t.cores,
+        t.memory_bytes >> 30,
+        t.kernel,
+        t.server_config_hash
+    );
+    if let Some(c) = &b.git_commit {
+        let _ = writeln!(o, "  commit:    {c}");
+    }
+    let settings: Vec<String> = comparable_settings(&b.settings)
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", k.trim_start_matches("vars."), v))
+        .collect();
+    let _ = writeln!(o, "  settings:  {}", settings.join(" "));
+    let v = values(b);
+    let _ = writeln!(
+        o,
+        "  mean:      {} tps, p99 {} ms, error rate {}",
+        Metric::Tps.format(mean_of(&v, Metric::Tps)),
+        Metric::P99.format(mean_of(&v, Metric::P99)),
+        Metric::ErrorRate.format(mean_of(&v, Metric::ErrorRate))
+    );
+    let _ = writeln!(
+        o,
+        "\n  {:>6}  {:<24} {:>10} {:>9} {:>12} {:>8}",
+        "run", "started", "tps", "p99 ms", "transactions", "errors"
+    );
+    for r in &b.runs {
+        let _ = writeln!(
+            o,
+            "  {:>6}  {:<24} {:>10.1} {:>9.2} {:>12} {:>8}",
+            r.run_id,
+            rfc3339(r.started_at_ms),
+            r.tps,
+            r.p99_corrected_ms,
+            r.transactions,
+            r.errors
+        );
+    }
+    o
+}
+
+/// `loadgate baseline ...`.
+pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
+    match cmd {
+        BaselineCommand::Save(a) => {
+            let mut store = Store::open(store_path)?;
+            let set = match &a.set {
+                Some(s) => s.clone(),
+                None => store
+                    .last_run_set(SAVABLE_KINDS)?
+                    .ok_or_else(|| {
+                        RegressError::NoSet(
+                            "no run set is stored yet: run `loadgate run WORKLOAD --trials 5` first, or name one with --set".into(),
+                        )
+                    })?
+                    .set_id,
+            };
+            let runs = store.runs_in_set(&set)?;
+            let b = from_set(&a.name, &set, &runs)?;
+            if !store.save_baseline(&b, a.force)? {
+                return Err(RegressError::BaselineExists(a.name).into());
+            }
+            let v = values(&b);
+            println!(
+                "Saved baseline `{}` from set {}: {} runs of {} ({} threads) on testbed {}: {} tps, p99 {} ms",
+                b.name,
+                b.set_id,
+                b.runs.len(),
+                b.workload,
+                threads(&b),
+                b.testbed.fingerprint,
+                Metric::Tps.format(mean_of(&v, Metric::Tps)),
+                Metric::P99.format(mean_of(&v, Metric::P99))
+            );
+            Ok(())
+        }
+        BaselineCommand::List(a) => {
+            let store = Store::open(store_path)?;
+            let mut list = Vec::new();
+            for n in store.baseline_names()? {
+                if let Some(b) = store.get_baseline(&n)? {
+                    list.push(b);
+                }
+            }
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else if list.is_empty() {
+                println!(
+                    "No baselines in {}; `loadgate baseline save NAME` saves the last run set.",
+                    store_path.display()
+                );
+            } else {
+                print!("{}", render_list(&list));
+            }
+            Ok(())
+        }
+        BaselineCommand::Show(a) => {
+            let store = Store::open(store_path)?;
+            let b = load(&store, &a.name)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
+            } else {
+                print!("{}", render_show(&b));
+            }
+            Ok(())
+        }
+        BaselineCommand::Rm(a) => {
+            let mut store = Store::open(store_path)?;
+            if !store.delete_baseline(&a.name)? {
+                return Err(RegressError::UnknownBaseline {
+                    name: a.name,
+                    known: store.baseline_names()?,
+                }
+                .into());
+            }
+            println!(
+                "Removed baseline `{}` (its runs stay in the store).",
+                a.name
+            );
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RunStatus, Testbed};
+
+    fn m(id: i64, status: RunStatus, threads: u32) -> RunMetrics {
+        RunMetrics {
+            id,
+            set_id: Some("s".into()),
+            started_at_ms: id,
+            status,
+            status_reason: None,
+            workload: "w".into(),
+            workload_hash: "h".into(),
+            testbed_fingerprint: "fp".into(),
+            testbed: Testbed::default(),
+            settings: serde_json::json!({ "threads": threads }),
+            target: "mysql://u@h:1/d".into(),
+            server_version: "v".into(),
+            git_commit: None,
+            tps: Some(100.0),
+            p99_corrected_ms: Some(2.0),
+            errors: Some(0),
+            transactions: Some(1000),
+        }
+    }
+
+    #[test]
+    fn only_complete_homogeneous_sets_of_two_or_more() {
+        let ok = [m(1, RunStatus::Complete, 4), m(2, RunStatus::Complete, 4)];
+        assert_eq!(from_set("main", "s", &ok).unwrap().runs.len(), 2);
+        let e = from_set("main", "s", &ok[..1]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegressError::TooFewTrials {
+                    needed: 2,
+                    got: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = from_set("main", "s", &[]).unwrap_err();
+        assert!(matches!(e, RegressError::EmptySet { .. }), "{e}");
+        let failed = [m(1, RunStatus::Complete, 4), m(2, RunStatus::Failed, 4)];
+        let e = from_set("main", "s", &failed).unwrap_err();
+        assert!(e.to_string().contains("run 2 is failed"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::exit::INCOMPLETE);
+        let mixed = [m(1, RunStatus::Complete, 4), m(2, RunStatus::Complete, 8)];
+        assert!(matches!(
+            from_set("main", "s", &mixed).unwrap_err(),
+            RegressError::Mismatch { .. }
+        ));
+        assert!(from_set("bad name", "s", &ok).is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! `calibrate`: A/A trials on this testbed, the run-to-run noise of each metric
+//! ([`crate::stats::run_noise`]: successive differences of the logs, so slow drift barely
+//! counts), stored per testbed fingerprint and workload. `compare`, `ab` and `gate` then widen
+//! each metric's margin to `max(margin, exp(noise) − 1)` ([`crate::stats::calibrated_margin`])
+//! and print the calibration they used.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::cli::CalibrateArgs;
+use super::compare::{margins, needed_for_margin};
+use super::trials::{open_set, run_trials, TrialSpec};
+use super::{mean_of, Metric, RegressError, RunValues, ERROR_RATE_FLOOR};
+use crate::error::Result;
+use crate::stats::{run_noise, Config};
+use crate::store::{Calibration, Store};
+
+/// Default number of A/A trials.
+pub const DEFAULT_TRIALS: u32 = 8;
+/// Fewer than this many trials give no usable noise estimate.
+pub const MIN_TRIALS: usize = 3;
+
+/// The noise per metric from A/A runs in time order.
+pub fn noise(values: &[RunValues]) -> Result<(f64, f64, Option<f64>), RegressError> {
+    if values.len() < MIN_TRIALS {
+        return Err(RegressError::TooFewTrials {
+            what: "a calibration".into(),
+            needed: MIN_TRIALS,
+            got: values.len(),
+            advice: Some(format!("{DEFAULT_TRIALS} trials are the default")),
+        });
+    }
+    let col = |m: Metric| -> Vec<f64> { values.iter().map(|v| v.compared(m)).collect() };
+    let tps = run_noise(&col(Metric::Tps))?;
+    let p99 = run_noise(&col(Metric::P99))?;
+    let errors = if mean_of(values, Metric::ErrorRate) >= ERROR_RATE_FLOOR {
+        Some(run_noise(&col(Metric::ErrorRate))?)
+    } else {
+        None
+    };
+    Ok((tps, p99, errors))
+}
+
+/// What `calibrate` prints (and `--json` emits).
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationReport {
+    pub calibration: Calibration,
+    /// Margins compare and gate will use with the default 3 % margin: tps, p99, error rate.
+    pub margins: [f64; 3],
+    /// A/B pairs (or trials per side against a baseline) needed to catch a 5 % throughput
+    /// drop with 90 % power at α = 0.01, fixed-sample (the sequential plan needs a few more).
+    pub pairs_for_5pct: Option<usize>,
+}
+
+pub fn render(r: &CalibrationReport) -> String {
+    let c = &r.calibration;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "calibration {} of {} on testbed {}: {} A/A trials (run set {})",
+        c.id.unwrap_or(0),
+        c.workload,
+        c.testbed_fingerprint,
+        c.trials,
+        c.set_id
+    );
+    let _ = writeln!(
+        o,
+        "  run-to-run noise (sd of successive log differences / √2):"
+    );
+    let _ = writeln!(
+        o,
+        "    tps         {:>6.2} %   → margin {:.1} %",
+        c.noise_tps * 100.0,
+        r.margins[0] * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "    p99         {:>6.2} %   → margin {:.1} %",
+        c.noise_p99 * 100.0,
+        r.margins[1] * 100.0
+    );
+    match c.noise_error_rate {
+        Some(e) => {
+            let _ = writeln!(
+                o,
+                "    error rate  {:>6.2} %   → margin {:.1} %",
+                e * 100.0,
+                r.margins[2] * 100.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "    error rate  negligible (below {} % of transactions)",
+                ERROR_RATE_FLOOR * 100.0
+            );
+        }
+    }
+    if let Some(p) = r.pairs_for_5pct {
+        let _ = writeln!(
+            o,
+            "  to catch a 5 % throughput drop with 90 % power at α = 0.01: about {p} A/B pairs (or trials per side against a baseline)"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  compare, ab and gate on this testbed and workload now use these margins (--no-calibration to ignore)"
+    );
+    o
+}
+
+/// `loadgate calibrate`.
+pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
+    let n = a.trials.unwrap_or(DEFAULT_TRIALS);
+    if (n as usize) < MIN_TRIALS {
+        return Err(RegressError::TooFewTrials {
+            what: "a calibration".into(),
+            needed: MIN_TRIALS,
+            got: n as usize,
+            advice: Some(format!("{DEFAULT_TRIALS} trials are the default")),
+        }
+        .into());
+    }
+    let threads = super::gate::thread_list(a.trial.threads.as_deref())?;
+    if threads.len() > 1 {
+        return Err(crate::error::Error::Usage(
+            "calibrate runs one thread count; calibrate each separately".into(),
+        ));
+    }
+    let (side, resolved) = super::gate::setup_single(&a.trial, threads[0], quiet)?;
+    super::gate::prepare_sides(&[&side], a.prepare, quiet)?;
+    let mut store = Store::open(store_path)?;
+    let set_id = super::new_set_id();
+    open_set(
+        &mut store,
+        &set_id,
+        "calibrate",
+        &side.workload.name,
+        n,
+        None,
+    )?;
+    if !quiet {
+        eprintln!(
+            "Calibrating {} on {}: {n} A/A trials (run set {set_id})",
+            side.workload.name,
+            side.target.redacted()
+        );
+    }
+    let spec = TrialSpec {
+        workload: &side.workload,
+        settings: &side.settings,
+        plan: Arc::clone(&side.plan),
+        target: &side.target,
+        quiet,
+    };
+    let recs = run_trials(&mut store, &spec, &set_id, n)?;
+    drop(resolved);
+    let values: Vec<RunValues> = recs.iter().filter_map(RunValues::of_record).collect();
+    let (tps, p99, errors) = noise(&values)?;
+    let first = &recs[0];
+    let mut c = Calibration {
+        id: None,
+        created_at_ms: crate::runner::now_ms(),
+        testbed_fingerprint: first.testbed.fingerprint.clone(),
+        workload: first.workload.clone(),
+        workload_hash: first.workload_hash.clone(),
+        settings: first.settings.clone(),
+        set_id,
+        trials: values.len() as u32,
+        noise_tps: tps,
+        noise_p99: p99,
+        noise_error_rate: errors,
+    };
+    c.id = Some(store.insert_calibration(&c)?);
+    let cfg = Config::default();
+    let report = CalibrationReport {
+        margins: margins(cfg.margin, Some(&c)),
+        pairs_for_5pct: needed_for_margin(tps * std::f64::consts::SQRT_2, Metric::Tps, 0.05, &cfg),
+        calibration: c,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_needs_three_runs_and_ignores_negligible_errors() {
+        let v = |tps: f64| RunValues {
+            run_id: 0,
+            tps,
+            p99_ms: 10.0,
+            transactions: 10_000,
+            errors: 0,
+        };
+        assert!(noise(&[v(100.0), v(101.0)]).is_err());
+        let (t, p, e) = noise(&[v(100.0), v(102.0), v(100.0), v(102.0)]).unwrap();
+        assert!((t - (1.02f64).ln() / 2f64.sqrt()).abs() < 1e-12, "{t}");
+        assert_eq!(p, 0.0);
+        assert!(e.is_none());
+    }
+}

@@ -1,0 +1,318 @@
+//! Command-line arguments of the regression commands (`baseline`, `compare`, `ab`, `gate`,
+//! `history`, `calibrate`), clap-derived like [`crate::cli`]. Nothing here does I/O.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use crate::cli::TargetArgs;
+
+/// The workload, its settings and the target, for commands that run trials.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TrialArgs {
+    /// Built-in workload name or path to a workload .toml file (side A's in an A/B job).
+    #[arg(default_value = "oltp_read_write")]
+    pub workload: String,
+
+    /// Concurrent workers. `ab` and `gate --ab` take a list (1,4,16): one comparison per count.
+    #[arg(long, value_name = "N[,N...]")]
+    pub threads: Option<String>,
+
+    /// Number of tables.
+    #[arg(long, value_name = "N")]
+    pub tables: Option<u32>,
+
+    /// Rows per table.
+    #[arg(long, value_name = "N")]
+    pub table_size: Option<u64>,
+
+    /// Default random distribution: uniform, special, gaussian, pareto, zipfian.
+    #[arg(long, value_name = "DIST")]
+    pub rand_type: Option<String>,
+
+    /// Random seed for every trial (default: a fresh seed per trial, shared by an A/B pair).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override any setting on both sides (repeatable): --set range_size=50.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Measured time of each trial after its warm-up, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Warm-up of each trial (not measured).
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// Open loop: target transactions per second over all workers.
+    #[arg(long, value_name = "TPS")]
+    pub rate: Option<f64>,
+
+    /// Client runtime threads (0 = one per core, at most one per worker).
+    #[arg(long, value_name = "N")]
+    pub client_threads: Option<u32>,
+
+    /// Extra option for the throwaway server (repeatable).
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
+/// How A and B differ. Anything not given is the same on both sides.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SidesArgs {
+    /// Workload file (or built-in name) for B; A runs the positional WORKLOAD.
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload_b: Option<String>,
+
+    /// Target of A (over --target).
+    #[arg(long, value_name = "URL")]
+    pub target_a: Option<String>,
+
+    /// Target of B (over --target), e.g. the same server through a proxy.
+    #[arg(long, value_name = "URL")]
+    pub target_b: Option<String>,
+
+    /// A setting for A only (repeatable): --set-a range_size=50.
+    #[arg(long = "set-a", value_name = "KEY=VALUE")]
+    pub set_a: Vec<String>,
+
+    /// A setting for B only (repeatable): --set-b point_selects=12.
+    #[arg(long = "set-b", value_name = "KEY=VALUE")]
+    pub set_b: Vec<String>,
+
+    /// Workers of A (instead of --threads).
+    #[arg(long, value_name = "N")]
+    pub threads_a: Option<u32>,
+
+    /// Workers of B (instead of --threads).
+    #[arg(long, value_name = "N")]
+    pub threads_b: Option<u32>,
+
+    /// Name of A in the report [default: A, or "direct" when only the targets differ].
+    #[arg(long, value_name = "TEXT")]
+    pub label_a: Option<String>,
+
+    /// Name of B in the report [default: B].
+    #[arg(long, value_name = "TEXT")]
+    pub label_b: Option<String>,
+}
+
+impl SidesArgs {
+    /// True when any flag makes A and B differ.
+    pub fn any(&self) -> bool {
+        self.workload_b.is_some()
+            || self.target_a.is_some()
+            || self.target_b.is_some()
+            || !self.set_a.is_empty()
+            || !self.set_b.is_empty()
+            || self.threads_a.is_some()
+            || self.threads_b.is_some()
+    }
+}
+
+/// How verdicts are made.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VerdictArgs {
+    /// Practical margin: changes inside ± margin do not matter [default: 3%]. Widened per
+    /// metric by this testbed's calibration (see `calibrate`).
+    #[arg(long, value_name = "PCT")]
+    pub margin: Option<String>,
+
+    /// One-sided false-alarm rate for "regressed", over all metrics [default: 0.01].
+    #[arg(long, value_name = "P")]
+    pub alpha: Option<f64>,
+
+    /// Ignore the stored calibration (use the margin as given).
+    #[arg(long)]
+    pub no_calibration: bool,
+}
+
+/// Sequential A/B settings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PairsArgs {
+    /// First look after this many A/B pairs [default: 3].
+    #[arg(long, value_name = "N")]
+    pub min_pairs: Option<usize>,
+
+    /// Stop after this many pairs at the latest [default: 16].
+    #[arg(long, value_name = "N")]
+    pub max_pairs: Option<usize>,
+}
+
+/// Where the verdict goes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Format of the report on stdout or in --output: text, json, markdown, junit.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    pub format: String,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also write the report in another format (repeatable): --report junit=gate.xml.
+    #[arg(long = "report", value_name = "FORMAT=FILE")]
+    pub reports: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Save a run set (the last one by default) as a named baseline.
+    Save(BaselineSaveArgs),
+    /// List the saved baselines.
+    List(BaselineListArgs),
+    /// Show one baseline: testbed, workload, settings and its runs.
+    Show(BaselineShowArgs),
+    /// Remove a baseline (its runs stay in the store).
+    Rm(BaselineRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineSaveArgs {
+    /// Name, e.g. main or v1.4.
+    pub name: String,
+    /// Run set to save [default: the last set of `run --trials`, `gate` or `calibrate`].
+    #[arg(long, value_name = "SET")]
+    pub set: Option<String>,
+    /// Replace a baseline of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineListArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineShowArgs {
+    pub name: String,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineRmArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline to compare with.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: String,
+
+    /// Candidate run set [default: the last set of `run --trials` or `gate`].
+    #[arg(long, value_name = "SET")]
+    pub candidate: Option<String>,
+
+    /// Compare even if testbed, workload or settings differ (the report says so).
+    #[arg(long)]
+    pub allow_mismatch: bool,
+
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    #[command(flatten)]
+    pub trial: TrialArgs,
+    #[command(flatten)]
+    pub sides: SidesArgs,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+    #[command(flatten)]
+    pub pairs: PairsArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Re-create the workload's tables before the trials even if they exist.
+    #[arg(long)]
+    pub prepare: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub trial: TrialArgs,
+
+    /// Compare N fresh trials with this baseline.
+    #[arg(long, value_name = "NAME", conflicts_with = "ab")]
+    pub baseline: Option<String>,
+
+    /// A/B in one job (implied by any of --target-a/-b, --set-a/-b, --threads-a/-b,
+    /// --workload-b; alone it is an A/A job).
+    #[arg(long)]
+    pub ab: bool,
+
+    /// Trials against a baseline [default: 5].
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
+
+    /// Compare even if testbed, workload or settings differ from the baseline.
+    #[arg(long)]
+    pub allow_mismatch: bool,
+
+    /// Re-create the workload's tables before the trials even if they exist.
+    #[arg(long)]
+    pub prepare: bool,
+
+    #[command(flatten)]
+    pub sides: SidesArgs,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+    #[command(flatten)]
+    pub pairs: PairsArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Workload name as stored (see `loadgate runs`).
+    pub workload: String,
+
+    /// tps, p99 or error_rate.
+    #[arg(long, default_value = "tps", value_name = "METRIC")]
+    pub metric: String,
+
+    /// Only this testbed fingerprint (default: every testbed, one series each).
+    #[arg(long, value_name = "FP")]
+    pub testbed: Option<String>,
+
+    /// Minimum runs on each side of a change point [default: 5].
+    #[arg(long, value_name = "N")]
+    pub min_segment: Option<usize>,
+
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    pub trial: TrialArgs,
+
+    /// A/A trials to run [default: 8].
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
+
+    /// Re-create the workload's tables before the trials even if they exist.
+    #[arg(long)]
+    pub prepare: bool,
+
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,498 @@
+//! A candidate run set against a stored baseline: Welch's t-test on the logs of whole runs per
+//! metric, Holm's correction over the metrics tested, the practical margin widened by the
+//! testbed's calibrated noise, and the checks that refuse what cannot be compared (a different
+//! testbed, workload or settings, failed or too few runs).
+
+use super::report::{CalibrationUsed, GateReport, Group, MetricResult, ReportKind, Side};
+use super::{
+    comparable_settings, mean_of, settings_diff, testbed_diff, Metric, RegressError, RunValues,
+    ERROR_RATE_FLOOR,
+};
+use crate::record::RunStatus;
+use crate::stats::{self, Comparison, Config, Direction, MetricVerdict, Verdict};
+use crate::store::{Baseline, Calibration, RunMetrics};
+
+/// How to compare. `Default` is the documented default: α 0.01, power 0.9, margin 3 %,
+/// [`stats::MarginRule::Reaches`], calibration used when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CompareOptions {
+    pub stats: Config,
+    pub allow_mismatch: bool,
+}
+
+/// The runs of a set, checked: not empty, every run complete with results. `what` names the
+/// set for messages ("candidate set", "run set").
+pub fn usable_runs(
+    what: &'static str,
+    set: &str,
+    runs: &[RunMetrics],
+) -> Result<Vec<RunValues>, RegressError> {
+    if runs.is_empty() {
+        return Err(RegressError::EmptySet {
+            set: set.to_string(),
+        });
+    }
+    let mut failed = Vec::new();
+    let mut values = Vec::new();
+    for r in runs {
+        let v = (r.status == RunStatus::Complete)
+            .then(|| RunValues::of_run(r))
+            .flatten();
+        match v {
+            Some(v) if v.tps > 0.0 && v.p99_ms > 0.0 => values.push(v),
+            _ => failed.push(format!(
+                "run {} is {}{}",
+                r.id,
+                if r.status == RunStatus::Running {
+                    "still marked running (its process may have died)"
+                } else {
+                    r.status.as_str()
+                },
+                r.status_reason
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(RegressError::FailedRuns {
+            what,
+            set: set.to_string(),
+            failed,
+        });
+    }
+    Ok(values)
+}
+
+/// The widest margin calibration may set. A metric noisier than this run to run (p99 of very
+/// short runs) is not made meaningless by an ever wider margin; the report says it was capped.
+pub const MAX_CALIBRATED_MARGIN: f64 = 0.5;
+
+/// The margin of each metric: the requested margin widened by the calibrated noise
+/// (`stats::calibrated_margin` with k = 1), at most [`MAX_CALIBRATED_MARGIN`] (or the requested
+/// margin if that is wider).
+pub fn margins(margin: f64, calibration: Option<&Calibration>) -> [f64; 3] {
+    let widen = |noise: f64| {
+        stats::calibrated_margin(margin, noise, 1.0).min(MAX_CALIBRATED_MARGIN.max(margin))
+    };
+    match calibration {
+        None => [margin; 3],
+        Some(c) => [
+            widen(c.noise_tps),
+            widen(c.noise_p99),
+            widen(c.noise_error_rate.unwrap_or(0.0)),
+        ],
+    }
+}
+
+pub fn margin_of(margins: &[f64; 3], m: Metric) -> f64 {
+    match m {
+        Metric::Tps => margins[0],
+        Metric::P99 => margins[1],
+        Metric::ErrorRate => margins[2],
+    }
+}
+
+/// The report's view of a calibration.
+pub fn calibration_used(c: &Calibration) -> CalibrationUsed {
+    CalibrationUsed {
+        id: c.id.unwrap_or(0),
+        created_at: crate::report::rfc3339(c.created_at_ms),
+        trials: c.trials,
+        set_id: c.set_id.clone(),
+        noise_tps: c.noise_tps,
+        noise_p99: c.noise_p99,
+        noise_error_rate: c.noise_error_rate,
+    }
+}
+
+/// The relative change that a metric's margin stands for, in its bad direction.
+fn bad_effect(m: Metric, margin: f64) -> f64 {
+    match m.direction() {
+        Direction::HigherIsBetter => -margin,
+        Direction::LowerIsBetter => margin,
+    }
+}
+
+/// Runs per side (Welch: pass the per-run log sd times √2) or pairs (paired: the sd of the log
+/// ratios) needed to catch a change of the margin with `power`; `None` when not computable.
+pub fn needed_for_margin(sd_log: f64, m: Metric, margin: f64, cfg: &Config) -> Option<usize> {
+    if margin <= 0.0 || !sd_log.is_finite() {
+        return None;
+    }
+    stats::required_pairs(sd_log, bad_effect(m, margin), cfg.alpha, cfg.power).ok()
+}
+
+/// True when the error rate is negligible on both sides (see [`ERROR_RATE_FLOOR`]).
+pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
+    mean_of(a, Metric::ErrorRate) < ERROR_RATE_FLOOR
+        && mean_of(b, Metric::ErrorRate) < ERROR_RATE_FLOOR
+}
+
+/// The row of a metric left untested because its error rates are negligible.
+pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
+    MetricResult {
+        metric: Metric::ErrorRate,
+        verdict: Verdict::Unchanged,
+        label: "negligible".into(),
+        tested: false,
+        a: mean_of(a, Metric::ErrorRate),
+        b: mean_of(b, Metric::ErrorRate),
+        relative_change: None,
+        ci: None,
+        p_value: None,
+        p_adjusted: None,
+        look_level: None,
+        mde: None,
+        margin,
+        n_a: a.len(),
+        n_b: b.len(),
+        needed: None,
+        note: Some(format!(
+            "below {} % of transactions on both sides: negligible, not tested",
+            ERROR_RATE_FLOOR * 100.0
+        )),
+    }
+}
+
+/// Welch comparisons of every primary metric of `b` against `a`, judged together (Holm over
+/// the metrics tested), each with its own margin.
+pub fn judge_sets(
+    a: &[RunValues],
+    b: &[RunValues],
+    cfg: &Config,
+    margins: &[f64; 3],
+) -> Result<Vec<MetricResult>, RegressError> {
+    let got = a.len().min(b.len());
+    if got < 2 {
+        return Err(RegressError::TooFewTrials {
+            what: "a comparison of two run sets (Welch's t-test)".into(),
+            needed: 2,
+            got,
+            advice: Some(
+                "3 or more trials per side are recommended; more narrow the interval".into(),
+            ),
+        });
+    }
+    let mut tested: Vec<(Metric, Comparison)> = Vec::new();
+    for m in Metric::ALL {
+        if m == Metric::ErrorRate && errors_negligible(a, b) {
+            continue;
+        }
+        let va: Vec<f64> = a.iter().map(|v| v.compared(m)).collect();
+        let vb: Vec<f64> = b.iter().map(|v| v.compared(m)).collect();
+        tested.push((m, stats::welch(&va, &vb, cfg)?));
+    }
+    let family: Vec<(Direction, &Comparison)> =
+        tested.iter().map(|(m, c)| (m.direction(), c)).collect();
+    let mut out = Vec::new();
+    for m in Metric::ALL {
+        let margin = margin_of(margins, m);
+        let Some(i) = tested.iter().position(|(t, _)| *t == m) else {
+            out.push(negligible_errors(a, b, margin));
+            continue;
+        };
+        let c = &tested[i].1;
+        let v = stats::judge(&family, &Config { margin, ..*cfg })?.swap_remove(i);
+        let needed = (v.verdict == Verdict::Inconclusive)
+            .then(|| needed_for_margin(c.sd_log * std::f64::consts::SQRT_2, m, margin, cfg))
+            .flatten();
+        out.push(metric_result(m, &v, a, b, needed));
+    }
+    Ok(out)
+}
+
+fn metric_result(
+    m: Metric,
+    v: &MetricVerdict,
+    a: &[RunValues],
+    b: &[RunValues],
+    needed: Option<usize>,
+) -> MetricResult {
+    let worse = match m.direction() {
+        Direction::HigherIsBetter => v.relative_change < 0.0,
+        Direction::LowerIsBetter => v.relative_change > 0.0,
+    };
+    MetricResult {
+        metric: m,
+        verdict: v.verdict,
+        label: v.verdict.to_string(),
+        tested: true,
+        a: mean_of(a, m),
+        b: mean_of(b, m),
+        relative_change: Some(v.relative_change),
+        ci: Some(v.ci),
+        p_value: Some(if worse { v.p_worse } else { v.p_better }),
+        p_adjusted: Some(if worse {
+            v.p_worse_adjusted
+        } else {
+            v.p_better_adjusted
+        }),
+        look_level: None,
+        mde: Some(v.mde),
+        margin: v.margin,
+        n_a: v.n_baseline,
+        n_b: v.n_candidate,
+        needed,
+        note: (m == Metric::ErrorRate)
+            .then(|| "compared on (errors + 0.5) / (transactions + 0.5) per run".to_string()),
+    }
+}
+
+/// What differs between the baseline and the candidate runs (and inside the candidate set).
+pub fn mismatches(baseline: &Baseline, candidate: &[RunMetrics]) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(first) = candidate.first() else {
+        return out;
+    };
+    if baseline.workload != first.workload {
+        out.push(format!(
+            "workload {} → {}",
+            baseline.workload, first.workload
+        ));
+    }
+    if baseline.workload_hash != first.workload_hash {
+        out.push(format!(
+            "workload file hash {} → {} (the workload's statements or settings changed)",
+            baseline.workload_hash, first.workload_hash
+        ));
+    }
+    out.extend(testbed_diff(&baseline.testbed, &first.testbed));
+    let diff = settings_diff(&baseline.settings, &first.settings);
+    if !diff.is_empty() {
+        out.push(format!("settings: {}", diff.join(", ")));
+    }
+    let key = comparable_settings(&first.settings);
+    for r in &candidate[1..] {
+        if r.workload_hash != first.workload_hash
+            || r.testbed_fingerprint != first.testbed_fingerprint
+            || comparable_settings(&r.settings) != key
+        {
+            out.push(format!(
+                "the candidate set mixes runs of different workloads, testbeds or settings (run {} differs from run {})",
+                r.id, first.id
+            ));
+            break;
+        }
+    }
+    out
+}
+
+/// Compares candidate set `set_id` (its runs `candidate`) with `baseline`.
+pub fn compare_with_baseline(
+    baseline: &Baseline,
+    set_id: &str,
+    candidate: &[RunMetrics],
+    calibration: Option<&Calibration>,
+    opts: &CompareOptions,
+) -> Result<GateReport, RegressError> {
+    opts.stats.validate()?;
+    if baseline.set_id == set_id {
+        return Err(RegressError::Invalid(format!(
+            "the candidate set `{set_id}` is the set baseline `{}` was saved from; compare another set (--candidate SET)",
+            baseline.name
+        )));
+    }
+    let b = usable_runs("candidate set", set_id, candidate)?;
+    let a: Vec<RunValues> = baseline
+        .runs
+        .iter()
+        .map(RunValues::of_baseline_run)
+        .collect();
+    let mism = mismatches(baseline, candidate);
+    if !mism.is_empty() && !opts.allow_mismatch {
+        return Err(RegressError::Mismatch {
+            what: format!("baseline `{}` and candidate set `{set_id}`", baseline.name),
+            details: mism,
+        });
+    }
+    let m = margins(opts.stats.margin, calibration);
+    let metrics = judge_sets(&a, &b, &opts.stats, &m)?;
+    let first = &candidate[0];
+    let threads = |s: &serde_json::Value| s["threads"].as_u64().unwrap_or(0) as u32;
+    let group = Group {
+        title: format!(
+            "{}, {}",
+            first.workload,
+            super::threads_text(threads(&first.settings))
+        ),
+        a: Side {
+            label: format!("baseline {}", baseline.name),
+            workload: baseline.workload.clone(),
+            workload_hash: baseline.workload_hash.clone(),
+            target: baseline.target.clone(),
+            threads: threads(&baseline.settings),
+            baseline: Some(baseline.name.clone()),
+            set_id: Some(baseline.set_id.clone()),
+            run_ids: a.iter().map(|v| v.run_id).collect(),
+            differs_by: Vec::new(),
+        },
+        b: Side {
+            label: format!("candidate {set_id}"),
+            workload: first.workload.clone(),
+            workload_hash: first.workload_hash.clone(),
+            target: first.target.clone(),
+            threads: threads(&first.settings),
+            baseline: None,
+            set_id: Some(set_id.to_string()),
+            run_ids: b.iter().map(|v| v.run_id).collect(),
+            differs_by: settings_diff(&baseline.settings, &first.settings),
+        },
+        pairs: None,
+        stopped: None,
+        metrics,
+    };
+    let tested = group.metrics.iter().filter(|m| m.tested).count();
+    let mut notes = Vec::new();
+    if !mism.is_empty() {
+        notes.push(format!(
+            "MISMATCH OVERRIDDEN (--allow-mismatch): {}. The verdict may reflect these differences, not the change under test.",
+            mism.join("; ")
+        ));
+    }
+    if let Some(c) = calibration {
+        notes.push(calibration_note(opts.stats.margin, c, &m));
+    }
+    let mut report = GateReport {
+        schema: super::report::SCHEMA_ID,
+        tool_version: crate::app::VERSION.to_string(),
+        kind: ReportKind::Baseline,
+        outcome: super::Outcome::Pass,
+        exit_code: 0,
+        generated_at: crate::report::rfc3339(crate::runner::now_ms()),
+        elapsed_s: None,
+        alpha: opts.stats.alpha,
+        power: opts.stats.power,
+        margin: opts.stats.margin,
+        margin_rule: opts.stats.margin_rule,
+        method: format!(
+            "Welch's t-test on the logs of whole runs ({} baseline vs {} candidate trials), Holm over {tested} metric(s), one-sided α = {}",
+            a.len(),
+            b.len(),
+            opts.stats.alpha
+        ),
+        testbed: first.testbed_fingerprint.clone(),
+        calibration: calibration.map(calibration_used),
+        mismatches: mism,
+        mismatch_allowed: opts.allow_mismatch,
+        groups: vec![group],
+        notes,
+    };
+    report.decide();
+    Ok(report)
+}
+
+/// "calibration 3 (8 A/A trials on this testbed, ...): run-to-run noise ...; margins ...".
+pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
+    let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
+        .iter()
+        .zip(["tps", "p99", "error rate"])
+        .filter(|(n, _)| n.exp_m1() > MAX_CALIBRATED_MARGIN.max(margin))
+        .map(|(_, name)| name)
+        .collect::<Vec<_>>();
+    let cap = if capped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} noisier than {:.0} % run to run: margin capped at {:.0} % (longer trials make it usable)",
+            capped.join(", "),
+            MAX_CALIBRATED_MARGIN * 100.0,
+            MAX_CALIBRATED_MARGIN * 100.0
+        )
+    };
+    format!(
+        "calibration {} ({} A/A trials on this testbed, {}): run-to-run noise tps {:.1} %, p99 {:.1} %{}; margins tps {:.1} %, p99 {:.1} %, error rate {:.1} % (requested {:.1} %)",
+        c.id.unwrap_or(0),
+        c.trials,
+        crate::report::rfc3339(c.created_at_ms),
+        c.noise_tps * 100.0,
+        c.noise_p99 * 100.0,
+        c.noise_error_rate
+            .map(|e| format!(", error rate {:.1} %", e * 100.0))
+            .unwrap_or_default(),
+        m[0] * 100.0,
+        m[1] * 100.0,
+        m[2] * 100.0,
+        margin * 100.0
+    ) + &cap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(tps: &[f64], p99: f64, errors: u64) -> Vec<RunValues> {
+        tps.iter()
+            .enumerate()
+            .map(|(i, &t)| RunValues {
+                run_id: i as i64,
+                tps: t,
+                p99_ms: p99 * (1.0 + 0.01 * i as f64),
+                transactions: 10_000,
+                errors,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clear_drop_regresses_and_noise_does_not() {
+        let cfg = Config::default();
+        let a = vals(&[1000.0, 1010.0, 995.0, 1005.0, 990.0], 10.0, 0);
+        let b = vals(&[800.0, 805.0, 798.0, 810.0, 795.0], 10.0, 0);
+        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        assert_eq!(r[0].verdict, Verdict::Regressed);
+        assert_eq!(r[1].verdict, Verdict::Unchanged, "{:?}", r[1]);
+        assert!(!r[2].tested);
+        assert_eq!(r[2].verdict, Verdict::Unchanged);
+        let same = judge_sets(&a, &a, &cfg, &[0.03; 3]).unwrap();
+        assert!(same.iter().all(|m| m.verdict != Verdict::Regressed));
+    }
+
+    #[test]
+    fn error_rates_above_the_floor_are_tested_with_smoothing() {
+        let cfg = Config::default();
+        let a = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 0);
+        // 3 % of transactions fail in every candidate run: a regression, though A has zeros.
+        let b = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 300);
+        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        assert!(r[2].tested);
+        assert_eq!(r[2].verdict, Verdict::Regressed, "{:?}", r[2]);
+    }
+
+    #[test]
+    fn too_few_runs_say_how_many() {
+        let a = vals(&[1000.0], 10.0, 0);
+        let err = judge_sets(&a, &a, &Config::default(), &[0.03; 3]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("at least 2, got 1"), "{msg}");
+    }
+
+    #[test]
+    fn calibration_widens_margins() {
+        let c = Calibration {
+            id: Some(1),
+            created_at_ms: 0,
+            testbed_fingerprint: String::new(),
+            workload: String::new(),
+            workload_hash: String::new(),
+            settings: serde_json::Value::Null,
+            set_id: String::new(),
+            trials: 8,
+            noise_tps: 0.01,
+            noise_p99: 0.08,
+            noise_error_rate: None,
+        };
+        let m = margins(0.03, Some(&c));
+        assert_eq!(m[0], 0.03);
+        assert!((m[1] - 0.08f64.exp_m1()).abs() < 1e-12);
+        assert_eq!(m[2], 0.03);
+        // Very noisy p99 (short runs): capped, so the verdict still has a valid margin.
+        let noisy = Calibration {
+            noise_p99: 0.95,
+            ..c
+        };
+        assert_eq!(margins(0.03, Some(&noisy))[1], MAX_CALIBRATED_MARGIN);
+        assert!(calibration_note(0.03, &noisy, &margins(0.03, Some(&noisy))).contains("capped"));
+    }
+}

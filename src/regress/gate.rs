@@ -1,0 +1,752 @@
+//! The commands that end in a verdict: `compare`, `ab` and `gate`, and what they share —
+//! resolving the two sides of a job, preparing the tables when needed, writing the report in
+//! the requested formats, and turning the outcome into the exit code (0 pass, 1 regression,
+//! 3 inconclusive; bad input 2, a trial that did not complete 5, see the README).
+//!
+//! `gate` is the CI entry point: with `--baseline NAME` it runs `--trials N` fresh trials and
+//! compares them with the baseline ([`super::compare`]); with `--ab` (or any flag that makes A
+//! and B differ) it runs the sequential A/B job ([`super::ab`]).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::ab::{run_ab, AbCase, AbOptions};
+use super::cli::{
+    AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
+};
+use super::compare::{
+    calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
+};
+use super::report::{GateReport, Outcome, ReportKind, Side};
+use super::trials::{open_set, run_trials, TrialSpec};
+use super::{settings_diff, RegressError};
+use crate::app::{parse_sets, resolve, resolve_target, runtime, timeout_of, Resolved};
+use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::stats::{Config, SequentialConfig};
+use crate::store::{Calibration, Store};
+use crate::target::Target;
+use crate::workload::plan::Plan;
+use crate::workload::Workload;
+use crate::{prepare, testbed};
+
+/// Default number of trials of `gate --baseline`.
+pub const DEFAULT_GATE_TRIALS: u32 = 5;
+
+/// The statistics settings from the flags.
+pub fn stats_config(v: &VerdictArgs) -> Result<Config> {
+    let mut cfg = Config::default();
+    if let Some(m) = &v.margin {
+        cfg.margin = super::parse_fraction("--margin", m)?;
+    }
+    if let Some(a) = v.alpha {
+        cfg.alpha = a;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn sequential_config(cfg: &Config, p: &PairsArgs) -> SequentialConfig {
+    let d = SequentialConfig::default();
+    SequentialConfig {
+        alpha: cfg.alpha,
+        power: cfg.power,
+        margin: cfg.margin,
+        margin_rule: cfg.margin_rule,
+        min_pairs: p.min_pairs.unwrap_or(d.min_pairs),
+        max_pairs: p.max_pairs.unwrap_or(d.max_pairs),
+        ..d
+    }
+}
+
+/// Renders the report in `format`.
+pub fn render(report: &GateReport, format: &str) -> Result<String> {
+    Ok(match format {
+        "text" => crate::report::gate::text(report),
+        "json" => crate::report::gate::json(report),
+        "markdown" | "md" => crate::report::markdown::render(report),
+        "junit" | "xml" => crate::report::junit::render(report),
+        other => {
+            return Err(Error::Usage(format!(
+                "--format `{other}`: use text, json, markdown or junit"
+            )))
+        }
+    })
+}
+
+/// Checks the output flags before any trial runs.
+pub fn check_output(out: &OutputArgs) -> Result<Vec<(String, std::path::PathBuf)>> {
+    const FORMATS: &[&str] = &["text", "json", "markdown", "md", "junit", "xml"];
+    let bad = |f: &str| {
+        Error::Usage(format!(
+            "report format `{f}`: use text, json, markdown or junit"
+        ))
+    };
+    if !FORMATS.contains(&out.format.as_str()) {
+        return Err(bad(&out.format));
+    }
+    let mut extra = Vec::new();
+    for r in &out.reports {
+        let (f, path) = r.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--report `{r}`: expected FORMAT=FILE, e.g. junit=gate.xml"
+            ))
+        })?;
+        if !FORMATS.contains(&f) {
+            return Err(bad(f));
+        }
+        extra.push((f.to_string(), std::path::PathBuf::from(path)));
+    }
+    Ok(extra)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes the report where the flags say, then turns the outcome into the exit status.
+pub fn emit(report: &GateReport, out: &OutputArgs, quiet: bool) -> Result<()> {
+    let extra = check_output(out)?;
+    let main = render(report, &out.format)?;
+    match &out.output {
+        Some(p) => write_file(p, &main)?,
+        None => {
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(main.as_bytes());
+        }
+    }
+    for (f, p) in &extra {
+        write_file(p, &render(report, f)?)?;
+    }
+    if !quiet && (out.output.is_some() || out.format != "text") && report.outcome == Outcome::Pass {
+        eprintln!("{}", report.headline());
+    }
+    verdict(report)
+}
+
+/// `Ok` for a pass; the verdict as an error (exit 1 or 3) otherwise.
+pub fn verdict(report: &GateReport) -> Result<()> {
+    match report.outcome {
+        Outcome::Pass => Ok(()),
+        o => Err(Error::Verdict {
+            code: o.exit_code(),
+            message: report.headline(),
+        }),
+    }
+}
+
+/// `loadgate compare --baseline NAME [--candidate SET]`.
+pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()> {
+    check_output(&a.out)?;
+    let cfg = stats_config(&a.verdict)?;
+    let store = Store::open(store_path)?;
+    let baseline = super::baseline::load(&store, &a.baseline)?;
+    let set = match &a.candidate {
+        Some(s) => s.clone(),
+        None => store
+            .last_run_set(&["trials", "gate"])?
+            .ok_or_else(|| {
+                RegressError::NoSet(
+                    "no run set is stored yet: run `loadgate run WORKLOAD --trials 5` first, or name one with --candidate".into(),
+                )
+            })?
+            .set_id,
+    };
+    let runs = store.runs_in_set(&set)?;
+    if runs.is_empty() {
+        return Err(RegressError::EmptySet { set }.into());
+    }
+    let calibration = if a.verdict.no_calibration {
+        None
+    } else {
+        store.latest_calibration(&runs[0].testbed_fingerprint, &runs[0].workload)?
+    };
+    let opts = CompareOptions {
+        stats: cfg,
+        allow_mismatch: a.allow_mismatch,
+    };
+    let report = compare_with_baseline(&baseline, &set, &runs, calibration.as_ref(), &opts)?;
+    emit(&report, &a.out, _quiet)
+}
+
+/// Parses `--threads 1,4,16`.
+pub fn thread_list(s: Option<&str>) -> Result<Vec<Option<u32>>> {
+    let Some(s) = s else {
+        return Ok(vec![None]);
+    };
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let n: u32 = part.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::Usage(format!(
+                "--threads `{s}`: expected a positive number or a list such as 1,4,16"
+            ))
+        })?;
+        if !out.contains(&Some(n)) {
+            out.push(Some(n));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("--threads `{s}`: no thread count")));
+    }
+    Ok(out)
+}
+
+/// One side of a job, resolved.
+pub struct SideSetup {
+    pub workload: Workload,
+    pub settings: Settings,
+    pub plan: Arc<Plan>,
+    pub target: Target,
+    /// Whether the target is the throwaway server started for this command.
+    pub throwaway: bool,
+}
+
+/// Resolves the workload, settings and plan of one side.
+fn resolve_side(
+    t: &TrialArgs,
+    workload: &str,
+    threads: Option<u32>,
+    extra_sets: &[String],
+    target_url: Option<&String>,
+) -> Result<(Workload, Settings, Plan)> {
+    let w = WorkloadArgs {
+        workload: workload.to_string(),
+        threads,
+        tables: t.tables,
+        table_size: t.table_size,
+        rand_type: t.rand_type.clone(),
+        seed: t.seed,
+        set: t.set.iter().chain(extra_sets).cloned().collect(),
+    };
+    let ta = TargetArgs {
+        target: target_url.cloned().or_else(|| t.target.target.clone()),
+        ..t.target.clone()
+    };
+    let r = RunArgs {
+        duration: t.duration.clone(),
+        warmup: t.warmup.clone(),
+        rate: t.rate,
+        client_threads: t.client_threads,
+        ..RunArgs::default()
+    };
+    parse_sets(extra_sets)?;
+    resolve(&w, &ta, Some(&r))
+}
+
+/// The one side of a job that runs a single workload (gate --baseline, calibrate), with its
+/// target (a throwaway server lives as long as the returned [`Resolved`]).
+pub(crate) fn setup_single(
+    t: &TrialArgs,
+    threads: Option<u32>,
+    quiet: bool,
+) -> Result<(SideSetup, Resolved)> {
+    let (w, s, plan) = resolve_side(t, &t.workload, threads, &[], None)?;
+    let resolved = resolve_target(&t.target, true, &t.server_args, quiet)?;
+    Ok((
+        SideSetup {
+            workload: w,
+            settings: s,
+            plan: Arc::new(plan),
+            target: resolved.target.clone(),
+            throwaway: resolved.throwaway,
+        },
+        resolved,
+    ))
+}
+
+/// A target URL with its password resolved like `--target`'s.
+fn parse_target(url: &str, t: &TargetArgs) -> Result<Target> {
+    let mut target = Target::parse(url)?;
+    target.resolve_password(t.password_file.as_deref(), std::env::var("MYSQL_PWD").ok())?;
+    Ok(target)
+}
+
+/// Prepares the workload's tables when they are missing (or always, with `force`, or on a
+/// throwaway server), and returns the testbed fingerprint of the target.
+fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String> {
+    let s = &side.settings;
+    let timeout = timeout_of(s);
+    let rt = runtime()?;
+    let (fingerprint, missing) = rt.block_on(async {
+        let t = &side.target;
+        let mut conn = t.connect(t.opts(None, 16), timeout).await?;
+        let info = testbed::server_info(&mut conn, t).await?;
+        let vars = testbed::key_variables(&mut conn, t)
+            .await
+            .unwrap_or_default();
+        let fp = testbed::testbed(&info, &vars).fingerprint;
+        let check =
+            prepare::check_prepared(&mut conn, t, &side.plan, &side.workload.name, &s.database)
+                .await;
+        let _ = conn.disconnect().await;
+        let missing = match check {
+            Ok(()) => false,
+            Err(Error::Usage(_)) => true,
+            Err(e) => return Err(e),
+        };
+        Ok::<_, Error>((fp, missing))
+    })?;
+    if force || missing || side.throwaway {
+        if !quiet {
+            eprintln!(
+                "Preparing {} in `{}` on {} ({} table(s) x {} rows)...",
+                side.workload.name,
+                s.database,
+                side.target.redacted(),
+                s.tables,
+                s.table_size
+            );
+        }
+        rt.block_on(prepare::prepare(
+            &side.target,
+            &side.plan,
+            &side.workload.name,
+            &s.database,
+            prepare::PrepareOptions {
+                force: false,
+                seed: s.seed,
+                timeout,
+                quiet: true,
+            },
+        ))?;
+    }
+    Ok(fingerprint)
+}
+
+/// Prepares each distinct (target, database, tables) once; returns each side's fingerprint.
+pub(crate) fn prepare_sides(sides: &[&SideSetup], force: bool, quiet: bool) -> Result<Vec<String>> {
+    let mut done: Vec<(String, String)> = Vec::new();
+    let mut fps = Vec::new();
+    for side in sides {
+        let key = format!(
+            "{}|{}|{}|{}",
+            side.target.redacted(),
+            side.settings.database,
+            side.plan.table_names().join(","),
+            side.settings.table_size
+        );
+        if let Some((_, fp)) = done.iter().find(|(k, _)| *k == key) {
+            // The same tables on the same target: prepared once.
+            fps.push(fp.clone());
+            continue;
+        }
+        let fp = ensure_prepared(side, force, quiet)?;
+        done.push((key, fp.clone()));
+        fps.push(fp);
+    }
+    Ok(fps)
+}
+
+fn settings_json(s: &Settings) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
+
+fn side_meta(label: &str, s: &SideSetup) -> Side {
+    Side {
+        label: label.to_string(),
+        workload: s.workload.name.clone(),
+        workload_hash: s.workload.hash.clone(),
+        target: s.target.redacted(),
+        threads: s.settings.threads,
+        baseline: None,
+        set_id: None,
+        run_ids: Vec::new(),
+        differs_by: Vec::new(),
+    }
+}
+
+/// The calibration for this testbed and workload, unless disabled.
+fn calibration_for(
+    store: &Store,
+    v: &VerdictArgs,
+    fingerprint: &str,
+    workload: &str,
+) -> Result<Option<Calibration>> {
+    if v.no_calibration {
+        return Ok(None);
+    }
+    Ok(store.latest_calibration(fingerprint, workload)?)
+}
+
+/// Runs an A/B job (the `ab` command and `gate --ab`) and returns its report.
+#[allow(clippy::too_many_arguments)]
+fn ab_job(
+    store_path: &Path,
+    trial: &TrialArgs,
+    sides: &SidesArgs,
+    v: &VerdictArgs,
+    pairs: &PairsArgs,
+    force_prepare: bool,
+    out: &OutputArgs,
+    quiet: bool,
+) -> Result<GateReport> {
+    let started = Instant::now();
+    check_output(out)?;
+    let cfg = stats_config(v)?;
+    let seq = sequential_config(&cfg, pairs);
+    if seq.max_pairs < seq.min_pairs.max(2) {
+        return Err(RegressError::TooFewTrials {
+            what: "the sequential A/B plan (--max-pairs)".into(),
+            needed: seq.min_pairs.max(2),
+            got: seq.max_pairs,
+            advice: Some(format!(
+                "its first look is after --min-pairs = {} pairs; 16 is the default maximum",
+                seq.min_pairs
+            )),
+        }
+        .into());
+    }
+    if seq.min_pairs < 2 {
+        return Err(RegressError::TooFewTrials {
+            what: "the sequential A/B plan (--min-pairs)".into(),
+            needed: 2,
+            got: seq.min_pairs,
+            advice: Some("a variance needs two pairs; 3 is the default".into()),
+        }
+        .into());
+    }
+    let threads = thread_list(trial.threads.as_deref())?;
+    let most = super::ab::max_hypotheses(cfg.alpha) / super::Metric::ALL.len();
+    if threads.len() > most {
+        return Err(RegressError::Invalid(format!(
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
+            threads.len(),
+            cfg.alpha
+        ))
+        .into());
+    }
+    if threads.len() > 1 && (sides.threads_a.is_some() || sides.threads_b.is_some()) {
+        return Err(Error::Usage(
+            "--threads with several counts cannot be combined with --threads-a/--threads-b".into(),
+        ));
+    }
+    let wl_b = sides
+        .workload_b
+        .clone()
+        .unwrap_or_else(|| trial.workload.clone());
+    // Targets: per side, else --target, else the detached or a throwaway server (shared).
+    let url_a = sides
+        .target_a
+        .clone()
+        .or_else(|| trial.target.target.clone());
+    let url_b = sides
+        .target_b
+        .clone()
+        .or_else(|| trial.target.target.clone());
+    let mut store = Store::open(store_path)?;
+    let mut shared: Option<Resolved> = None;
+    if url_a.is_none() || url_b.is_none() {
+        shared = Some(resolve_target(
+            &trial.target,
+            true,
+            &trial.server_args,
+            quiet,
+        )?);
+    }
+    let target_of = |url: &Option<String>| -> Result<(Target, bool)> {
+        match url {
+            Some(u) => Ok((parse_target(u, &trial.target)?, false)),
+            None => {
+                let r = shared.as_ref().expect("resolved above");
+                Ok((r.target.clone(), r.throwaway))
+            }
+        }
+    };
+    let (ta, throw_a) = target_of(&url_a)?;
+    let (tb, throw_b) = target_of(&url_b)?;
+    let mut setups: Vec<(SideSetup, SideSetup)> = Vec::new();
+    for t in &threads {
+        let (wa, sa, pa) = resolve_side(
+            trial,
+            &trial.workload,
+            sides.threads_a.or(*t),
+            &sides.set_a,
+            url_a.as_ref(),
+        )?;
+        let (wb, sb, pb) = resolve_side(
+            trial,
+            &wl_b,
+            sides.threads_b.or(*t),
+            &sides.set_b,
+            url_b.as_ref(),
+        )?;
+        setups.push((
+            SideSetup {
+                workload: wa,
+                settings: sa,
+                plan: Arc::new(pa),
+                target: ta.clone(),
+                throwaway: throw_a,
+            },
+            SideSetup {
+                workload: wb,
+                settings: sb,
+                plan: Arc::new(pb),
+                target: tb.clone(),
+                throwaway: throw_b,
+            },
+        ));
+    }
+    let (first_a, first_b) = &setups[0];
+    let fps = prepare_sides(&[first_a, first_b], force_prepare, quiet)?;
+    let fingerprint = fps[1].clone();
+    let calibration = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
+    let m = margins(cfg.margin, calibration.as_ref());
+    let only_targets = ta.redacted() != tb.redacted()
+        && sides.workload_b.is_none()
+        && sides.set_a.is_empty()
+        && sides.set_b.is_empty()
+        && sides.threads_a.is_none()
+        && sides.threads_b.is_none();
+    let label_a = sides
+        .label_a
+        .clone()
+        .unwrap_or_else(|| if only_targets { "direct" } else { "A" }.to_string());
+    let label_b = sides.label_b.clone().unwrap_or_else(|| "B".to_string());
+    let mut cases: Vec<AbCase<'_>> = Vec::new();
+    for (a, b) in &setups {
+        let mut differs = Vec::new();
+        if a.workload.name != b.workload.name || a.workload.hash != b.workload.hash {
+            differs.push(format!(
+                "workload {} ({}) → {} ({})",
+                a.workload.name, a.workload.hash, b.workload.name, b.workload.hash
+            ));
+        }
+        if a.target.redacted() != b.target.redacted() {
+            differs.push(format!(
+                "target {} → {}",
+                a.target.redacted(),
+                b.target.redacted()
+            ));
+        }
+        differs.extend(settings_diff(
+            &settings_json(&a.settings),
+            &settings_json(&b.settings),
+        ));
+        let title = {
+            let wl = if a.workload.name == b.workload.name {
+                a.workload.name.clone()
+            } else {
+                format!("{} vs {}", a.workload.name, b.workload.name)
+            };
+            if a.settings.threads == b.settings.threads {
+                format!("{wl}, {}", super::threads_text(a.settings.threads))
+            } else {
+                format!(
+                    "{wl}, {} vs {} threads",
+                    a.settings.threads, b.settings.threads
+                )
+            }
+        };
+        let a_side = side_meta(&label_a, a);
+        let mut b_side = side_meta(&label_b, b);
+        b_side.differs_by = differs;
+        cases.push(AbCase {
+            title,
+            a: TrialSpec {
+                workload: &a.workload,
+                settings: &a.settings,
+                plan: a.plan.clone(),
+                target: &a.target,
+                quiet,
+            },
+            b: TrialSpec {
+                workload: &b.workload,
+                settings: &b.settings,
+                plan: b.plan.clone(),
+                target: &b.target,
+                quiet,
+            },
+            a_side,
+            b_side,
+        });
+    }
+    let opts = AbOptions {
+        seq,
+        margins: m,
+        quiet,
+    };
+    let prefix = super::new_set_id();
+    if !quiet {
+        eprintln!(
+            "A/B job {prefix}: {} vs {}, {} to {} pairs per thread count, interleaved A B B A",
+            label_a, label_b, seq.min_pairs, seq.max_pairs
+        );
+    }
+    let groups = run_ab(&mut store, &mut cases, &opts, &prefix)?;
+    drop(shared);
+    let hyps: usize = groups
+        .iter()
+        .map(|g| g.metrics.iter().filter(|m| m.tested).count())
+        .sum();
+    let mut notes = Vec::new();
+    if let Some(c) = &calibration {
+        notes.push(calibration_note(cfg.margin, c, &m));
+    }
+    notes.push(
+        "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
+    );
+    let mut report = GateReport {
+        schema: super::report::SCHEMA_ID,
+        tool_version: crate::app::VERSION.to_string(),
+        kind: ReportKind::Ab,
+        outcome: Outcome::Pass,
+        exit_code: 0,
+        generated_at: crate::report::rfc3339(crate::runner::now_ms()),
+        elapsed_s: Some(started.elapsed().as_secs_f64()),
+        alpha: cfg.alpha,
+        power: cfg.power,
+        margin: cfg.margin,
+        margin_rule: cfg.margin_rule,
+        method: format!(
+            "paired t-test on log ratios of interleaved A/B pairs (A B B A ...), group-sequential with a look after every pair from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {}",
+            seq.min_pairs, seq.max_pairs, cfg.alpha
+        ),
+        testbed: fingerprint,
+        calibration: calibration.as_ref().map(calibration_used),
+        mismatches: Vec::new(),
+        mismatch_allowed: false,
+        groups,
+        notes,
+    };
+    report.decide();
+    Ok(report)
+}
+
+/// `loadgate ab`.
+pub fn ab_cmd(store_path: &Path, a: AbArgs, quiet: bool) -> Result<()> {
+    let report = ab_job(
+        store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, &a.out, quiet,
+    )?;
+    emit(&report, &a.out, quiet)
+}
+
+/// `loadgate gate`.
+pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
+    match &a.baseline {
+        Some(name) => {
+            if a.sides.any() {
+                return Err(Error::Usage(
+                    "gate --baseline compares fresh trials with a stored baseline; the A/B flags (--target-a/-b, --set-a/-b, --threads-a/-b, --workload-b) need --ab instead".into(),
+                ));
+            }
+            let report = gate_baseline(store_path, &a, name, quiet)?;
+            emit(&report, &a.out, quiet)
+        }
+        None if a.ab || a.sides.any() => {
+            let report = ab_job(
+                store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, &a.out, quiet,
+            )?;
+            emit(&report, &a.out, quiet)
+        }
+        None => Err(Error::Usage(
+            "gate needs something to compare with: --baseline NAME (fresh trials against a saved baseline) or --ab (A/B in one job; --target-b, --set-b, --threads-b or --workload-b say how B differs)".into(),
+        )),
+    }
+}
+
+/// `gate --baseline NAME`: N fresh trials compared with the baseline.
+fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Result<GateReport> {
+    let started = Instant::now();
+    check_output(&a.out)?;
+    let cfg = stats_config(&a.verdict)?;
+    let mut store = Store::open(store_path)?;
+    let baseline = super::baseline::load(&store, name)?;
+    let n = a.trials.unwrap_or(DEFAULT_GATE_TRIALS);
+    if n < 2 {
+        let calibration = calibration_for(
+            &store,
+            &a.verdict,
+            &baseline.testbed.fingerprint,
+            &baseline.workload,
+        )?;
+        let advice = match &calibration {
+            Some(c) => super::compare::needed_for_margin(
+                c.noise_tps * std::f64::consts::SQRT_2,
+                super::Metric::Tps,
+                cfg.margin.max(0.05),
+                &cfg,
+            )
+            .map(|k| format!(
+                "at this testbed's calibrated noise ({:.1} % run to run) about {k} trials per side catch a {:.0} % throughput change with 90 % power",
+                c.noise_tps * 100.0,
+                cfg.margin.max(0.05) * 100.0
+            )),
+            None => None,
+        }
+        .or_else(|| Some(format!("{DEFAULT_GATE_TRIALS} is the default; more narrow the interval")));
+        return Err(RegressError::TooFewTrials {
+            what: "a comparison with a baseline (Welch's t-test per metric)".into(),
+            needed: 2,
+            got: n as usize,
+            advice,
+        }
+        .into());
+    }
+    let threads = thread_list(a.trial.threads.as_deref())?;
+    if threads.len() > 1 {
+        return Err(Error::Usage(
+            "gate --baseline runs one thread count (the baseline's); a list of thread counts needs --ab".into(),
+        ));
+    }
+    let (w, s, _) = resolve_side(&a.trial, &a.trial.workload, threads[0], &[], None)?;
+    // Refuse a mismatch before spending time on trials (the testbed is checked after).
+    let mut early = Vec::new();
+    if w.name != baseline.workload {
+        early.push(format!("workload {} → {}", baseline.workload, w.name));
+    }
+    if w.hash != baseline.workload_hash {
+        early.push(format!(
+            "workload file hash {} → {} (the workload's statements or settings changed)",
+            baseline.workload_hash, w.hash
+        ));
+    }
+    let diff = settings_diff(&baseline.settings, &settings_json(&s));
+    if !diff.is_empty() {
+        early.push(format!("settings: {}", diff.join(", ")));
+    }
+    if !early.is_empty() && !a.allow_mismatch {
+        return Err(RegressError::Mismatch {
+            what: format!("baseline `{name}` and this gate's workload"),
+            details: early,
+        }
+        .into());
+    }
+    let (side, resolved) = setup_single(&a.trial, threads[0], quiet)?;
+    prepare_sides(&[&side], a.prepare, quiet)?;
+    let set_id = super::new_set_id();
+    open_set(&mut store, &set_id, "gate", &side.workload.name, n, None)?;
+    if !quiet {
+        eprintln!(
+            "Gate against baseline `{name}`: {n} trials of {} on {} (run set {set_id})",
+            side.workload.name,
+            side.target.redacted()
+        );
+    }
+    let spec = TrialSpec {
+        workload: &side.workload,
+        settings: &side.settings,
+        plan: side.plan.clone(),
+        target: &side.target,
+        quiet,
+    };
+    run_trials(&mut store, &spec, &set_id, n)?;
+    drop(resolved);
+    let runs = store.runs_in_set(&set_id)?;
+    let calibration = match runs.first() {
+        Some(r) => calibration_for(&store, &a.verdict, &r.testbed_fingerprint, &r.workload)?,
+        None => None,
+    };
+    let opts = CompareOptions {
+        stats: cfg,
+        allow_mismatch: a.allow_mismatch,
+    };
+    let mut report = compare_with_baseline(&baseline, &set_id, &runs, calibration.as_ref(), &opts)?;
+    report.elapsed_s = Some(started.elapsed().as_secs_f64());
+    Ok(report)
+}

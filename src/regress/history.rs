@@ -1,0 +1,304 @@
+//! `history WORKLOAD --metric M`: the series of a metric over the stored complete runs of a
+//! workload, one series per testbed and settings (runs with different thread counts or
+//! workload variables are different series), with change points found by E-divisive means and
+//! a permutation test over the whole series ([`crate::stats::e_divisive`]; minimum segment 5,
+//! p ≤ 0.01, fixed seed).
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::cli::HistoryArgs;
+use super::{comparable_settings, Metric, RegressError, RunValues};
+use crate::error::Result;
+use crate::report::rfc3339;
+use crate::stats::{e_divisive, ChangePointConfig, StatsError};
+use crate::store::{RunMetrics, Store};
+use crate::testbed::short_hash;
+
+/// One run in a series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub run_id: i64,
+    pub started_at: String,
+    pub set_id: Option<String>,
+    pub git_commit: Option<String>,
+    pub value: f64,
+}
+
+/// A change point, located by run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// Index in the series of the first run after the change.
+    pub index: usize,
+    pub run_id: i64,
+    pub started_at: String,
+    pub mean_before: f64,
+    pub mean_after: f64,
+    pub relative_change: f64,
+    pub p_value: f64,
+}
+
+/// The series of one testbed and settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub testbed: String,
+    /// Short hash of the comparable settings and the workload file hash.
+    pub settings_key: String,
+    /// The comparable settings, `key=value`.
+    pub settings: Vec<String>,
+    pub points: Vec<Point>,
+    pub change_points: Vec<Change>,
+    /// Why no change-point search was made, if none was.
+    pub note: Option<String>,
+}
+
+/// The whole answer of `history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub workload: String,
+    pub metric: Metric,
+    pub min_segment: usize,
+    pub significance: f64,
+    pub series: Vec<Series>,
+}
+
+/// Groups runs into series by testbed and settings, in time order, and finds change points.
+pub fn build(
+    workload: &str,
+    metric: Metric,
+    runs: &[RunMetrics],
+    cfg: &ChangePointConfig,
+) -> Result<History, RegressError> {
+    let mut series: Vec<(String, String, Vec<&RunMetrics>)> = Vec::new();
+    for r in runs {
+        let settings = comparable_settings(&r.settings);
+        let text: String = settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>()
+            + &r.workload_hash;
+        let key = short_hash(text.as_bytes());
+        match series
+            .iter_mut()
+            .find(|(fp, k, _)| *fp == r.testbed_fingerprint && *k == key)
+        {
+            Some(s) => s.2.push(r),
+            None => series.push((r.testbed_fingerprint.clone(), key, vec![r])),
+        }
+    }
+    let mut out = Vec::new();
+    for (testbed, key, runs) in series {
+        let points: Vec<Point> = runs
+            .iter()
+            .filter_map(|r| {
+                RunValues::of_run(r).map(|v| Point {
+                    run_id: r.id,
+                    started_at: rfc3339(r.started_at_ms),
+                    set_id: r.set_id.clone(),
+                    git_commit: r.git_commit.clone(),
+                    value: v.get(metric),
+                })
+            })
+            .collect();
+        let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+        let (change_points, note) = match e_divisive(&values, cfg) {
+            Ok(cps) => (
+                cps.iter()
+                    .map(|c| Change {
+                        index: c.index,
+                        run_id: points[c.index].run_id,
+                        started_at: points[c.index].started_at.clone(),
+                        mean_before: c.mean_before,
+                        mean_after: c.mean_after,
+                        relative_change: c.relative_change,
+                        p_value: c.p_value,
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(StatsError::TooFewSamples { needed, got }) => (
+                Vec::new(),
+                Some(format!(
+                    "{got} run(s): change points need at least {needed} ({} on each side of a change)",
+                    cfg.min_segment
+                )),
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        let settings = comparable_settings(&runs[0].settings)
+            .into_iter()
+            .map(|(k, v)| format!("{}={v}", k.trim_start_matches("vars.")))
+            .collect();
+        out.push(Series {
+            testbed,
+            settings_key: key,
+            settings,
+            points,
+            change_points,
+            note,
+        });
+    }
+    Ok(History {
+        workload: workload.to_string(),
+        metric,
+        min_segment: cfg.min_segment,
+        significance: cfg.significance,
+        series: out,
+    })
+}
+
+/// The history as text.
+pub fn render(h: &History) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "history of {}: {} over {} series (change points: E-divisive, min segment {}, p ≤ {})",
+        h.workload,
+        h.metric.title(),
+        h.series.len(),
+        h.min_segment,
+        h.significance
+    );
+    for s in &h.series {
+        let _ = writeln!(
+            o,
+            "\ntestbed {}, settings {} ({} runs)\n  {}",
+            s.testbed,
+            s.settings_key,
+            s.points.len(),
+            s.settings.join(" ")
+        );
+        match &s.note {
+            Some(n) => {
+                let _ = writeln!(o, "  no change-point search: {n}");
+            }
+            None if s.change_points.is_empty() => {
+                let _ = writeln!(o, "  no change point");
+            }
+            None => {
+                for c in &s.change_points {
+                    let _ = writeln!(
+                        o,
+                        "  change point before run {} ({}): {} → {} ({}), p = {:.3}",
+                        c.run_id,
+                        c.started_at,
+                        h.metric.format(c.mean_before),
+                        h.metric.format(c.mean_after),
+                        super::pct(c.relative_change),
+                        c.p_value
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "  {:>6}  {:<24} {:<24} {:>12}",
+            "run",
+            "started",
+            "set",
+            h.metric.name()
+        );
+        for (i, p) in s.points.iter().enumerate() {
+            let mark = if s.change_points.iter().any(|c| c.index == i) {
+                "  ◆ change"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "  {:>6}  {:<24} {:<24} {:>12}{mark}",
+                p.run_id,
+                p.started_at,
+                p.set_id.as_deref().unwrap_or("-"),
+                h.metric.format(p.value)
+            );
+        }
+    }
+    o
+}
+
+/// `loadgate history`.
+pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
+    let metric = Metric::parse(&a.metric).ok_or_else(|| {
+        RegressError::Invalid(format!(
+            "--metric `{}`: use tps, p99 or error_rate",
+            a.metric
+        ))
+    })?;
+    let mut cfg = ChangePointConfig::default();
+    if let Some(m) = a.min_segment {
+        cfg.min_segment = m;
+    }
+    let store = Store::open(store_path)?;
+    let runs = store.run_series(&a.workload, a.testbed.as_deref())?;
+    if runs.is_empty() {
+        return Err(RegressError::Invalid(format!(
+            "no complete runs of `{}`{} in {}; see `loadgate runs`",
+            a.workload,
+            a.testbed
+                .as_deref()
+                .map(|t| format!(" on testbed {t}"))
+                .unwrap_or_default(),
+            store_path.display()
+        ))
+        .into());
+    }
+    let h = build(&a.workload, metric, &runs, &cfg)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
+    } else {
+        print!("{}", render(&h));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RunStatus, Testbed};
+
+    fn run(id: i64, fp: &str, threads: u32, tps: f64) -> RunMetrics {
+        RunMetrics {
+            id,
+            set_id: None,
+            started_at_ms: id * 1000,
+            status: RunStatus::Complete,
+            status_reason: None,
+            workload: "w".into(),
+            workload_hash: "h".into(),
+            testbed_fingerprint: fp.into(),
+            testbed: Testbed::default(),
+            settings: serde_json::json!({ "threads": threads }),
+            target: String::new(),
+            server_version: String::new(),
+            git_commit: None,
+            tps: Some(tps),
+            p99_corrected_ms: Some(1.0),
+            errors: Some(0),
+            transactions: Some(100),
+        }
+    }
+
+    #[test]
+    fn series_split_by_testbed_and_settings_and_a_step_is_found() {
+        let mut runs = Vec::new();
+        for i in 0..24 {
+            let noise = [1.0, 1.01, 0.99, 1.005, 0.995, 1.0][i % 6];
+            let level = if i < 12 { 1000.0 } else { 900.0 };
+            runs.push(run(i as i64, "fp1", 4, level * noise));
+        }
+        runs.push(run(100, "fp2", 4, 500.0));
+        runs.push(run(101, "fp1", 8, 2000.0));
+        let h = build("w", Metric::Tps, &runs, &ChangePointConfig::default()).unwrap();
+        assert_eq!(h.series.len(), 3);
+        let main = &h.series[0];
+        assert_eq!(main.points.len(), 24);
+        assert_eq!(main.change_points.len(), 1, "{:?}", main.change_points);
+        assert_eq!(main.change_points[0].run_id, 12);
+        assert!(h.series[1].note.is_some());
+        let text = render(&h);
+        assert!(text.contains("◆ change"), "{text}");
+    }
+}

@@ -1,0 +1,459 @@
+//! Regression tracking: repeated trials, baselines, comparisons, A/B jobs, the CI gate,
+//! history with change points, and A/A calibration. The statistics live in [`crate::stats`];
+//! this module decides *what* is compared, runs the trials, refuses what cannot be compared,
+//! and builds the [`GateReport`] that every output format renders.
+//!
+//! # Map
+//!
+//! - [`trials`]: N runs of one job as a run set (`run --trials`, `gate`, `calibrate`).
+//! - [`baseline`]: `baseline save | list | show | rm`; the checks a set must pass to become one.
+//! - [`compare`]: a candidate set against a baseline (Welch on logs, Holm over the metrics,
+//!   the margin widened by calibration), with the mismatch checks.
+//! - [`ab`]: A/B in one job, interleaved ABBA, sequential (group-sequential boundaries, Holm
+//!   over metrics and thread counts).
+//! - [`gate`]: the CI command: prepare if needed, trials or A/B, verdict, outputs, exit code.
+//! - [`history`]: a metric's series per testbed with E-divisive change points.
+//! - [`calibrate`]: A/A trials, the noise per metric, stored per testbed and workload.
+//! - [`report`]: [`GateReport`], the one result type behind text, JSON, Markdown and JUnit.
+//! - [`cli`]: the clap arguments of these commands.
+//!
+//! # The metrics
+//!
+//! Every comparison judges three primary metrics of whole runs (never per-second intervals):
+//!
+//! - **tps**: committed transactions per second (higher is better);
+//! - **p99**: the corrected 99th percentile latency in ms (lower is better);
+//! - **error rate**: errors per committed transaction, retried errors included (lower is
+//!   better). Zeros are handled so: when the mean error rate is below [`ERROR_RATE_FLOOR`]
+//!   (0.1 % of transactions) on both sides the metric is reported as unchanged ("negligible")
+//!   without a test and left out of the Holm family; otherwise each run's rate is smoothed with
+//!   half a count, `(errors + 0.5) / (transactions + 0.5)`, so that a run without errors still
+//!   has a finite logarithm, and compared on logs like the others.
+//!
+//! The verdict of a comparison: **regression** (exit 1) when any metric regressed, else
+//! **inconclusive** (exit 3) when any metric is inconclusive, else **pass** (exit 0).
+
+pub mod ab;
+pub mod baseline;
+pub mod calibrate;
+pub mod cli;
+pub mod compare;
+pub mod gate;
+pub mod history;
+pub mod report;
+pub mod trials;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::exit;
+use crate::stats::{Direction, StatsError};
+use crate::store::{BaselineRun, RunMetrics};
+
+pub use report::{GateReport, Outcome};
+
+/// Below this mean error rate (errors per transaction) on both sides, the error rate is
+/// "negligible": reported as unchanged and not tested.
+pub const ERROR_RATE_FLOOR: f64 = 0.001;
+
+/// A primary metric of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Tps,
+    P99,
+    ErrorRate,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Tps => "tps",
+            Metric::P99 => "p99",
+            Metric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// For people: what it is and its unit.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::Tps => "throughput (tps)",
+            Metric::P99 => "corrected p99 (ms)",
+            Metric::ErrorRate => "error rate (per transaction)",
+        }
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            Metric::Tps => Direction::HigherIsBetter,
+            Metric::P99 | Metric::ErrorRate => Direction::LowerIsBetter,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        match s {
+            "tps" | "throughput" => Some(Metric::Tps),
+            "p99" => Some(Metric::P99),
+            "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
+            _ => None,
+        }
+    }
+
+    /// A value for people, in the metric's unit.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Metric::Tps => format!("{v:.1}"),
+            Metric::P99 => format!("{v:.2}"),
+            Metric::ErrorRate => format!("{:.3} %", v * 100.0),
+        }
+    }
+}
+
+/// The metrics of one complete run, the unit of evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RunValues {
+    pub run_id: i64,
+    pub tps: f64,
+    pub p99_ms: f64,
+    pub transactions: u64,
+    pub errors: u64,
+}
+
+impl RunValues {
+    /// Errors per committed transaction (0 when nothing committed).
+    pub fn error_rate(&self) -> f64 {
+        if self.transactions == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.transactions as f64
+        }
+    }
+
+    /// The error rate with half a count added, always positive: `(e + 0.5) / (t + 0.5)`.
+    pub fn smoothed_error_rate(&self) -> f64 {
+        (self.errors as f64 + 0.5) / (self.transactions as f64 + 0.5)
+    }
+
+    /// The value of `m` as compared (the smoothed error rate for [`Metric::ErrorRate`]).
+    pub fn compared(&self, m: Metric) -> f64 {
+        match m {
+            Metric::Tps => self.tps,
+            Metric::P99 => self.p99_ms,
+            Metric::ErrorRate => self.smoothed_error_rate(),
+        }
+    }
+
+    /// The value of `m` as reported.
+    pub fn get(&self, m: Metric) -> f64 {
+        match m {
+            Metric::Tps => self.tps,
+            Metric::P99 => self.p99_ms,
+            Metric::ErrorRate => self.error_rate(),
+        }
+    }
+
+    /// The values of a stored complete run; `None` when it has no results.
+    pub fn of_run(m: &RunMetrics) -> Option<RunValues> {
+        Some(RunValues {
+            run_id: m.id,
+            tps: m.tps?,
+            p99_ms: m.p99_corrected_ms?,
+            transactions: m.transactions?,
+            errors: m.errors.unwrap_or(0),
+        })
+    }
+
+    pub fn of_baseline_run(r: &BaselineRun) -> RunValues {
+        RunValues {
+            run_id: r.run_id,
+            tps: r.tps,
+            p99_ms: r.p99_corrected_ms,
+            transactions: r.transactions,
+            errors: r.errors,
+        }
+    }
+
+    /// The values of a run just finished.
+    pub fn of_record(r: &crate::record::RunRecord) -> Option<RunValues> {
+        let s = r.summary.as_ref()?;
+        Some(RunValues {
+            run_id: r.id.unwrap_or(0),
+            tps: s.tps,
+            p99_ms: s.latency_corrected.p99,
+            transactions: s.transactions,
+            errors: s.errors.iter().map(|e| e.count).sum(),
+        })
+    }
+}
+
+/// Mean of a metric over runs (as reported, not smoothed).
+pub fn mean_of(values: &[RunValues], m: Metric) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().map(|v| v.get(m)).sum::<f64>() / values.len() as f64
+}
+
+/// What cannot be compared, or not yet: each with the context a user needs and its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RegressError {
+    #[error("there is no baseline `{name}` in the run store{}", known_list(.known))]
+    UnknownBaseline { name: String, known: Vec<String> },
+
+    #[error("a baseline `{0}` already exists; pass --force to replace it, or pick another name")]
+    BaselineExists(String),
+
+    #[error("{0}")]
+    NoSet(String),
+
+    #[error("run set `{set}` holds no runs; see `loadgate runs --set {set}`")]
+    EmptySet { set: String },
+
+    #[error(
+        "{what} `{set}` has {} run(s) that did not complete, so no verdict is made from it: {}. \
+         Re-run the trials (a verdict is never made from partial data)",
+        .failed.len(),
+        .failed.join("; ")
+    )]
+    FailedRuns {
+        what: &'static str,
+        set: String,
+        failed: Vec<String>,
+    },
+
+    #[error("too few trials: {what} needs at least {needed}, got {got}{}", hint(.advice))]
+    TooFewTrials {
+        what: String,
+        needed: usize,
+        got: usize,
+        advice: Option<String>,
+    },
+
+    #[error(
+        "{what} cannot be compared:\n  - {}\nRun both on the same testbed with the same workload \
+         and settings, or pass --allow-mismatch to compare anyway (the report will say so)",
+        .details.join("\n  - ")
+    )]
+    Mismatch { what: String, details: Vec<String> },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("statistics: {0}")]
+    Stats(#[from] StatsError),
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "; none is saved yet: `loadgate baseline save NAME` saves the last run set".into()
+    } else {
+        format!("; saved baselines: {}", known.join(", "))
+    }
+}
+
+fn hint(advice: &Option<String>) -> String {
+    advice
+        .as_ref()
+        .map(|a| format!(". {a}"))
+        .unwrap_or_default()
+}
+
+impl RegressError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RegressError::FailedRuns { .. } => exit::INCOMPLETE,
+            _ => exit::USAGE,
+        }
+    }
+}
+
+/// The settings that make two runs comparable, flattened to `key → value`: everything in the
+/// stored settings except the seed, where the tables live, timeouts, the live-report interval
+/// and where each value came from. Workload variables appear as `vars.NAME`.
+pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, String> {
+    const IGNORED: &[&str] = &[
+        "seed",
+        "database",
+        "report_interval_s",
+        "connect_timeout_s",
+        "origins",
+        "workload",
+    ];
+    let mut out = BTreeMap::new();
+    if let Some(obj) = settings.as_object() {
+        for (k, v) in obj {
+            if IGNORED.contains(&k.as_str()) {
+                continue;
+            }
+            if k == "vars" {
+                if let Some(vars) = v.as_object() {
+                    for (vk, vv) in vars {
+                        if ["threads", "tables", "table_size", "seed"].contains(&vk.as_str()) {
+                            continue;
+                        }
+                        out.insert(format!("vars.{vk}"), vv.to_string());
+                    }
+                }
+                continue;
+            }
+            out.insert(k.clone(), v.to_string());
+        }
+    }
+    out
+}
+
+/// The differences between two settings, for people: `threads: 4 → 8`.
+pub fn settings_diff(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let (a, b) = (comparable_settings(a), comparable_settings(b));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
+            format!(
+                "{}: {} → {}",
+                k.trim_start_matches("vars."),
+                show(a.get(k)),
+                show(b.get(k))
+            )
+        })
+        .collect()
+}
+
+/// The differences between two testbeds, naming the parts that differ.
+pub fn testbed_diff(a: &crate::record::Testbed, b: &crate::record::Testbed) -> Vec<String> {
+    if a.fingerprint == b.fingerprint {
+        return Vec::new();
+    }
+    let mut parts = Vec::new();
+    let mut part = |name: &str, x: String, y: String| {
+        if x != y {
+            parts.push(format!("{name} {x} → {y}"));
+        }
+    };
+    part("CPU", a.cpu_model.clone(), b.cpu_model.clone());
+    part("cores", a.cores.to_string(), b.cores.to_string());
+    part(
+        "memory GiB",
+        (a.memory_bytes >> 30).to_string(),
+        (b.memory_bytes >> 30).to_string(),
+    );
+    part("kernel", a.kernel.clone(), b.kernel.clone());
+    part(
+        "server version",
+        a.server_version.clone(),
+        b.server_version.clone(),
+    );
+    part(
+        "server config hash",
+        a.server_config_hash.clone(),
+        b.server_config_hash.clone(),
+    );
+    vec![format!(
+        "testbed fingerprint {} → {}{}",
+        a.fingerprint,
+        b.fingerprint,
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    )]
+}
+
+/// A new run set id: UTC time and 4 random hex digits, e.g. `20261121-100938-3f2a`.
+pub fn new_set_id() -> String {
+    let ts = crate::report::rfc3339(crate::runner::now_ms());
+    let compact: String = ts[..19]
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .map(|c| if c == 'T' { '-' } else { c })
+        .collect();
+    format!("{compact}-{:04x}", rand::random::<u16>())
+}
+
+/// Parses a relative amount: `3%`, `0.03`. Must be in `[0, 1)`.
+pub fn parse_fraction(name: &str, s: &str) -> Result<f64, RegressError> {
+    let t = s.trim();
+    let v = if let Some(p) = t.strip_suffix('%') {
+        p.trim().parse::<f64>().map(|v| v / 100.0)
+    } else {
+        t.parse::<f64>()
+    };
+    match v {
+        Ok(v) if v.is_finite() && (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(RegressError::Invalid(format!(
+            "{name} `{s}`: expected a relative amount such as 3% or 0.03 (from 0 to below 100 %)"
+        ))),
+    }
+}
+
+/// `1 thread`, `4 threads`.
+pub fn threads_text(n: u32) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
+}
+
+/// `12.3 %` with a sign.
+pub fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:+.1} %", v * 100.0)
+    } else {
+        "n/a".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_parse_with_or_without_percent() {
+        assert_eq!(parse_fraction("--margin", "3%").unwrap(), 0.03);
+        assert_eq!(parse_fraction("--margin", "0.05").unwrap(), 0.05);
+        assert!(parse_fraction("--margin", "3").is_err());
+        assert!(parse_fraction("--margin", "-1%").is_err());
+        assert!(parse_fraction("--margin", "x").is_err());
+    }
+
+    #[test]
+    fn settings_comparison_ignores_seed_and_names_differences() {
+        let a = serde_json::json!({"threads": 4, "seed": 1, "database": "x",
+            "vars": {"point_selects": 10, "threads": 4}, "origins": {"threads": "flag"}});
+        let b = serde_json::json!({"threads": 8, "seed": 2, "database": "y",
+            "vars": {"point_selects": 12, "threads": 8}, "origins": {}});
+        assert_eq!(
+            settings_diff(&a, &b),
+            ["threads: 4 → 8", "point_selects: 10 → 12"]
+        );
+        assert!(settings_diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn error_rate_is_smoothed_only_for_the_comparison() {
+        let v = RunValues {
+            run_id: 1,
+            tps: 1.0,
+            p99_ms: 1.0,
+            transactions: 1000,
+            errors: 0,
+        };
+        assert_eq!(v.error_rate(), 0.0);
+        assert!((v.smoothed_error_rate() - 0.5 / 1000.5).abs() < 1e-15);
+        assert!(v.compared(Metric::ErrorRate) > 0.0);
+    }
+
+    #[test]
+    fn set_ids_look_like_timestamps() {
+        let id = new_set_id();
+        assert_eq!(id.len(), 20, "{id}");
+        assert_eq!(&id[8..9], "-");
+    }
+}

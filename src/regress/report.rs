@@ -1,0 +1,225 @@
+//! [`GateReport`]: the result of a comparison (`compare`, `ab`, `gate`), the one type behind
+//! the text, JSON (schema `reports/schema/gate-v1.json`), Markdown and JUnit outputs
+//! (`crate::report::{gate, markdown, junit}`).
+
+use serde::Serialize;
+
+use super::Metric;
+use crate::error::exit;
+use crate::stats::{Interval, MarginRule, Verdict};
+
+/// Version of the JSON gate report; bump with breaking changes to the schema.
+pub const SCHEMA_ID: &str = "loadgate.gate/v1";
+
+/// The overall outcome and its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// No metric regressed and none is inconclusive (exit 0).
+    Pass,
+    /// At least one metric regressed (exit 1).
+    Regression,
+    /// No regression, but at least one metric needs more runs to tell (exit 3).
+    Inconclusive,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Pass => exit::OK,
+            Outcome::Regression => exit::REGRESSION,
+            Outcome::Inconclusive => exit::INCONCLUSIVE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Regression => "regression",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// Regression if any metric regressed, else inconclusive if any is, else pass.
+    pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Outcome {
+        let mut out = Outcome::Pass;
+        for v in verdicts {
+            match v {
+                Verdict::Regressed => return Outcome::Regression,
+                Verdict::Inconclusive => out = Outcome::Inconclusive,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// How the comparison was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// A candidate run set against a stored baseline (Welch on logs).
+    Baseline,
+    /// A and B interleaved in one job (sequential paired test on log ratios).
+    Ab,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    /// "baseline", "candidate", "A", "B", or the user's label ("direct", "via proxy").
+    pub label: String,
+    pub workload: String,
+    pub workload_hash: String,
+    /// Redacted target URL.
+    pub target: String,
+    pub threads: u32,
+    /// The baseline's name, for the baseline side of `compare`.
+    pub baseline: Option<String>,
+    pub set_id: Option<String>,
+    pub run_ids: Vec<i64>,
+    /// Settings that differ from the other side (`point_selects: 10 → 12`), on side B only.
+    pub differs_by: Vec<String>,
+}
+
+/// The verdict on one metric, with everything printed next to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricResult {
+    pub metric: Metric,
+    pub verdict: Verdict,
+    /// The verdict in words, finer than `verdict`: `regressed`, `improved`, `unchanged`,
+    /// `no regression` (A/B: a regression of the margin excluded, the change not shown to be
+    /// inside ± margin; counts as unchanged), `negligible` (error rates too low to test),
+    /// `inconclusive`.
+    pub label: String,
+    /// False when the metric was not tested (error rates negligible on both sides).
+    pub tested: bool,
+    /// Mean over the side's runs, in the metric's unit (error rate unsmoothed).
+    pub a: f64,
+    pub b: f64,
+    /// `b/a − 1` estimated on logs (geometric), as tested.
+    pub relative_change: Option<f64>,
+    /// Confidence interval of the relative change (two-sided `1 − 2α`, or the repeated
+    /// interval of the deciding look in A/B).
+    pub ci: Option<Interval>,
+    /// One-sided p-value in the direction of the observed change, unadjusted.
+    pub p_value: Option<f64>,
+    /// Baseline comparisons: `p_value` after Holm's correction over the metrics (in the same
+    /// direction); significant when at or below `alpha`.
+    pub p_adjusted: Option<f64>,
+    /// A/B: the nominal one-sided level the deciding look's boundary corresponds to (after the
+    /// Holm split); "worse" was significant when the unadjusted p for worse was at or below it.
+    pub look_level: Option<f64>,
+    /// Minimum detectable effect in the bad direction (relative, positive).
+    pub mde: Option<f64>,
+    /// Practical margin applied (relative), after calibration.
+    pub margin: f64,
+    pub n_a: usize,
+    pub n_b: usize,
+    /// Runs (per side) or pairs needed to detect a change of the margin with 90 % power at the
+    /// noise seen here; set when the verdict is inconclusive.
+    pub needed: Option<usize>,
+    pub note: Option<String>,
+}
+
+/// One comparison: a workload at a thread count (A/B), or the whole baseline comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub title: String,
+    pub a: Side,
+    pub b: Side,
+    /// A/B: pairs run.
+    pub pairs: Option<usize>,
+    /// A/B: why the job stopped ("all metrics decided after 4 pairs", "maximum of 16 pairs").
+    pub stopped: Option<String>,
+    pub metrics: Vec<MetricResult>,
+}
+
+/// The calibration used to widen the margins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationUsed {
+    pub id: i64,
+    pub created_at: String,
+    pub trials: u32,
+    pub set_id: String,
+    /// Run-to-run noise (log sd, ≈ relative) per metric.
+    pub noise_tps: f64,
+    pub noise_p99: f64,
+    pub noise_error_rate: Option<f64>,
+}
+
+/// The result of `compare`, `ab` or `gate`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateReport {
+    pub schema: &'static str,
+    pub tool_version: String,
+    pub kind: ReportKind,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub generated_at: String,
+    /// Wall time of the job that ran the trials (None when only stored runs were compared).
+    pub elapsed_s: Option<f64>,
+    /// One-sided false-alarm rate for "regressed", over all metrics (Holm).
+    pub alpha: f64,
+    pub power: f64,
+    /// The margin asked for (before calibration).
+    pub margin: f64,
+    pub margin_rule: MarginRule,
+    /// How the numbers were obtained, in one sentence.
+    pub method: String,
+    /// Testbed fingerprint of the candidate (B) runs.
+    pub testbed: String,
+    pub calibration: Option<CalibrationUsed>,
+    /// What differs between the two sides though it should not (baseline comparisons).
+    pub mismatches: Vec<String>,
+    /// True when the mismatches were overridden with --allow-mismatch.
+    pub mismatch_allowed: bool,
+    pub groups: Vec<Group>,
+    pub notes: Vec<String>,
+}
+
+impl GateReport {
+    /// The outcome over every metric of every group.
+    pub fn decide(&mut self) {
+        self.outcome = Outcome::of(
+            self.groups
+                .iter()
+                .flat_map(|g| g.metrics.iter().map(|m| &m.verdict)),
+        );
+        self.exit_code = self.outcome.exit_code();
+    }
+
+    /// One line for people: `regression: tps −12.3 % (oltp_read_write, 4 threads)`.
+    pub fn headline(&self) -> String {
+        let mut worst: Vec<String> = Vec::new();
+        for g in &self.groups {
+            for m in &g.metrics {
+                let show = match self.outcome {
+                    Outcome::Regression => m.verdict == Verdict::Regressed,
+                    Outcome::Inconclusive => m.verdict == Verdict::Inconclusive,
+                    Outcome::Pass => false,
+                };
+                if show {
+                    worst.push(format!(
+                        "{} {}{}",
+                        m.metric.name(),
+                        m.relative_change.map_or("n/a".into(), super::pct),
+                        if self.groups.len() > 1 {
+                            format!(" ({})", g.title)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+            }
+        }
+        match self.outcome {
+            Outcome::Pass => "pass: no regression beyond the margin".to_string(),
+            Outcome::Regression => format!("regression: {}", worst.join(", ")),
+            Outcome::Inconclusive => format!(
+                "inconclusive: no regression shown, but more runs are needed for {}",
+                worst.join(", ")
+            ),
+        }
+    }
+}

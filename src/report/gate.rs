@@ -1,0 +1,217 @@
+//! The verdict of `compare`, `ab` and `gate` for the terminal ([`text`]) and for machines
+//! ([`json`], schema `reports/schema/gate-v1.json`). Markdown and JUnit are in their own files.
+
+use std::fmt::Write;
+
+use crate::regress::report::{GateReport, Group, MetricResult, ReportKind};
+use crate::regress::{pct, Metric};
+use crate::stats::Verdict;
+
+/// `[−14.0 %, −7.7 %]`.
+pub fn ci_text(m: &MetricResult) -> String {
+    match &m.ci {
+        Some(ci) => format!("[{:+.1}, {:+.1}] %", ci.low * 100.0, ci.high * 100.0),
+        None => "—".into(),
+    }
+}
+
+/// The p-value as printed, with what it was compared with.
+pub fn p_text(m: &MetricResult) -> String {
+    match (m.p_value, m.p_adjusted, m.look_level) {
+        (Some(p), Some(adj), _) => format!("{} (Holm {})", fmt_p(p), fmt_p(adj)),
+        (Some(p), None, Some(level)) => format!("{} (bound {})", fmt_p(p), fmt_p(level)),
+        (Some(p), None, None) => fmt_p(p),
+        _ => "—".into(),
+    }
+}
+
+pub fn fmt_p(p: f64) -> String {
+    if p < 0.0001 {
+        "<0.0001".into()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+pub fn opt_pct(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{:.1} %", v * 100.0))
+}
+
+pub fn verdict_word(m: &MetricResult) -> String {
+    match m.verdict {
+        Verdict::Regressed => "REGRESSED".into(),
+        _ => m.label.clone(),
+    }
+}
+
+/// The extra words after a verdict: why it was not tested, how many runs would tell.
+pub fn verdict_detail(m: &MetricResult, kind: ReportKind) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = m.needed {
+        parts.push(format!(
+            "~{n} {} to resolve a {:.1} % change",
+            if kind == ReportKind::Ab {
+                "pairs"
+            } else {
+                "trials per side"
+            },
+            m.margin * 100.0
+        ));
+    }
+    if let Some(note) = &m.note {
+        parts.push(note.clone());
+    }
+    parts.join("; ")
+}
+
+fn group_head(o: &mut String, g: &Group, kind: ReportKind) {
+    let _ = writeln!(o, "\n{}", g.title);
+    let side = |s: &crate::regress::report::Side| {
+        format!(
+            "{}{} run(s){}",
+            if s.label == "A" || s.label == "B" {
+                String::new()
+            } else {
+                format!("{}: ", s.label)
+            },
+            s.run_ids.len(),
+            s.set_id
+                .as_deref()
+                .map(|x| format!(", set {x}"))
+                .unwrap_or_default()
+        )
+    };
+    let _ = writeln!(o, "  A: {}\n  B: {}", side(&g.a), side(&g.b));
+    if !g.b.differs_by.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {}B differs by: {}",
+            if kind == ReportKind::Ab {
+                ""
+            } else {
+                "MISMATCH: "
+            },
+            g.b.differs_by.join(", ")
+        );
+    }
+    if let Some(s) = &g.stopped {
+        let _ = writeln!(o, "  {s}");
+    }
+}
+
+/// The terminal report.
+pub fn text(r: &GateReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "loadgate {} — {} (exit {})",
+        match r.kind {
+            ReportKind::Baseline => "compare",
+            ReportKind::Ab => "A/B",
+        },
+        r.headline(),
+        r.exit_code
+    );
+    let _ = writeln!(o, "method:  {}", r.method);
+    let _ = writeln!(
+        o,
+        "verdict: regressed = significant after Holm and the {:.0} % interval reaches past the margin (margin {:.1} %, power {:.0} % for the MDE)",
+        (1.0 - 2.0 * r.alpha) * 100.0,
+        r.margin * 100.0,
+        r.power * 100.0
+    );
+    let _ = write!(o, "testbed: {}", r.testbed);
+    if let Some(e) = r.elapsed_s {
+        let _ = write!(o, "; took {e:.1} s");
+    }
+    let _ = writeln!(o);
+    if !r.mismatches.is_empty() {
+        let _ = writeln!(
+            o,
+            "MISMATCH{}: {}",
+            if r.mismatch_allowed {
+                " (allowed with --allow-mismatch)"
+            } else {
+                ""
+            },
+            r.mismatches.join("; ")
+        );
+    }
+    if r.kind == ReportKind::Ab && !r.groups.is_empty() {
+        overview(&mut o, r);
+    }
+    for g in &r.groups {
+        group_head(&mut o, g, r.kind);
+        let _ = writeln!(
+            o,
+            "  {:<29} {:>11} {:>11} {:>9}  {:<18} {:<24} {:>7} {:>7}  verdict",
+            "metric", "A", "B", "change", "CI", "p (one-sided)", "MDE", "margin"
+        );
+        for m in &g.metrics {
+            let detail = verdict_detail(m, r.kind);
+            let _ = writeln!(
+                o,
+                "  {:<29} {:>11} {:>11} {:>9}  {:<18} {:<24} {:>7} {:>7}  {}{}",
+                m.metric.title(),
+                m.metric.format(m.a),
+                m.metric.format(m.b),
+                m.relative_change.map_or("—".into(), pct),
+                ci_text(m),
+                p_text(m),
+                opt_pct(m.mde),
+                format!("{:.1} %", m.margin * 100.0),
+                verdict_word(m),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                }
+            );
+        }
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(o, "\nnotes:");
+        for n in &r.notes {
+            let _ = writeln!(o, "  - {n}");
+        }
+    }
+    o
+}
+
+/// "direct vs via proxy": one line per workload and thread count with A, B and the change.
+fn overview(o: &mut String, r: &GateReport) {
+    let g0 = &r.groups[0];
+    let _ = writeln!(
+        o,
+        "\n{} vs {} — change of B relative to A",
+        g0.a.label, g0.b.label
+    );
+    let _ = writeln!(
+        o,
+        "  {:<36} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {:>5}  verdict",
+        "workload, threads", "A tps", "B tps", "change", "A p99", "B p99", "change", "pairs"
+    );
+    for g in &r.groups {
+        let get = |m: Metric| g.metrics.iter().find(|x| x.metric == m);
+        let (t, p) = (get(Metric::Tps), get(Metric::P99));
+        let worst = crate::regress::Outcome::of(g.metrics.iter().map(|m| &m.verdict));
+        let _ = writeln!(
+            o,
+            "  {:<36} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {:>5}  {}",
+            g.title,
+            t.map_or("—".into(), |m| Metric::Tps.format(m.a)),
+            t.map_or("—".into(), |m| Metric::Tps.format(m.b)),
+            t.and_then(|m| m.relative_change).map_or("—".into(), pct),
+            p.map_or("—".into(), |m| Metric::P99.format(m.a)),
+            p.map_or("—".into(), |m| Metric::P99.format(m.b)),
+            p.and_then(|m| m.relative_change).map_or("—".into(), pct),
+            g.pairs.map_or("—".into(), |n| n.to_string()),
+            worst.as_str()
+        );
+    }
+}
+
+/// The JSON report (schema `reports/schema/gate-v1.json`).
+pub fn json(r: &GateReport) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,595 @@
+//! The regression-tracking part of the store: run sets (the trials of one job), named
+//! baselines with a snapshot of their runs' metrics, A/A calibrations per testbed and
+//! workload, and the per-run metric rows that compare, history and calibrate read.
+//!
+//! A baseline copies the metrics of its runs when it is saved, so deleting a run later does not
+//! change a baseline. Every statement on those tables lives here.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::redact::{redact_json, redact_url};
+use super::{Store, StoreError, TxError};
+use crate::record::{RunStatus, Testbed};
+
+/// One run set: the trials of one `run --trials`, `gate`, `calibrate` job, or one side of an
+/// A/B job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSet {
+    pub set_id: String,
+    /// `trials`, `gate`, `calibrate`, `ab`.
+    pub kind: String,
+    pub created_at_ms: i64,
+    pub workload: String,
+    /// Trials requested (the set may hold fewer if the job stopped early or failed).
+    pub trials: u32,
+    /// Free text, e.g. the A/B side's label.
+    pub label: Option<String>,
+}
+
+/// The metrics of one stored run, without its histograms and series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunMetrics {
+    pub id: i64,
+    pub set_id: Option<String>,
+    pub started_at_ms: i64,
+    pub status: RunStatus,
+    pub status_reason: Option<String>,
+    pub workload: String,
+    pub workload_hash: String,
+    pub testbed_fingerprint: String,
+    pub testbed: Testbed,
+    pub settings: serde_json::Value,
+    pub target: String,
+    pub server_version: String,
+    pub git_commit: Option<String>,
+    pub tps: Option<f64>,
+    pub p99_corrected_ms: Option<f64>,
+    /// Every error seen, retried or not.
+    pub errors: Option<u64>,
+    /// Committed transactions.
+    pub transactions: Option<u64>,
+}
+
+/// The metrics of one run of a baseline, copied when the baseline was saved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineRun {
+    pub run_id: i64,
+    pub started_at_ms: i64,
+    pub tps: f64,
+    pub p99_corrected_ms: f64,
+    pub transactions: u64,
+    pub errors: u64,
+}
+
+/// A named baseline: a run set frozen with what it was measured on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Baseline {
+    pub name: String,
+    pub created_at_ms: i64,
+    pub set_id: String,
+    pub workload: String,
+    pub workload_hash: String,
+    pub testbed: Testbed,
+    pub settings: serde_json::Value,
+    pub target: String,
+    pub server_version: String,
+    pub git_commit: Option<String>,
+    pub runs: Vec<BaselineRun>,
+}
+
+/// The run-to-run noise measured by A/A trials on one testbed for one workload: log-scale
+/// standard deviations from `stats::run_noise`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    pub id: Option<i64>,
+    pub created_at_ms: i64,
+    pub testbed_fingerprint: String,
+    pub workload: String,
+    pub workload_hash: String,
+    pub settings: serde_json::Value,
+    pub set_id: String,
+    pub trials: u32,
+    pub noise_tps: f64,
+    pub noise_p99: f64,
+    /// `None` when the trials saw (almost) no errors.
+    pub noise_error_rate: Option<f64>,
+}
+
+const METRIC_COLUMNS: &str = "id, set_id, started_at_ms, status, status_reason, workload, \
+    workload_hash, testbed_fingerprint, testbed_json, settings_json, target, server_version, \
+    git_commit, tps, p99_corrected_ms, error_count, json_extract(summary_json, '$.transactions')";
+
+fn metrics_row(r: &Row<'_>) -> rusqlite::Result<(RunMetrics, String, String, String)> {
+    let testbed_json: String = r.get(8)?;
+    let settings_json: String = r.get(9)?;
+    let status: String = r.get(3)?;
+    Ok((
+        RunMetrics {
+            id: r.get(0)?,
+            set_id: r.get(1)?,
+            started_at_ms: r.get(2)?,
+            status: RunStatus::Running,
+            status_reason: r.get(4)?,
+            workload: r.get(5)?,
+            workload_hash: r.get(6)?,
+            testbed_fingerprint: r.get(7)?,
+            testbed: Testbed::default(),
+            settings: serde_json::Value::Null,
+            target: r.get(10)?,
+            server_version: r.get(11)?,
+            git_commit: r.get(12)?,
+            tps: r.get(13)?,
+            p99_corrected_ms: r.get(14)?,
+            errors: r.get::<_, Option<i64>>(15)?.map(|v| v.max(0) as u64),
+            transactions: r.get::<_, Option<i64>>(16)?.map(|v| v.max(0) as u64),
+        },
+        status,
+        testbed_json,
+        settings_json,
+    ))
+}
+
+fn finish_metrics(
+    (mut m, status, testbed_json, settings_json): (RunMetrics, String, String, String),
+) -> Result<RunMetrics, TxError> {
+    m.status = RunStatus::parse(&status).ok_or_else(|| TxError::Corrupt {
+        id: m.id,
+        detail: format!("unknown status {status:?}"),
+    })?;
+    m.testbed = serde_json::from_str(&testbed_json).map_err(|e| TxError::Corrupt {
+        id: m.id,
+        detail: format!("its testbed is not valid JSON: {e}"),
+    })?;
+    m.settings = serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
+        id: m.id,
+        detail: format!("its settings are not valid JSON: {e}"),
+    })?;
+    Ok(m)
+}
+
+fn set_row(r: &Row<'_>) -> rusqlite::Result<RunSet> {
+    Ok(RunSet {
+        set_id: r.get(0)?,
+        kind: r.get(1)?,
+        created_at_ms: r.get(2)?,
+        workload: r.get(3)?,
+        trials: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
+        label: r.get(5)?,
+    })
+}
+
+const SET_COLUMNS: &str = "set_id, kind, created_at_ms, workload, trials, label";
+
+fn calibration_row(r: &Row<'_>) -> rusqlite::Result<(Calibration, String)> {
+    Ok((
+        Calibration {
+            id: r.get(0)?,
+            created_at_ms: r.get(1)?,
+            testbed_fingerprint: r.get(2)?,
+            workload: r.get(3)?,
+            workload_hash: r.get(4)?,
+            settings: serde_json::Value::Null,
+            set_id: r.get(6)?,
+            trials: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+            noise_tps: r.get(8)?,
+            noise_p99: r.get(9)?,
+            noise_error_rate: r.get(10)?,
+        },
+        r.get(5)?,
+    ))
+}
+
+const CALIBRATION_COLUMNS: &str = "id, created_at_ms, testbed_fingerprint, workload, \
+    workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, noise_error_rate";
+
+impl Store {
+    /// Records a new run set (before its first run).
+    pub fn insert_run_set(&mut self, set: &RunSet) -> Result<(), StoreError> {
+        self.write("record a run set", |tx| {
+            tx.execute(
+                &format!("INSERT INTO run_sets ({SET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    set.set_id,
+                    set.kind,
+                    set.created_at_ms,
+                    set.workload,
+                    set.trials,
+                    set.label
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The run set `set_id`, if recorded.
+    pub fn get_run_set(&self, set_id: &str) -> Result<Option<RunSet>, StoreError> {
+        self.read("read a run set", |tx| {
+            Ok(tx
+                .query_row(
+                    &format!("SELECT {SET_COLUMNS} FROM run_sets WHERE set_id = ?1"),
+                    [set_id],
+                    set_row,
+                )
+                .optional()?)
+        })
+    }
+
+    /// The most recent run set of one of `kinds`.
+    pub fn last_run_set(&self, kinds: &[&str]) -> Result<Option<RunSet>, StoreError> {
+        self.read("find the last run set", |tx| {
+            let list = kinds
+                .iter()
+                .map(|k| format!("'{}'", k.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Ok(tx
+                .query_row(
+                    &format!(
+                        "SELECT {SET_COLUMNS} FROM run_sets WHERE kind IN ({list}) \
+                         ORDER BY created_at_ms DESC, rowid DESC LIMIT 1"
+                    ),
+                    [],
+                    set_row,
+                )
+                .optional()?)
+        })
+    }
+
+    /// The metrics of every run in set `set_id`, in the order they were run.
+    pub fn runs_in_set(&self, set_id: &str) -> Result<Vec<RunMetrics>, StoreError> {
+        self.read("read the runs of a set", |tx| {
+            let mut st = tx.prepare(&format!(
+                "SELECT {METRIC_COLUMNS} FROM runs WHERE set_id = ?1 ORDER BY started_at_ms, id"
+            ))?;
+            let rows = st.query_map([set_id], metrics_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(finish_metrics(r?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The complete runs of `workload` (optionally on one testbed), oldest first.
+    pub fn run_series(
+        &self,
+        workload: &str,
+        testbed: Option<&str>,
+    ) -> Result<Vec<RunMetrics>, StoreError> {
+        self.read("read the history of a workload", |tx| {
+            let mut sql = format!(
+                "SELECT {METRIC_COLUMNS} FROM runs WHERE workload = ?1 AND status = 'complete'"
+            );
+            if testbed.is_some() {
+                sql.push_str(" AND testbed_fingerprint = ?2");
+            }
+            sql.push_str(" ORDER BY started_at_ms, id");
+            let mut st = tx.prepare(&sql)?;
+            let rows = match testbed {
+                Some(t) => st.query_map(params![workload, t], metrics_row)?,
+                None => st.query_map(params![workload], metrics_row)?,
+            };
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(finish_metrics(r?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Saves `b`. Returns `false` (and changes nothing) when a baseline of that name exists and
+    /// `replace` is false.
+    pub fn save_baseline(&mut self, b: &Baseline, replace: bool) -> Result<bool, StoreError> {
+        let testbed_json =
+            serde_json::to_string(&b.testbed).map_err(|source| StoreError::Encode {
+                what: "testbed",
+                source,
+            })?;
+        let mut settings = b.settings.clone();
+        redact_json(&mut settings);
+        let settings_json =
+            serde_json::to_string(&settings).map_err(|source| StoreError::Encode {
+                what: "settings",
+                source,
+            })?;
+        let target = redact_url(&b.target);
+        self.write("save a baseline", |tx| {
+            let exists: bool = tx
+                .query_row("SELECT 1 FROM baselines WHERE name = ?1", [&b.name], |_| {
+                    Ok(true)
+                })
+                .optional()?
+                .unwrap_or(false);
+            if exists && !replace {
+                return Ok(false);
+            }
+            tx.execute("DELETE FROM baselines WHERE name = ?1", [&b.name])?;
+            tx.execute(
+                "INSERT INTO baselines (name, created_at_ms, set_id, workload, workload_hash, \
+                 testbed_fingerprint, testbed_json, settings_json, target, server_version, \
+                 git_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    b.name,
+                    b.created_at_ms,
+                    b.set_id,
+                    b.workload,
+                    b.workload_hash,
+                    b.testbed.fingerprint,
+                    testbed_json,
+                    settings_json,
+                    target,
+                    b.server_version,
+                    b.git_commit
+                ],
+            )?;
+            let mut st = tx.prepare(
+                "INSERT INTO baseline_runs (baseline, idx, run_id, started_at_ms, tps, \
+                 p99_corrected_ms, transactions, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (i, r) in b.runs.iter().enumerate() {
+                st.execute(params![
+                    b.name,
+                    i as i64,
+                    r.run_id,
+                    r.started_at_ms,
+                    r.tps,
+                    r.p99_corrected_ms,
+                    r.transactions as i64,
+                    r.errors as i64
+                ])?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// The baseline called `name`, with its runs.
+    pub fn get_baseline(&self, name: &str) -> Result<Option<Baseline>, StoreError> {
+        self.read("read a baseline", |tx| {
+            let head = tx
+                .query_row(
+                    "SELECT name, created_at_ms, set_id, workload, workload_hash, testbed_json, \
+                     settings_json, target, server_version, git_commit FROM baselines \
+                     WHERE name = ?1",
+                    [name],
+                    |r| {
+                        Ok((
+                            Baseline {
+                                name: r.get(0)?,
+                                created_at_ms: r.get(1)?,
+                                set_id: r.get(2)?,
+                                workload: r.get(3)?,
+                                workload_hash: r.get(4)?,
+                                testbed: Testbed::default(),
+                                settings: serde_json::Value::Null,
+                                target: r.get(7)?,
+                                server_version: r.get(8)?,
+                                git_commit: r.get(9)?,
+                                runs: Vec::new(),
+                            },
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((mut b, testbed_json, settings_json)) = head else {
+                return Ok(None);
+            };
+            let corrupt = |what: &str, e: serde_json::Error| TxError::Corrupt {
+                id: 0,
+                detail: format!("baseline `{name}`: its {what} is not valid JSON: {e}"),
+            };
+            b.testbed = serde_json::from_str(&testbed_json).map_err(|e| corrupt("testbed", e))?;
+            b.settings =
+                serde_json::from_str(&settings_json).map_err(|e| corrupt("settings", e))?;
+            let mut st = tx.prepare(
+                "SELECT run_id, started_at_ms, tps, p99_corrected_ms, transactions, errors \
+                 FROM baseline_runs WHERE baseline = ?1 ORDER BY idx",
+            )?;
+            let rows = st.query_map([name], |r| {
+                Ok(BaselineRun {
+                    run_id: r.get(0)?,
+                    started_at_ms: r.get(1)?,
+                    tps: r.get(2)?,
+                    p99_corrected_ms: r.get(3)?,
+                    transactions: r.get::<_, i64>(4)?.max(0) as u64,
+                    errors: r.get::<_, i64>(5)?.max(0) as u64,
+                })
+            })?;
+            for r in rows {
+                b.runs.push(r?);
+            }
+            Ok(Some(b))
+        })
+    }
+
+    /// Every baseline's name, newest first.
+    pub fn baseline_names(&self) -> Result<Vec<String>, StoreError> {
+        self.read("list baselines", |tx| {
+            let mut st =
+                tx.prepare("SELECT name FROM baselines ORDER BY created_at_ms DESC, name")?;
+            let names = st.query_map([], |r| r.get(0))?;
+            Ok(names.collect::<Result<Vec<String>, _>>()?)
+        })
+    }
+
+    /// Deletes the baseline `name` (its runs stay in the store). Returns whether it existed.
+    pub fn delete_baseline(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.write("delete a baseline", |tx| {
+            Ok(tx.execute("DELETE FROM baselines WHERE name = ?1", [name])? > 0)
+        })
+    }
+
+    /// Stores a calibration; returns its id.
+    pub fn insert_calibration(&mut self, c: &Calibration) -> Result<i64, StoreError> {
+        let mut settings = c.settings.clone();
+        redact_json(&mut settings);
+        let settings_json =
+            serde_json::to_string(&settings).map_err(|source| StoreError::Encode {
+                what: "settings",
+                source,
+            })?;
+        self.write("store a calibration", |tx| {
+            tx.execute(
+                "INSERT INTO calibrations (created_at_ms, testbed_fingerprint, workload, \
+                 workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, \
+                 noise_error_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    c.created_at_ms,
+                    c.testbed_fingerprint,
+                    c.workload,
+                    c.workload_hash,
+                    settings_json,
+                    c.set_id,
+                    c.trials,
+                    c.noise_tps,
+                    c.noise_p99,
+                    c.noise_error_rate
+                ],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// The newest calibration of `workload` on testbed `fingerprint`.
+    pub fn latest_calibration(
+        &self,
+        fingerprint: &str,
+        workload: &str,
+    ) -> Result<Option<Calibration>, StoreError> {
+        self.read("read a calibration", |tx| {
+            let row = tx
+                .query_row(
+                    &format!(
+                        "SELECT {CALIBRATION_COLUMNS} FROM calibrations \
+                         WHERE testbed_fingerprint = ?1 AND workload = ?2 \
+                         ORDER BY created_at_ms DESC, id DESC LIMIT 1"
+                    ),
+                    [fingerprint, workload],
+                    calibration_row,
+                )
+                .optional()?;
+            match row {
+                None => Ok(None),
+                Some((mut c, settings_json)) => {
+                    c.settings =
+                        serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
+                            id: c.id.unwrap_or(0),
+                            detail: format!("calibration settings are not valid JSON: {e}"),
+                        })?;
+                    Ok(Some(c))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RunRecord, RunStatusField, Summary};
+
+    fn run(set: &str, tps: f64, status: RunStatus) -> RunRecord {
+        RunRecord {
+            set_id: Some(set.into()),
+            started_at_ms: 1_700_000_000_000 + tps as i64,
+            status: RunStatusField(status),
+            workload: "w".into(),
+            workload_hash: "h".into(),
+            settings: serde_json::json!({ "threads": 4 }),
+            testbed: Testbed {
+                fingerprint: "fp".into(),
+                ..Testbed::default()
+            },
+            summary: Some(Summary {
+                tps,
+                transactions: 1000,
+                ..Summary::default()
+            }),
+            ..RunRecord::default()
+        }
+    }
+
+    #[test]
+    fn sets_baselines_and_calibrations_round_trip() {
+        let mut s = Store::open_in_memory().unwrap();
+        for (i, id) in ["s1", "s2"].iter().enumerate() {
+            s.insert_run_set(&RunSet {
+                set_id: id.to_string(),
+                kind: "trials".into(),
+                created_at_ms: 10 + i as i64,
+                workload: "w".into(),
+                trials: 2,
+                label: None,
+            })
+            .unwrap();
+        }
+        assert_eq!(s.last_run_set(&["trials"]).unwrap().unwrap().set_id, "s2");
+        assert!(s.last_run_set(&["gate"]).unwrap().is_none());
+        s.insert_run(&run("s1", 100.0, RunStatus::Complete))
+            .unwrap();
+        s.insert_run(&run("s1", 101.0, RunStatus::Failed)).unwrap();
+        let m = s.runs_in_set("s1").unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].tps, Some(100.0));
+        assert_eq!(m[0].transactions, Some(1000));
+        assert_eq!(m[1].status, RunStatus::Failed);
+        assert_eq!(m[0].settings["threads"], 4);
+        assert_eq!(s.run_series("w", Some("fp")).unwrap().len(), 1);
+        assert!(s.run_series("w", Some("other")).unwrap().is_empty());
+
+        let b = Baseline {
+            name: "main".into(),
+            created_at_ms: 5,
+            set_id: "s1".into(),
+            workload: "w".into(),
+            workload_hash: "h".into(),
+            testbed: m[0].testbed.clone(),
+            settings: m[0].settings.clone(),
+            target: "mysql://root:secret@h:1/db".into(),
+            server_version: "10".into(),
+            git_commit: None,
+            runs: vec![BaselineRun {
+                run_id: m[0].id,
+                started_at_ms: 1,
+                tps: 100.0,
+                p99_corrected_ms: 2.0,
+                transactions: 1000,
+                errors: 0,
+            }],
+        };
+        assert!(s.save_baseline(&b, false).unwrap());
+        assert!(!s.save_baseline(&b, false).unwrap());
+        assert!(s.save_baseline(&b, true).unwrap());
+        let got = s.get_baseline("main").unwrap().unwrap();
+        assert_eq!(got.runs, b.runs);
+        assert!(!got.target.contains("secret"));
+        assert_eq!(s.baseline_names().unwrap(), ["main"]);
+        // Deleting a run does not change the baseline.
+        s.delete_run(m[0].id).unwrap();
+        assert_eq!(s.get_baseline("main").unwrap().unwrap().runs.len(), 1);
+        assert!(s.delete_baseline("main").unwrap());
+        assert!(!s.delete_baseline("main").unwrap());
+        assert!(s.get_baseline("main").unwrap().is_none());
+
+        let c = Calibration {
+            id: None,
+            created_at_ms: 7,
+            testbed_fingerprint: "fp".into(),
+            workload: "w".into(),
+            workload_hash: "h".into(),
+            settings: serde_json::json!({}),
+            set_id: "s2".into(),
+            trials: 6,
+            noise_tps: 0.02,
+            noise_p99: 0.05,
+            noise_error_rate: None,
+        };
+        let id = s.insert_calibration(&c).unwrap();
+        let got = s.latest_calibration("fp", "w").unwrap().unwrap();
+        assert_eq!(got.id, Some(id));
+        assert_eq!(got.noise_p99, 0.05);
+        assert!(s.latest_calibration("fp", "x").unwrap().is_none());
+    }
+}
