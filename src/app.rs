@@ -3,8 +3,8 @@
 //! code.
 
 use crate::cli::{
-    CleanupArgs, Cli, Command, PrepareArgs, RunArgs, RunsArgs, ServerArgs, ServerCommand,
-    ShowArgs, TargetArgs, WorkloadArgs, WorkloadsArgs,
+    CleanupArgs, Cli, Command, PrepareArgs, RunArgs, RunsArgs, ServerArgs, ServerCommand, ShowArgs,
+    TargetArgs, WorkloadArgs, WorkloadsArgs,
 };
 use crate::engine::exec::MysqlConnector;
 use crate::engine::{self, EngineConfig, Live};
@@ -131,7 +131,10 @@ fn resolve_target(
         let mut t = Target::parse(&state.url)?;
         t.resolve_password(args.password_file.as_deref(), env_pwd)?;
         if !quiet {
-            eprintln!("Using the local server from `loadgate server start`: {}", t.redacted());
+            eprintln!(
+                "Using the local server from `loadgate server start`: {}",
+                t.redacted()
+            );
         }
         return Ok(Resolved {
             target: t,
@@ -154,7 +157,10 @@ fn resolve_target(
     let srv = LocalServer::start(&opts)?;
     let t = Target::parse(&srv.url())?;
     if !quiet {
-        eprintln!("Throwaway server ready at {} (removed when the run ends)", t.redacted());
+        eprintln!(
+            "Throwaway server ready at {} (removed when the run ends)",
+            t.redacted()
+        );
     }
     Ok(Resolved {
         target: t,
@@ -205,7 +211,12 @@ fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
     if rep.dropped.is_empty() {
         println!("Nothing to drop in `{}`.", s.database);
     } else {
-        println!("Dropped {} table(s) in `{}`: {}", rep.dropped.len(), s.database, rep.dropped.join(", "));
+        println!(
+            "Dropped {} table(s) in `{}`: {}",
+            rep.dropped.len(),
+            s.database,
+            rep.dropped.join(", ")
+        );
     }
     if !rep.left_alone.is_empty() {
         println!(
@@ -267,9 +278,13 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
 
     // Preflight: reachable, who answers, tables prepared.
     let preflight = rt.block_on(async {
-        let mut conn = target.connect(target.opts(Some(&s.database), 16), timeout_of(&s)).await?;
+        let mut conn = target
+            .connect(target.opts(Some(&s.database), 16), timeout_of(&s))
+            .await?;
         let info = testbed::server_info(&mut conn, &target).await?;
-        let vars = testbed::key_variables(&mut conn, &target).await.unwrap_or_default();
+        let vars = testbed::key_variables(&mut conn, &target)
+            .await
+            .unwrap_or_default();
         prepare::check_prepared(&mut conn, &target, &plan, &w.name, &s.database).await?;
         let _ = conn.disconnect().await;
         Ok::<_, Error>((info, vars))
@@ -295,9 +310,15 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             rec.server.flavor,
             rec.server.version,
             s.threads,
-            s.rate.map_or("closed loop".to_string(), |r| format!("open loop at {r} tx/s")),
+            s.rate.map_or("closed loop".to_string(), |r| format!(
+                "open loop at {r} tx/s"
+            )),
             s.duration_s,
-            if s.warmup_s > 0.0 { format!(" after {} s warm-up", s.warmup_s) } else { String::new() },
+            if s.warmup_s > 0.0 {
+                format!(" after {} s warm-up", s.warmup_s)
+            } else {
+                String::new()
+            },
         );
     }
     let cfg = EngineConfig {
@@ -330,7 +351,8 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     ));
     let out = engine::run(cfg, plan.clone(), connector);
 
-    let mut summary = engine::summary::summarize(&plan, &out.totals, out.measured_s, s.rate.is_some());
+    let mut summary =
+        engine::summary::summarize(&plan, &out.totals, out.measured_s, s.rate.is_some());
     summary.schedule = out.schedule.clone();
     let errors: u64 = summary.errors.iter().map(|e| e.count).sum();
     let (status, reason) = if let Some(e) = &out.startup_error {
@@ -344,9 +366,15 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             )),
         )
     } else if out.interrupted {
-        (RunStatus::Partial, Some("interrupted by Ctrl-C".to_string()))
+        (
+            RunStatus::Partial,
+            Some("interrupted by Ctrl-C".to_string()),
+        )
     } else if summary.transactions == 0 {
-        (RunStatus::Failed, Some(format!("no transaction completed ({errors} errors)")))
+        (
+            RunStatus::Failed,
+            Some(format!("no transaction completed ({errors} errors)")),
+        )
     } else if out.lost_connections > 0 {
         (
             RunStatus::Partial,
@@ -367,13 +395,39 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     for (p, h) in plan.txns.iter().zip(&out.totals.txn) {
         let _ = all_c.add(&h.corrected);
         let _ = all_s.add(&h.service);
-        hists.push(StoredHistogram { scope: format!("txn:{}", p.name), kind: "corrected".into(), bytes: serialize_hist(&h.corrected) });
-        hists.push(StoredHistogram { scope: format!("txn:{}", p.name), kind: "service".into(), bytes: serialize_hist(&h.service) });
+        hists.push(StoredHistogram {
+            scope: format!("txn:{}", p.name),
+            kind: "corrected".into(),
+            bytes: serialize_hist(&h.corrected),
+        });
+        hists.push(StoredHistogram {
+            scope: format!("txn:{}", p.name),
+            kind: "service".into(),
+            bytes: serialize_hist(&h.service),
+        });
     }
-    hists.insert(0, StoredHistogram { scope: "txn".into(), kind: "service".into(), bytes: serialize_hist(&all_s) });
-    hists.insert(0, StoredHistogram { scope: "txn".into(), kind: "corrected".into(), bytes: serialize_hist(&all_c) });
+    hists.insert(
+        0,
+        StoredHistogram {
+            scope: "txn".into(),
+            kind: "service".into(),
+            bytes: serialize_hist(&all_s),
+        },
+    );
+    hists.insert(
+        0,
+        StoredHistogram {
+            scope: "txn".into(),
+            kind: "corrected".into(),
+            bytes: serialize_hist(&all_c),
+        },
+    );
     for (p, h) in plan.statements.iter().zip(&out.totals.stmt) {
-        hists.push(StoredHistogram { scope: format!("stmt:{}", p.name), kind: "service".into(), bytes: serialize_hist(&h.service) });
+        hists.push(StoredHistogram {
+            scope: format!("stmt:{}", p.name),
+            kind: "service".into(),
+            bytes: serialize_hist(&h.service),
+        });
     }
     rec.histograms = hists;
     rec.intervals = out.intervals;
@@ -420,7 +474,10 @@ fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
             .ok_or_else(|| Error::Usage(format!("no runs stored in {}", store_path.display())))?
     } else {
         a.run.parse::<i64>().map_err(|_| {
-            Error::Usage(format!("`{}` is not a run id (a number, or `last`); see `loadgate runs`", a.run))
+            Error::Usage(format!(
+                "`{}` is not a run id (a number, or `last`); see `loadgate runs`",
+                a.run
+            ))
         })?
     };
     let rec = store.get_run(id).map_err(|e| match e {
@@ -438,7 +495,9 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     let status = match a.status.as_deref() {
         None => None,
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
-            Error::Usage(format!("--status `{s}`: use complete, partial, failed or running"))
+            Error::Usage(format!(
+                "--status `{s}`: use complete, partial, failed or running"
+            ))
         })?),
     };
     let items = store.list_runs(&RunFilter {
@@ -448,14 +507,20 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
         limit: Some(a.limit),
     })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
         return Ok(());
     }
     if items.is_empty() {
         println!("No runs stored in {}.", store_path.display());
         return Ok(());
     }
-    println!("{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  target", "id", "started", "status", "workload", "tps", "p99 ms");
+    println!(
+        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  target",
+        "id", "started", "status", "workload", "tps", "p99 ms"
+    );
     for r in items {
         println!(
             "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}",
@@ -482,25 +547,56 @@ fn workloads_cmd(a: WorkloadsArgs) -> Result<()> {
     let mut items = Vec::new();
     for (name, text) in workload::BUILTIN {
         let w = workload::parse::parse(text, workload::Source::Builtin)?;
-        items.push(Item { name: name.to_string(), source: "built-in".into(), description: w.description, error: None });
+        items.push(Item {
+            name: name.to_string(),
+            source: "built-in".into(),
+            description: w.description,
+            error: None,
+        });
     }
     for f in workload::workload_files(&a.dir) {
-        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         if workload::BUILTIN.iter().any(|(n, _)| *n == stem) {
             continue;
         }
         match workload::load(&f.display().to_string()) {
-            Ok(w) => items.push(Item { name: w.name, source: f.display().to_string(), description: w.description, error: None }),
-            Err(e) => items.push(Item { name: stem, source: f.display().to_string(), description: String::new(), error: Some(e.to_string()) }),
+            Ok(w) => items.push(Item {
+                name: w.name,
+                source: f.display().to_string(),
+                description: w.description,
+                error: None,
+            }),
+            Err(e) => items.push(Item {
+                name: stem,
+                source: f.display().to_string(),
+                description: String::new(),
+                error: Some(e.to_string()),
+            }),
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
         return Ok(());
     }
     for i in items {
         match i.error {
-            None => println!("{:<22} {:<10} {}", i.name, if i.source == "built-in" { "built-in" } else { "file" }, i.description),
+            None => println!(
+                "{:<22} {:<10} {}",
+                i.name,
+                if i.source == "built-in" {
+                    "built-in"
+                } else {
+                    "file"
+                },
+                i.description
+            ),
             Some(e) => println!("{:<22} {:<10} INVALID: {e}", i.name, "file"),
         }
     }
@@ -513,21 +609,35 @@ fn server_cmd(c: ServerCommand) -> Result<()> {
         ServerCommand::Stop(a) => (a, 1),
         ServerCommand::Status(a) => (a, 2),
     };
-    let ServerArgs { state_dir, server_args, json } = a;
+    let ServerArgs {
+        state_dir,
+        server_args,
+        json,
+    } = a;
     let dir: PathBuf = state_dir.unwrap_or_else(server::default_state_dir);
     let print = |s: Option<&server::DetachedState>, verb: &str| {
         if json {
             println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         } else {
             match s {
-                Some(s) => println!("{verb}: {} (pid {}, {} {}, data in {})", s.url, s.pid, s.flavor, s.version, s.datadir.display()),
+                Some(s) => println!(
+                    "{verb}: {} (pid {}, {} {}, data in {})",
+                    s.url,
+                    s.pid,
+                    s.flavor,
+                    s.version,
+                    s.datadir.display()
+                ),
                 None => println!("No local server is running (state in {}).", dir.display()),
             }
         }
     };
     match which {
         0 => {
-            let opts = LocalServerOptions { extra_args: server_args, ..Default::default() };
+            let opts = LocalServerOptions {
+                extra_args: server_args,
+                ..Default::default()
+            };
             let s = server::start_detached(&opts, &dir)?;
             print(Some(&s), "Started");
             if !json {

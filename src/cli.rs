@@ -10,7 +10,12 @@ use std::path::PathBuf;
 /// latency truthfully (open-loop schedules count from the intended start), and stores every
 /// run in SQLite. With no --target, `run` starts a throwaway local server.
 #[derive(Debug, Parser)]
-#[command(name = "loadgate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "loadgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Run store (SQLite file).
     #[arg(long, global = true, env = "LOADGATE_STORE", value_name = "PATH")]

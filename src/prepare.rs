@@ -63,7 +63,13 @@ async fn exec(conn: &mut Conn, target: &Target, sql: &str) -> Result<(), TargetE
 fn abbreviate(sql: &str) -> String {
     let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.len() > 160 {
-        format!("{}…", &one_line[..one_line.char_indices().nth(157).map_or(one_line.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &one_line[..one_line
+                .char_indices()
+                .nth(157)
+                .map_or(one_line.len(), |(i, _)| i)]
+        )
     } else {
         one_line
     }
@@ -91,7 +97,12 @@ pub async fn prepare(
 ) -> Result<PrepareReport, Error> {
     let started = Instant::now();
     let mut conn = target.connect(target.opts(None, 16), timeout).await?;
-    exec(&mut conn, target, &format!("CREATE DATABASE IF NOT EXISTS `{database}`")).await?;
+    exec(
+        &mut conn,
+        target,
+        &format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
+    )
+    .await?;
     exec(&mut conn, target, &format!("USE `{database}`")).await?;
     let existing = list_tables(&mut conn, target, database).await?;
     let ours = plan.table_names();
@@ -110,7 +121,11 @@ pub async fn prepare(
         .filter(|t| !ours.contains(&t.name) && t.owner.is_none())
         .collect();
     if !foreign.is_empty() && !force {
-        let names: Vec<String> = foreign.iter().take(10).map(|t| format!("`{}`", t.name)).collect();
+        let names: Vec<String> = foreign
+            .iter()
+            .take(10)
+            .map(|t| format!("`{}`", t.name))
+            .collect();
         return Err(Error::Refused(format!(
             "`{database}` holds {} table(s) this workload does not own ({}{}); refusing to prepare there. Use an empty database (--database NAME) or pass --force to prepare beside them (they are never touched).",
             foreign.len(),
@@ -130,12 +145,19 @@ pub async fn prepare(
         // One connection per table, all tables of the group at once (bounded to 8).
         let mut set = tokio::task::JoinSet::new();
         for (ti, _) in group.tables.iter().enumerate() {
-            let (target, group, database, workload) =
-                (target.clone(), group.clone(), database.to_string(), workload.to_string());
+            let (target, group, database, workload) = (
+                target.clone(),
+                group.clone(),
+                database.to_string(),
+                workload.to_string(),
+            );
             let was_ours = existing.iter().any(|t| t.name == group.tables[ti].name);
             let seed = seed ^ ((gi as u64) << 32 | ti as u64);
             set.spawn(async move {
-                load_table(&target, &group, ti, &database, &workload, was_ours, seed, timeout, quiet).await
+                load_table(
+                    &target, &group, ti, &database, &workload, was_ours, seed, timeout, quiet,
+                )
+                .await
             });
             while set.len() >= 8 {
                 if let Some(r) = set.join_next().await {
@@ -169,9 +191,16 @@ async fn load_table(
 ) -> Result<(), Error> {
     use rand::SeedableRng;
     let t = &group.tables[ti];
-    let mut conn = target.connect(target.opts(Some(database), 16), timeout).await?;
+    let mut conn = target
+        .connect(target.opts(Some(database), 16), timeout)
+        .await?;
     if was_ours {
-        exec(&mut conn, target, &format!("DROP TABLE IF EXISTS `{}`", t.name)).await?;
+        exec(
+            &mut conn,
+            target,
+            &format!("DROP TABLE IF EXISTS `{}`", t.name),
+        )
+        .await?;
     }
     if !quiet {
         eprintln!("Creating table '{}'...", t.name);
@@ -248,7 +277,12 @@ pub async fn cleanup(
     for t in existing.iter().filter(|t| ours.contains(&t.name)) {
         match &t.owner {
             Some(w) if w == workload || is_sysbench_family(w, workload) => {
-                exec(&mut conn, target, &format!("DROP TABLE `{database}`.`{}`", t.name)).await?;
+                exec(
+                    &mut conn,
+                    target,
+                    &format!("DROP TABLE `{database}`.`{}`", t.name),
+                )
+                .await?;
                 report.dropped.push(t.name.clone());
             }
             _ => report.left_alone.push(t.name.clone()),
@@ -260,7 +294,12 @@ pub async fn cleanup(
 /// The four built-in OLTP workloads share one table layout, so tables prepared by any of them
 /// belong to all of them (as in sysbench, where any oltp script runs on any prepared set).
 pub fn is_sysbench_family(a: &str, b: &str) -> bool {
-    const F: &[&str] = &["oltp_read_write", "oltp_read_only", "oltp_write_only", "oltp_point_select"];
+    const F: &[&str] = &[
+        "oltp_read_write",
+        "oltp_read_only",
+        "oltp_write_only",
+        "oltp_point_select",
+    ];
     F.contains(&a) && F.contains(&b)
 }
 

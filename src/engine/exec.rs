@@ -109,7 +109,11 @@ impl ExecError {
 /// One connection's worth of work.
 pub trait Session {
     /// Execute prepared statement `sql` (an index into the plan's SQL list).
-    fn exec(&mut self, sql: usize, params: Vec<Value>) -> impl Future<Output = Result<(), ExecError>>;
+    fn exec(
+        &mut self,
+        sql: usize,
+        params: Vec<Value>,
+    ) -> impl Future<Output = Result<(), ExecError>>;
     fn control(&mut self, c: Control) -> impl Future<Output = Result<(), ExecError>>;
     /// Close politely (best effort).
     fn close(self) -> impl Future<Output = ()>;
@@ -150,7 +154,8 @@ impl Connector for MysqlConnector {
     type S = MysqlSession;
 
     async fn connect(&self) -> Result<MysqlSession, ExecError> {
-        let mut conn = match tokio::time::timeout(self.timeout, Conn::new(self.opts.clone())).await {
+        let mut conn = match tokio::time::timeout(self.timeout, Conn::new(self.opts.clone())).await
+        {
             Err(_) => {
                 return Err(ExecError {
                     code: 2003,
@@ -170,7 +175,11 @@ impl Connector for MysqlConnector {
         };
         let mut stmts = Vec::with_capacity(self.sql.len());
         for q in &self.sql {
-            stmts.push(conn.prep(q.as_str()).await.map_err(ExecError::from_driver)?);
+            stmts.push(
+                conn.prep(q.as_str())
+                    .await
+                    .map_err(ExecError::from_driver)?,
+            );
         }
         Ok(MysqlSession { conn, stmts })
     }

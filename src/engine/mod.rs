@@ -151,8 +151,11 @@ impl Aggregator {
         while self.closed_before < idx {
             let i = self.closed_before;
             let acc = self.open.remove(&i).unwrap_or_else(|| IntervalAcc::new(i));
-            self.samples
-                .push(summary::interval_sample(&acc, self.interval_s, self.warmup_s));
+            self.samples.push(summary::interval_sample(
+                &acc,
+                self.interval_s,
+                self.warmup_s,
+            ));
             self.closed_before += 1;
         }
     }
@@ -190,7 +193,8 @@ where
     let mut handles = Vec::new();
     for t in 0..nthreads {
         let workers: Vec<u32> = (0..cfg.workers).filter(|w| w % nthreads == t).collect();
-        let (plan, connector, shared, cfg) = (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
+        let (plan, connector, shared, cfg) =
+            (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
         let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
         handles.push(std::thread::spawn(move || {
             timer::tighten_timer_slack();
@@ -199,7 +203,10 @@ where
                 .build()
                 .expect("a current-thread runtime builds");
             let local = tokio::task::LocalSet::new();
-            let rec = Rc::new(RefCell::new(Recorder::new(plan.txns.len(), plan.statements.len())));
+            let rec = Rc::new(RefCell::new(Recorder::new(
+                plan.txns.len(),
+                plan.statements.len(),
+            )));
             let counts = Rc::new(RefCell::new(ThreadCounts::default()));
             let mut joins = Vec::new();
             for w in workers {
@@ -387,28 +394,42 @@ where
                 (None, Some(s)) => s,
                 (None, None) => now,
             };
-            let measured = run_end.saturating_duration_since(clock.warmup_end).as_secs_f64();
+            let measured = run_end
+                .saturating_duration_since(clock.warmup_end)
+                .as_secs_f64();
             let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
             let last = clock.idx(now.max(run_end)) + 1;
-            let last = agg.open.keys().next_back().map_or(last, |k| last.max(k + 1));
+            let last = agg
+                .open
+                .keys()
+                .next_back()
+                .map_or(last, |k| last.max(k + 1));
             agg.close_before(last);
             // Drop trailing empty intervals after the run's end.
             let end_idx = clock.idx(run_end);
             while agg.samples.len() as u64 > end_idx + 1
-                && agg.samples.last().is_some_and(|s| s.transactions == 0 && s.errors == 0)
+                && agg
+                    .samples
+                    .last()
+                    .is_some_and(|s| s.transactions == 0 && s.errors == 0)
             {
                 agg.samples.pop();
             }
             let schedule = cfg.rate.map(|rate| {
-                let window = clock
-                    .end
-                    .map_or(f64::INFINITY, |e| e.duration_since(clock.start).as_secs_f64());
+                let window = clock.end.map_or(f64::INFINITY, |e| {
+                    e.duration_since(clock.start).as_secs_f64()
+                });
                 let due_by_end = {
-                    let until = run_end.duration_since(clock.start).as_secs_f64().min(window);
+                    let until = run_end
+                        .duration_since(clock.start)
+                        .as_secs_f64()
+                        .min(window);
                     let n = (until * rate).ceil() as u64;
                     cfg.events.map_or(n, |e| n.min(e))
                 };
-                let in_flight = counts.started.saturating_sub(counts.completed + counts.failed);
+                let in_flight = counts
+                    .started
+                    .saturating_sub(counts.completed + counts.failed);
                 let scheduled = due_by_end.max(counts.started);
                 Schedule {
                     rate,
@@ -428,13 +449,16 @@ where
                     // Behind by more than a second at some point, or a backlog of more than
                     // 100 ms worth of transactions left at the end.
                     fell_behind: counts.max_lag_ns > 1_000_000_000
-                        || (scheduled - counts.started) as f64 > (rate * 0.1).max(cfg.workers as f64),
+                        || (scheduled - counts.started) as f64
+                            > (rate * 0.1).max(cfg.workers as f64),
                 }
             });
             (measured, std::mem::take(&mut agg.samples), schedule)
         }
     };
-    let in_flight = counts.started.saturating_sub(counts.completed + counts.failed);
+    let in_flight = counts
+        .started
+        .saturating_sub(counts.completed + counts.failed);
     Outcome {
         totals,
         intervals,
@@ -491,7 +515,8 @@ async fn ticker(
 async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
     let cfg = ctx.cfg.clone();
     let plan = ctx.plan.clone();
-    let mut rng = SmallRng::seed_from_u64(cfg.seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        SmallRng::seed_from_u64(cfg.seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut slots = vec![0i64; plan.max_slots.max(1)];
 
     // First connection, before the clock starts.
@@ -556,10 +581,18 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                     {
                         let mut r = ctx.rec.borrow_mut();
                         r.rotate_to(clock.idx(now));
-                        r.error(e.code, e.kind().name(), &e.message, false, now >= clock.warmup_end);
+                        r.error(
+                            e.code,
+                            e.kind().name(),
+                            &e.message,
+                            false,
+                            now >= clock.warmup_end,
+                        );
                     }
                     ctx.counts.borrow_mut().lost += 1;
-                    let wake = clock.end.map_or(now + backoff, |end| end.min(now + backoff));
+                    let wake = clock
+                        .end
+                        .map_or(now + backoff, |end| end.min(now + backoff));
                     tokio::select! {
                         _ = tokio::time::sleep_until(wake.into()) => {}
                         _ = stopped(&ctx.shared) => break,
@@ -574,7 +607,8 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
         // When should this transaction start?
         let intended = match period_ns {
             None => {
-                if cfg.events.is_some() && ctx.shared.next_seq.fetch_add(1, Relaxed) >= total_sched {
+                if cfg.events.is_some() && ctx.shared.next_seq.fetch_add(1, Relaxed) >= total_sched
+                {
                     break;
                 }
                 Instant::now()
@@ -605,7 +639,8 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
             c.max_lag_ns = c.max_lag_ns.max(lag);
         }
         if let Some(p) = period_ns {
-            let due = ((send.duration_since(clock.start).as_nanos() as f64 / p) as u64 + 1).min(total_sched);
+            let due = ((send.duration_since(clock.start).as_nanos() as f64 / p) as u64 + 1)
+                .min(total_sched);
             let taken = ctx.shared.next_seq.load(Relaxed);
             let depth = due.saturating_sub(taken);
             let mut r = ctx.rec.borrow_mut();
@@ -626,7 +661,13 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
                     {
                         let mut r = ctx.rec.borrow_mut();
                         r.rotate_to(clock.idx(now));
-                        r.error(e.code, e.kind().name(), &e.message, true, now >= clock.warmup_end);
+                        r.error(
+                            e.code,
+                            e.kind().name(),
+                            &e.message,
+                            true,
+                            now >= clock.warmup_end,
+                        );
                     }
                     if let Err(e2) = s.control(Control::Rollback).await {
                         break Err(e2);
@@ -703,7 +744,8 @@ async fn run_txn<S: Session>(
     let t = &plan.txns[txn];
     if t.begin {
         s.control(Control::Begin).await?;
-        rec.borrow_mut().count_query(Kind::Other, Instant::now() >= clock.warmup_end);
+        rec.borrow_mut()
+            .count_query(Kind::Other, Instant::now() >= clock.warmup_end);
     }
     for step in &t.steps {
         let table = plan.pick_table(step.group, rng);
@@ -725,7 +767,10 @@ async fn run_txn<S: Session>(
                     Ok(()) => {
                         rec.count_query(call.kind, measuring);
                         if measuring {
-                            record(&mut rec.totals.stmt[call.stmt].service, t1.duration_since(t0).as_nanos() as u64);
+                            record(
+                                &mut rec.totals.stmt[call.stmt].service,
+                                t1.duration_since(t0).as_nanos() as u64,
+                            );
                         }
                     }
                     Err(e) => {
@@ -740,17 +785,25 @@ async fn run_txn<S: Session>(
     }
     if t.begin {
         s.control(Control::Commit).await?;
-        rec.borrow_mut().count_query(Kind::Other, Instant::now() >= clock.warmup_end);
+        rec.borrow_mut()
+            .count_query(Kind::Other, Instant::now() >= clock.warmup_end);
     }
     Ok(())
 }
 
 fn progress_bar(cfg: &EngineConfig) -> indicatif::ProgressBar {
-    let total = (cfg.warmup + cfg.duration.unwrap_or_default()).as_secs().max(1);
-    let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    let total = (cfg.warmup + cfg.duration.unwrap_or_default())
+        .as_secs()
+        .max(1);
+    let b = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     b.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len}s {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {pos}/{len}s {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     b
 }
@@ -760,13 +813,27 @@ fn print_line(samples: &[IntervalSample], workers: u32, interval_s: f64) {
     let last = samples.last().map_or(0.0, |s| s.t);
     let txns: u64 = samples.iter().map(|s| s.transactions).sum();
     let (r, w, o) = samples.iter().fold((0, 0, 0), |a, s| {
-        (a.0 + s.queries.read, a.1 + s.queries.write, a.2 + s.queries.other)
+        (
+            a.0 + s.queries.read,
+            a.1 + s.queries.write,
+            a.2 + s.queries.other,
+        )
     });
     let errors: u64 = samples.iter().map(|s| s.errors).sum();
     let reconn: u64 = samples.iter().map(|s| s.reconnects).sum();
-    let p95 = samples.iter().map(|s| s.corrected_p95_ms).fold(0.0, f64::max);
-    let p99 = samples.iter().map(|s| s.corrected_p99_ms).fold(0.0, f64::max);
-    let warm = if samples.iter().all(|s| s.warmup) { " (warm-up)" } else { "" };
+    let p95 = samples
+        .iter()
+        .map(|s| s.corrected_p95_ms)
+        .fold(0.0, f64::max);
+    let p99 = samples
+        .iter()
+        .map(|s| s.corrected_p99_ms)
+        .fold(0.0, f64::max);
+    let warm = if samples.iter().all(|s| s.warmup) {
+        " (warm-up)"
+    } else {
+        ""
+    };
     eprintln!(
         "[ {last:>4.0}s ] thds: {workers} tps: {:.2} qps: {:.2} (r/w/o: {:.2}/{:.2}/{:.2}) lat (ms) p95: {p95:.2} p99: {p99:.2} err/s: {:.2} reconn/s: {:.2}{warm}",
         txns as f64 / secs,

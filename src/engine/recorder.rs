@@ -195,13 +195,17 @@ impl Recorder {
             self.current.retries += 1;
         }
         if measuring {
-            let e = self.totals.errors.entry(code).or_insert_with(|| ErrorCount {
-                code,
-                kind: kind.to_string(),
-                count: 0,
-                retried: 0,
-                example: message.chars().take(200).collect(),
-            });
+            let e = self
+                .totals
+                .errors
+                .entry(code)
+                .or_insert_with(|| ErrorCount {
+                    code,
+                    kind: kind.to_string(),
+                    count: 0,
+                    retried: 0,
+                    example: message.chars().take(200).collect(),
+                });
             e.count += 1;
             if retried {
                 e.retried += 1;

@@ -37,7 +37,13 @@ pub fn summarize(plan: &Plan, t: &Totals, duration_s: f64, open_loop: bool) -> S
         let _ = service.add(&th.service);
         failed += th.failed;
     }
-    let per_s = |n: u64| if duration_s > 0.0 { n as f64 / duration_s } else { 0.0 };
+    let per_s = |n: u64| {
+        if duration_s > 0.0 {
+            n as f64 / duration_s
+        } else {
+            0.0
+        }
+    };
     let transactions = service.len();
     Summary {
         duration_s,

@@ -23,7 +23,10 @@ mod imp {
         pub fn new() -> Sleeper {
             // SAFETY: plain syscall; the fd is owned by OwnedFd from here on.
             let raw = unsafe {
-                libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
             };
             let fd = if raw >= 0 {
                 // SAFETY: raw is a fresh, valid descriptor that nothing else owns; the OwnedFd
@@ -44,21 +47,34 @@ mod imp {
                 tokio::time::sleep_until(t.into()).await;
                 return;
             };
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: ts is a valid out-pointer.
             unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
             let wait = t - now;
             let total_ns = ts.tv_nsec as u128 + wait.subsec_nanos() as u128;
             let spec = libc::itimerspec {
-                it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
                 it_value: libc::timespec {
-                    tv_sec: ts.tv_sec + wait.as_secs() as libc::time_t + (total_ns / 1_000_000_000) as libc::time_t,
+                    tv_sec: ts.tv_sec
+                        + wait.as_secs() as libc::time_t
+                        + (total_ns / 1_000_000_000) as libc::time_t,
                     tv_nsec: (total_ns % 1_000_000_000) as libc::c_long,
                 },
             };
             // SAFETY: valid fd and spec; old value not requested.
             let rc = unsafe {
-                libc::timerfd_settime(fd.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
+                libc::timerfd_settime(
+                    fd.as_raw_fd(),
+                    libc::TFD_TIMER_ABSTIME,
+                    &spec,
+                    std::ptr::null_mut(),
+                )
             };
             if rc != 0 {
                 tokio::time::sleep_until(t.into()).await;
@@ -132,7 +148,10 @@ mod tests {
 
     #[test]
     fn wakes_at_the_deadline_not_before() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut s = Sleeper::new();
             for _ in 0..20 {

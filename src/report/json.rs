@@ -2,7 +2,7 @@
 //! checked by a test; change both together and bump the version for breaking changes.
 
 use crate::record::{
-    ErrorCount, IntervalSample, LatencyStats, NamedLatency, QueryCounts, Qps, RunRecord, Schedule,
+    ErrorCount, IntervalSample, LatencyStats, NamedLatency, Qps, QueryCounts, RunRecord, Schedule,
     ServerInfo, Testbed,
 };
 use serde::Serialize;

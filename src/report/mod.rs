@@ -37,6 +37,9 @@ mod tests {
     #[test]
     fn formats_timestamps() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_795_255_778_123), "2026-11-21T10:09:38.123Z");
+        assert_eq!(
+            super::rfc3339(1_795_255_778_123),
+            "2026-11-21T10:09:38.123Z"
+        );
     }
 }

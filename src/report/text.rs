@@ -14,12 +14,21 @@ fn lat_row(out: &mut String, label: &str, l: &LatencyStats) {
 pub fn render(r: &RunRecord) -> String {
     let mut o = String::new();
     let id = r.id.map_or("-".to_string(), |i| i.to_string());
-    let _ = writeln!(o, "loadgate {} — run {id}: {}", r.tool_version, r.status.0.as_str());
+    let _ = writeln!(
+        o,
+        "loadgate {} — run {id}: {}",
+        r.tool_version,
+        r.status.0.as_str()
+    );
     if let Some(why) = &r.status_reason {
         let _ = writeln!(o, "  why: {why}");
     }
     let st = &r.settings;
-    let get = |k: &str| st.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    let get = |k: &str| {
+        st.get(k)
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
     let _ = writeln!(o, "workload:  {} (hash {})", r.workload, r.workload_hash);
     let _ = writeln!(
         o,
@@ -52,10 +61,26 @@ pub fn render(r: &RunRecord) -> String {
     );
     let _ = writeln!(o, "\nSQL statistics:");
     let _ = writeln!(o, "    queries performed:");
-    let _ = writeln!(o, "        read:                            {}", s.queries.read);
-    let _ = writeln!(o, "        write:                           {}", s.queries.write);
-    let _ = writeln!(o, "        other:                           {}", s.queries.other);
-    let _ = writeln!(o, "        total:                           {}", s.queries.total());
+    let _ = writeln!(
+        o,
+        "        read:                            {}",
+        s.queries.read
+    );
+    let _ = writeln!(
+        o,
+        "        write:                           {}",
+        s.queries.write
+    );
+    let _ = writeln!(
+        o,
+        "        other:                           {}",
+        s.queries.other
+    );
+    let _ = writeln!(
+        o,
+        "        total:                           {}",
+        s.queries.total()
+    );
     let _ = writeln!(
         o,
         "    transactions:                        {:<10} ({:.2} per sec.)",
@@ -83,7 +108,11 @@ pub fn render(r: &RunRecord) -> String {
             e.code, e.kind, e.count, e.retried, e.example
         );
     }
-    let _ = writeln!(o, "\nLatency (ms):  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max");
+    let _ = writeln!(
+        o,
+        "\nLatency (ms):  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "min", "avg", "p50", "p90", "p95", "p99", "p99.9", "max"
+    );
     lat_row(&mut o, "corrected", &s.latency_corrected);
     lat_row(&mut o, "service", &s.latency_service);
     match &s.schedule {
@@ -112,18 +141,32 @@ pub fn render(r: &RunRecord) -> String {
     }
     if s.statements.len() > 1 || s.transactions_by_type.len() > 1 {
         let _ = writeln!(o, "\nPer statement (service time, ms):");
-        let _ = writeln!(o, "    {:<20} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}", "statement", "count", "avg", "p95", "p99", "max", "errors");
+        let _ = writeln!(
+            o,
+            "    {:<20} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "statement", "count", "avg", "p95", "p99", "max", "errors"
+        );
         for st in &s.statements {
             let _ = writeln!(
                 o,
                 "    {:<20} {:>10} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7}",
-                st.name, st.count, st.service.avg, st.service.p95, st.service.p99, st.service.max, st.errors
+                st.name,
+                st.count,
+                st.service.avg,
+                st.service.p95,
+                st.service.p99,
+                st.service.max,
+                st.errors
             );
         }
         if s.transactions_by_type.len() > 1 {
             let _ = writeln!(o, "\nPer transaction type (service time, ms):");
             for t in &s.transactions_by_type {
-                let _ = writeln!(o, "    {:<20} {:>10} {:>9.3} {:>9.3} {:>9.3}", t.name, t.count, t.service.avg, t.service.p95, t.service.p99);
+                let _ = writeln!(
+                    o,
+                    "    {:<20} {:>10} {:>9.3} {:>9.3} {:>9.3}",
+                    t.name, t.count, t.service.avg, t.service.p95, t.service.p99
+                );
             }
         }
     }
