@@ -704,15 +704,18 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) {
         match result {
             Ok(()) => ctx.counts.borrow_mut().completed += 1,
             Err(e) => {
-                let mut c = ctx.counts.borrow_mut();
-                c.failed += 1;
-                if e.connection_lost || e.kind() == ErrKind::ServerGone {
-                    c.lost += 1;
-                    drop(c);
+                let lost = e.connection_lost || e.kind() == ErrKind::ServerGone;
+                {
+                    let mut c = ctx.counts.borrow_mut();
+                    c.failed += 1;
+                    if lost {
+                        c.lost += 1;
+                    }
+                }
+                if lost {
                     session = None;
                     was_connected = false;
                 } else {
-                    drop(c);
                     let _ = s.control(Control::Rollback).await;
                 }
             }

@@ -253,12 +253,12 @@ impl Pattern {
 
 /// sysbench's `c` value template: 10 groups of 11 digits joined by `-` (119 characters).
 pub fn sysbench_c_template() -> String {
-    vec!["###########"; 10].join("-")
+    ["###########"; 10].join("-")
 }
 
 /// sysbench's `pad` value template: 5 groups of 11 digits joined by `-` (59 characters).
 pub fn sysbench_pad_template() -> String {
-    vec!["###########"; 5].join("-")
+    ["###########"; 5].join("-")
 }
 
 #[cfg(test)]
