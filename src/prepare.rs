@@ -97,6 +97,7 @@ pub struct PrepareOptions {
 }
 
 /// Create the database if needed, check ownership, create and fill every table.
+#[allow(clippy::too_many_arguments)]
 pub async fn prepare(
     target: &Target,
     plan: &Plan,

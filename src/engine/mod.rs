@@ -710,7 +710,12 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
                 t
             }
         };
-        let send = Instant::now();
+        // Closed loop: the intended start is the send (one clock read, not two, per transaction).
+        let send = if period_ns.is_none() {
+            intended
+        } else {
+            Instant::now()
+        };
         if clock.end.is_some_and(|e| send >= e) || ctx.shared.stop.load(Relaxed) {
             break;
         }

@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# compare-sysbench.sh: loadgate against sysbench 1.0.20 on the same server, interleaved.
+#
+# What it measures. One server (a throwaway local MariaDB started here, or --target), one set of
+# sbtest tables prepared once by loadgate (1 table of TABLE_SIZE rows, sysbench's layout). For
+# every workload and thread count it runs REPEATS interleaved pairs, sysbench then loadgate, with
+# the same tables, size, --rand-type, duration and threads, both over TCP. For each run:
+#   - QPS: sysbench's "queries: N (X per sec.)" line; loadgate's --json `qps.total`.
+#   - client CPU per query: user+sys CPU of the client process (/usr/bin/time) divided by the
+#     queries it executed, in microseconds. Includes start-up (connecting, preparing statements;
+#     for loadgate also writing its run store), so short runs overstate it a little.
+#   - Questions/query: the server's `Questions` delta over the run divided by the client's own
+#     query count. Both clients should show the same (≈ 1.00; loadgate adds a dozen set-up
+#     queries per run). A different value means the two were not counted the same way.
+#   - spoiled: the machine's busy time (/proc/stat) minus client and server CPU (/proc/PID/stat)
+#     is CPU that someone else used during the run. When that unexplained share is above
+#     SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
+#
+# How to read the output. One Markdown table on stdout, one row per workload and thread count,
+# medians over the repeats. `ratio` is the median of the per-pair ratios loadgate/sysbench
+# (pairs are adjacent in time, so drift cancels). The bar (issue 2): ratio >= 1.0 and loadgate
+# µs/query <= sysbench µs/query at every point; `bar` says yes/no. `spoiled sb/lg` counts
+# flagged runs out of REPEATS for each client: rows with flagged runs are weak evidence; rerun
+# them on a quieter machine. Every run's raw numbers go to reports/compare-sysbench-*.csv.
+#
+# Usage: scripts/compare-sysbench.sh [options]        (--help for the options)
+# Quick validation: DURATION=2 REPEATS=1 THREADS="1 4" scripts/compare-sysbench.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PROG="compare-sysbench"
+
+WORKLOADS="${WORKLOADS:-oltp_point_select oltp_read_write}"
+THREADS="${THREADS:-1 4 16 64}"
+DURATION="${DURATION:-20}"
+REPEATS="${REPEATS:-3}"
+TABLE_SIZE="${TABLE_SIZE:-10000}"
+RAND_TYPE="${RAND_TYPE:-uniform}"
+CLIENT_THREADS="${CLIENT_THREADS:-0}"
+SPOIL_PCT="${SPOIL_PCT:-15}"
+TARGET="${LOADGATE_TARGET:-}"
+LOADGATE="${LOADGATE_BIN:-}"
+DB="${DB:-}"
+CSV="${CSV:-}"
+PREPARE=1
+
+usage() {
+  cat <<EOF
+Usage: scripts/compare-sysbench.sh [options]
+
+Runs sysbench 1.0.20 and loadgate interleaved on one server and prints a Markdown table of
+QPS, client CPU per query and the server's Questions cross-check (medians over repeats).
+
+Options (environment variable in brackets):
+  --target URL          Server to use, mysql://user[:password]@host:port[/db] [LOADGATE_TARGET].
+                        Default: start a throwaway local MariaDB and stop it at the end.
+  --workloads "A B"     Workloads [WORKLOADS] (default: "$WORKLOADS")
+  --threads "1 4 ..."   Thread counts [THREADS] (default: "$THREADS")
+  --duration S          Seconds per run, e.g. 20 or 20s [DURATION] (default: $DURATION)
+  --repeats N           Pairs per point [REPEATS] (default: $REPEATS)
+  --table-size N        Rows in sbtest1 [TABLE_SIZE] (default: $TABLE_SIZE)
+  --rand-type DIST      uniform, special, gaussian, pareto [RAND_TYPE] (default: $RAND_TYPE)
+  --client-threads N    loadgate --client-threads (0 = its default) [CLIENT_THREADS] (default: $CLIENT_THREADS)
+  --db NAME             Database for the tables [DB] (default: the URL's, else sbtest)
+  --loadgate PATH       loadgate binary [LOADGATE_BIN] (default: cargo build --release)
+  --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench-DATE.csv)
+  --spoil-pct P         Flag a run when more than P % of busy CPU is unexplained [SPOIL_PCT] (default: $SPOIL_PCT)
+  --no-prepare          Reuse existing sbtest1 (prepared by loadgate with the same size)
+  -h, --help            This help
+
+Quick validation: DURATION=2 REPEATS=1 THREADS="1 4" scripts/compare-sysbench.sh
+EOF
+}
+
+die() {
+  echo "$PROG: error: $*" >&2
+  exit 2
+}
+note() { echo "$PROG: $*" >&2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --target) TARGET="${2:?--target needs a URL}"; shift 2 ;;
+    --workloads) WORKLOADS="${2:?--workloads needs a list}"; shift 2 ;;
+    --threads) THREADS="${2:?--threads needs a list}"; shift 2 ;;
+    --duration) DURATION="${2:?--duration needs seconds}"; shift 2 ;;
+    --repeats) REPEATS="${2:?--repeats needs a number}"; shift 2 ;;
+    --table-size) TABLE_SIZE="${2:?--table-size needs a number}"; shift 2 ;;
+    --rand-type) RAND_TYPE="${2:?--rand-type needs a name}"; shift 2 ;;
+    --client-threads) CLIENT_THREADS="${2:?--client-threads needs a number}"; shift 2 ;;
+    --db) DB="${2:?--db needs a name}"; shift 2 ;;
+    --loadgate) LOADGATE="${2:?--loadgate needs a path}"; shift 2 ;;
+    --csv) CSV="${2:?--csv needs a path}"; shift 2 ;;
+    --spoil-pct) SPOIL_PCT="${2:?--spoil-pct needs a number}"; shift 2 ;;
+    --no-prepare) PREPARE=0; shift ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+
+# ---- validate settings -------------------------------------------------------------------
+DURATION="${DURATION%s}"
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+is_uint "$DURATION" && [ "$DURATION" -gt 0 ] || die "DURATION must be whole seconds > 0 (got '$DURATION')"
+is_uint "$REPEATS" && [ "$REPEATS" -gt 0 ] || die "REPEATS must be a number > 0 (got '$REPEATS')"
+is_uint "$TABLE_SIZE" && [ "$TABLE_SIZE" -gt 0 ] || die "TABLE_SIZE must be a number > 0 (got '$TABLE_SIZE')"
+is_uint "$CLIENT_THREADS" || die "CLIENT_THREADS must be a number (got '$CLIENT_THREADS')"
+is_uint "$SPOIL_PCT" || die "SPOIL_PCT must be a whole number (got '$SPOIL_PCT')"
+for t in $THREADS; do is_uint "$t" && [ "$t" -gt 0 ] || die "thread counts must be numbers > 0 (got '$t')"; done
+for w in $WORKLOADS; do
+  case "$w" in
+    oltp_point_select | oltp_read_write | oltp_read_only | oltp_write_only) ;;
+    *) die "workload '$w' has no sysbench twin (use oltp_point_select, oltp_read_write, oltp_read_only, oltp_write_only)" ;;
+  esac
+done
+case "$RAND_TYPE" in uniform | special | gaussian | pareto) ;; *) die "--rand-type must be uniform, special, gaussian or pareto (sysbench 1.0.20 has no zipfian)" ;; esac
+
+# ---- tools --------------------------------------------------------------------------------
+command -v sysbench >/dev/null || die "sysbench not found (apt-get install sysbench)"
+SQLCLI="$(command -v mariadb || command -v mysql || true)"
+[ -n "$SQLCLI" ] || die "no mariadb/mysql command-line client (apt-get install mariadb-client)"
+if [ ! -x /usr/bin/time ]; then
+  note "installing GNU time (/usr/bin/time)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq time >/dev/null || die "/usr/bin/time missing and 'apt-get install time' failed"
+fi
+sysbench --version | grep -q '^sysbench 1\.0\.' || note "warning: $(sysbench --version) is not sysbench 1.0.x, the reference"
+
+if [ -z "$LOADGATE" ]; then
+  note "building loadgate (cargo build --release)"
+  (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+  LOADGATE="${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgate"
+fi
+[ -x "$LOADGATE" ] || die "loadgate binary not found at $LOADGATE"
+
+CLK_TCK="$(getconf CLK_TCK)"
+CORES="$(nproc)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/compare-sysbench.XXXXXX")"
+STATE=""
+cleanup() {
+  local rc=$?
+  if [ -n "$STATE" ]; then
+    "$LOADGATE" server stop --state-dir "$STATE" -q >/dev/null 2>&1 || note "warning: could not stop the server in $STATE"
+  fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- server ---------------------------------------------------------------------------------
+SERVER_PID=""
+if [ -z "$TARGET" ]; then
+  STATE="$TMP/state"
+  mkdir -p "$STATE"
+  note "starting a throwaway server"
+  "$LOADGATE" server start --state-dir "$STATE" --store "$TMP/store.db" -q >/dev/null 2>"$TMP/server.log" ||
+    { cat "$TMP/server.log" >&2; STATE=""; die "could not start a local server"; }
+  TARGET="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$STATE/server.json")"
+  SERVER_PID="$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$STATE/server.json")"
+fi
+
+# mysql://user[:password]@host[:port][/db][?options]
+re='^mysql://([^:@/]+)(:([^@]*))?@([^:/?]+)(:([0-9]+))?(/([^?]*))?'
+[[ "$TARGET" =~ $re ]] || die "cannot parse target '$TARGET' (expected mysql://user[:password]@host[:port][/db])"
+DB_USER="${BASH_REMATCH[1]}"
+DB_PASS="${BASH_REMATCH[3]:-${MYSQL_PWD:-}}"
+DB_HOST="${BASH_REMATCH[4]}"
+DB_PORT="${BASH_REMATCH[6]:-3306}"
+[ -n "$DB" ] || DB="${BASH_REMATCH[8]:-}"
+[ -n "$DB" ] || DB="sbtest"
+[[ "$DB" =~ ^[A-Za-z0-9_]+$ ]] || die "database name '$DB' must be letters, digits, _"
+[ "$DB_HOST" != "localhost" ] || DB_HOST="127.0.0.1" # localhost would mean the socket: force TCP
+if [ -n "$DB_PASS" ]; then
+  LG_URL="mysql://$DB_USER:$DB_PASS@$DB_HOST:$DB_PORT/$DB"
+else
+  LG_URL="mysql://$DB_USER@$DB_HOST:$DB_PORT/$DB"
+fi
+SB_PASS=()
+[ -z "$DB_PASS" ] || SB_PASS=("--mysql-password=$DB_PASS")
+if [ -n "$DB_PASS" ]; then export MYSQL_PWD="$DB_PASS"; else unset MYSQL_PWD; fi
+
+sql() { "$SQLCLI" --protocol=TCP -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -N -B -e "$1"; }
+sql "SELECT 1" >/dev/null 2>"$TMP/sql.err" || { cat "$TMP/sql.err" >&2; die "cannot reach $DB_USER@$DB_HOST:$DB_PORT with $SQLCLI"; }
+SERVER_VERSION="$(sql "SELECT VERSION()")"
+
+if [ -z "$SERVER_PID" ] && { [ "$DB_HOST" = "127.0.0.1" ] || [ "$DB_HOST" = "::1" ]; }; then
+  SERVER_PID="$(ss -Hltnp "sport = :$DB_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1 || true)"
+fi
+if [ -n "$SERVER_PID" ] && [ ! -r "/proc/$SERVER_PID/stat" ]; then SERVER_PID=""; fi
+[ -n "$SERVER_PID" ] || note "warning: server process not found on this machine: server CPU and the spoiled check are n/a"
+
+questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{print $2}'; }
+# utime+stime in clock ticks (fields 14 and 15; skip past the command name, which may hold spaces)
+proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# busy ticks of the whole machine: user nice system irq softirq steal (guest is inside user)
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+now() { date +%s.%N; }
+
+# The status query itself counts in Questions: measure what one before/after pair adds.
+q_a="$(questions)"; q_b="$(questions)"
+Q_OVERHEAD=$((q_b - q_a))
+
+# ---- prepare --------------------------------------------------------------------------------
+if [ "$PREPARE" = 1 ]; then
+  note "preparing $DB.sbtest1 ($TABLE_SIZE rows) with loadgate"
+  "$LOADGATE" prepare oltp_read_write --target "$LG_URL" --tables 1 --table-size "$TABLE_SIZE" \
+    --store "$TMP/store.db" -q >"$TMP/prepare.log" 2>&1 || { cat "$TMP/prepare.log" >&2; die "loadgate prepare failed"; }
+fi
+rows="$(sql "SELECT COUNT(*) FROM \`$DB\`.sbtest1" 2>/dev/null)" || die "$DB.sbtest1 does not exist (drop --no-prepare)"
+[ "$rows" = "$TABLE_SIZE" ] || note "warning: $DB.sbtest1 has $rows rows, TABLE_SIZE is $TABLE_SIZE"
+
+# ---- CSV ------------------------------------------------------------------------------------
+STAMP="$(date +%Y%m%d-%H%M%S)"
+[ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench-$STAMP.csv"
+mkdir -p "$(dirname "$CSV")"
+echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled" >"$CSV"
+
+# ---- one run ------------------------------------------------------------------------------
+# run_one CLIENT WORKLOAD THREADS REPEAT: appends one CSV row.
+run_one() {
+  local client="$1" w="$2" t="$3" r="$4"
+  local out="$TMP/$client.out" err="$TMP/$client.err" tf="$TMP/$client.time"
+  local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" rc=0
+  q0="$(questions)"
+  [ -z "$SERVER_PID" ] || s0="$(proc_ticks "$SERVER_PID")"
+  m0="$(machine_ticks)"; t0="$(now)"
+  if [ "$client" = sysbench ]; then
+    /usr/bin/time -f '%U %S' -o "$tf" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
+      --mysql-port="$DB_PORT" --mysql-user="$DB_USER" "${SB_PASS[@]}" --mysql-db="$DB" --tables=1 \
+      --table-size="$TABLE_SIZE" --threads="$t" --time="$DURATION" --rand-type="$RAND_TYPE" \
+      --report-interval=0 run >"$out" 2>"$err" || rc=$?
+  else
+    /usr/bin/time -f '%U %S' -o "$tf" "$LOADGATE" run "$w" --target "$LG_URL" --tables 1 \
+      --table-size "$TABLE_SIZE" --threads "$t" --duration "${DURATION}s" --warmup 0s \
+      --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --store "$TMP/store.db" \
+      --json -q >"$out" 2>"$err" || rc=$?
+  fi
+  t1="$(now)"; m1="$(machine_ticks)"
+  [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
+  q1="$(questions)"
+  if [ "$rc" -ne 0 ]; then
+    tail -n 20 "$err" "$out" >&2 || true
+    die "$client $w --threads $t failed (exit $rc); output above"
+  fi
+  if [ "$client" = sysbench ]; then
+    # "    queries:                             55433  (27693.72 per sec.)"
+    read -r queries qps < <(awk '/^ *queries:/ {gsub(/\(/, "", $3); print $2, $3; exit}' "$out")
+  else
+    # Pretty-printed JSON: the top-level keys sit at two spaces of indentation.
+    read -r queries qps ct < <(awk '
+      /^  "queries": \{/ {inq = 1; next}
+      inq && /^  \}/ {inq = 0}
+      inq && /"(read|write|other)":/ {gsub(/[^0-9]/, "", $2); n += $2}
+      /^  "qps": \{/ {inqps = 1; next}
+      inqps && /"total":/ {gsub(/[^0-9.]/, "", $2); qps = $2; inqps = 0}
+      /^    "client_threads":/ {gsub(/[^0-9]/, "", $2); ct = $2}
+      END {print n, qps, ct}' "$out")
+  fi
+  [ -n "${queries:-}" ] && [ "${queries:-0}" -gt 0 ] || die "$client $w --threads $t: no query count in its output ($out)"
+  awk -v started="$t0" -v w="$w" -v t="$t" -v r="$r" -v client="$client" -v ct="${ct:-}" \
+    -v dur="$DURATION" -v t0="$t0" -v t1="$t1" -v queries="$queries" -v qps="$qps" \
+    -v q="$((q1 - q0 - Q_OVERHEAD))" -v s="$((s1 - s0))" -v m="$((m1 - m0))" -v clk="$CLK_TCK" \
+    -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" '
+    BEGIN {
+      split(cpu, c, " "); user = c[1]; sys = c[2]
+      us_q = (user + sys) * 1e6 / queries
+      busy = m / clk
+      if (have_srv) {
+        srv = s / clk
+        unexpl = busy > 0 ? 100 * (busy - user - sys - srv) / busy : 0
+        flag = unexpl > spoil ? "yes" : "no"
+        srv_s = sprintf("%.2f", srv); srv_q = sprintf("%.2f", srv * 1e6 / queries)
+        un_s = sprintf("%.1f", unexpl)
+      } else { srv_s = "NA"; srv_q = "NA"; un_s = "NA"; flag = "NA" }
+      printf "%d,%s,%d,%d,%s,%s,%d,%.2f,%d,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%s,%s,%.2f,%s,%s\n",
+        started, w, t, r, client, ct, dur, t1 - t0, queries, qps, user, sys, us_q, q,
+        q / queries, srv_s, srv_q, busy, un_s, flag
+    }' >>"$CSV"
+  tail -n 1 "$CSV" | awk -F, '{printf "  %-8s %-18s threads=%-3s rep=%s  qps=%-10s client us/q=%-6s server us/q=%-6s Q/q=%-6s unexplained=%s%%\n", $5, $2, $3, $4, $10, $13, $17, $15, $19}' >&2
+}
+
+# ---- the runs -------------------------------------------------------------------------------
+npoints=0
+for _ in $WORKLOADS; do for _ in $THREADS; do npoints=$((npoints + 1)); done; done
+note "server $SERVER_VERSION at $DB_HOST:$DB_PORT/$DB (pid ${SERVER_PID:-unknown}), $CORES cores"
+note "$npoints points x $REPEATS pairs x ${DURATION}s: about $((npoints * REPEATS * 2 * (DURATION + 1) / 60 + 1)) min; raw rows in $CSV"
+for w in $WORKLOADS; do
+  for t in $THREADS; do
+    for r in $(seq 1 "$REPEATS"); do
+      run_one sysbench "$w" "$t" "$r"
+      run_one loadgate "$w" "$t" "$r"
+    done
+  done
+done
+
+# ---- the table ------------------------------------------------------------------------------
+echo
+echo "### loadgate vs sysbench ($(sysbench --version)), $SERVER_VERSION"
+echo
+echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default), $CORES cores; raw: ${CSV#"$ROOT"/}"
+echo
+awk -F, -v order="$WORKLOADS" -v torder="$THREADS" '
+  function median(list,   a, n, i, j, x) {
+    n = split(list, a, " ")
+    if (n == 0) return ""
+    for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  NR == 1 { next }
+  {
+    k = $2 SUBSEP $3; c = ($5 == "sysbench") ? "sb" : "lg"
+    qps[k, c] = qps[k, c] " " $10; usq[k, c] = usq[k, c] " " $13; qq[k, c] = qq[k, c] " " $15
+    sq[k, c] = sq[k, c] " " $17
+    runs[k, c]++; if ($20 == "yes") sp[k, c]++; if ($20 == "NA") na[k, c]++
+    v[k, $4, c] = $10
+  }
+  END {
+    print "| workload | threads | sysbench QPS | loadgate QPS | ratio | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | spoiled sb · lg | bar |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
+    nw = split(order, W, " "); nt = split(torder, T, " ")
+    for (i = 1; i <= nw; i++) for (j = 1; j <= nt; j++) {
+      k = W[i] SUBSEP T[j]
+      if (!runs[k, "sb"]) continue
+      ratios = ""
+      for (r = 1; r <= runs[k, "sb"]; r++) if ((k, r, "sb") in v && (k, r, "lg") in v && v[k, r, "sb"] > 0) ratios = ratios " " v[k, r, "lg"] / v[k, r, "sb"]
+      ratio = median(ratios); us_sb = median(usq[k, "sb"]); us_lg = median(usq[k, "lg"])
+      spoiled = (na[k, "sb"] ? "n/a" : (sp[k, "sb"] + 0) "/" runs[k, "sb"]) " · " (na[k, "lg"] ? "n/a" : (sp[k, "lg"] + 0) "/" runs[k, "lg"])
+      bar = (ratio >= 1.0 && us_lg <= us_sb) ? "yes" : "no"
+      srvq = na[k, "sb"] ? "n/a" : sprintf("%.2f · %.2f", median(sq[k, "sb"]), median(sq[k, "lg"]))
+      printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %s | %.3f · %.3f | %s | %s |\n",
+        W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, us_sb, us_lg, srvq,
+        median(qq[k, "sb"]), median(qq[k, "lg"]), spoiled, bar
+    }
+  }' "$CSV"
