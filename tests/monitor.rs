@@ -306,7 +306,9 @@ fn performance_schema_gives_every_workload_statement_as_the_server_saw_it() {
     for ctl in ["BEGIN", "COMMIT"] {
         let s = find(ctl).unwrap_or_else(|| panic!("no digest entry for {ctl}"));
         assert_eq!(s["source"], "events_statements_summary_by_digest");
-        assert!(s["count"].as_u64().unwrap() >= tx, "{s}");
+        // The server updates the digest row after it has answered, so the last statement of
+        // each connection may land after the final snapshot: at most one per worker.
+        assert!(s["count"].as_u64().unwrap() + 4 >= tx, "{s} vs {tx} transactions");
         assert!(s["digest"].is_string());
     }
     let avg = m["window"]["avg_statement_ms"].as_f64().unwrap();
