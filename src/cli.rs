@@ -179,7 +179,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION")]
     pub report_interval: Option<String>,
 
-    /// Client runtime threads (0 = one per core, at most one per worker).
+    /// Client runtime threads (0 = one per worker; fewer threads each serve several workers).
     #[arg(long, value_name = "N")]
     pub client_threads: Option<u32>,
 

@@ -81,7 +81,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "client_threads",
-        "client runtime threads (0 = auto: one per core, at most one per worker)",
+        "client runtime threads (0 = auto: one per worker)",
     ),
     ("connect_timeout", "connect timeout"),
     (
@@ -318,9 +318,13 @@ impl Settings {
         let seed = int("seed", 0)? as u64;
         let seed = if seed == 0 { random_seed() } else { seed };
         let client_threads = int("client_threads", 0)? as u32;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        // Auto: one runtime thread per worker, each connection on its own thread as sysbench
+        // runs them. Measured on these 2-core machines (scripts/compare-sysbench.sh, README
+        // "Speed measurements"), it beat one runtime per core at 4 workers (1.02-1.19x vs 0.74x
+        // of sysbench's QPS): a thread that serves several connections stays runnable and is
+        // preempted by the server thread it has just woken.
         let client_threads = if client_threads == 0 {
-            cores.min(threads as u32).max(1)
+            threads as u32
         } else {
             client_threads.min(threads as u32)
         };

@@ -308,7 +308,10 @@ fn performance_schema_gives_every_workload_statement_as_the_server_saw_it() {
         assert_eq!(s["source"], "events_statements_summary_by_digest");
         // The server updates the digest row after it has answered, so the last statement of
         // each connection may land after the final snapshot: at most one per worker.
-        assert!(s["count"].as_u64().unwrap() + 4 >= tx, "{s} vs {tx} transactions");
+        assert!(
+            s["count"].as_u64().unwrap() + 4 >= tx,
+            "{s} vs {tx} transactions"
+        );
         assert!(s["digest"].is_string());
     }
     let avg = m["window"]["avg_statement_ms"].as_f64().unwrap();
