@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage a throwaway local server that outlives one command.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Bulk sync: upsert N rows into a target table by row, values, prepared or load-data, and
+    /// verify target = source.
+    Bulk(BulkArgs),
 }
 
 /// Where to connect.
@@ -225,6 +228,88 @@ pub struct ServerArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `loadgate bulk`.
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// Bulk sync workload: `bulk_sync` (built in) or a path to a `kind = "bulk_sync"` file.
+    #[arg(default_value = "bulk_sync")]
+    pub workload: String,
+
+    /// row, values, prepared, load-data, or all (each in turn on a fresh target, one table).
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<String>,
+
+    /// Rows the generator makes [default: the workload's `rows`, 100000].
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+
+    /// Rows per batch (one transaction each) [default: sized from max_allowed_packet; 1000 for row].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Connections working in parallel [default: 2].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+
+    /// A row the server refuses: stop (fail the run) or skip (count it and go on) [default: stop].
+    #[arg(long, value_name = "POLICY")]
+    pub on_bad_row: Option<String>,
+
+    /// Read the rows from a table on this server instead of generating them:
+    /// mysql://user@host:port/DATABASE (the table: --source-table or the workload's [source]).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+
+    /// The table read from --source.
+    #[arg(long, value_name = "NAME")]
+    pub source_table: Option<String>,
+
+    /// Generator seed [default: the workload's `seed`, 42].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Generate revision R of the rows: revisions 1..=R each change --changed-pct of them (for
+    /// re-syncs that update some rows).
+    #[arg(long, value_name = "R")]
+    pub revision: Option<u32>,
+
+    /// Percent of rows each revision changes [default: the workload's `changed_pct`, 10].
+    #[arg(long, value_name = "PCT")]
+    pub changed_pct: Option<f64>,
+
+    /// Put N bad values (from the workload's [[bad_values]]) into N rows spread over the run.
+    #[arg(long, value_name = "N")]
+    pub bad_rows: Option<u64>,
+
+    /// Fault injection: every Nth batch, kill the worker's own connection before COMMIT, so the
+    /// batch must be retried (shows that nothing is lost or applied twice).
+    #[arg(long, value_name = "N")]
+    pub fault_every: Option<u64>,
+
+    /// Drop and recreate the target table first (only a table loadgate created).
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Sync into a database that holds tables loadgate does not own (they are never touched).
+    #[arg(long)]
+    pub force: bool,
+
+    /// JSON output: one object per strategy (run id and result).
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --strategy all: print the comparison as a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--local-infile=0.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
 }
 
 #[cfg(test)]

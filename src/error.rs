@@ -49,6 +49,9 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 
+    #[error(transparent)]
+    Bulk(#[from] crate::bulk::BulkError),
+
     #[error("{0}")]
     Refused(String),
 
@@ -82,6 +85,7 @@ impl Error {
             Error::Target(e) => e.exit_code(),
             Error::Server(_) => exit::TARGET,
             Error::Store(_) => exit::STORE,
+            Error::Bulk(e) => e.exit_code(),
             Error::Refused(_) => exit::REFUSED,
             Error::Output { .. } => exit::USAGE,
             Error::Incomplete { .. } => exit::INCOMPLETE,

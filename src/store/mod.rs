@@ -10,6 +10,7 @@
 //! ([`redact_url`]).
 
 mod codec;
+mod evidence;
 mod redact;
 mod schema;
 
@@ -24,6 +25,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};
+pub use evidence::{Evidence, RunLink};
 pub use redact::redact_url;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 

@@ -14,6 +14,7 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
+    kind: Option<String>,
     name: Option<String>,
     description: Option<String>,
     #[serde(default)]
@@ -125,6 +126,27 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
             message: e.message().to_string(),
         },
     })?;
+    match raw.kind.as_deref() {
+        None | Some("oltp") => {}
+        Some(k) => {
+            return Err(WorkloadError::InvalidFile {
+                file: ctx.file.clone(),
+                message: match super::special_command(k) {
+                    Some(cmd) => format!(
+                        "`kind = \"{k}\"`: this workload is run with `loadgate {cmd}`, not as an OLTP workload"
+                    ),
+                    None => format!(
+                        "unknown `kind = \"{k}\"`; kinds: oltp (the default), {}",
+                        super::SPECIAL_KINDS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            })
+        }
+    }
     let name = match (&raw.name, &source) {
         (Some(n), _) => n.clone(),
         (None, Source::File(p)) => p
