@@ -113,14 +113,17 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
     let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
     let target = resolved.target.clone();
     if let Some(src) = &source {
-        if (src.host.as_str(), src.port, src.database.as_deref(), settings.source_table.as_str())
-            == (
-                target.host.as_str(),
-                target.port,
-                Some(settings.database.as_str()),
-                spec.table.as_str(),
-            )
-        {
+        if (
+            src.host.as_str(),
+            src.port,
+            src.database.as_deref(),
+            settings.source_table.as_str(),
+        ) == (
+            target.host.as_str(),
+            target.port,
+            Some(settings.database.as_str()),
+            spec.table.as_str(),
+        ) {
             return Err(Error::Usage(format!(
                 "--source names the target table itself (`{}`.`{}` on {}): sync from another schema or server",
                 settings.database,

@@ -116,7 +116,9 @@ impl RawColumn {
         if let Some([a, b]) = &self.datetime {
             let (min, max) = (parse_datetime(a)?, parse_datetime(b)?);
             if min > max {
-                return Err(format!("`datetime = [\"{a}\", \"{b}\"]`: the first is later"));
+                return Err(format!(
+                    "`datetime = [\"{a}\", \"{b}\"]`: the first is later"
+                ));
             }
             gens.push(ColGen::DateTime { min, max });
         }
@@ -156,7 +158,9 @@ impl RawColumn {
 
 /// `"ORD-{n:010}"` or `"user-{n}"`.
 fn parse_key(k: &str) -> Result<ColGen, String> {
-    let bad = || format!("`key = \"{k}\"` must contain {{n}} or {{n:0W}} (the row number, zero-padded to W digits)");
+    let bad = || {
+        format!("`key = \"{k}\"` must contain {{n}} or {{n:0W}} (the row number, zero-padded to W digits)")
+    };
     let start = k.find("{n").ok_or_else(bad)?;
     let end = start + k[start..].find('}').ok_or_else(bad)?;
     let inner = &k[start + 2..end];
@@ -242,13 +246,70 @@ pub fn format_datetime(t: i64) -> String {
 
 /// Words for `text` columns: mostly ASCII, a few multi-byte, as real notes are.
 const WORDS: &[&str] = &[
-    "order", "shipped", "customer", "requested", "delivery", "before", "noon", "please", "call",
-    "on", "arrival", "gift", "wrap", "fragile", "handle", "with", "care", "invoice", "attached",
-    "warehouse", "north", "south", "backorder", "partial", "refund", "issued", "address",
-    "changed", "second", "floor", "leave", "at", "door", "signature", "required", "express",
-    "standard", "return", "label", "printed", "café", "Zürich", "São", "Paulo", "naïve",
-    "crème", "brûlée", "façade", "smörgåsbord", "the", "and", "for", "was", "is", "a", "of",
-    "to", "in", "lot", "batch", "pallet", "carton", "box", "item",
+    "order",
+    "shipped",
+    "customer",
+    "requested",
+    "delivery",
+    "before",
+    "noon",
+    "please",
+    "call",
+    "on",
+    "arrival",
+    "gift",
+    "wrap",
+    "fragile",
+    "handle",
+    "with",
+    "care",
+    "invoice",
+    "attached",
+    "warehouse",
+    "north",
+    "south",
+    "backorder",
+    "partial",
+    "refund",
+    "issued",
+    "address",
+    "changed",
+    "second",
+    "floor",
+    "leave",
+    "at",
+    "door",
+    "signature",
+    "required",
+    "express",
+    "standard",
+    "return",
+    "label",
+    "printed",
+    "café",
+    "Zürich",
+    "São",
+    "Paulo",
+    "naïve",
+    "crème",
+    "brûlée",
+    "façade",
+    "smörgåsbord",
+    "the",
+    "and",
+    "for",
+    "was",
+    "is",
+    "a",
+    "of",
+    "to",
+    "in",
+    "lot",
+    "batch",
+    "pallet",
+    "carton",
+    "box",
+    "item",
 ];
 
 /// Makes rows.
@@ -291,11 +352,7 @@ impl RowGen {
     pub fn row(&self, n: u64) -> Row {
         let rev = self.revision_of(n);
         let mut rng = SmallRng::seed_from_u64(mix(self.seed ^ mix(n) ^ ((rev as u64) << 48)));
-        let mut row: Row = self
-            .columns
-            .iter()
-            .map(|c| value(c, n, &mut rng))
-            .collect();
+        let mut row: Row = self.columns.iter().map(|c| value(c, n, &mut rng)).collect();
         if let Some((_, col, v)) = self.bad.iter().find(|(b, _, _)| *b == n) {
             row[*col] = Some(v.as_bytes().to_vec());
         }
@@ -414,7 +471,9 @@ pub fn push_tsv_line(out: &mut Vec<u8>, row: &Row) {
 
 /// Bytes of the row's values (the payload measure for MB/s: the same for every strategy).
 pub fn payload_bytes(row: &Row) -> u64 {
-    row.iter().map(|c| c.as_ref().map_or(0, |v| v.len()) as u64).sum()
+    row.iter()
+        .map(|c| c.as_ref().map_or(0, |v| v.len()) as u64)
+        .sum()
 }
 
 /// What NULL is replaced by inside the checksum.

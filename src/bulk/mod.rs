@@ -344,9 +344,9 @@ impl BulkError {
             BulkError::Target(e) => e.exit_code(),
             BulkError::Refused(_) => exit::REFUSED,
             BulkError::LocalInfileOff { .. } => exit::TARGET,
-            BulkError::BadRow { .. } | BulkError::BatchFailed { .. } | BulkError::Mismatch { .. } => {
-                exit::INCOMPLETE
-            }
+            BulkError::BadRow { .. }
+            | BulkError::BatchFailed { .. }
+            | BulkError::Mismatch { .. } => exit::INCOMPLETE,
             BulkError::Interrupted => exit::INTERRUPTED,
         }
     }

@@ -156,7 +156,10 @@ pub fn parse(text: &str, source: Source) -> Result<BulkSpec, WorkloadError> {
     for c in &raw.columns {
         let spec = c.get_ref().compile().map_err(|m| at(c.span(), m))?;
         if columns.iter().any(|x: &ColumnSpec| x.name == spec.name) {
-            return Err(at(c.span(), format!("column `{}` is listed twice", spec.name)));
+            return Err(at(
+                c.span(),
+                format!("column `{}` is listed twice", spec.name),
+            ));
         }
         columns.push(spec);
     }

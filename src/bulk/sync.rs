@@ -372,13 +372,11 @@ fn classify(e: mysql_async::Error, target: &Target, statement: &str) -> TxnError
             message: format!("lost the connection: {io}"),
             lost: true,
         },
-        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => {
-            TxnError::Retry {
-                code: 2006,
-                message: "the connection was closed".into(),
-                lost: true,
-            }
-        }
+        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => TxnError::Retry {
+            code: 2006,
+            message: "the connection was closed".into(),
+            lost: true,
+        },
         other => TxnError::Fatal(BulkError::Target(target.classify(other, Some(statement)))),
     }
 }
@@ -444,9 +442,13 @@ impl Worker {
 
     async fn exec(&mut self, sql: &[u8]) -> Result<(), TxnError> {
         let conn = self.conn.as_mut().expect("connected");
-        conn.query_drop(sql)
-            .await
-            .map_err(|e| classify(e, &self.ctx.target, &abbreviate(&String::from_utf8_lossy(sql))))
+        conn.query_drop(sql).await.map_err(|e| {
+            classify(
+                e,
+                &self.ctx.target,
+                &abbreviate(&String::from_utf8_lossy(sql)),
+            )
+        })
     }
 
     /// After a data statement: a warning about data is a data error (LOAD DATA LOCAL turns
@@ -975,11 +977,7 @@ pub async fn sync(
     fresh: bool,
     quiet: bool,
 ) -> SyncOutcome {
-    let table = format!(
-        "{}.{}",
-        quote_ident(&s.database),
-        quote_ident(&spec.table)
-    );
+    let table = format!("{}.{}", quote_ident(&s.database), quote_ident(&spec.table));
     let columns = spec.column_names();
     let columns_sql = columns
         .iter()
@@ -1055,7 +1053,9 @@ pub async fn sync(
     let max_row = sample.iter().map(gen::payload_bytes).max().unwrap_or(1) as f64;
     // Quotes, commas, parentheses and escapes on top of the values.
     let sql_row = avg_row * 1.1 + (columns.len() * 3 + 4) as f64;
-    let max_statement = (pre.max_allowed_packet as usize).saturating_sub(4096).max(64 << 10);
+    let max_statement = (pre.max_allowed_packet as usize)
+        .saturating_sub(4096)
+        .max(64 << 10);
     let (batch_size, origin) = match (s.batch_size, strategy) {
         (Some(b), _) => (b, "given".to_string()),
         (None, Strategy::Row) => (
@@ -1262,8 +1262,9 @@ pub async fn sync(
             None
         }
         Some(Err(join)) => {
-            st.fatal
-                .get_or_insert(BulkError::Usage(format!("the source reader failed: {join}")));
+            st.fatal.get_or_insert(BulkError::Usage(format!(
+                "the source reader failed: {join}"
+            )));
             None
         }
         None => None,

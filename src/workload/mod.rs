@@ -225,7 +225,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
 
 /// Workload kinds other than OLTP, each with its own format and command: `(kind, command)`.
 /// A file says which it is with a top-level `kind = "..."` (absent means `oltp`).
-pub const SPECIAL_KINDS: &[(&str, &str)] = &[("bulk_sync", "bulk"), ("index_before_after", "index")];
+pub const SPECIAL_KINDS: &[(&str, &str)] =
+    &[("bulk_sync", "bulk"), ("index_before_after", "index")];
 
 /// The command that runs workloads of `kind`, for kinds other than OLTP.
 pub fn special_command(kind: &str) -> Option<&'static str> {

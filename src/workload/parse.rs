@@ -119,14 +119,9 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
         Source::File(p) => p.display().to_string(),
     };
     let ctx = Ctx { text, file };
-    let raw: RawWorkload = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => ctx.err(span, e.message().to_string()),
-        None => WorkloadError::InvalidFile {
-            file: ctx.file.clone(),
-            message: e.message().to_string(),
-        },
-    })?;
-    match raw.kind.as_deref() {
+    // A file of another kind has other fields: say which command runs it before the field
+    // checks below would complain about them.
+    match super::kind_of(text).as_deref() {
         None | Some("oltp") => {}
         Some(k) => {
             return Err(WorkloadError::InvalidFile {
@@ -147,6 +142,13 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
             })
         }
     }
+    let raw: RawWorkload = toml::from_str(text).map_err(|e| match e.span() {
+        Some(span) => ctx.err(span, e.message().to_string()),
+        None => WorkloadError::InvalidFile {
+            file: ctx.file.clone(),
+            message: e.message().to_string(),
+        },
+    })?;
     let name = match (&raw.name, &source) {
         (Some(n), _) => n.clone(),
         (None, Source::File(p)) => p
