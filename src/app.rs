@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cleanup(a) => cleanup_cmd(a),
         Command::Run(a) => run_cmd(&store_path, a, quiet),
         Command::Bulk(a) => crate::bulk::command::run(&store_path, a, quiet),
+        Command::Index(a) => crate::index::command::run(&store_path, a, quiet),
     }
 }
 
@@ -456,7 +457,7 @@ fn workloads_cmd(a: WorkloadsArgs) -> Result<()> {
 
 /// Built-in workloads of the special kinds (bulk sync, index before/after): `(name, text)`.
 fn special_builtins() -> Vec<(&'static str, &'static str)> {
-    vec![crate::bulk::spec::BUILTIN]
+    vec![crate::bulk::spec::BUILTIN, crate::index::spec::BUILTIN]
 }
 
 /// Name and description of a special-kind workload, shown with the command that runs it.
@@ -466,6 +467,10 @@ fn describe_special(text: &str, source: workload::Source) -> Result<(String, Str
         crate::bulk::spec::KIND => {
             let s = crate::bulk::spec::parse(text, source)?;
             Ok((s.name, format!("{} (loadgate bulk)", s.description)))
+        }
+        crate::index::spec::KIND => {
+            let s = crate::index::spec::parse(text, source, &[])?;
+            Ok((s.name, format!("{} (loadgate index)", s.description)))
         }
         other => Err(Error::Usage(format!("unknown workload kind `{other}`"))),
     }

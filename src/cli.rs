@@ -53,6 +53,9 @@ pub enum Command {
     /// Bulk sync: upsert N rows into a target table by row, values, prepared or load-data, and
     /// verify target = source.
     Bulk(BulkArgs),
+    /// Index before/after: measure read probes and a write mix, add indexes (online DDL), check
+    /// EXPLAIN, measure again, judge, roll back.
+    Index(IndexArgs),
 }
 
 /// Where to connect.
@@ -308,6 +311,72 @@ pub struct BulkArgs {
     pub target: TargetArgs,
 
     /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--local-infile=0.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
+/// `loadgate index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Index workload: `index_before_after` (built in) or a path to a
+    /// `kind = "index_before_after"` file.
+    #[arg(default_value = "index_before_after")]
+    pub workload: String,
+
+    /// Keep the indexes afterwards (default: drop them and check the schema is as before).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Acceptance bars, e.g. reads=50%,writes=10%: every probe at least 50 % faster (mean
+    /// latency), the write mix at most 10 % slower (throughput) [default: the file's, else those].
+    #[arg(long, value_name = "BARS")]
+    pub acceptance: Option<String>,
+
+    /// Each measured part of a phase (probes under writes; writes alone), e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Warm-up before each measured part, not counted.
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// The write mix alone after setup, not measured, so that both phases start from
+    /// steady-state pages (freshly loaded pages split on their first writes) [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub settle: Option<String>,
+
+    /// Connections running the read probes.
+    #[arg(long, value_name = "N")]
+    pub read_workers: Option<u32>,
+
+    /// Connections running the write mix.
+    #[arg(long, value_name = "N")]
+    pub write_workers: Option<u32>,
+
+    /// Random seed for the table contents and parameters.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override an integer variable of the workload (repeatable): --set orders=1000000.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Use the workload's tables as they are instead of recreating and refilling them.
+    #[arg(long)]
+    pub reuse: bool,
+
+    /// Run in a database that holds tables loadgate does not own (they are never touched).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Extra option for the throwaway server (repeatable).
     #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
 }

@@ -52,6 +52,9 @@ pub enum Error {
     #[error(transparent)]
     Bulk(#[from] crate::bulk::BulkError),
 
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+
     #[error("{0}")]
     Refused(String),
 
@@ -86,6 +89,7 @@ impl Error {
             Error::Server(_) => exit::TARGET,
             Error::Store(_) => exit::STORE,
             Error::Bulk(e) => e.exit_code(),
+            Error::Index(e) => e.exit_code(),
             Error::Refused(_) => exit::REFUSED,
             Error::Output { .. } => exit::USAGE,
             Error::Incomplete { .. } => exit::INCOMPLETE,

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod index;
 pub mod prepare;
 pub mod record;
 pub mod report;

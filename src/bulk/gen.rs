@@ -60,13 +60,32 @@ pub struct ColumnSpec {
     pub null_pct: u32,
 }
 
-/// The raw TOML form of a column: `{ name = "amount", decimal = [1, 5000], scale = 2 }`.
+/// An integer bound: a number, or the name of an integer setting (`"users"`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    Int(i64),
+    Name(String),
+}
+
+impl Bound {
+    fn resolve(&self, vars: &dyn Fn(&str) -> Option<i64>) -> Result<i64, String> {
+        match self {
+            Bound::Int(i) => Ok(*i),
+            Bound::Name(n) => vars(n).ok_or_else(|| format!("unknown integer setting `{n}`")),
+        }
+    }
+}
+
+/// The raw TOML form of a column: `{ name = "amount", decimal = [1, 5000], scale = 2 }`. A
+/// statement parameter has the same form without `name`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawColumn {
+    #[serde(default)]
     pub name: String,
     pub key: Option<String>,
-    pub int: Option<[i64; 2]>,
+    pub int: Option<[Bound; 2]>,
     pub decimal: Option<[i64; 2]>,
     pub scale: Option<u32>,
     pub choice: Option<Vec<String>>,
@@ -78,14 +97,16 @@ pub struct RawColumn {
 }
 
 impl RawColumn {
-    /// Validate and compile. Errors are plain messages; the caller adds file and line.
-    pub fn compile(&self) -> Result<ColumnSpec, String> {
+    /// Validate and compile; integer bounds may name settings (`vars`). Errors are plain
+    /// messages; the caller adds file and line.
+    pub fn compile(&self, vars: &dyn Fn(&str) -> Option<i64>) -> Result<ColumnSpec, String> {
         crate::target::check_identifier(&self.name).map_err(|w| format!("column name {w}"))?;
         let mut gens = Vec::new();
         if let Some(k) = &self.key {
             gens.push(parse_key(k)?);
         }
-        if let Some([a, b]) = self.int {
+        if let Some([a, b]) = &self.int {
+            let (a, b) = (a.resolve(vars)?, b.resolve(vars)?);
             if a > b {
                 return Err(format!("`int = [{a}, {b}]`: min is above max"));
             }
@@ -365,7 +386,8 @@ impl RowGen {
     }
 }
 
-fn value(c: &ColumnSpec, n: u64, rng: &mut SmallRng) -> Cell {
+/// One value of column `c` for row `n`, drawn from `rng`.
+pub fn value(c: &ColumnSpec, n: u64, rng: &mut SmallRng) -> Cell {
     if c.null_pct > 0 && rng.gen_range(0..100u32) < c.null_pct {
         return None;
     }
@@ -441,6 +463,18 @@ pub fn push_sql_literal(out: &mut Vec<u8>, cell: &Cell) {
             out.push(b'\'');
         }
     }
+}
+
+/// Append `(v1, v2, ...)` as SQL literals.
+pub fn push_tuple(out: &mut Vec<u8>, row: &Row) {
+    out.push(b'(');
+    for (i, c) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_sql_literal(out, c);
+    }
+    out.push(b')');
 }
 
 /// Append `row` as one line of `LOAD DATA`'s default format: fields separated by tabs, lines
@@ -523,7 +557,7 @@ mod tests {
 
     fn col(raw: &str) -> ColumnSpec {
         let r: RawColumn = toml::from_str(raw).unwrap();
-        r.compile().unwrap()
+        r.compile(&|_| None).unwrap()
     }
 
     #[test]

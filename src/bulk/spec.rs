@@ -154,7 +154,10 @@ pub fn parse(text: &str, source: Source) -> Result<BulkSpec, WorkloadError> {
     }
     let mut columns = Vec::new();
     for c in &raw.columns {
-        let spec = c.get_ref().compile().map_err(|m| at(c.span(), m))?;
+        let spec = c
+            .get_ref()
+            .compile(&|_| None)
+            .map_err(|m| at(c.span(), m))?;
         if columns.iter().any(|x: &ColumnSpec| x.name == spec.name) {
             return Err(at(
                 c.span(),

@@ -488,7 +488,7 @@ impl Worker {
         for row in rows {
             sql.clear();
             sql.extend_from_slice(self.ctx.insert_head.as_bytes());
-            push_tuple(&mut sql, row);
+            gen::push_tuple(&mut sql, row);
             sql.extend_from_slice(self.ctx.odku.as_bytes());
             self.exec(&sql).await?;
             self.check_warnings().await?;
@@ -510,7 +510,7 @@ impl Worker {
                 if i > start {
                     sql.push(b',');
                 }
-                push_tuple(&mut sql, &rows[i]);
+                gen::push_tuple(&mut sql, &rows[i]);
                 if i > start && sql.len() + self.ctx.odku.len() > self.ctx.max_statement {
                     sql.truncate(mark);
                     break;
@@ -807,18 +807,6 @@ impl Worker {
             let _ = tokio::time::timeout(Duration::from_secs(1), c.disconnect()).await;
         }
     }
-}
-
-/// Append `(v1, v2, ...)` as SQL literals.
-fn push_tuple(out: &mut Vec<u8>, row: &Row) {
-    out.push(b'(');
-    for (i, c) in row.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        gen::push_sql_literal(out, c);
-    }
-    out.push(b')');
 }
 
 /// Read the source table and hand out batches.

@@ -14,7 +14,9 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
-    kind: Option<String>,
+    /// `oltp` or absent; other kinds are turned away before this struct is read.
+    #[serde(rename = "kind")]
+    _kind: Option<String>,
     name: Option<String>,
     description: Option<String>,
     #[serde(default)]
