@@ -307,6 +307,12 @@ pub struct BulkArgs {
     #[arg(long)]
     pub markdown: bool,
 
+    /// Write the generated rows to FILE in LOAD DATA's default format (tab-separated, `\N` for
+    /// NULL, column order of the workload) and exit without connecting: the same rows for
+    /// another client, e.g. `mariadb`'s LOAD DATA LOCAL INFILE.
+    #[arg(long, value_name = "FILE")]
+    pub dump_tsv: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub target: TargetArgs,
 

@@ -109,6 +109,9 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
             Some(t)
         }
     };
+    if let Some(path) = &a.dump_tsv {
+        return dump_tsv(&spec, &settings, path, quiet);
+    }
     let mut store = Store::open(store_path)?;
     let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
     let target = resolved.target.clone();
@@ -297,4 +300,40 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// `--dump-tsv`: the generated rows as LOAD DATA input.
+fn dump_tsv(spec: &spec::BulkSpec, s: &BulkSettings, path: &Path, quiet: bool) -> Result<()> {
+    use std::io::Write;
+    let g = sync::row_gen(spec, s);
+    let file = std::fs::File::create(path).map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut buf = Vec::with_capacity(1 << 16);
+    for n in 1..=s.rows {
+        buf.clear();
+        super::gen::push_tsv_line(&mut buf, &g.row(n));
+        w.write_all(&buf).map_err(|source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    w.flush().map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !quiet {
+        eprintln!(
+            "Wrote {} rows to {} (columns: {}); load them with: LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET utf8mb4 ({})",
+            s.rows,
+            path.display(),
+            spec.column_names().join(", "),
+            path.display(),
+            spec.table,
+            spec.column_names().join(", ")
+        );
+    }
+    Ok(())
 }

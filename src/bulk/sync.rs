@@ -1242,49 +1242,51 @@ pub async fn sync(
         "since process start".into()
     };
 
-    let mut st = state.borrow_mut();
-    let source_rows = match reader_out {
-        Some(Ok(Ok(n))) => Some(n),
-        Some(Ok(Err(e))) => {
-            st.fatal.get_or_insert(e);
-            None
-        }
-        Some(Err(join)) => {
-            st.fatal.get_or_insert(BulkError::Usage(format!(
-                "the source reader failed: {join}"
-            )));
-            None
-        }
-        None => None,
+    let fatal = {
+        let mut st = state.borrow_mut();
+        let source_rows = match reader_out {
+            Some(Ok(Ok(n))) => Some(n),
+            Some(Ok(Err(e))) => {
+                st.fatal.get_or_insert(e);
+                None
+            }
+            Some(Err(join)) => {
+                st.fatal.get_or_insert(BulkError::Usage(format!(
+                    "the source reader failed: {join}"
+                )));
+                None
+            }
+            None => None,
+        };
+        result.rows = source_rows.unwrap_or(s.rows);
+        result.inserted = st.counts.inserted;
+        result.updated = st.counts.updated;
+        result.unchanged = st.counts.unchanged;
+        result.statements = st.counts.statements;
+        result.bad_rows = st.bad_rows.clone();
+        result.skipped_bad = if s.on_bad_row == BadRowPolicy::Skip {
+            st.bad_rows.len() as u64
+        } else {
+            0
+        };
+        result.batches = st.batches;
+        result.retries = st.retries;
+        result.splits = st.splits;
+        result.errors = st.errors.values().cloned().collect();
+        result.other_warnings = st.other_warnings;
+        result.seconds = seconds;
+        let synced = st.counts.inserted + st.counts.updated + st.counts.unchanged;
+        result.rows_per_s = synced as f64 / seconds.max(1e-9);
+        result.payload_bytes = st.payload;
+        result.mb_per_s = st.payload as f64 / 1e6 / seconds.max(1e-9);
+        result.batch_latency = latency_stats(&st.hist);
+        result.histogram = Some(st.hist.clone());
+        st.fatal.take()
     };
-    result.rows = source_rows.unwrap_or(s.rows);
-    result.inserted = st.counts.inserted;
-    result.updated = st.counts.updated;
-    result.unchanged = st.counts.unchanged;
-    result.statements = st.counts.statements;
-    result.bad_rows = st.bad_rows.clone();
-    result.skipped_bad = if s.on_bad_row == BadRowPolicy::Skip {
-        st.bad_rows.len() as u64
-    } else {
-        0
-    };
-    result.batches = st.batches;
-    result.retries = st.retries;
-    result.splits = st.splits;
-    result.errors = st.errors.values().cloned().collect();
-    result.other_warnings = st.other_warnings;
-    result.seconds = seconds;
-    let synced = st.counts.inserted + st.counts.updated + st.counts.unchanged;
-    result.rows_per_s = synced as f64 / seconds.max(1e-9);
-    result.payload_bytes = st.payload;
-    result.mb_per_s = st.payload as f64 / 1e6 / seconds.max(1e-9);
-    result.batch_latency = latency_stats(&st.hist);
-    result.histogram = Some(st.hist.clone());
-    if let Some(e) = st.fatal.take() {
+    if let Some(e) = fatal {
         result.interrupted = matches!(e, BulkError::Interrupted);
         return fail(result, e);
     }
-    drop(st);
 
     // Verification.
     let skipped: HashSet<String> = result.bad_rows.iter().map(|b| b.key.clone()).collect();
