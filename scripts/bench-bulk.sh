@@ -79,6 +79,9 @@ echo "bench-bulk.sh: mariadb client LOAD DATA (1/2)..." >&2
 read -r REF1 SEC1 < <(client_load)
 echo "bench-bulk.sh: loadgate bulk --strategy all..." >&2
 TABLE=$("$BIN" bulk --target "$URL$DB" --strategy all --rows "$ROWS" --workers "$WORKERS" --markdown -q)
+echo "bench-bulk.sh: row-by-row with 1000 rows per transaction, for reference..." >&2
+ROW1000=$("$BIN" bulk --target "$URL$DB" --strategy row --batch-size 1000 --rows "$ROWS" --workers "$WORKERS" --fresh -q \
+  | awk '/^  time/ { print $4 }')
 echo "bench-bulk.sh: mariadb client LOAD DATA (2/2)..." >&2
 read -r REF2 SEC2 < <(client_load)
 REF=$(( REF1 > REF2 ? REF1 : REF2 ))
@@ -92,9 +95,12 @@ cat <<EOF
 ### Bulk sync ($ROWS rows, $WORKERS workers, $(uname -m), $(nproc) cores, $("${CLIENT[@]}" -e "SELECT VERSION()"))
 
 $TABLE
+| row, 1000 rows per transaction (reference) | $ROW1000 | | | | | | |
 | mariadb client LOAD DATA LOCAL INFILE (reference) | $REF | | | | | | |
 
-The reference is the \`mariadb\` client loading the same rows (\`loadgate bulk --dump-tsv\`) into
+\`row\` commits every row (autocommit), as a naive sync does; "row, 1000 rows per transaction"
+is the same statements with a commit per 1000 rows, which shows how much of the speed-up comes
+from fewer commits and how much from fewer statements. The reference is the \`mariadb\` client loading the same rows (\`loadgate bulk --dump-tsv\`) into
 the same emptied table in one statement: ${REF1} and ${REF2} rows/s in two runs (${SEC1} s,
 ${SEC2} s), the better one counts.
 

@@ -248,7 +248,7 @@ pub struct BulkArgs {
     #[arg(long, value_name = "N")]
     pub rows: Option<u64>,
 
-    /// Rows per batch (one transaction each) [default: sized from max_allowed_packet; 1000 for row].
+    /// Rows per batch (one transaction each) [default: sized from max_allowed_packet; 1 for row].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
 

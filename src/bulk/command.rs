@@ -291,7 +291,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         print!("{}", report::render_table(&rs, a.markdown));
         if !a.markdown {
             println!(
-                "rows/s and MB/s: rows and bytes of row values over the sync's wall time; peak RSS: the kernel's VmHWM of this process, reset before each strategy; batch p99: BEGIN to COMMIT per batch."
+                "rows/s and MB/s: rows and bytes of row values over the sync's wall time; peak RSS: the kernel's VmHWM of this process, reset before each strategy (after freed memory is handed back), so it includes what the process holds anyway; batch p99: BEGIN to COMMIT per batch (row-by-row: per row)."
             );
         }
     }

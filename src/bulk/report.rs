@@ -78,8 +78,9 @@ pub fn render_one(r: &SyncResult, run_id: Option<i64>) -> String {
     if let Some(p) = r.peak_rss_bytes {
         let _ = writeln!(
             o,
-            "  memory      peak RSS {:.1} MiB (kernel VmHWM of the loadgate process, {})",
+            "  memory      peak RSS {:.1} MiB, {:.1} MiB at the start (kernel VmHWM / VmRSS of the loadgate process, {})",
             mib(p),
+            r.rss_start_bytes.map_or(0.0, mib),
             r.peak_rss_scope
         );
     }

@@ -45,8 +45,9 @@ use std::time::{Duration, Instant};
 /// Attempts per batch for retryable errors (deadlock, lock wait timeout, lost connection).
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// Rows per transaction for the row-by-row strategy when no batch size is given.
-pub const ROW_STRATEGY_BATCH: usize = 1000;
+/// Rows per transaction for the row-by-row strategy when no batch size is given: one, as a
+/// naive sync does it (each row its own statement and its own commit, in autocommit mode).
+pub const ROW_STRATEGY_BATCH: usize = 1;
 
 /// Bounds of the automatic batch size.
 pub const AUTO_BATCH_MIN: usize = 100;
@@ -153,6 +154,8 @@ pub struct SyncResult {
     pub mb_per_s: f64,
     /// The process's peak resident set size (kernel VmHWM) during this sync.
     pub peak_rss_bytes: Option<u64>,
+    /// Its resident set size when the sync started (after handing freed memory back).
+    pub rss_start_bytes: Option<u64>,
     /// `since reset` when VmHWM could be reset at the start of the sync, `since process start`
     /// otherwise.
     pub peak_rss_scope: String,
@@ -276,8 +279,23 @@ fn sql_string(s: &str) -> String {
 }
 
 /// Peak RSS tracking through the kernel: reset VmHWM (Linux ≥ 4.0) and read it.
+/// First hands freed heap memory back to the kernel (glibc `malloc_trim`), so that what an
+/// earlier sync allocated and freed does not count as this one's.
 pub fn reset_peak_rss() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The process's current VmRSS in bytes.
+pub fn current_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// The process's VmHWM in bytes.
@@ -531,11 +549,10 @@ impl Worker {
             let n = chunk.len();
             if !self.stmts.contains_key(&n) {
                 if self.stmts.len() >= 8 {
-                    // Sizes from splitting bad batches: keep the cache small.
-                    let conn = self.conn.as_mut().expect("connected");
-                    for (_, st) in self.stmts.drain() {
-                        let _ = conn.close(st).await;
-                    }
+                    // Sizes from splitting bad batches: forget them. The driver's own statement
+                    // cache (16 per connection) closes what it evicts; closing here would leave
+                    // closed statements in it.
+                    self.stmts.clear();
                 }
                 let mut sql = self.ctx.insert_head.clone();
                 let tuple = format!("({})", vec!["?"; self.ctx.ncols].join(", "));
@@ -633,6 +650,10 @@ impl Worker {
         if self.ctx.strategy == Strategy::LoadData && !self.ctx.direct_load {
             self.exec(format!("TRUNCATE TABLE {STAGE}").as_bytes())
                 .await?;
+        }
+        if self.ctx.strategy == Strategy::Row && rows.len() == 1 && !fault {
+            // One statement is one transaction in autocommit mode: no BEGIN/COMMIT round trips.
+            return self.apply_row(rows).await;
         }
         self.exec(b"BEGIN").await?;
         let counts = match self.ctx.strategy {
@@ -1012,6 +1033,7 @@ pub async fn sync(
         payload_bytes: 0,
         mb_per_s: 0.0,
         peak_rss_bytes: None,
+        rss_start_bytes: None,
         peak_rss_scope: String::new(),
         batch_latency: LatencyStats::default(),
         verification: None,
@@ -1048,7 +1070,7 @@ pub async fn sync(
         (Some(b), _) => (b, "given".to_string()),
         (None, Strategy::Row) => (
             ROW_STRATEGY_BATCH,
-            format!("default for row-by-row ({ROW_STRATEGY_BATCH} statements per transaction)"),
+            "default for row-by-row: every row its own statement and commit (autocommit), as a naive sync does; --batch-size N puts N rows in a transaction".to_string(),
         ),
         (None, _) => {
             let b = ((pre.max_allowed_packet as f64 / 2.0) / sql_row) as usize;
@@ -1162,6 +1184,7 @@ pub async fn sync(
     }
 
     let rss_reset = reset_peak_rss();
+    result.rss_start_bytes = current_rss();
     let started = Instant::now();
     let local = tokio::task::LocalSet::new();
     let reader_out = local
