@@ -100,9 +100,9 @@ $TABLE
 
 \`row\` commits every row (autocommit), as a naive sync does; "row, 1000 rows per transaction"
 is the same statements with a commit per 1000 rows, which shows how much of the speed-up comes
-from fewer commits and how much from fewer statements. The reference is the \`mariadb\` client loading the same rows (\`loadgate bulk --dump-tsv\`) into
-the same emptied table in one statement: ${REF1} and ${REF2} rows/s in two runs (${SEC1} s,
-${SEC2} s), the better one counts.
+from fewer commits and how much from fewer statements. The reference is the \`mariadb\` client
+loading the same rows (\`loadgate bulk --dump-tsv\`) into the same emptied table in one
+statement: ${REF1} and ${REF2} rows/s in two runs (${SEC1} s, ${SEC2} s), the better one counts.
 
 | bar | measured | |
 |---|---|---|

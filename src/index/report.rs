@@ -383,6 +383,10 @@ pub fn render(r: &IndexReport) -> String {
             wc.under_reads_after.per_s,
             0,
         );
+        let _ = writeln!(
+            o,
+            "  (bytes per row: server-wide InnoDB counters over the write-alone window; indicative, not a bar — see README, Limits)"
+        );
         if !wc.amplification_after.pages_flushed {
             let _ = writeln!(
                 o,
