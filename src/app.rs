@@ -44,6 +44,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gate(a) => regress::gate::gate_cmd(&store_path, a, quiet),
         Command::History(a) => regress::history::command(&store_path, a),
         Command::Calibrate(a) => regress::calibrate::command(&store_path, a, quiet),
+        Command::Bulk(a) => crate::bulk::command::run(&store_path, a, quiet),
+        Command::Index(a) => crate::index::command::run(&store_path, a, quiet),
     }
 }
 
@@ -127,6 +129,8 @@ pub(crate) struct Resolved {
     pub(crate) throwaway: bool,
 }
 
+/// The target of a command: `--target`, else the server from `loadgate server start`, else (if
+/// allowed) a throwaway local server that lives as long as the returned value.
 pub(crate) fn resolve_target(
     args: &TargetArgs,
     allow_throwaway: bool,
@@ -440,13 +444,42 @@ fn workloads_cmd(a: WorkloadsArgs) -> Result<()> {
             error: None,
         });
     }
+    for (name, text) in special_builtins() {
+        let (_, description) = describe_special(text, workload::Source::Builtin)?;
+        items.push(Item {
+            name: name.to_string(),
+            source: "built-in".into(),
+            description,
+            error: None,
+        });
+    }
     for f in workload::workload_files(&a.dir) {
         let stem = f
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        if workload::BUILTIN.iter().any(|(n, _)| *n == stem) {
+        if workload::BUILTIN.iter().any(|(n, _)| *n == stem)
+            || special_builtins().iter().any(|(n, _)| *n == stem)
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        if workload::kind_of(&text).is_some_and(|k| workload::special_command(&k).is_some()) {
+            match describe_special(&text, workload::Source::File(f.clone())) {
+                Ok((name, description)) => items.push(Item {
+                    name,
+                    source: f.display().to_string(),
+                    description,
+                    error: None,
+                }),
+                Err(e) => items.push(Item {
+                    name: stem,
+                    source: f.display().to_string(),
+                    description: String::new(),
+                    error: Some(e.to_string()),
+                }),
+            }
             continue;
         }
         match workload::load(&f.display().to_string()) {
@@ -487,6 +520,27 @@ fn workloads_cmd(a: WorkloadsArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Built-in workloads of the special kinds (bulk sync, index before/after): `(name, text)`.
+fn special_builtins() -> Vec<(&'static str, &'static str)> {
+    vec![crate::bulk::spec::BUILTIN, crate::index::spec::BUILTIN]
+}
+
+/// Name and description of a special-kind workload, shown with the command that runs it.
+fn describe_special(text: &str, source: workload::Source) -> Result<(String, String)> {
+    let kind = workload::kind_of(text).unwrap_or_default();
+    match kind.as_str() {
+        crate::bulk::spec::KIND => {
+            let s = crate::bulk::spec::parse(text, source)?;
+            Ok((s.name, format!("{} (loadgate bulk)", s.description)))
+        }
+        crate::index::spec::KIND => {
+            let s = crate::index::spec::parse(text, source, &[])?;
+            Ok((s.name, format!("{} (loadgate index)", s.description)))
+        }
+        other => Err(Error::Usage(format!("unknown workload kind `{other}`"))),
+    }
 }
 
 fn server_cmd(c: ServerCommand) -> Result<()> {

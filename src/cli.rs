@@ -77,6 +77,12 @@ pub enum Command {
     History(HistoryArgs),
     /// A/A trials on this testbed: the run-to-run noise that widens compare's margins.
     Calibrate(CalibrateArgs),
+    /// Bulk sync: upsert N rows into a target table by row, values, prepared or load-data, and
+    /// verify target = source.
+    Bulk(BulkArgs),
+    /// Index before/after: measure read probes and a write mix, add indexes (online DDL), check
+    /// EXPLAIN, measure again, judge, roll back.
+    Index(IndexArgs),
 }
 
 /// Where to connect.
@@ -262,6 +268,160 @@ pub struct ServerArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `loadgate bulk`.
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// Bulk sync workload: `bulk_sync` (built in) or a path to a `kind = "bulk_sync"` file.
+    #[arg(default_value = "bulk_sync")]
+    pub workload: String,
+
+    /// row, values, prepared, load-data, or all (each in turn on a fresh target, one table).
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<String>,
+
+    /// Rows the generator makes [default: the workload's `rows`, 100000].
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u64>,
+
+    /// Rows per batch (one transaction each) [default: sized from max_allowed_packet; 1 for row].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Connections working in parallel [default: 2].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+
+    /// A row the server refuses: stop (fail the run) or skip (count it and go on) [default: stop].
+    #[arg(long, value_name = "POLICY")]
+    pub on_bad_row: Option<String>,
+
+    /// Read the rows from a table on this server instead of generating them:
+    /// mysql://user@host:port/DATABASE (the table: --source-table or the workload's [source]).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+
+    /// The table read from --source.
+    #[arg(long, value_name = "NAME")]
+    pub source_table: Option<String>,
+
+    /// Generator seed [default: the workload's `seed`, 42].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Generate revision R of the rows: revisions 1..=R each change --changed-pct of them (for
+    /// re-syncs that update some rows).
+    #[arg(long, value_name = "R")]
+    pub revision: Option<u32>,
+
+    /// Percent of rows each revision changes [default: the workload's `changed_pct`, 10].
+    #[arg(long, value_name = "PCT")]
+    pub changed_pct: Option<f64>,
+
+    /// Put N bad values (from the workload's [[bad_values]]) into N rows spread over the run.
+    #[arg(long, value_name = "N")]
+    pub bad_rows: Option<u64>,
+
+    /// Fault injection: every Nth batch, kill the worker's own connection before COMMIT, so the
+    /// batch must be retried (shows that nothing is lost or applied twice).
+    #[arg(long, value_name = "N")]
+    pub fault_every: Option<u64>,
+
+    /// Drop and recreate the target table first (only a table loadgate created).
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Sync into a database that holds tables loadgate does not own (they are never touched).
+    #[arg(long)]
+    pub force: bool,
+
+    /// JSON output: one object per strategy (run id and result).
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --strategy all: print the comparison as a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+
+    /// Write the generated rows to FILE in LOAD DATA's default format (tab-separated, `\N` for
+    /// NULL, column order of the workload) and exit without connecting: the same rows for
+    /// another client, e.g. `mariadb`'s LOAD DATA LOCAL INFILE.
+    #[arg(long, value_name = "FILE")]
+    pub dump_tsv: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--local-infile=0.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
+/// `loadgate index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Index workload: `index_before_after` (built in) or a path to a
+    /// `kind = "index_before_after"` file.
+    #[arg(default_value = "index_before_after")]
+    pub workload: String,
+
+    /// Keep the indexes afterwards (default: drop them and check the schema is as before).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Acceptance bars, e.g. reads=50%,writes=10%: every probe at least 50 % faster (mean
+    /// latency), the write mix at most 10 % slower (throughput) [default: the file's, else those].
+    #[arg(long, value_name = "BARS")]
+    pub acceptance: Option<String>,
+
+    /// Each measured part of a phase (probes under writes; writes alone), e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Warm-up before each measured part, not counted.
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+
+    /// The write mix alone after setup, not measured, so that both phases start from
+    /// steady-state pages (freshly loaded pages split on their first writes) [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub settle: Option<String>,
+
+    /// Connections running the read probes.
+    #[arg(long, value_name = "N")]
+    pub read_workers: Option<u32>,
+
+    /// Connections running the write mix.
+    #[arg(long, value_name = "N")]
+    pub write_workers: Option<u32>,
+
+    /// Random seed for the table contents and parameters.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Override an integer variable of the workload (repeatable): --set orders=1000000.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Use the workload's tables as they are instead of recreating and refilling them.
+    #[arg(long)]
+    pub reuse: bool,
+
+    /// Run in a database that holds tables loadgate does not own (they are never touched).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Extra option for the throwaway server (repeatable).
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 
+    #[error(transparent)]
+    Bulk(#[from] crate::bulk::BulkError),
+
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+
     #[error("{0}")]
     Refused(String),
 
@@ -116,6 +122,8 @@ impl Error {
             Error::Target(e) => e.exit_code(),
             Error::Server(_) => exit::TARGET,
             Error::Store(_) => exit::STORE,
+            Error::Bulk(e) => e.exit_code(),
+            Error::Index(e) => e.exit_code(),
             Error::Refused(_) => exit::REFUSED,
             Error::Output { .. } => exit::USAGE,
             Error::Incomplete { .. } => exit::INCOMPLETE,

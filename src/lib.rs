@@ -4,9 +4,11 @@
 //! [`app::run`] to an exit code. Everything else lives here; ARCHITECTURE.md has the map.
 
 pub mod app;
+pub mod bulk;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod index;
 pub mod monitor;
 pub mod prepare;
 pub mod record;

@@ -10,6 +10,7 @@
 //! ([`redact_url`]).
 
 mod codec;
+mod evidence;
 mod monitor;
 mod redact;
 mod regress;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};
+pub use evidence::{Evidence, RunLink};
 pub use redact::redact_url;
 pub use regress::{Baseline, BaselineRun, Calibration, RunMetrics, RunSet};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};

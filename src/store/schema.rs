@@ -209,6 +209,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX calibrations_key ON calibrations (testbed_fingerprint, workload, created_at_ms);
     "#,
+    // 4: evidence attached to a run (bulk sync results, EXPLAIN output, index reports) and
+    // links between runs (an index workload's before run and its after run).
+    r#"
+    CREATE TABLE run_evidence (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        kind   TEXT NOT NULL,
+        name   TEXT NOT NULL,
+        json   TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE run_links (
+        from_run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        to_run   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        relation TEXT NOT NULL,
+        PRIMARY KEY (from_run, to_run, relation)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_links_to ON run_links (to_run);
+    "#,
 ];
 
 /// The schema version this build creates and understands.

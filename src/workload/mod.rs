@@ -225,6 +225,25 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// Workload kinds other than OLTP, each with its own format and command: `(kind, command)`.
+/// A file says which it is with a top-level `kind = "..."` (absent means `oltp`).
+pub const SPECIAL_KINDS: &[(&str, &str)] =
+    &[("bulk_sync", "bulk"), ("index_before_after", "index")];
+
+/// The command that runs workloads of `kind`, for kinds other than OLTP.
+pub fn special_command(kind: &str) -> Option<&'static str> {
+    SPECIAL_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, c)| *c)
+}
+
+/// The top-level `kind` of a workload file's text, if it parses and has one.
+pub fn kind_of(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    table.get("kind")?.as_str().map(str::to_string)
+}
+
 /// Load a workload by built-in name or by path (anything ending in `.toml` or containing `/`).
 pub fn load(name_or_path: &str) -> Result<Workload, WorkloadError> {
     if name_or_path.ends_with(".toml") || name_or_path.contains('/') {

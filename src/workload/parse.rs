@@ -14,6 +14,9 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
+    /// `oltp` or absent; other kinds are turned away before this struct is read.
+    #[serde(rename = "kind")]
+    _kind: Option<String>,
     name: Option<String>,
     description: Option<String>,
     #[serde(default)]
@@ -120,6 +123,29 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
         Source::File(p) => p.display().to_string(),
     };
     let ctx = Ctx { text, file };
+    // A file of another kind has other fields: say which command runs it before the field
+    // checks below would complain about them.
+    match super::kind_of(text).as_deref() {
+        None | Some("oltp") => {}
+        Some(k) => {
+            return Err(WorkloadError::InvalidFile {
+                file: ctx.file.clone(),
+                message: match super::special_command(k) {
+                    Some(cmd) => format!(
+                        "`kind = \"{k}\"`: this workload is run with `loadgate {cmd}`, not as an OLTP workload"
+                    ),
+                    None => format!(
+                        "unknown `kind = \"{k}\"`; kinds: oltp (the default), {}",
+                        super::SPECIAL_KINDS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            })
+        }
+    }
     let raw: RawWorkload = toml::from_str(text).map_err(|e| match e.span() {
         Some(span) => ctx.err(span, e.message().to_string()),
         None => WorkloadError::InvalidFile {

@@ -1,0 +1,339 @@
+//! `loadgate bulk`: resolve the workload, settings and target, run each strategy, store every
+//! sync as a run (with its result as evidence), print.
+
+use super::report;
+use super::spec;
+use super::sync::{self, SyncResult};
+use super::{BulkError, BulkFlags, BulkSettings};
+use crate::cli::BulkArgs;
+use crate::error::{Error, Result};
+use crate::record::{
+    NamedLatency, Qps, QueryCounts, RunRecord, RunStatus, RunStatusField, StoredHistogram, Summary,
+};
+use crate::runner::now_ms;
+use crate::store::Store;
+use crate::target::Target;
+use crate::testbed;
+use std::path::Path;
+use std::time::Duration;
+
+fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut out = Vec::new();
+    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
+    out
+}
+
+/// The run summary of a sync: a batch is a transaction, its statements are writes.
+pub fn summary_of(r: &SyncResult) -> Summary {
+    let per_s = |n: u64| {
+        if r.seconds > 0.0 {
+            n as f64 / r.seconds
+        } else {
+            0.0
+        }
+    };
+    let queries = QueryCounts {
+        read: 0,
+        write: r.statements,
+        other: 2 * r.batches,
+    };
+    Summary {
+        duration_s: r.seconds,
+        transactions: r.batches,
+        failed_transactions: 0,
+        queries,
+        tps: per_s(r.batches),
+        qps: Qps {
+            total: per_s(queries.total()),
+            read: 0.0,
+            write: per_s(queries.write),
+            other: per_s(queries.other),
+        },
+        latency_corrected: r.batch_latency.clone(),
+        latency_service: r.batch_latency.clone(),
+        errors: r.errors.clone(),
+        retries: r.retries,
+        reconnects: 0,
+        schedule: None,
+        transactions_by_type: vec![NamedLatency {
+            name: format!("batch:{}", r.strategy.name()),
+            count: r.batches,
+            errors: 0,
+            corrected: None,
+            service: r.batch_latency.clone(),
+        }],
+        statements: Vec::new(),
+    }
+}
+
+/// Run `loadgate bulk`.
+pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
+    let spec = spec::load(&a.workload)?;
+    let url_db = a
+        .target
+        .target
+        .as_deref()
+        .and_then(|u| Target::parse(u).ok())
+        .and_then(|t| t.database);
+    let flags = BulkFlags {
+        strategy: a.strategy.clone(),
+        rows: a.rows,
+        batch_size: a.batch_size,
+        workers: a.workers,
+        on_bad_row: a.on_bad_row.clone(),
+        database: a.target.database.clone().or(url_db),
+        seed: a.seed,
+        revision: a.revision,
+        changed_pct: a.changed_pct,
+        bad_rows: a.bad_rows,
+        fault_every: a.fault_every,
+        fresh: a.fresh,
+        force: a.force,
+        source: a.source.clone(),
+        source_table: a.source_table.clone(),
+        connect_timeout: a.target.connect_timeout.clone(),
+    };
+    let settings = BulkSettings::resolve(&spec, &flags).map_err(Error::from)?;
+    let source = match &a.source {
+        None => None,
+        Some(u) => {
+            let mut t = Target::parse(u)?;
+            t.resolve_password(None, std::env::var("MYSQL_PWD").ok())?;
+            if t.database.is_none() {
+                return Err(Error::Usage(format!(
+                    "--source {}: name the database in the URL (mysql://user@host:port/DATABASE)",
+                    t.redacted()
+                )));
+            }
+            Some(t)
+        }
+    };
+    if let Some(path) = &a.dump_tsv {
+        return dump_tsv(&spec, &settings, path, quiet);
+    }
+    let mut store = Store::open(store_path)?;
+    let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
+    let target = resolved.target.clone();
+    if let Some(src) = &source {
+        if (
+            src.host.as_str(),
+            src.port,
+            src.database.as_deref(),
+            settings.source_table.as_str(),
+        ) == (
+            target.host.as_str(),
+            target.port,
+            Some(settings.database.as_str()),
+            spec.table.as_str(),
+        ) {
+            return Err(Error::Usage(format!(
+                "--source names the target table itself (`{}`.`{}` on {}): sync from another schema or server",
+                settings.database,
+                spec.table,
+                target.addr()
+            )));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let timeout = Duration::from_secs_f64(settings.connect_timeout_s);
+    let (info, vars) = rt.block_on(async {
+        let mut conn = target.connect(target.opts(None, 16), timeout).await?;
+        let info = testbed::server_info(&mut conn, &target).await?;
+        let vars = testbed::key_variables(&mut conn, &target)
+            .await
+            .unwrap_or_default();
+        let _ = conn.disconnect().await;
+        Ok::<_, Error>((info, vars))
+    })?;
+    let set_id = (settings.strategies.len() > 1).then(|| format!("bulk-{}", now_ms()));
+    if !quiet {
+        eprintln!(
+            "Bulk sync `{}` into `{}`.`{}` on {} ({} {}): {}",
+            spec.name,
+            settings.database,
+            spec.table,
+            target.redacted(),
+            info.flavor,
+            info.version,
+            settings
+                .strategies
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut results: Vec<(i64, SyncResult)> = Vec::new();
+    let mut first_error: Option<Error> = None;
+    for &strategy in &settings.strategies {
+        let mut one = settings.clone();
+        one.strategies = vec![strategy];
+        let mut rec = RunRecord {
+            started_at_ms: now_ms(),
+            status: RunStatusField(RunStatus::Running),
+            workload: spec.name.clone(),
+            workload_hash: spec.hash.clone(),
+            settings: serde_json::to_value(&one).unwrap_or_default(),
+            target: target.redacted(),
+            git_commit: testbed::git_commit(),
+            tool_version: crate::app::VERSION.to_string(),
+            set_id: set_id.clone(),
+            server: info.clone(),
+            testbed: testbed::testbed(&info, &vars),
+            ..Default::default()
+        };
+        let id = store.begin_run(&rec)?;
+        rec.id = Some(id);
+        if !quiet {
+            eprintln!("Syncing with strategy {} — run {id}", strategy.name());
+        }
+        let out = rt.block_on(sync::sync(
+            &spec,
+            &settings,
+            strategy,
+            &target,
+            source.as_ref(),
+            settings.fresh,
+            quiet,
+        ));
+        let r = out.result;
+        rec.status = RunStatusField(match (&out.error, r.interrupted) {
+            (None, _) => RunStatus::Complete,
+            (Some(_), true) => RunStatus::Partial,
+            (Some(_), false) => RunStatus::Failed,
+        });
+        rec.status_reason = r.failure.clone();
+        rec.ended_at_ms = Some(now_ms());
+        rec.summary = (r.batches > 0 || out.error.is_none()).then(|| summary_of(&r));
+        if let Some(h) = &r.histogram {
+            let bytes = serialize_hist(h);
+            rec.histograms = vec![
+                StoredHistogram {
+                    scope: "txn".into(),
+                    kind: "corrected".into(),
+                    bytes: bytes.clone(),
+                },
+                StoredHistogram {
+                    scope: "txn".into(),
+                    kind: "service".into(),
+                    bytes,
+                },
+            ];
+        }
+        store.finish_run(id, &rec)?;
+        store.put_evidence(
+            id,
+            "bulk_sync",
+            strategy.name(),
+            &serde_json::to_value(&r).unwrap_or_default(),
+        )?;
+        let started = !r.method.is_empty();
+        if !started || a.json {
+            // Failed before any row was sent: the error says why.
+        } else if settings.strategies.len() == 1 {
+            print!("{}", report::render_one(&r, Some(id)));
+        } else if !quiet {
+            eprint!("{}", report::render_one(&r, Some(id)));
+        }
+        if let Some(e) = out.error {
+            let interrupted = matches!(e, BulkError::Interrupted);
+            let err = match e {
+                BulkError::LocalInfileOff { .. }
+                | BulkError::Refused(_)
+                | BulkError::Usage(_)
+                | BulkError::Target(_)
+                | BulkError::Workload(_) => Error::Bulk(e),
+                BulkError::Interrupted => Error::Interrupted { id: Some(id) },
+                other => Error::Incomplete {
+                    id,
+                    status: "failed",
+                    reason: other.to_string(),
+                },
+            };
+            results.push((id, r));
+            if interrupted || settings.strategies.len() == 1 {
+                first_error = Some(err);
+                break;
+            }
+            eprintln!("Error: strategy {}: {err:#}", strategy.name());
+            first_error.get_or_insert(err);
+            continue;
+        }
+        results.push((id, r));
+    }
+    drop(rt);
+    if a.json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(id, r)| serde_json::json!({ "run_id": id, "result": r }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else if settings.strategies.len() > 1 {
+        let rs: Vec<SyncResult> = results.iter().map(|(_, r)| r.clone()).collect();
+        if !a.markdown {
+            println!(
+                "Strategies compared on a fresh `{}`.`{}`, {} rows, {} worker(s) (runs {}):",
+                settings.database,
+                spec.table,
+                rs.first().map_or(0, |r| r.rows),
+                settings.workers,
+                results
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        print!("{}", report::render_table(&rs, a.markdown));
+        if !a.markdown {
+            println!(
+                "rows/s and MB/s: rows and bytes of row values over the sync's wall time; peak RSS: the kernel's VmHWM of this process, reset before each strategy (after freed memory is handed back), so it includes what the process holds anyway; batch p99: BEGIN to COMMIT per batch (row-by-row: per row)."
+            );
+        }
+    }
+    drop(resolved);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--dump-tsv`: the generated rows as LOAD DATA input.
+fn dump_tsv(spec: &spec::BulkSpec, s: &BulkSettings, path: &Path, quiet: bool) -> Result<()> {
+    use std::io::Write;
+    let g = sync::row_gen(spec, s);
+    let file = std::fs::File::create(path).map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut buf = Vec::with_capacity(1 << 16);
+    for n in 1..=s.rows {
+        buf.clear();
+        super::gen::push_tsv_line(&mut buf, &g.row(n));
+        w.write_all(&buf).map_err(|source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    w.flush().map_err(|source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !quiet {
+        eprintln!(
+            "Wrote {} rows to {} (columns: {}); load them with: LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET utf8mb4 ({})",
+            s.rows,
+            path.display(),
+            spec.column_names().join(", "),
+            path.display(),
+            spec.table,
+            spec.column_names().join(", ")
+        );
+    }
+    Ok(())
+}

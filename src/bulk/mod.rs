@@ -1,0 +1,353 @@
+//! Bulk sync: move N rows into a target table with insert-or-update semantics, by one of four
+//! strategies, and prove afterwards that nothing was lost, duplicated or changed.
+//!
+//! - [`spec`]: the workload file (`kind = "bulk_sync"`): target table, natural key, columns.
+//! - [`gen`]: seeded rows (a pure function of seed, row number and revision), their SQL and
+//!   `LOAD DATA` encodings, and the checksum the server and the client both compute.
+//! - [`sync`]: the sync itself: a pool of workers (one connection each, one tokio
+//!   `current_thread` runtime), one transaction per batch, retries, bad-row isolation,
+//!   verification.
+//! - [`report`]: the text and Markdown output.
+//!
+//! Upsert counts come from the server, not from a client-side diff: `INSERT ... ON DUPLICATE KEY
+//! UPDATE` reports `affected = inserted + 2 × updated` (a row whose values do not change is not
+//! written and counts 0) and its info string `Records: N  Duplicates: D` gives `D = updated`
+//! (MariaDB counts only rows that changed), so `inserted = affected − 2D` and
+//! `unchanged = N − inserted − D`. A single-row statement has no info string; there
+//! `affected` alone says which (1, 2 or 0).
+
+pub mod command;
+pub mod gen;
+pub mod report;
+pub mod spec;
+pub mod sync;
+
+use crate::target::TargetError;
+use crate::workload::WorkloadError;
+use serde::Serialize;
+
+pub use spec::BulkSpec;
+
+/// How rows travel to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// One `INSERT ... ON DUPLICATE KEY UPDATE` per row (text protocol), `batch_size` of them per
+    /// transaction.
+    Row,
+    /// Multi-row `INSERT ... VALUES (...),(...) ON DUPLICATE KEY UPDATE` (text protocol), one
+    /// statement per batch unless it would exceed `max_allowed_packet`.
+    Values,
+    /// The same multi-row statement prepared once per size and executed with binary parameters.
+    Prepared,
+    /// `LOAD DATA LOCAL INFILE` streamed from memory: straight into the target when it was empty
+    /// at the start, otherwise into a temporary staging table followed by `INSERT ... SELECT ...
+    /// ON DUPLICATE KEY UPDATE`.
+    LoadData,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Row,
+        Strategy::Values,
+        Strategy::Prepared,
+        Strategy::LoadData,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Row => "row",
+            Strategy::Values => "values",
+            Strategy::Prepared => "prepared",
+            Strategy::LoadData => "load-data",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Strategy::ALL
+            .into_iter()
+            .find(|x| x.name() == s || (s == "load_data" && *x == Strategy::LoadData))
+    }
+}
+
+/// What to do with a row the server refuses (too long for its column, wrong type...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BadRowPolicy {
+    /// Report the row (key and server error) and fail the run; committed batches stay.
+    Stop,
+    /// Report the row, count it, leave it out, and go on.
+    Skip,
+}
+
+impl BadRowPolicy {
+    pub fn parse(s: &str) -> Option<BadRowPolicy> {
+        match s {
+            "stop" => Some(BadRowPolicy::Stop),
+            "skip" => Some(BadRowPolicy::Skip),
+            _ => None,
+        }
+    }
+}
+
+/// The resolved settings of one `loadgate bulk` invocation: flags over the workload file's
+/// `[settings]` over built-in defaults. Stored with every run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkSettings {
+    pub workload: String,
+    /// Rows the generator makes (ignored with `--source`: the whole source table is synced).
+    pub rows: u64,
+    /// The strategies to run, in order (`all` is every one, each on a fresh target).
+    pub strategies: Vec<Strategy>,
+    /// Rows per batch (one transaction); `None` = sized from `max_allowed_packet`.
+    pub batch_size: Option<usize>,
+    pub workers: u32,
+    pub on_bad_row: BadRowPolicy,
+    pub database: String,
+    pub seed: u64,
+    /// Rows chosen by revisions 1..=revision carry changed values (for re-syncs).
+    pub revision: u32,
+    pub changed_pct: f64,
+    /// Rows made bad on purpose (values from `[[bad_values]]`).
+    pub bad_rows: u64,
+    /// Every Nth batch, kill the worker's own connection before COMMIT (tests the retry path).
+    pub fault_every: u64,
+    /// Drop and recreate the target table first (always, per strategy, for `all`).
+    pub fresh: bool,
+    /// Create the target beside tables loadgate does not own.
+    pub force: bool,
+    /// The source URL (redacted), when rows come from a table rather than the generator.
+    pub source: Option<String>,
+    pub source_table: String,
+    pub connect_timeout_s: f64,
+}
+
+/// What the command line says; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct BulkFlags {
+    pub strategy: Option<String>,
+    pub rows: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub workers: Option<u32>,
+    pub on_bad_row: Option<String>,
+    pub database: Option<String>,
+    pub seed: Option<u64>,
+    pub revision: Option<u32>,
+    pub changed_pct: Option<f64>,
+    pub bad_rows: Option<u64>,
+    pub fault_every: Option<u64>,
+    pub fresh: bool,
+    pub force: bool,
+    pub source: Option<String>,
+    pub source_table: Option<String>,
+    pub connect_timeout: Option<String>,
+}
+
+impl BulkSettings {
+    /// Flags over the file's `[settings]` over defaults, validated.
+    pub fn resolve(spec: &BulkSpec, f: &BulkFlags) -> Result<BulkSettings, BulkError> {
+        let file = |k: &str| spec.settings.get(k);
+        let usage = |m: String| BulkError::Usage(m);
+        let file_int = |k: &str| -> Result<Option<i64>, BulkError> {
+            match file(k) {
+                None => Ok(None),
+                Some(toml::Value::Integer(i)) => Ok(Some(*i)),
+                Some(v) => Err(usage(format!(
+                    "workload setting `{k}` must be an integer, got {v}"
+                ))),
+            }
+        };
+        let file_str = |k: &str| -> Result<Option<String>, BulkError> {
+            match file(k) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(usage(format!(
+                    "workload setting `{k}` must be a string, got {v}"
+                ))),
+            }
+        };
+        let strategy = f
+            .strategy
+            .clone()
+            .or(file_str("strategy")?)
+            .unwrap_or_else(|| "values".into());
+        let strategies = if strategy == "all" {
+            Strategy::ALL.to_vec()
+        } else {
+            vec![Strategy::parse(&strategy).ok_or_else(|| {
+                usage(format!(
+                    "strategy `{strategy}`: use row, values, prepared, load-data or all"
+                ))
+            })?]
+        };
+        let rows = match f.rows {
+            Some(r) => r,
+            None => file_int("rows")?.unwrap_or(100_000).max(0) as u64,
+        };
+        if rows == 0 && f.source.is_none() {
+            return Err(usage("--rows must be at least 1".into()));
+        }
+        let batch_size = match f.batch_size {
+            Some(b) => b,
+            None => file_int("batch_size")?.unwrap_or(0).max(0) as usize,
+        };
+        let workers = match f.workers {
+            Some(w) => w,
+            None => file_int("workers")?.unwrap_or(2).max(0) as u32,
+        };
+        if workers == 0 || workers > 256 {
+            return Err(usage(format!("--workers must be 1 to 256, got {workers}")));
+        }
+        let policy = f
+            .on_bad_row
+            .clone()
+            .or(file_str("on_bad_row")?)
+            .unwrap_or_else(|| "stop".into());
+        let on_bad_row = BadRowPolicy::parse(&policy)
+            .ok_or_else(|| usage(format!("--on-bad-row `{policy}`: use stop or skip")))?;
+        let database = f
+            .database
+            .clone()
+            .or(file_str("database")?)
+            .unwrap_or_else(|| "loadgate_bulk".into());
+        crate::target::check_identifier(&database)
+            .map_err(|w| usage(format!("database name {w}")))?;
+        let seed = match f.seed {
+            Some(s) => s,
+            None => file_int("seed")?.unwrap_or(42) as u64,
+        };
+        let changed_pct = match f.changed_pct {
+            Some(p) => p,
+            None => match file("changed_pct") {
+                None => 10.0,
+                Some(toml::Value::Integer(i)) => *i as f64,
+                Some(toml::Value::Float(x)) => *x,
+                Some(v) => {
+                    return Err(usage(format!(
+                        "workload setting `changed_pct` must be a number, got {v}"
+                    )))
+                }
+            },
+        };
+        if !(0.0..=100.0).contains(&changed_pct) {
+            return Err(usage(format!(
+                "--changed-pct must be 0 to 100, got {changed_pct}"
+            )));
+        }
+        let bad_rows = f.bad_rows.unwrap_or(0);
+        if bad_rows > 0 && spec.bad_values.is_empty() {
+            return Err(usage(
+                "--bad-rows needs [[bad_values]] in the workload file".into(),
+            ));
+        }
+        if f.source.is_some() && (f.rows.is_some() || bad_rows > 0 || f.revision.is_some()) {
+            return Err(usage(
+                "--rows, --revision and --bad-rows shape generated rows; with --source the whole source table is synced as it is".into(),
+            ));
+        }
+        if bad_rows > rows {
+            return Err(usage(format!(
+                "--bad-rows {bad_rows} is more than --rows {rows}"
+            )));
+        }
+        let connect_timeout_s = match f.connect_timeout.clone().or(file_str("connect_timeout")?) {
+            Some(s) => crate::settings::parse_duration(&s)
+                .map_err(|m| usage(format!("--connect-timeout: {m}")))?,
+            None => 10.0,
+        };
+        let source_table = f
+            .source_table
+            .clone()
+            .unwrap_or_else(|| spec.source_table.clone());
+        crate::target::check_identifier(&source_table)
+            .map_err(|w| usage(format!("--source-table {w}")))?;
+        Ok(BulkSettings {
+            workload: spec.name.clone(),
+            rows,
+            strategies,
+            batch_size: (batch_size > 0).then_some(batch_size),
+            workers,
+            on_bad_row,
+            database,
+            seed,
+            revision: f.revision.unwrap_or(0),
+            changed_pct,
+            bad_rows,
+            fault_every: f.fault_every.unwrap_or(0),
+            fresh: f.fresh || strategy == "all",
+            force: f.force,
+            source: f.source.as_deref().map(crate::target::redact_url),
+            source_table,
+            connect_timeout_s,
+        })
+    }
+}
+
+/// Why a bulk sync could not run or did not end well.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+
+    #[error(transparent)]
+    Target(#[from] TargetError),
+
+    #[error("{0}")]
+    Refused(String),
+
+    /// The server forbids `LOAD DATA LOCAL INFILE`.
+    #[error("the server at {addr} refuses LOAD DATA LOCAL INFILE: its `local_infile` setting is OFF ({detail}). Turn it on with `SET GLOBAL local_infile = ON` (needs the SUPER or SYSTEM_VARIABLES_ADMIN privilege) or start the server with --local-infile=1, or use another --strategy (values, prepared, row).")]
+    LocalInfileOff { addr: String, detail: String },
+
+    /// A row the server refused, under `--on-bad-row stop`.
+    #[error("bad row with key {key_column}={key:?}: server error {code}: {message} (--on-bad-row stop: the batches already committed stay in the target, the rest was not synced; --on-bad-row skip would leave this row out and go on)")]
+    BadRow {
+        key_column: String,
+        key: String,
+        code: u16,
+        message: String,
+    },
+
+    /// A batch that could not be applied and was rolled back.
+    #[error("a batch of {rows} rows (keys {first_key:?} to {last_key:?}) failed {attempts} time(s) and was rolled back, not applied: {why}")]
+    BatchFailed {
+        rows: usize,
+        first_key: String,
+        last_key: String,
+        attempts: u32,
+        why: String,
+    },
+
+    /// Target and source differ after the sync.
+    #[error("VERIFICATION FAILED: the target `{table}` has {actual_rows} rows (CRC32 sum {actual_sum}) but the source has {expected_rows} rows (CRC32 sum {expected_sum}){}: rows were lost, duplicated or changed", .excluded.map(|n| format!(", {n} skipped bad row(s) excluded on both sides")).unwrap_or_default())]
+    Mismatch {
+        table: String,
+        expected_rows: u64,
+        expected_sum: String,
+        actual_rows: u64,
+        actual_sum: String,
+        excluded: Option<usize>,
+    },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl BulkError {
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        match self {
+            BulkError::Usage(_) | BulkError::Workload(_) => exit::USAGE,
+            BulkError::Target(e) => e.exit_code(),
+            BulkError::Refused(_) => exit::REFUSED,
+            BulkError::LocalInfileOff { .. } => exit::TARGET,
+            BulkError::BadRow { .. }
+            | BulkError::BatchFailed { .. }
+            | BulkError::Mismatch { .. } => exit::INCOMPLETE,
+            BulkError::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
