@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::record::{RunRecord, RunStatus};
 use crate::server::{self, LocalServer, LocalServerOptions};
-use crate::settings::{self, Settings};
+use crate::settings::Settings;
 use crate::store::{RunFilter, Store};
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -596,6 +596,5 @@ fn server_cmd(c: ServerCommand) -> Result<()> {
             print(s.as_ref(), "Running");
         }
     }
-    let _ = settings::KNOWN;
     Ok(())
 }

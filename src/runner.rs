@@ -58,13 +58,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
-    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    let mut out = Vec::new();
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
-    out
-}
-
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
 /// tables not prepared) is stored as a failed run and returned as the error it was.
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
@@ -241,12 +234,12 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         hists.push(StoredHistogram {
             scope: format!("txn:{}", p.name),
             kind: "corrected".into(),
-            bytes: serialize_hist(&h.corrected),
+            bytes: crate::engine::recorder::serialize(&h.corrected),
         });
         hists.push(StoredHistogram {
             scope: format!("txn:{}", p.name),
             kind: "service".into(),
-            bytes: serialize_hist(&h.service),
+            bytes: crate::engine::recorder::serialize(&h.service),
         });
     }
     hists.insert(
@@ -254,7 +247,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         StoredHistogram {
             scope: "txn".into(),
             kind: "service".into(),
-            bytes: serialize_hist(&all_s),
+            bytes: crate::engine::recorder::serialize(&all_s),
         },
     );
     hists.insert(
@@ -262,14 +255,14 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         StoredHistogram {
             scope: "txn".into(),
             kind: "corrected".into(),
-            bytes: serialize_hist(&all_c),
+            bytes: crate::engine::recorder::serialize(&all_c),
         },
     );
     for (p, h) in plan.statements.iter().zip(&out.totals.stmt) {
         hists.push(StoredHistogram {
             scope: format!("stmt:{}", p.name),
             kind: "service".into(),
-            bytes: serialize_hist(&h.service),
+            bytes: crate::engine::recorder::serialize(&h.service),
         });
     }
     rec.histograms = hists;

@@ -17,13 +17,6 @@ use crate::testbed;
 use std::path::Path;
 use std::time::Duration;
 
-fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
-    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    let mut out = Vec::new();
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
-    out
-}
-
 /// The run summary of a sync: a batch is a transaction, its statements are writes.
 pub fn summary_of(r: &SyncResult) -> Summary {
     let per_s = |n: u64| {
@@ -210,7 +203,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         rec.ended_at_ms = Some(now_ms());
         rec.summary = (r.batches > 0 || out.error.is_none()).then(|| summary_of(&r));
         if let Some(h) = &r.histogram {
-            let bytes = serialize_hist(h);
+            let bytes = crate::engine::recorder::serialize(h);
             rec.histograms = vec![
                 StoredHistogram {
                     scope: "txn".into(),

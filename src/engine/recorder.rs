@@ -18,6 +18,14 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, 3).expect("valid static bounds")
 }
 
+/// A histogram in the V2 deflate format, as stored with runs (empty if encoding fails).
+pub fn serialize(h: &Histogram<u64>) -> Vec<u8> {
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut out = Vec::new();
+    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
+    out
+}
+
 #[inline]
 pub fn record(h: &mut Histogram<u64>, ns: u64) {
     h.saturating_record(ns.max(HIST_LOW_NS));

@@ -16,13 +16,6 @@ use crate::testbed;
 use std::future::Future;
 use std::path::Path;
 
-fn serialize_hist(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
-    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    let mut out = Vec::new();
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
-    out
-}
-
 /// A phase as a run summary: the top-level numbers are the write mix measured alone (what a
 /// regression gate should watch); every probe (`probe:NAME`, measured under the write mix) and
 /// write statement (`write:NAME`) is a transaction type of its own.
@@ -84,26 +77,26 @@ fn histograms_of(p: &Phase, spec: &spec::IndexSpec) -> Vec<StoredHistogram> {
         StoredHistogram {
             scope: "txn".into(),
             kind: "corrected".into(),
-            bytes: serialize_hist(&all),
+            bytes: crate::engine::recorder::serialize(&all),
         },
         StoredHistogram {
             scope: "txn".into(),
             kind: "service".into(),
-            bytes: serialize_hist(&all),
+            bytes: crate::engine::recorder::serialize(&all),
         },
     ];
     for (probe, h) in spec.probes.iter().zip(&p.probe_hists) {
         out.push(StoredHistogram {
             scope: format!("txn:probe:{}", probe.name),
             kind: "service".into(),
-            bytes: serialize_hist(h),
+            bytes: crate::engine::recorder::serialize(h),
         });
     }
     for (w, h) in spec.writes.iter().zip(&p.write_hists) {
         out.push(StoredHistogram {
             scope: format!("txn:write:{}", w.name),
             kind: "service".into(),
-            bytes: serialize_hist(h),
+            bytes: crate::engine::recorder::serialize(h),
         });
     }
     out

@@ -6,7 +6,6 @@ use super::{
 };
 use crate::workload::{Dist, Expr};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
@@ -162,10 +161,7 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
             .to_string(),
         (None, Source::Builtin) => "workload".to_string(),
     };
-    let hash = {
-        let digest = Sha256::digest(text.as_bytes());
-        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-    };
+    let hash = crate::testbed::short_hash(text.as_bytes());
 
     let mut settings = Vec::new();
     for (k, v) in &raw.settings {
