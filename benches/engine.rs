@@ -30,7 +30,7 @@ struct MockSession {
 }
 
 impl Session for MockSession {
-    async fn exec(&mut self, sql: usize, params: Vec<Value>) -> Result<(), ExecError> {
+    async fn exec(&mut self, sql: usize, params: &mut Vec<Value>) -> Result<(), ExecError> {
         black_box((sql, &params));
         if self.yield_each {
             tokio::task::yield_now().await;

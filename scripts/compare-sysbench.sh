@@ -37,6 +37,7 @@ REPEATS="${REPEATS:-3}"
 TABLE_SIZE="${TABLE_SIZE:-10000}"
 RAND_TYPE="${RAND_TYPE:-uniform}"
 CLIENT_THREADS="${CLIENT_THREADS:-0}"
+DRIVER="${DRIVER:-lean}"
 SPOIL_PCT="${SPOIL_PCT:-15}"
 TARGET="${LOADGATE_TARGET:-}"
 LOADGATE="${LOADGATE_BIN:-}"
@@ -61,6 +62,7 @@ Options (environment variable in brackets):
   --table-size N        Rows in sbtest1 [TABLE_SIZE] (default: $TABLE_SIZE)
   --rand-type DIST      uniform, special, gaussian, pareto [RAND_TYPE] (default: $RAND_TYPE)
   --client-threads N    loadgate --client-threads (0 = its default) [CLIENT_THREADS] (default: $CLIENT_THREADS)
+  --driver NAME         loadgate's driver: lean or mysql_async [DRIVER] (default: $DRIVER)
   --db NAME             Database for the tables [DB] (default: the URL's, else sbtest)
   --loadgate PATH       loadgate binary [LOADGATE_BIN] (default: cargo build --release)
   --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench-DATE.csv)
@@ -89,6 +91,7 @@ while [ $# -gt 0 ]; do
     --table-size) TABLE_SIZE="${2:?--table-size needs a number}"; shift 2 ;;
     --rand-type) RAND_TYPE="${2:?--rand-type needs a name}"; shift 2 ;;
     --client-threads) CLIENT_THREADS="${2:?--client-threads needs a number}"; shift 2 ;;
+    --driver) DRIVER="${2:?--driver needs lean or mysql_async}"; shift 2 ;;
     --db) DB="${2:?--db needs a name}"; shift 2 ;;
     --loadgate) LOADGATE="${2:?--loadgate needs a path}"; shift 2 ;;
     --csv) CSV="${2:?--csv needs a path}"; shift 2 ;;
@@ -234,8 +237,8 @@ run_one() {
   else
     /usr/bin/time -f '%U %S' -o "$tf" "$LOADGATE" run "$w" --target "$LG_URL" --tables 1 \
       --table-size "$TABLE_SIZE" --threads "$t" --duration "${DURATION}s" --warmup 0s \
-      --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --store "$TMP/store.db" \
-      --json -q >"$out" 2>"$err" || rc=$?
+      --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --set "driver=$DRIVER" \
+      --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
   fi
   t1="$(now)"; m1="$(machine_ticks)"
   [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
@@ -299,7 +302,7 @@ done
 echo
 echo "### loadgate vs sysbench ($(sysbench --version)), $SERVER_VERSION"
 echo
-echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default), $CORES cores; raw: ${CSV#"$ROOT"/}"
+echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default) and driver $DRIVER, $CORES cores; raw: ${CSV#"$ROOT"/}"
 echo
 awk -F, -v order="$WORKLOADS" -v torder="$THREADS" '
   function median(list,   a, n, i, j, x) {

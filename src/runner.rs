@@ -3,11 +3,12 @@
 //! in a loop. Printing the report is the caller's business.
 
 use crate::engine::exec::MysqlConnector;
+use crate::engine::lean::{LeanConnector, OpenError};
 use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
 use crate::error::{Error, Result};
 use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
 use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
-use crate::settings::Settings;
+use crate::settings::{Driver, Settings};
 use crate::store::Store;
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -148,13 +149,28 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         grace: Duration::from_secs(2),
         connect_timeout: timeout,
     };
+    // The lean executor first tries one connection: a server that wants what it does not speak
+    // (TLS, another authentication plugin) gets mysql_async instead, and the record says so.
+    let lean = LeanConnector::new(target.clone(), &s.database, plan.sql.clone(), timeout);
+    let mut driver = s.driver;
+    if driver == Driver::Lean {
+        match rt.block_on(lean.open()) {
+            Ok(session) => rt.block_on(engine::exec::Session::close(session)),
+            Err(OpenError::Unsupported(why)) => {
+                driver = Driver::MysqlAsync;
+                if !quiet {
+                    eprintln!(
+                        "note: the lean driver cannot serve this target ({why}); using mysql_async"
+                    );
+                }
+                rec.settings["driver_fallback"] = serde_json::Value::String(why);
+            }
+            // A real failure: the workers meet it again and report it as any connect failure.
+            Err(OpenError::Exec(_)) => {}
+        }
+    }
+    rec.settings["driver"] = serde_json::Value::String(driver.name().to_string());
     drop(rt);
-    let connector = Arc::new(MysqlConnector::new(
-        target.clone(),
-        &s.database,
-        plan.sql.clone(),
-        timeout,
-    ));
     // The monitor starts before the load (its baseline precedes it) and stops after it, on its
     // own connection and thread.
     let ms = &job.monitor.settings;
@@ -184,7 +200,14 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
         before_close: mon.as_ref().map(Monitor::last_look_hook),
     };
-    let out = engine::run_with(cfg, plan.clone(), connector, hooks);
+    let out = match driver {
+        Driver::Lean => engine::run_with(cfg, plan.clone(), Arc::new(lean), hooks),
+        Driver::MysqlAsync => {
+            let connector =
+                MysqlConnector::new(target.clone(), &s.database, plan.sql.clone(), timeout);
+            engine::run_with(cfg, plan.clone(), Arc::new(connector), hooks)
+        }
+    };
     let mut mon_report = mon.map(Monitor::stop);
 
     let mut summary =
@@ -207,10 +230,16 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
             Some("interrupted by Ctrl-C".to_string()),
         )
     } else if summary.transactions == 0 {
-        (
-            RunStatus::Failed,
-            Some(format!("no transaction completed ({errors} errors)")),
-        )
+        let why = match s.events {
+            // --events counts warm-up transactions too: all of them may have gone there.
+            Some(n) if s.warmup_s > 0.0 => format!(
+                "no transaction completed after the warm-up ({errors} errors); --events {n} \
+                 includes the {} s warm-up's transactions: raise --events or pass --warmup 0",
+                s.warmup_s
+            ),
+            _ => format!("no transaction completed ({errors} errors)"),
+        };
+        (RunStatus::Failed, Some(why))
     } else if out.lost_connections > 0 {
         (
             RunStatus::Partial,

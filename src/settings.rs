@@ -30,6 +30,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("report_interval", "1s"),
     ("seed", "0"),
     ("client_threads", "0"),
+    ("driver", "lean"),
     ("connect_timeout", "10s"),
     ("retry_errors", "1213,1020,1205"),
     ("database", "loadgate"),
@@ -83,6 +84,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "client_threads",
         "client runtime threads (0 = auto: one per worker)",
     ),
+    (
+        "driver",
+        "client protocol code: lean (loadgate's own, the default) or mysql_async",
+    ),
     ("connect_timeout", "connect timeout"),
     (
         "retry_errors",
@@ -93,6 +98,31 @@ pub const KNOWN: &[(&str, &str)] = &[
         "database (schema) the workload's tables live in",
     ),
 ];
+
+/// Which client code speaks to the server during the measured load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// loadgate's own minimal protocol executor (`engine::lean`): skips result rows without
+    /// decoding them. Falls back to mysql_async when the server needs what it does not speak.
+    Lean,
+    /// The mysql_async crate.
+    MysqlAsync,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Lean => "lean",
+            Driver::MysqlAsync => "mysql_async",
+        }
+    }
+
+    /// Runs stored before the setting existed were all driven by mysql_async.
+    fn stored_default() -> Driver {
+        Driver::MysqlAsync
+    }
+}
 
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +158,9 @@ pub struct Settings {
     pub seed: u64,
     /// Client runtime threads actually used.
     pub client_threads: u32,
+    /// The client protocol code asked for (the run record says which one ran).
+    #[serde(default = "Driver::stored_default")]
+    pub driver: Driver,
     pub connect_timeout_s: f64,
     pub retry_errors: Vec<u16>,
     pub database: String,
@@ -278,6 +311,17 @@ impl Settings {
             }
             v
         };
+        let driver = match string("driver").trim() {
+            "lean" => Driver::Lean,
+            "mysql_async" => Driver::MysqlAsync,
+            other => {
+                return Err(bad(
+                    "driver",
+                    get("driver").1,
+                    format!("`{other}` is not one of lean, mysql_async"),
+                ))
+            }
+        };
         let database = string("database");
         crate::target::check_identifier(&database)
             .map_err(|m| bad("database", get("database").1, m))?;
@@ -350,6 +394,7 @@ impl Settings {
             report_interval_s: dur("report_interval")?,
             seed,
             client_threads,
+            driver,
             connect_timeout_s: dur("connect_timeout")?.max(0.1),
             retry_errors,
             database,

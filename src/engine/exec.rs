@@ -1,9 +1,11 @@
 //! The executor boundary: a session runs statements, a connector opens sessions.
 //!
 //! The engine is generic over [`Connector`], so scheduling and accounting can be tested with a
-//! deterministic mock in unit tests, while every integration test and every real run uses
-//! [`MysqlConnector`]: mysql_async, one connection per worker, every statement prepared once per
-//! connection, TCP only.
+//! deterministic mock in unit tests, while every integration test and every real run uses a real
+//! connection: [`super::lean::LeanConnector`] (the default, `driver = lean`) or
+//! [`MysqlConnector`] (mysql_async, `driver = mysql_async`, and the fallback when the server
+//! wants what the lean executor does not speak). Either way: one connection per worker, every
+//! statement prepared once per connection, TCP only.
 
 use crate::target::Target;
 use mysql_async::prelude::Queryable;
@@ -108,11 +110,13 @@ impl ExecError {
 
 /// One connection's worth of work.
 pub trait Session {
-    /// Execute prepared statement `sql` (an index into the plan's SQL list).
+    /// Execute prepared statement `sql` (an index into the plan's SQL list) with `params`. The
+    /// session may take the values out (mysql_async needs them owned); the caller refills the
+    /// vector before every call, reusing what is left in it.
     fn exec(
         &mut self,
         sql: usize,
-        params: Vec<Value>,
+        params: &mut Vec<Value>,
     ) -> impl Future<Output = Result<(), ExecError>>;
     fn control(&mut self, c: Control) -> impl Future<Output = Result<(), ExecError>>;
     /// Close politely (best effort).
@@ -187,9 +191,9 @@ impl Connector for MysqlConnector {
 
 impl Session for MysqlSession {
     #[inline]
-    async fn exec(&mut self, sql: usize, params: Vec<Value>) -> Result<(), ExecError> {
+    async fn exec(&mut self, sql: usize, params: &mut Vec<Value>) -> Result<(), ExecError> {
         self.conn
-            .exec_drop(&self.stmts[sql], Params::Positional(params))
+            .exec_drop(&self.stmts[sql], Params::Positional(std::mem::take(params)))
             .await
             .map_err(ExecError::from_driver)
     }

@@ -24,6 +24,7 @@
 //! per-connection statement statistics can still be read.
 
 pub mod exec;
+pub mod lean;
 pub mod recorder;
 pub mod summary;
 pub mod timer;
@@ -32,6 +33,7 @@ use crate::record::{IntervalSample, Schedule};
 use crate::workload::plan::Plan;
 use crate::workload::Kind;
 use exec::{Connector, Control, ErrKind, ExecError, Session};
+use mysql_async::Value;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use recorder::{record, IntervalAcc, PoolTotals, Recorder, Totals};
@@ -598,7 +600,10 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
     let plan = ctx.plan.clone();
     let mut rng =
         SmallRng::seed_from_u64(cfg.seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut slots = vec![0i64; plan.max_slots.max(1)];
+    let mut scratch = Scratch {
+        slots: vec![0i64; plan.max_slots.max(1)],
+        params: Vec::new(),
+    };
 
     // First connection, before the clock starts.
     let t0 = Instant::now();
@@ -738,7 +743,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
 
         let txn = plan.pick_txn(&mut rng);
         let result = loop {
-            match run_txn(s, &plan, txn, &mut rng, &mut slots, &ctx.rec, &clock).await {
+            match run_txn(s, &plan, txn, &mut rng, &mut scratch, &ctx.rec, &clock).await {
                 Ok(()) => break Ok(()),
                 Err(e)
                     if !e.connection_lost
@@ -831,15 +836,22 @@ async fn stopped(shared: &Shared) {
     }
 }
 
+/// A worker's reusable buffers: a step's `let` values and a statement's parameters.
+struct Scratch {
+    slots: Vec<i64>,
+    params: Vec<Value>,
+}
+
 async fn run_txn<S: Session>(
     s: &mut S,
     plan: &Plan,
     txn: usize,
     rng: &mut SmallRng,
-    slots: &mut [i64],
+    scratch: &mut Scratch,
     rec: &RefCell<Recorder>,
     clock: &Clock,
 ) -> Result<(), ExecError> {
+    let Scratch { slots, params } = scratch;
     let t = &plan.txns[txn];
     if t.begin {
         s.control(Control::Begin).await?;
@@ -853,9 +865,12 @@ async fn run_txn<S: Session>(
                 slots[i] = g.int(&plan.dist, rng, &[]);
             }
             for call in &step.calls {
-                let mut params = Vec::with_capacity(call.params.len());
-                for p in &call.params {
-                    params.push(p.value(&plan.dist, rng, slots));
+                params.truncate(call.params.len());
+                for (i, p) in call.params.iter().enumerate() {
+                    match params.get_mut(i) {
+                        Some(v) => p.value_into(&plan.dist, rng, slots, v),
+                        None => params.push(p.value(&plan.dist, rng, slots)),
+                    }
                 }
                 let t0 = Instant::now();
                 let r = s.exec(call.sql_base + table, params).await;

@@ -37,7 +37,7 @@ impl Connector for Mock {
 }
 
 impl Session for MockSession {
-    async fn exec(&mut self, _sql: usize, _params: Vec<Value>) -> Result<(), ExecError> {
+    async fn exec(&mut self, _sql: usize, _params: &mut Vec<Value>) -> Result<(), ExecError> {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }

@@ -67,6 +67,18 @@ impl ValueGen {
             ValueGen::Const(v) => v.clone(),
         }
     }
+
+    /// [`ValueGen::value`] written over `out`, reusing its string buffer (no allocation per
+    /// query once the buffer has grown).
+    #[inline]
+    pub fn value_into(&self, dp: &DistParams, rng: &mut SmallRng, slots: &[i64], out: &mut Value) {
+        if let (ValueGen::Str(p), Value::Bytes(b)) = (self, &mut *out) {
+            b.clear();
+            p.fill_into(rng, b);
+            return;
+        }
+        *out = self.value(dp, rng, slots);
+    }
 }
 
 /// One statement call inside a step.

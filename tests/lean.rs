@@ -1,0 +1,248 @@
+//! The lean executor (`driver = lean`, the default) against a real server: it authenticates with
+//! and without a password, keeps the protocol in step through errors, big and split result rows
+//! and multi-result replies, and a run counts exactly what a mysql_async run counts.
+
+mod common;
+
+use common::*;
+use loadgate::engine::exec::{Control, Session};
+use loadgate::engine::lean::{LeanConnector, LeanSession, OpenError};
+use loadgate::target::Target;
+use mysql_async::Value;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The tests of this file share one server and one test reads server-wide counters: one at a
+/// time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn connector(url: &str, db: &str, sql: &[&str]) -> LeanConnector {
+    LeanConnector::new(
+        Target::parse(url).expect("url"),
+        db,
+        sql.iter().map(|s| s.to_string()).collect(),
+        Duration::from_secs(10),
+    )
+}
+
+async fn open(url: &str, db: &str, sql: &[&str]) -> LeanSession {
+    match connector(url, db, sql).open().await {
+        Ok(s) => s,
+        Err(OpenError::Exec(e)) => panic!("open: error {}: {}", e.code, e.message),
+        Err(OpenError::Unsupported(why)) => panic!("open: unsupported: {why}"),
+    }
+}
+
+#[test]
+fn a_password_account_authenticates_and_a_wrong_password_is_refused_by_name() {
+    let _serial = serial();
+    let url = fresh_db("t_lean_auth");
+    sql(
+        &server_url(),
+        &[
+            "DROP USER IF EXISTS 'lg_lean'@'%'",
+            "CREATE USER 'lg_lean'@'%' IDENTIFIED BY 'Lean-pw-42'",
+            "GRANT ALL ON t_lean_auth.* TO 'lg_lean'@'%'",
+        ],
+    );
+    let good = url.replacen("mysql://root@", "mysql://lg_lean:Lean-pw-42@", 1);
+    let bad = url.replacen("mysql://root@", "mysql://lg_lean:wrong@", 1);
+    block_on(async {
+        let mut s = open(&good, "t_lean_auth", &["SELECT CURRENT_USER(), ?"]).await;
+        s.exec(0, &mut vec![Value::Int(7)]).await.expect("exec");
+        s.close().await;
+        match connector(&bad, "t_lean_auth", &[]).open().await {
+            Err(OpenError::Exec(e)) => {
+                assert_eq!(e.code, 1045, "{}", e.message);
+                assert!(e.message.contains("lg_lean"), "{}", e.message);
+                assert!(!e.message.contains("wrong"), "{}", e.message);
+            }
+            Err(OpenError::Unsupported(why)) => panic!("unsupported: {why}"),
+            Ok(_) => panic!("a wrong password was accepted"),
+        }
+    });
+}
+
+#[test]
+fn errors_big_rows_split_packets_and_multiple_results_keep_the_protocol_in_step() {
+    let _serial = serial();
+    let url = fresh_db("t_lean_proto");
+    // Rows longer than one protocol packet (16 MiB) need a larger max_allowed_packet; it applies
+    // to new connections.
+    sql(
+        &url,
+        &[
+            "SET GLOBAL max_allowed_packet = 64 * 1024 * 1024",
+            "CREATE TABLE u (id INT PRIMARY KEY)",
+            "CREATE PROCEDURE two_results() BEGIN SELECT 1; SELECT 2, 3; END",
+        ],
+    );
+    block_on(async {
+        let mut s = open(
+            &url,
+            "t_lean_proto",
+            &[
+                "INSERT INTO u (id) VALUES (?)",
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < ?) \
+                 SELECT n, REPEAT('y', 100), NULL FROM r",
+                "SELECT REPEAT('x', ?)",
+                "CALL two_results()",
+                "SELECT COUNT(*) FROM u WHERE id = ?",
+            ],
+        )
+        .await;
+        // A server error: reported with its code, the connection stays usable.
+        s.exec(0, &mut vec![Value::Int(1)]).await.expect("insert");
+        let e = s
+            .exec(0, &mut vec![Value::Int(1)])
+            .await
+            .expect_err("duplicate key");
+        assert_eq!(e.code, 1062, "{}", e.message);
+        assert!(!e.connection_lost);
+        s.exec(0, &mut vec![Value::Int(2)]).await.expect("insert");
+        // 20 000 rows (~2.3 MB): more than the read buffer holds.
+        s.exec(1, &mut vec![Value::Int(20_000)])
+            .await
+            .expect("many rows");
+        // One 17 MB value: a row split over two protocol packets.
+        s.exec(2, &mut vec![Value::Int(17_000_000)])
+            .await
+            .expect("split row");
+        // Exactly one full packet's worth of payload, then small ones again.
+        s.exec(2, &mut vec![Value::Int(0xFF_FFFF - 4)])
+            .await
+            .expect("a row the size of one packet");
+        s.exec(2, &mut vec![Value::Int(3)]).await.expect("small");
+        // A procedure's several result sets, then the call's own status.
+        s.exec(3, &mut vec![]).await.expect("call");
+        s.exec(3, &mut vec![]).await.expect("call again");
+        // Transactions as text commands, and a parameter of another type on the same statement.
+        s.control(Control::Begin).await.expect("begin");
+        s.exec(0, &mut vec![Value::Bytes(b"3".to_vec())])
+            .await
+            .expect("insert with a string parameter");
+        s.control(Control::Rollback).await.expect("rollback");
+        s.exec(4, &mut vec![Value::NULL]).await.expect("NULL");
+        // Wrong parameter count: refused on the client, nothing sent.
+        let e = s
+            .exec(4, &mut vec![])
+            .await
+            .expect_err("wrong parameter count");
+        assert!(!e.connection_lost, "{}", e.message);
+        s.exec(4, &mut vec![Value::Int(3)])
+            .await
+            .expect("still in step");
+        s.close().await;
+    });
+    let rows = sql(&url, &["SELECT id FROM u ORDER BY id"]);
+    assert_eq!(
+        rows,
+        vec![vec!["1"], vec!["2"]],
+        "the rolled-back row is not there"
+    );
+}
+
+#[test]
+fn a_statement_that_does_not_prepare_names_itself_and_the_server_error() {
+    let _serial = serial();
+    let url = fresh_db("t_lean_prep");
+    block_on(async {
+        match connector(
+            &url,
+            "t_lean_prep",
+            &["SELECT c FROM no_such_table WHERE id = ?"],
+        )
+        .open()
+        .await
+        {
+            Err(OpenError::Exec(e)) => {
+                assert_eq!(e.code, 1146, "{}", e.message);
+                assert!(e.message.contains("no_such_table"), "{}", e.message);
+            }
+            Err(OpenError::Unsupported(why)) => panic!("unsupported: {why}"),
+            Ok(_) => panic!("prepared a statement on a missing table"),
+        }
+    });
+}
+
+fn run_events(dir: &std::path::Path, url: &str, driver: &str) -> serde_json::Value {
+    let mut c = lg(dir);
+    c.args([
+        "run",
+        "oltp_read_write",
+        "--target",
+        url,
+        "--events",
+        "200",
+        "--duration",
+        "0",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--json",
+        "-q",
+        "--no-monitor",
+        "--set",
+        &format!("driver={driver}"),
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{driver}: {}", stderr(&o));
+    json(&o)
+}
+
+#[test]
+fn lean_and_mysql_async_runs_count_the_same_and_say_which_ran() {
+    let _serial = serial();
+    let d = scratch();
+    let url = fresh_db("t_lean_same");
+    prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
+    let before = status(&url, "Com_stmt_execute");
+    let lean = run_events(d.path(), &url, "lean");
+    let mid = status(&url, "Com_stmt_execute");
+    let other = run_events(d.path(), &url, "mysql_async");
+    let after = status(&url, "Com_stmt_execute");
+    for r in [&lean, &other] {
+        assert_eq!(r["status"], "complete", "{r}");
+        assert_eq!(r["transactions"], 200, "{r}");
+        assert_eq!(r["queries"]["read"], 200 * 14, "{r}");
+        assert_eq!(r["queries"]["write"], 200 * 4, "{r}");
+        assert_eq!(r["queries"]["other"], 200 * 2, "{r}");
+    }
+    assert_eq!(lean["settings"]["driver"], "lean");
+    assert_eq!(other["settings"]["driver"], "mysql_async");
+    // The server executed the statements each client says it sent (18 prepared per
+    // transaction; BEGIN and COMMIT are text queries), plus the one of loadgate's preflight.
+    let (l, m) = (mid - before, after - mid);
+    assert_eq!(
+        (l, m),
+        (3601, 3601),
+        "server-side executions: lean, mysql_async"
+    );
+}
+
+#[test]
+fn an_unknown_driver_is_a_usage_error_naming_the_setting() {
+    let _serial = serial();
+    let d = scratch();
+    let mut c = lg(d.path());
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--target",
+        &url_db("x"),
+        "--set",
+        "driver=libmysql",
+    ]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("driver") && e.contains("libmysql") && e.contains("mysql_async"),
+        "{e}"
+    );
+}
