@@ -415,3 +415,107 @@ fn workloads_lists_the_bulk_workload_and_run_refuses_it() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("loadgate bulk"), "{}", stderr(&o));
 }
+
+#[test]
+fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
+    let d = scratch();
+    // The built-in table is utf8mb4 throughout: nothing to convert.
+    let url = fresh_db("t_bulk_cs_utf8mb4");
+    let o = bulk(
+        d.path(),
+        &url,
+        &["--strategy", "load-data", "--rows", "800"],
+    );
+    let r = result(&o);
+    assert!(o.status.success(), "{}\n{r}", stderr(&o));
+    assert!(
+        r["method"]
+            .as_str()
+            .unwrap()
+            .contains("CHARACTER SET binary"),
+        "{r}"
+    );
+    // A latin1 `note` (the generated notes hold é, ü, å...): the server must convert, or the
+    // text would be stored as mojibake and the verification would fail.
+    let text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
+    let latin1 = text.replace(
+        "note        TEXT            NULL",
+        "note        TEXT CHARACTER SET latin1 NULL",
+    );
+    assert_ne!(latin1, text, "the workload's DDL changed; adjust the test");
+    let file = d.path().join("bulk_latin1.toml");
+    std::fs::write(&file, latin1).unwrap();
+    let url = fresh_db("t_bulk_cs_latin1");
+    let o = bulk(
+        d.path(),
+        &url,
+        &[
+            file.to_str().unwrap(),
+            "--strategy",
+            "load-data",
+            "--rows",
+            "800",
+        ],
+    );
+    let r = result(&o);
+    assert!(o.status.success(), "{}\n{r}", stderr(&o));
+    assert!(
+        r["method"]
+            .as_str()
+            .unwrap()
+            .contains("CHARACTER SET utf8mb4"),
+        "{r}"
+    );
+    assert_eq!(r["verification"]["ok"], true, "{r}");
+    let e_acute = sql(
+        &url,
+        &["SELECT COUNT(*) FROM bulk_orders WHERE HEX(note) LIKE '%E9%' AND HEX(note) NOT LIKE '%C3A9%'"],
+    );
+    assert_ne!(e_acute[0][0], "0", "no latin1 é stored");
+}
+
+#[test]
+fn invalid_utf8_from_a_source_is_a_bad_row_for_every_strategy() {
+    let d = scratch();
+    let src = fresh_db("t_bulk_src_bytes");
+    let o = bulk(d.path(), &src, &["--strategy", "values", "--rows", "400"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The source holds bytes, one row of them not UTF-8; the target's `note` is utf8mb4 text.
+    sql(
+        &src,
+        &[
+            "ALTER TABLE bulk_orders MODIFY note BLOB NULL",
+            "UPDATE bulk_orders SET note = x'6361666580ff' WHERE order_ref = 'ORD-0000000123'",
+        ],
+    );
+    let dst = fresh_db("t_bulk_dst_bytes");
+    for s in STRATEGIES {
+        let o = bulk(
+            d.path(),
+            &dst,
+            &[
+                "--strategy",
+                s,
+                "--source",
+                &src,
+                "--fresh",
+                "--batch-size",
+                "64",
+                "--on-bad-row",
+                "skip",
+            ],
+        );
+        let r = result(&o);
+        assert!(o.status.success(), "{s}: {}\n{r}", stderr(&o));
+        let bad = r["bad_rows"].as_array().unwrap();
+        assert_eq!(bad.len(), 1, "{s}: {r}");
+        assert_eq!(bad[0]["key"], "ORD-0000000123", "{s}: {r}");
+        assert_eq!(bad[0]["code"], 1366, "{s}: {r}");
+        assert_eq!(r["verification"]["ok"], true, "{s}: {r}");
+        let there = sql(
+            &dst,
+            &["SELECT COUNT(*) FROM bulk_orders WHERE order_ref = 'ORD-0000000123'"],
+        );
+        assert_eq!(there[0][0], "0", "{s}: the bad row was stored");
+    }
+}

@@ -42,7 +42,8 @@ pub enum Strategy {
     Prepared,
     /// `LOAD DATA LOCAL INFILE` streamed from memory: straight into the target when it was empty
     /// at the start, otherwise into a temporary staging table followed by `INSERT ... SELECT ...
-    /// ON DUPLICATE KEY UPDATE`.
+    /// ON DUPLICATE KEY UPDATE`. The input is declared `CHARACTER SET binary` when every target
+    /// text column is `utf8mb4` (the server then only checks the bytes), `utf8mb4` otherwise.
     LoadData,
 }
 

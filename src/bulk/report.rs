@@ -84,6 +84,9 @@ pub fn render_one(r: &SyncResult, run_id: Option<i64>) -> String {
             r.peak_rss_scope
         );
     }
+    for n in &r.notes {
+        let _ = writeln!(o, "  note        {n}");
+    }
     match (&r.verification, &r.failure) {
         (Some(v), _) if v.ok => {
             let _ = writeln!(
