@@ -519,3 +519,85 @@ fn invalid_utf8_from_a_source_is_a_bad_row_for_every_strategy() {
         assert_eq!(there[0][0], "0", "{s}: the bad row was stored");
     }
 }
+
+#[test]
+fn repeats_run_rounds_in_rotated_order_and_the_table_shows_medians() {
+    let d = scratch();
+    let url = fresh_db("t_bulk_repeats");
+    let o = bulk(
+        d.path(),
+        &url,
+        &[
+            "--strategy",
+            "values,load-data",
+            "--repeats",
+            "2",
+            "--rows",
+            "500",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = json(&o);
+    let order: Vec<(u64, String)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["result"]["verification"]["ok"], true, "{r}");
+            assert_eq!(
+                r["result"]["inserted"], 500,
+                "each run starts from an empty target: {r}"
+            );
+            (
+                r["round"].as_u64().unwrap(),
+                r["result"]["strategy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, "values".to_string()),
+            (1, "load-data".to_string()),
+            (2, "load-data".to_string()),
+            (2, "values".to_string()),
+        ]
+    );
+    let mut c = lg(d.path());
+    c.args([
+        "bulk",
+        "--target",
+        &url,
+        "-q",
+        "--strategy",
+        "values,load-data",
+        "--repeats",
+        "3",
+        "--rows",
+        "500",
+        "--markdown",
+    ]);
+    let out = ok(run(c));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("| strategy | rows/s (median) | min–max (spread) |"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "one line per strategy: {out}");
+    assert!(
+        lines[2].starts_with("| values |") && lines[2].ends_with("| yes (3/3) |"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with("| load-data |") && lines[3].ends_with("| yes (3/3) |"),
+        "{out}"
+    );
+    let mut c = lg(d.path());
+    c.args(["runs", "--json"]);
+    let stored = json(&run(c));
+    assert_eq!(
+        stored.as_array().unwrap().len(),
+        4 + 6,
+        "every run is stored"
+    );
+}

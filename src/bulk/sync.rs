@@ -116,6 +116,8 @@ pub struct Verification {
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncResult {
     pub strategy: Strategy,
+    /// The round of `--repeats` this sync ran in (1-based; 1 without repeats).
+    pub round: u32,
     /// How the strategy applied rows this time (for `load-data`: direct or staged).
     pub method: String,
     /// Where the rows came from.
@@ -1107,6 +1109,7 @@ pub async fn sync(
     let gen = source.is_none().then(|| row_gen(spec, s));
     let mut result = SyncResult {
         strategy,
+        round: 1,
         method: String::new(),
         source: match (source, &gen) {
             (Some(t), _) => format!("{} table `{}`", t.redacted(), s.source_table),
