@@ -435,6 +435,17 @@ fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
             .contains("CHARACTER SET binary"),
         "{r}"
     );
+    // The built-in table has an AUTO_INCREMENT id: under lock mode 0 or 1 the workers' loads
+    // take turns, and the result says so.
+    let mode: u32 = sql(&url, &["SELECT @@innodb_autoinc_lock_mode"])[0][0]
+        .parse()
+        .unwrap();
+    let notes = r["notes"].to_string();
+    assert_eq!(
+        notes.contains("AUTO-INC lock"),
+        mode <= 1,
+        "mode {mode}: {r}"
+    );
     // A latin1 `note` (the generated notes hold é, ü, å...): the server must convert, or the
     // text would be stored as mojibake and the verification would fail.
     let text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
