@@ -277,9 +277,15 @@ pub struct BulkArgs {
     #[arg(default_value = "bulk_sync")]
     pub workload: String,
 
-    /// row, values, prepared, load-data, or all (each in turn on a fresh target, one table).
-    #[arg(long, value_name = "NAME")]
+    /// row, values, prepared, load-data, a comma-separated list of them, or all (each in turn on
+    /// a fresh target, one table).
+    #[arg(long, value_name = "NAME[,NAME...]")]
     pub strategy: Option<String>,
+
+    /// Run every strategy N times, in N rounds, the order rotated each round; the table then
+    /// shows the median rows/s and the spread (min–max) [default: the workload's `repeats`, 1].
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u32>,
 
     /// Rows the generator makes [default: the workload's `rows`, 100000].
     #[arg(long, value_name = "N")]

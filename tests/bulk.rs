@@ -415,3 +415,200 @@ fn workloads_lists_the_bulk_workload_and_run_refuses_it() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("loadgate bulk"), "{}", stderr(&o));
 }
+
+#[test]
+fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
+    let d = scratch();
+    // The built-in table is utf8mb4 throughout: nothing to convert.
+    let url = fresh_db("t_bulk_cs_utf8mb4");
+    let o = bulk(
+        d.path(),
+        &url,
+        &["--strategy", "load-data", "--rows", "800"],
+    );
+    let r = result(&o);
+    assert!(o.status.success(), "{}\n{r}", stderr(&o));
+    assert!(
+        r["method"]
+            .as_str()
+            .unwrap()
+            .contains("CHARACTER SET binary"),
+        "{r}"
+    );
+    // The built-in table has an AUTO_INCREMENT id: under lock mode 0 or 1 the workers' loads
+    // take turns, and the result says so.
+    let mode: u32 = sql(&url, &["SELECT @@innodb_autoinc_lock_mode"])[0][0]
+        .parse()
+        .unwrap();
+    let notes = r["notes"].to_string();
+    assert_eq!(
+        notes.contains("AUTO-INC lock"),
+        mode <= 1,
+        "mode {mode}: {r}"
+    );
+    // A latin1 `note` (the generated notes hold é, ü, å...): the server must convert, or the
+    // text would be stored as mojibake and the verification would fail.
+    let text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
+    let latin1 = text.replace(
+        "note        TEXT            NULL",
+        "note        TEXT CHARACTER SET latin1 NULL",
+    );
+    assert_ne!(latin1, text, "the workload's DDL changed; adjust the test");
+    let file = d.path().join("bulk_latin1.toml");
+    std::fs::write(&file, latin1).unwrap();
+    let url = fresh_db("t_bulk_cs_latin1");
+    let o = bulk(
+        d.path(),
+        &url,
+        &[
+            file.to_str().unwrap(),
+            "--strategy",
+            "load-data",
+            "--rows",
+            "800",
+        ],
+    );
+    let r = result(&o);
+    assert!(o.status.success(), "{}\n{r}", stderr(&o));
+    assert!(
+        r["method"]
+            .as_str()
+            .unwrap()
+            .contains("CHARACTER SET utf8mb4"),
+        "{r}"
+    );
+    assert_eq!(r["verification"]["ok"], true, "{r}");
+    let e_acute = sql(
+        &url,
+        &["SELECT COUNT(*) FROM bulk_orders WHERE HEX(note) LIKE '%E9%' AND HEX(note) NOT LIKE '%C3A9%'"],
+    );
+    assert_ne!(e_acute[0][0], "0", "no latin1 é stored");
+}
+
+#[test]
+fn invalid_utf8_from_a_source_is_a_bad_row_for_every_strategy() {
+    let d = scratch();
+    let src = fresh_db("t_bulk_src_bytes");
+    let o = bulk(d.path(), &src, &["--strategy", "values", "--rows", "400"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The source holds bytes, one row of them not UTF-8; the target's `note` is utf8mb4 text.
+    sql(
+        &src,
+        &[
+            "ALTER TABLE bulk_orders MODIFY note BLOB NULL",
+            "UPDATE bulk_orders SET note = x'6361666580ff' WHERE order_ref = 'ORD-0000000123'",
+        ],
+    );
+    let dst = fresh_db("t_bulk_dst_bytes");
+    for s in STRATEGIES {
+        let o = bulk(
+            d.path(),
+            &dst,
+            &[
+                "--strategy",
+                s,
+                "--source",
+                &src,
+                "--fresh",
+                "--batch-size",
+                "64",
+                "--on-bad-row",
+                "skip",
+            ],
+        );
+        let r = result(&o);
+        assert!(o.status.success(), "{s}: {}\n{r}", stderr(&o));
+        let bad = r["bad_rows"].as_array().unwrap();
+        assert_eq!(bad.len(), 1, "{s}: {r}");
+        assert_eq!(bad[0]["key"], "ORD-0000000123", "{s}: {r}");
+        assert_eq!(bad[0]["code"], 1366, "{s}: {r}");
+        assert_eq!(r["verification"]["ok"], true, "{s}: {r}");
+        let there = sql(
+            &dst,
+            &["SELECT COUNT(*) FROM bulk_orders WHERE order_ref = 'ORD-0000000123'"],
+        );
+        assert_eq!(there[0][0], "0", "{s}: the bad row was stored");
+    }
+}
+
+#[test]
+fn repeats_run_rounds_in_rotated_order_and_the_table_shows_medians() {
+    let d = scratch();
+    let url = fresh_db("t_bulk_repeats");
+    let o = bulk(
+        d.path(),
+        &url,
+        &[
+            "--strategy",
+            "values,load-data",
+            "--repeats",
+            "2",
+            "--rows",
+            "500",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = json(&o);
+    let order: Vec<(u64, String)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["result"]["verification"]["ok"], true, "{r}");
+            assert_eq!(
+                r["result"]["inserted"], 500,
+                "each run starts from an empty target: {r}"
+            );
+            (
+                r["round"].as_u64().unwrap(),
+                r["result"]["strategy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, "values".to_string()),
+            (1, "load-data".to_string()),
+            (2, "load-data".to_string()),
+            (2, "values".to_string()),
+        ]
+    );
+    let mut c = lg(d.path());
+    c.args([
+        "bulk",
+        "--target",
+        &url,
+        "-q",
+        "--strategy",
+        "values,load-data",
+        "--repeats",
+        "3",
+        "--rows",
+        "500",
+        "--markdown",
+    ]);
+    let out = ok(run(c));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("| strategy | rows/s (median) | min–max (spread) |"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "one line per strategy: {out}");
+    assert!(
+        lines[2].starts_with("| values |") && lines[2].ends_with("| yes (3/3) |"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with("| load-data |") && lines[3].ends_with("| yes (3/3) |"),
+        "{out}"
+    );
+    let mut c = lg(d.path());
+    c.args(["runs", "--json"]);
+    let stored = json(&run(c));
+    assert_eq!(
+        stored.as_array().unwrap().len(),
+        4 + 6,
+        "every run is stored"
+    );
+}

@@ -442,6 +442,22 @@ pub fn value(c: &ColumnSpec, n: u64, rng: &mut SmallRng) -> Cell {
     Some(v)
 }
 
+/// Append `v`, writing each byte that `escape` maps to a sequence as that sequence; the runs
+/// between such bytes (nearly all of a value) are copied whole.
+#[inline]
+fn push_escaped(out: &mut Vec<u8>, v: &[u8], escape: impl Fn(u8) -> Option<&'static [u8]>) {
+    out.reserve(v.len());
+    let mut start = 0;
+    for (i, &b) in v.iter().enumerate() {
+        if let Some(e) = escape(b) {
+            out.extend_from_slice(&v[start..i]);
+            out.extend_from_slice(e);
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&v[start..]);
+}
+
 /// Append `cell` as an SQL literal: `'...'` with backslash escapes (the session runs without
 /// `NO_BACKSLASH_ESCAPES`), or `NULL`.
 pub fn push_sql_literal(out: &mut Vec<u8>, cell: &Cell) {
@@ -449,17 +465,15 @@ pub fn push_sql_literal(out: &mut Vec<u8>, cell: &Cell) {
         None => out.extend_from_slice(b"NULL"),
         Some(v) => {
             out.push(b'\'');
-            for &b in v {
-                match b {
-                    b'\'' => out.extend_from_slice(b"\\'"),
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    0 => out.extend_from_slice(b"\\0"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    0x1a => out.extend_from_slice(b"\\Z"),
-                    _ => out.push(b),
-                }
-            }
+            push_escaped(out, v, |b| match b {
+                b'\'' => Some(b"\\'"),
+                b'\\' => Some(b"\\\\"),
+                0 => Some(b"\\0"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                0x1a => Some(b"\\Z"),
+                _ => None,
+            });
             out.push(b'\'');
         }
     }
@@ -486,18 +500,14 @@ pub fn push_tsv_line(out: &mut Vec<u8>, row: &Row) {
         }
         match cell {
             None => out.extend_from_slice(b"\\N"),
-            Some(v) => {
-                for &b in v {
-                    match b {
-                        b'\\' => out.extend_from_slice(b"\\\\"),
-                        b'\t' => out.extend_from_slice(b"\\t"),
-                        b'\n' => out.extend_from_slice(b"\\n"),
-                        b'\r' => out.extend_from_slice(b"\\r"),
-                        0 => out.extend_from_slice(b"\\0"),
-                        _ => out.push(b),
-                    }
-                }
-            }
+            Some(v) => push_escaped(out, v, |b| match b {
+                b'\\' => Some(b"\\\\"),
+                b'\t' => Some(b"\\t"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                0 => Some(b"\\0"),
+                _ => None,
+            }),
         }
     }
     out.push(b'\n');
@@ -644,6 +654,56 @@ key = "ORD-{n:08}""#);
         let mut tsv = Vec::new();
         push_tsv_line(&mut tsv, &row);
         assert_eq!(tsv, b"a'b\\\\c\\td\\ne\t\\N\n");
+    }
+
+    #[test]
+    fn encodings_match_a_byte_by_byte_reference_on_random_bytes() {
+        fn sql_ref(v: &[u8]) -> Vec<u8> {
+            let mut o = vec![b'\''];
+            for &b in v {
+                match b {
+                    b'\'' => o.extend_from_slice(b"\\'"),
+                    b'\\' => o.extend_from_slice(b"\\\\"),
+                    0 => o.extend_from_slice(b"\\0"),
+                    b'\n' => o.extend_from_slice(b"\\n"),
+                    b'\r' => o.extend_from_slice(b"\\r"),
+                    0x1a => o.extend_from_slice(b"\\Z"),
+                    _ => o.push(b),
+                }
+            }
+            o.push(b'\'');
+            o
+        }
+        fn tsv_ref(v: &[u8]) -> Vec<u8> {
+            let mut o = Vec::new();
+            for &b in v {
+                match b {
+                    b'\\' => o.extend_from_slice(b"\\\\"),
+                    b'\t' => o.extend_from_slice(b"\\t"),
+                    b'\n' => o.extend_from_slice(b"\\n"),
+                    b'\r' => o.extend_from_slice(b"\\r"),
+                    0 => o.extend_from_slice(b"\\0"),
+                    _ => o.push(b),
+                }
+            }
+            o.push(b'\n');
+            o
+        }
+        // Mostly the special bytes, so that they come first, last and next to each other.
+        let alphabet = b"\\'\t\n\r\x00\x1aab\xc3\xa9";
+        let mut rng = SmallRng::seed_from_u64(11);
+        for _ in 0..2000 {
+            let len = rng.gen_range(0..12);
+            let v: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let mut sql = Vec::new();
+            push_sql_literal(&mut sql, &Some(v.clone()));
+            assert_eq!(sql, sql_ref(&v), "{v:?}");
+            let mut tsv = Vec::new();
+            push_tsv_line(&mut tsv, &vec![Some(v.clone())]);
+            assert_eq!(tsv, tsv_ref(&v), "{v:?}");
+        }
     }
 
     #[test]

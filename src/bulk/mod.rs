@@ -42,7 +42,8 @@ pub enum Strategy {
     Prepared,
     /// `LOAD DATA LOCAL INFILE` streamed from memory: straight into the target when it was empty
     /// at the start, otherwise into a temporary staging table followed by `INSERT ... SELECT ...
-    /// ON DUPLICATE KEY UPDATE`.
+    /// ON DUPLICATE KEY UPDATE`. The input is declared `CHARACTER SET binary` when every target
+    /// text column is `utf8mb4` (the server then only checks the bytes), `utf8mb4` otherwise.
     LoadData,
 }
 
@@ -68,6 +69,36 @@ impl Strategy {
             .into_iter()
             .find(|x| x.name() == s || (s == "load_data" && *x == Strategy::LoadData))
     }
+}
+
+/// `all`, one strategy, or a comma-separated list of them (each at most once).
+pub fn parse_strategies(s: &str) -> Result<Vec<Strategy>, String> {
+    if s.trim() == "all" {
+        return Ok(Strategy::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for name in s.split(',').map(str::trim) {
+        let st = Strategy::parse(name).ok_or_else(|| {
+            format!("strategy `{name}`: use row, values, prepared, load-data, a comma-separated list of them, or all")
+        })?;
+        if out.contains(&st) {
+            return Err(format!(
+                "strategy `{name}` is listed twice; use --repeats N to run each strategy N times"
+            ));
+        }
+        out.push(st);
+    }
+    Ok(out)
+}
+
+/// The order of round `round` (0-based): `list` rotated left by `round` places.
+pub fn round_order(list: &[Strategy], round: usize) -> Vec<Strategy> {
+    let mut v = list.to_vec();
+    if !v.is_empty() {
+        let k = round % v.len();
+        v.rotate_left(k);
+    }
+    v
 }
 
 /// What to do with a row the server refuses (too long for its column, wrong type...).
@@ -97,8 +128,12 @@ pub struct BulkSettings {
     pub workload: String,
     /// Rows the generator makes (ignored with `--source`: the whole source table is synced).
     pub rows: u64,
-    /// The strategies to run, in order (`all` is every one, each on a fresh target).
+    /// The strategies to run, in the order given (`all` is every one). With more than one
+    /// strategy or more than one round, each sync starts from a freshly recreated target.
     pub strategies: Vec<Strategy>,
+    /// Rounds: every strategy runs once per round; round r runs the list rotated by r places,
+    /// so no strategy always comes first or last.
+    pub repeats: u32,
     /// Rows per batch (one transaction); `None` = sized from `max_allowed_packet`.
     pub batch_size: Option<usize>,
     pub workers: u32,
@@ -126,6 +161,7 @@ pub struct BulkSettings {
 #[derive(Debug, Clone, Default)]
 pub struct BulkFlags {
     pub strategy: Option<String>,
+    pub repeats: Option<u32>,
     pub rows: Option<u64>,
     pub batch_size: Option<usize>,
     pub workers: Option<u32>,
@@ -171,15 +207,14 @@ impl BulkSettings {
             .clone()
             .or(file_str("strategy")?)
             .unwrap_or_else(|| "values".into());
-        let strategies = if strategy == "all" {
-            Strategy::ALL.to_vec()
-        } else {
-            vec![Strategy::parse(&strategy).ok_or_else(|| {
-                usage(format!(
-                    "strategy `{strategy}`: use row, values, prepared, load-data or all"
-                ))
-            })?]
+        let strategies = parse_strategies(&strategy).map_err(usage)?;
+        let repeats = match f.repeats {
+            Some(r) => r,
+            None => file_int("repeats")?.unwrap_or(1).max(0) as u32,
         };
+        if !(1..=100).contains(&repeats) {
+            return Err(usage(format!("--repeats must be 1 to 100, got {repeats}")));
+        }
         let rows = match f.rows {
             Some(r) => r,
             None => file_int("rows")?.unwrap_or(100_000).max(0) as u64,
@@ -261,6 +296,7 @@ impl BulkSettings {
             .unwrap_or_else(|| spec.source_table.clone());
         crate::target::check_identifier(&source_table)
             .map_err(|w| usage(format!("--source-table {w}")))?;
+        let fresh = f.fresh || strategies.len() > 1 || repeats > 1;
         Ok(BulkSettings {
             workload: spec.name.clone(),
             rows,
@@ -274,7 +310,8 @@ impl BulkSettings {
             changed_pct,
             bad_rows,
             fault_every: f.fault_every.unwrap_or(0),
-            fresh: f.fresh || strategy == "all",
+            repeats,
+            fresh,
             force: f.force,
             source: f.source.as_deref().map(crate::target::redact_url),
             source_table,
@@ -349,5 +386,65 @@ impl BulkError {
             | BulkError::Mismatch { .. } => exit::INCOMPLETE,
             BulkError::Interrupted => exit::INTERRUPTED,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_are_one_a_list_or_all() {
+        assert_eq!(parse_strategies("all").unwrap(), Strategy::ALL.to_vec());
+        assert_eq!(
+            parse_strategies("load-data, values").unwrap(),
+            vec![Strategy::LoadData, Strategy::Values]
+        );
+        assert_eq!(
+            parse_strategies("load_data").unwrap(),
+            vec![Strategy::LoadData]
+        );
+        assert!(parse_strategies("values,values")
+            .unwrap_err()
+            .contains("--repeats"));
+        assert!(parse_strategies("values,fast")
+            .unwrap_err()
+            .contains("`fast`"));
+    }
+
+    #[test]
+    fn each_round_rotates_the_order_so_every_strategy_takes_every_place() {
+        let all = Strategy::ALL;
+        let mut seen = vec![std::collections::BTreeSet::new(); all.len()];
+        for round in 0..all.len() {
+            let order = round_order(&all, round);
+            assert_eq!(order.len(), all.len());
+            for (place, s) in order.iter().enumerate() {
+                seen[all.iter().position(|x| x == s).unwrap()].insert(place);
+            }
+        }
+        assert!(
+            seen.iter().all(|places| places.len() == all.len()),
+            "{seen:?}"
+        );
+        assert_eq!(round_order(&all, 0), all.to_vec());
+        assert_eq!(round_order(&all, 1)[0], Strategy::Values);
+    }
+
+    #[test]
+    fn repeats_are_bounded_and_each_repeat_starts_fresh() {
+        let spec = spec::load("bulk_sync").unwrap();
+        let f = |strategy: &str, repeats: Option<u32>| BulkFlags {
+            strategy: Some(strategy.into()),
+            repeats,
+            ..Default::default()
+        };
+        let s = BulkSettings::resolve(&spec, &f("values", None)).unwrap();
+        assert_eq!((s.repeats, s.fresh), (1, false));
+        let s = BulkSettings::resolve(&spec, &f("values", Some(3))).unwrap();
+        assert_eq!((s.repeats, s.fresh), (3, true));
+        let s = BulkSettings::resolve(&spec, &f("values,prepared", None)).unwrap();
+        assert!(s.fresh);
+        assert!(BulkSettings::resolve(&spec, &f("values", Some(0))).is_err());
     }
 }

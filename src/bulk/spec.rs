@@ -87,6 +87,7 @@ impl BulkSpec {
 pub const SETTINGS: &[&str] = &[
     "rows",
     "strategy",
+    "repeats",
     "batch_size",
     "workers",
     "on_bad_row",

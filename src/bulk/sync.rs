@@ -40,6 +40,7 @@ use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Attempts per batch for retryable errors (deadlock, lock wait timeout, lost connection).
@@ -115,6 +116,8 @@ pub struct Verification {
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncResult {
     pub strategy: Strategy,
+    /// The round of `--repeats` this sync ran in (1-based; 1 without repeats).
+    pub round: u32,
     /// How the strategy applied rows this time (for `load-data`: direct or staged).
     pub method: String,
     /// Where the rows came from.
@@ -162,6 +165,9 @@ pub struct SyncResult {
     /// Wall time per committed batch, BEGIN to COMMIT, retries included.
     pub batch_latency: LatencyStats,
     pub verification: Option<Verification>,
+    /// What the reader should know about this sync's speed (e.g. why `load-data`'s workers took
+    /// turns).
+    pub notes: Vec<String>,
     /// Why the sync did not complete, if it did not.
     pub failure: Option<String>,
     pub interrupted: bool,
@@ -229,6 +235,8 @@ struct Ctx {
     stmt_rows: usize,
     /// `load-data` straight into the target (it was empty at the start).
     direct_load: bool,
+    /// `CHARACTER SET` of the `LOAD DATA` input.
+    infile_charset: &'static str,
     policy: BadRowPolicy,
     fault_every: u64,
     gen: Option<RowGen>,
@@ -258,6 +266,42 @@ struct Batch {
     /// 1-based batch number (for fault injection and messages).
     no: u64,
     rows: Vec<Row>,
+}
+
+/// The rows one transaction applies: a range of a batch, shared (not copied) with the
+/// `LOAD DATA` stream, which encodes them while the server reads.
+#[derive(Clone)]
+struct Rows {
+    batch: Arc<Vec<Row>>,
+    range: std::ops::Range<usize>,
+}
+
+impl std::ops::Deref for Rows {
+    type Target = [Row];
+    fn deref(&self) -> &[Row] {
+        &self.batch[self.range.clone()]
+    }
+}
+
+/// Bytes per piece of the `LOAD DATA` stream: each piece is encoded when the driver asks for
+/// it and sent as one packet, so the server starts on the first rows while later ones are
+/// still being encoded, and a batch is never held twice (rows and text) in full.
+const INFILE_PIECE: usize = 256 << 10;
+
+/// The rows as `LOAD DATA` input, encoded piece by piece as it is read.
+fn infile_stream(rows: Rows) -> futures_util::stream::BoxStream<'static, std::io::Result<Bytes>> {
+    futures_util::stream::unfold((rows, 0usize), |(rows, mut i)| async move {
+        if i >= rows.len() {
+            return None;
+        }
+        let mut piece = Vec::with_capacity(INFILE_PIECE + (INFILE_PIECE >> 3));
+        while i < rows.len() && piece.len() < INFILE_PIECE {
+            gen::push_tsv_line(&mut piece, &rows[i]);
+            i += 1;
+        }
+        Some((Ok(Bytes::from(piece)), (rows, i)))
+    })
+    .boxed()
 }
 
 type SourceRx = Rc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>>;
@@ -585,28 +629,19 @@ impl Worker {
         Ok(total)
     }
 
-    async fn apply_load(&mut self, rows: &[Row]) -> Result<Counts, TxnError> {
-        let mut tsv = Vec::with_capacity(rows.len() * 256);
-        for row in rows {
-            gen::push_tsv_line(&mut tsv, row);
-        }
-        let data = Bytes::from(tsv);
-        const CHUNK: usize = 1 << 20;
-        let chunks: Vec<std::io::Result<Bytes>> = (0..data.len())
-            .step_by(CHUNK)
-            .map(|o| Ok(data.slice(o..(o + CHUNK).min(data.len()))))
-            .collect();
+    async fn apply_load(&mut self, rows: &Rows) -> Result<Counts, TxnError> {
         let into = if self.ctx.direct_load {
             self.ctx.table.clone()
         } else {
             STAGE.to_string()
         };
         let load = format!(
-            "LOAD DATA LOCAL INFILE 'loadgate-batch' INTO TABLE {into} CHARACTER SET utf8mb4 ({})",
-            self.ctx.columns_sql
+            "LOAD DATA LOCAL INFILE 'loadgate-batch' INTO TABLE {into} CHARACTER SET {} ({})",
+            self.ctx.infile_charset, self.ctx.columns_sql
         );
         let conn = self.conn.as_mut().expect("connected");
-        conn.set_infile_handler(async move { Ok(futures_util::stream::iter(chunks).boxed()) });
+        let stream_rows = rows.clone();
+        conn.set_infile_handler(async move { Ok(infile_stream(stream_rows)) });
         self.exec(load.as_bytes()).await?;
         self.check_warnings().await?;
         let n = rows.len() as u64;
@@ -643,7 +678,7 @@ impl Worker {
     }
 
     /// One transaction: BEGIN, the strategy, (the injected fault), COMMIT.
-    async fn transaction(&mut self, rows: &[Row], fault: bool) -> Result<Counts, TxnError> {
+    async fn transaction(&mut self, rows: &Rows, fault: bool) -> Result<Counts, TxnError> {
         if self.conn.is_none() {
             self.connect().await?;
         }
@@ -671,7 +706,7 @@ impl Worker {
     }
 
     /// A transaction with retries. `Err` only for data errors and fatal ones.
-    async fn attempt(&mut self, rows: &[Row], batch_no: u64) -> Result<Counts, TxnError> {
+    async fn attempt(&mut self, rows: &Rows, batch_no: u64) -> Result<Counts, TxnError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -732,7 +767,7 @@ impl Worker {
 
     /// Apply a batch, isolating bad rows by splitting.
     async fn process(&mut self, batch: Batch) -> Result<(), BulkError> {
-        let rows = &batch.rows;
+        let rows = Arc::new(batch.rows);
         let mut stack = vec![(0usize, rows.len())];
         while let Some((a, b)) = stack.pop() {
             if self.state.borrow().stop {
@@ -742,7 +777,11 @@ impl Worker {
             }
             let whole = a == 0 && b == rows.len();
             let no = if whole { batch.no } else { 0 };
-            match self.attempt(&rows[a..b], no).await {
+            let part = Rows {
+                batch: rows.clone(),
+                range: a..b,
+            };
+            match self.attempt(&part, no).await {
                 Ok(c) => {
                     let mut st = self.state.borrow_mut();
                     st.counts.add(c);
@@ -884,6 +923,50 @@ async fn read_source(
 struct Preflight {
     max_allowed_packet: u64,
     target_empty: bool,
+    /// The character set `LOAD DATA` declares for its input (see [`infile_charset`]).
+    infile_charset: &'static str,
+    /// The server serialises `LOAD DATA` statements into the target (see [`autoinc_note`]).
+    autoinc_note: Option<String>,
+}
+
+/// The character set `LOAD DATA` declares for the rows it streams, from the character sets of
+/// the target columns it fills (`None` for a column that is not text).
+///
+/// The rows are UTF-8. When every text column among them is `utf8mb4` there is nothing to
+/// convert, and `binary` gives the same result for less work: the server still checks each
+/// value against the column's character set when it stores it (an invalid sequence or a
+/// value too long is the same warning, 1366 or 1265, as with `utf8mb4`), but its field reader
+/// no longer looks for the end of a multi-byte character after every byte (about 8 % of the
+/// server's CPU time for a `LOAD DATA` of the built-in workload). Any other character set
+/// needs the conversion: `utf8mb4`.
+pub fn infile_charset<'a>(columns: impl IntoIterator<Item = Option<&'a str>>) -> &'static str {
+    let all_utf8mb4 = columns
+        .into_iter()
+        .all(|cs| cs.map_or(true, |cs| cs.eq_ignore_ascii_case("utf8mb4")));
+    if all_utf8mb4 {
+        "binary"
+    } else {
+        "utf8mb4"
+    }
+}
+
+/// Why concurrent `LOAD DATA` statements into the target run one at a time, if they do: with
+/// `innodb_autoinc_lock_mode` 0 or 1 (1 is MariaDB's default) an InnoDB table with an
+/// `AUTO_INCREMENT` column takes its table-level AUTO-INC lock for every "bulk insert"
+/// (`LOAD DATA`, `INSERT ... SELECT`) and holds it to the end of the statement, while a
+/// multi-row `INSERT ... VALUES` takes only a short mutex.
+pub fn autoinc_note(
+    lock_mode: Option<u32>,
+    engine: &str,
+    autoinc_column: Option<&str>,
+) -> Option<String> {
+    let mode = lock_mode?;
+    let column = autoinc_column?;
+    (mode <= 1 && engine.eq_ignore_ascii_case("InnoDB")).then(|| {
+        format!(
+            "innodb_autoinc_lock_mode = {mode} and the AUTO_INCREMENT column `{column}`: each LOAD DATA (and INSERT ... SELECT) holds the table's AUTO-INC lock to its end, so the workers' statements run one at a time (multi-row VALUES does not take it; mode 2 removes it)"
+        )
+    })
 }
 
 /// Check ownership, create (or recreate) the target, read what sizing needs.
@@ -969,10 +1052,40 @@ async fn preflight(
         .query_first(q.as_str())
         .await
         .map_err(|e| target.classify(e, Some(&q)))?;
+    let q = "SELECT COLUMN_NAME, CHARACTER_SET_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+    let cols: Vec<(String, Option<String>, String)> = conn
+        .exec(q, (db.as_str(), spec.table.as_str()))
+        .await
+        .map_err(|e| target.classify(e, Some(q)))?;
+    let synced = spec.column_names();
+    let infile_charset = infile_charset(
+        cols.iter()
+            .filter(|(name, _, _)| synced.iter().any(|c| c.eq_ignore_ascii_case(name)))
+            .map(|(_, cs, _)| cs.as_deref()),
+    );
+    let autoinc_column = cols
+        .iter()
+        .find(|(_, _, extra)| extra.to_ascii_lowercase().contains("auto_increment"))
+        .map(|(name, _, _)| name.as_str());
+    let q =
+        "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+    let engine: Option<String> = conn
+        .exec_first(q, (db.as_str(), spec.table.as_str()))
+        .await
+        .map_err(|e| target.classify(e, Some(q)))?;
+    // Not every server has the variable (it is InnoDB's); without it there is nothing to say.
+    let lock_mode: Option<u32> = conn
+        .query_first("SELECT @@innodb_autoinc_lock_mode")
+        .await
+        .ok()
+        .flatten();
+    let autoinc_note = autoinc_note(lock_mode, engine.as_deref().unwrap_or(""), autoinc_column);
     let _ = conn.disconnect().await;
     Ok(Preflight {
         max_allowed_packet: packet,
         target_empty: any.is_none(),
+        infile_charset,
+        autoinc_note,
     })
 }
 
@@ -996,6 +1109,7 @@ pub async fn sync(
     let gen = source.is_none().then(|| row_gen(spec, s));
     let mut result = SyncResult {
         strategy,
+        round: 1,
         method: String::new(),
         source: match (source, &gen) {
             (Some(t), _) => format!("{} table `{}`", t.redacted(), s.source_table),
@@ -1037,6 +1151,7 @@ pub async fn sync(
         peak_rss_scope: String::new(),
         batch_latency: LatencyStats::default(),
         verification: None,
+        notes: Vec::new(),
         failure: None,
         interrupted: false,
         histogram: None,
@@ -1100,11 +1215,18 @@ pub async fn sync(
         Strategy::Prepared => format!(
             "prepared multi-row INSERT ... ON DUPLICATE KEY UPDATE, {stmt_rows} rows per execution (binary protocol)"
         ),
-        Strategy::LoadData if direct_load => {
-            "LOAD DATA LOCAL INFILE straight into the target (it was empty), streamed from memory".into()
-        }
-        Strategy::LoadData => "LOAD DATA LOCAL INFILE into a temporary staging table, then INSERT ... SELECT ... ON DUPLICATE KEY UPDATE".into(),
+        Strategy::LoadData if direct_load => format!(
+            "LOAD DATA LOCAL INFILE straight into the target (it was empty), streamed from memory, CHARACTER SET {}",
+            pre.infile_charset
+        ),
+        Strategy::LoadData => format!(
+            "LOAD DATA LOCAL INFILE into a temporary staging table (CHARACTER SET {}), then INSERT ... SELECT ... ON DUPLICATE KEY UPDATE",
+            pre.infile_charset
+        ),
     };
+    if strategy == Strategy::LoadData && s.workers > 1 {
+        result.notes.extend(pre.autoinc_note.clone());
+    }
 
     let non_key: Vec<String> = columns
         .iter()
@@ -1136,6 +1258,7 @@ pub async fn sync(
         max_statement,
         stmt_rows,
         direct_load,
+        infile_charset: pre.infile_charset,
         policy: s.on_bad_row,
         fault_every: s.fault_every,
         gen: gen.clone(),
@@ -1467,6 +1590,31 @@ mod tests {
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 0));
         assert!(upsert_counts(2, 2, "").is_err());
         assert!(upsert_counts(2, 9, "Records: 2  Duplicates: 1  Warnings: 0").is_err());
+    }
+
+    #[test]
+    fn load_data_input_is_binary_only_when_no_column_needs_a_conversion() {
+        assert_eq!(
+            infile_charset([None, Some("utf8mb4"), Some("UTF8MB4")]),
+            "binary"
+        );
+        assert_eq!(infile_charset([]), "binary");
+        assert_eq!(infile_charset([Some("utf8mb4"), Some("latin1")]), "utf8mb4");
+        assert_eq!(infile_charset([Some("utf8mb3")]), "utf8mb4");
+    }
+
+    #[test]
+    fn the_autoinc_note_names_the_lock_mode_and_column_only_when_loads_serialise() {
+        let n = autoinc_note(Some(1), "InnoDB", Some("id")).unwrap();
+        assert!(
+            n.contains("innodb_autoinc_lock_mode = 1") && n.contains("`id`"),
+            "{n}"
+        );
+        assert!(autoinc_note(Some(0), "InnoDB", Some("id")).is_some());
+        assert!(autoinc_note(Some(2), "InnoDB", Some("id")).is_none());
+        assert!(autoinc_note(Some(1), "InnoDB", None).is_none());
+        assert!(autoinc_note(Some(1), "Aria", Some("id")).is_none());
+        assert!(autoinc_note(None, "InnoDB", Some("id")).is_none());
     }
 
     #[test]
