@@ -22,36 +22,42 @@
 
 use super::exec::{Connector, Control, ErrKind, ExecError, Session};
 use crate::target::Target;
+use mysql_async::consts::{CapabilityFlags, ColumnType, Command, StatusFlags};
 use mysql_async::Value;
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use mysql_common::io::{ReadMysqlExt, WriteMysqlExt};
+use mysql_common::scramble::{scramble_native, scramble_sha256};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-// Capability flags (the MySQL and MariaDB protocol documentation).
+// Capability flags, status flags and commands as mysql_common defines them; MariaDB's extended
+// capabilities (the upper 32 bits) are not in its 32-bit flag type.
+const fn cap(f: CapabilityFlags) -> u64 {
+    f.bits() as u64
+}
 /// `CLIENT_LONG_PASSWORD` on MySQL; MariaDB servers leave it unset to say "MariaDB".
-const CLIENT_MYSQL: u64 = 1;
-const CLIENT_LONG_FLAG: u64 = 1 << 2;
-const CLIENT_CONNECT_WITH_DB: u64 = 1 << 3;
-const CLIENT_PROTOCOL_41: u64 = 1 << 9;
-const CLIENT_TRANSACTIONS: u64 = 1 << 13;
-const CLIENT_SECURE_CONNECTION: u64 = 1 << 15;
-const CLIENT_MULTI_RESULTS: u64 = 1 << 17;
-const CLIENT_PS_MULTI_RESULTS: u64 = 1 << 18;
-const CLIENT_PLUGIN_AUTH: u64 = 1 << 19;
-const CLIENT_PLUGIN_AUTH_LENENC: u64 = 1 << 21;
-const CLIENT_DEPRECATE_EOF: u64 = 1 << 24;
+const CLIENT_MYSQL: u64 = cap(CapabilityFlags::CLIENT_LONG_PASSWORD);
+const CLIENT_LONG_FLAG: u64 = cap(CapabilityFlags::CLIENT_LONG_FLAG);
+const CLIENT_CONNECT_WITH_DB: u64 = cap(CapabilityFlags::CLIENT_CONNECT_WITH_DB);
+const CLIENT_PROTOCOL_41: u64 = cap(CapabilityFlags::CLIENT_PROTOCOL_41);
+const CLIENT_TRANSACTIONS: u64 = cap(CapabilityFlags::CLIENT_TRANSACTIONS);
+const CLIENT_SECURE_CONNECTION: u64 = cap(CapabilityFlags::CLIENT_SECURE_CONNECTION);
+const CLIENT_MULTI_RESULTS: u64 = cap(CapabilityFlags::CLIENT_MULTI_RESULTS);
+const CLIENT_PS_MULTI_RESULTS: u64 = cap(CapabilityFlags::CLIENT_PS_MULTI_RESULTS);
+const CLIENT_PLUGIN_AUTH: u64 = cap(CapabilityFlags::CLIENT_PLUGIN_AUTH);
+const CLIENT_PLUGIN_AUTH_LENENC: u64 = cap(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
+const CLIENT_DEPRECATE_EOF: u64 = cap(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+/// MariaDB: do not resend unchanged result metadata of prepared statements (since 10.6).
 const MARIADB_CLIENT_CACHE_METADATA: u64 = 1 << 36;
 
-const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+const SERVER_MORE_RESULTS_EXISTS: u16 = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
 /// A payload of this length continues in the next packet.
 const MAX_PAYLOAD: usize = 0xFF_FFFF;
 
-const COM_QUIT: u8 = 0x01;
-const COM_QUERY: u8 = 0x03;
-const COM_STMT_PREPARE: u8 = 0x16;
-const COM_STMT_EXECUTE: u8 = 0x17;
+const COM_QUIT: u8 = Command::COM_QUIT as u8;
+const COM_QUERY: u8 = Command::COM_QUERY as u8;
+const COM_STMT_PREPARE: u8 = Command::COM_STMT_PREPARE as u8;
+const COM_STMT_EXECUTE: u8 = Command::COM_STMT_EXECUTE as u8;
 
 /// utf8mb4_general_ci: known to MariaDB and MySQL alike.
 const CHARSET_UTF8MB4: u8 = 45;
@@ -141,6 +147,7 @@ impl LeanConnector {
             seq: 0,
             caps: 0,
             stmts: Vec::with_capacity(self.sql.len()),
+            types: Vec::new(),
         };
         s.handshake(t, &self.database).await?;
         for q in &self.sql {
@@ -184,6 +191,8 @@ pub struct LeanSession {
     /// Capabilities both sides agreed on.
     caps: u64,
     stmts: Vec<Stmt>,
+    /// The parameter types of the statement being sent (reused).
+    types: Vec<u8>,
 }
 
 impl LeanSession {
@@ -428,26 +437,21 @@ impl LeanSession {
         if !params.is_empty() {
             let bitmap = out.len();
             out.resize(bitmap + params.len().div_ceil(8), 0);
-            // Types: compare with what the server already has for this statement.
-            let mut same = st.types.len() == 2 * params.len();
+            // Types: sent only when they differ from what the server has for this statement.
+            let types = &mut self.types;
+            types.clear();
             for (k, v) in params.iter().enumerate() {
-                let t = param_type(v);
-                if same && (st.types[2 * k] != t[0] || st.types[2 * k + 1] != t[1]) {
-                    same = false;
-                }
+                types.extend_from_slice(&param_type(v));
                 if matches!(v, Value::NULL) {
                     out[bitmap + k / 8] |= 1 << (k % 8);
                 }
             }
-            if same {
+            if *types == st.types {
                 out.push(0);
             } else {
                 out.push(1);
-                st.types.clear();
-                for v in params {
-                    st.types.extend_from_slice(&param_type(v));
-                }
-                out.extend_from_slice(&st.types);
+                out.extend_from_slice(types);
+                std::mem::swap(types, &mut st.types);
             }
             for v in params {
                 put_value(out, v);
@@ -675,86 +679,42 @@ impl Handshake {
 
 /// The authentication response for `plugin`, or `None` when it is not spoken here.
 fn scramble(plugin: &str, password: &str, nonce: &[u8]) -> Option<Vec<u8>> {
-    if password.is_empty() {
-        return matches!(plugin, "mysql_native_password" | "caching_sha2_password").then(Vec::new);
-    }
+    let nonce = &nonce[..nonce.len().min(20)];
     let pw = password.as_bytes();
     match plugin {
-        // SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw)))
-        "mysql_native_password" => {
-            let h1 = Sha1::digest(pw);
-            let h2 = Sha1::digest(h1);
-            let mut h = Sha1::new();
-            h.update(&nonce[..nonce.len().min(20)]);
-            h.update(h2);
-            let h3 = h.finalize();
-            Some(h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect())
-        }
-        // SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)
-        "caching_sha2_password" => {
-            let h1 = Sha256::digest(pw);
-            let h2 = Sha256::digest(h1);
-            let mut h = Sha256::new();
-            h.update(h2);
-            h.update(&nonce[..nonce.len().min(20)]);
-            let h3 = h.finalize();
-            Some(h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect())
-        }
+        // An empty password answers with an empty response.
+        "mysql_native_password" => Some(scramble_native(nonce, pw).map_or(Vec::new(), Vec::from)),
+        "caching_sha2_password" => Some(scramble_sha256(nonce, pw).map_or(Vec::new(), Vec::from)),
         _ => None,
     }
 }
 
 /// A length-encoded integer at the start of `p`: its value and its size in bytes.
 fn lenenc(p: &[u8]) -> Option<(u64, usize)> {
-    let b = *p.first()?;
-    Some(match b {
-        0..=0xFA => (u64::from(b), 1),
-        0xFC => (
-            u64::from(u16::from_le_bytes(p.get(1..3)?.try_into().ok()?)),
-            3,
-        ),
-        0xFD => {
-            let s = p.get(1..4)?;
-            (
-                u64::from(s[0]) | u64::from(s[1]) << 8 | u64::from(s[2]) << 16,
-                4,
-            )
-        }
-        0xFE => (u64::from_le_bytes(p.get(1..9)?.try_into().ok()?), 9),
-        _ => return None,
-    })
+    let mut rest = p;
+    let v = rest.read_lenenc_int().ok()?;
+    Some((v, p.len() - rest.len()))
 }
 
 fn put_lenenc(out: &mut Vec<u8>, v: u64) {
-    match v {
-        0..=0xFA => out.push(v as u8),
-        0xFB..=0xFFFF => {
-            out.push(0xFC);
-            out.extend_from_slice(&(v as u16).to_le_bytes());
-        }
-        0x1_0000..=0xFF_FFFF => {
-            out.push(0xFD);
-            out.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
-        }
-        _ => {
-            out.push(0xFE);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
+    // Writing to a Vec cannot fail.
+    let _ = out.write_lenenc_int(v);
 }
 
 /// A parameter's binary-protocol type: type code and the unsigned flag.
 fn param_type(v: &Value) -> [u8; 2] {
-    match v {
-        Value::NULL => [0x06, 0],
-        Value::Int(_) => [0x08, 0],
-        Value::UInt(_) => [0x08, 0x80],
-        Value::Float(_) => [0x04, 0],
-        Value::Double(_) => [0x05, 0],
-        Value::Bytes(_) => [0xFE, 0],
-        Value::Date(..) => [0x0C, 0],
-        Value::Time(..) => [0x0B, 0],
-    }
+    use ColumnType::*;
+    let (t, unsigned) = match v {
+        Value::NULL => (MYSQL_TYPE_NULL, false),
+        Value::Int(_) => (MYSQL_TYPE_LONGLONG, false),
+        Value::UInt(_) => (MYSQL_TYPE_LONGLONG, true),
+        Value::Float(_) => (MYSQL_TYPE_FLOAT, false),
+        Value::Double(_) => (MYSQL_TYPE_DOUBLE, false),
+        Value::Bytes(_) => (MYSQL_TYPE_STRING, false),
+        Value::Date(..) => (MYSQL_TYPE_DATETIME, false),
+        Value::Time(..) => (MYSQL_TYPE_TIME, false),
+    };
+    [t as u8, if unsigned { 0x80 } else { 0 }]
 }
 
 /// A parameter's binary-protocol value (nothing for NULL: the bitmap says it).
@@ -811,6 +771,7 @@ mod tests {
 
     #[test]
     fn native_password_scramble_matches_the_reference() {
+        use sha1::{Digest, Sha1};
         // Computed independently: SHA1("pw") XOR SHA1(nonce ++ SHA1(SHA1("pw"))).
         let nonce: Vec<u8> = (1..=20).collect();
         let got = scramble("mysql_native_password", "pw", &nonce).unwrap();
