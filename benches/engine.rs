@@ -73,6 +73,7 @@ fn config(workers: u32, client_threads: u32, events: u64) -> EngineConfig {
     EngineConfig {
         workers,
         client_threads,
+        block_replies: true,
         warmup: Duration::ZERO,
         duration: None,
         rate: None,

@@ -8,7 +8,7 @@ use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
 use crate::error::{Error, Result};
 use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
 use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
-use crate::settings::{Driver, Settings};
+use crate::settings::{Driver, ReplyWait, Settings};
 use crate::store::Store;
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -132,6 +132,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let cfg = EngineConfig {
         workers: s.threads,
         client_threads: s.client_threads,
+        block_replies: s.reply_wait == ReplyWait::Auto,
         warmup: Duration::from_secs_f64(s.warmup_s),
         duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
         rate: s.rate,

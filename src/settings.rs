@@ -31,6 +31,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("seed", "0"),
     ("client_threads", "0"),
     ("driver", "lean"),
+    ("reply_wait", "auto"),
     ("connect_timeout", "10s"),
     ("retry_errors", "1213,1020,1205"),
     ("database", "loadgate"),
@@ -88,6 +89,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "driver",
         "client protocol code: lean (loadgate's own, the default) or mysql_async",
     ),
+    (
+        "reply_wait",
+        "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
+    ),
     ("connect_timeout", "connect timeout"),
     (
         "retry_errors",
@@ -121,6 +126,32 @@ impl Driver {
     /// Runs stored before the setting existed were all driven by mysql_async.
     fn stored_default() -> Driver {
         Driver::MysqlAsync
+    }
+}
+
+/// How a lean connection waits for the server's reply (`reply_wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyWait {
+    /// A connection that is alone on its client thread (the default layout) waits in a blocking
+    /// receive, bounded so the thread's other duties still run; connections that share a
+    /// thread wait through the runtime's poller.
+    Auto,
+    /// Always through the runtime's poller (epoll).
+    Poll,
+}
+
+impl ReplyWait {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyWait::Auto => "auto",
+            ReplyWait::Poll => "poll",
+        }
+    }
+
+    /// Runs stored before the setting existed always waited through the poller.
+    fn stored_default() -> ReplyWait {
+        ReplyWait::Poll
     }
 }
 
@@ -161,6 +192,9 @@ pub struct Settings {
     /// The client protocol code asked for (the run record says which one ran).
     #[serde(default = "Driver::stored_default")]
     pub driver: Driver,
+    /// How lean connections wait for replies.
+    #[serde(default = "ReplyWait::stored_default")]
+    pub reply_wait: ReplyWait,
     pub connect_timeout_s: f64,
     pub retry_errors: Vec<u16>,
     pub database: String,
@@ -322,6 +356,17 @@ impl Settings {
                 ))
             }
         };
+        let reply_wait = match string("reply_wait").trim() {
+            "auto" => ReplyWait::Auto,
+            "poll" => ReplyWait::Poll,
+            other => {
+                return Err(bad(
+                    "reply_wait",
+                    get("reply_wait").1,
+                    format!("`{other}` is not one of auto, poll"),
+                ))
+            }
+        };
         let database = string("database");
         crate::target::check_identifier(&database)
             .map_err(|m| bad("database", get("database").1, m))?;
@@ -395,6 +440,7 @@ impl Settings {
             seed,
             client_threads,
             driver,
+            reply_wait,
             connect_timeout_s: dur("connect_timeout")?.max(0.1),
             retry_errors,
             database,

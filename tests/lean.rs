@@ -169,7 +169,78 @@ fn a_statement_that_does_not_prepare_names_itself_and_the_server_error() {
     });
 }
 
-fn run_events(dir: &std::path::Path, url: &str, driver: &str) -> serde_json::Value {
+/// `wait_in_kernel`: replies are read with a blocking receive bounded at 10 ms. Fast replies,
+/// big ones and a reply slower than the bound all arrive whole, and while a slow reply is
+/// awaited the thread's other tasks still run (the wait moved to the poller). Without the bound
+/// the ticker below would not tick at all during the 300 ms query.
+#[test]
+fn kernel_waits_read_every_reply_and_leave_the_thread_to_its_other_tasks() {
+    let _serial = serial();
+    let url = fresh_db("t_lean_kernel_wait");
+    sql(&url, &["CREATE TABLE u (id INT PRIMARY KEY)"]);
+    let local = tokio::task::LocalSet::new();
+    block_on(local.run_until(async {
+        let mut s = open(
+            &url,
+            "t_lean_kernel_wait",
+            &[
+                "INSERT INTO u (id) VALUES (?)",
+                "SELECT COUNT(*) FROM u WHERE id <= ?",
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < ?) \
+                 SELECT n, REPEAT('y', 100) FROM r",
+                "SELECT SLEEP(?)",
+            ],
+        )
+        .await;
+        s.wait_in_kernel(Duration::from_millis(10));
+        for i in 1..=500 {
+            s.exec(0, &mut vec![Value::Int(i)]).await.expect("insert");
+        }
+        let e = s
+            .exec(0, &mut vec![Value::Int(7)])
+            .await
+            .expect_err("duplicate key");
+        assert_eq!(e.code, 1062, "{}", e.message);
+        s.exec(2, &mut vec![Value::Int(20_000)])
+            .await
+            .expect("many rows");
+
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let t = ticks.clone();
+        let ticker = tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                t.set(t.get() + 1);
+            }
+        });
+        tokio::task::yield_now().await;
+        let t0 = std::time::Instant::now();
+        s.exec(3, &mut vec![Value::Double(0.3)])
+            .await
+            .expect("slow query");
+        let took = t0.elapsed();
+        ticker.abort();
+        assert!(took >= Duration::from_millis(290), "{took:?}");
+        assert!(
+            ticks.get() >= 10,
+            "the thread's other task ticked {} times in {took:?}",
+            ticks.get()
+        );
+        // Still in step after the poller served the slow reply.
+        s.exec(1, &mut vec![Value::Int(1000)]).await.expect("count");
+        s.control(Control::Begin).await.expect("begin");
+        s.exec(0, &mut vec![Value::Int(501)]).await.expect("insert");
+        s.control(Control::Rollback).await.expect("rollback");
+        s.close().await;
+    }));
+    assert_eq!(
+        sql(&url, &["SELECT COUNT(*) FROM u"])[0][0],
+        "500",
+        "rows on the server"
+    );
+}
+
+fn run_events(dir: &std::path::Path, url: &str, driver: &str, more: &[&str]) -> serde_json::Value {
     let mut c = lg(dir);
     c.args([
         "run",
@@ -190,6 +261,7 @@ fn run_events(dir: &std::path::Path, url: &str, driver: &str) -> serde_json::Val
         "--set",
         &format!("driver={driver}"),
     ]);
+    c.args(more);
     let o = run(c);
     assert!(o.status.success(), "{driver}: {}", stderr(&o));
     json(&o)
@@ -202,11 +274,13 @@ fn lean_and_mysql_async_runs_count_the_same_and_say_which_ran() {
     let url = fresh_db("t_lean_same");
     prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     let before = status(&url, "Com_stmt_execute");
-    let lean = run_events(d.path(), &url, "lean");
+    let lean = run_events(d.path(), &url, "lean", &[]);
     let mid = status(&url, "Com_stmt_execute");
-    let other = run_events(d.path(), &url, "mysql_async");
+    let other = run_events(d.path(), &url, "mysql_async", &[]);
     let after = status(&url, "Com_stmt_execute");
-    for r in [&lean, &other] {
+    let polled = run_events(d.path(), &url, "lean", &["--set", "reply_wait=poll"]);
+    let last = status(&url, "Com_stmt_execute");
+    for r in [&lean, &other, &polled] {
         assert_eq!(r["status"], "complete", "{r}");
         assert_eq!(r["transactions"], 200, "{r}");
         assert_eq!(r["queries"]["read"], 200 * 14, "{r}");
@@ -215,13 +289,37 @@ fn lean_and_mysql_async_runs_count_the_same_and_say_which_ran() {
     }
     assert_eq!(lean["settings"]["driver"], "lean");
     assert_eq!(other["settings"]["driver"], "mysql_async");
+    assert_eq!(lean["settings"]["reply_wait"], "auto");
+    assert_eq!(polled["settings"]["reply_wait"], "poll");
     // The server executed the statements each client says it sent (18 prepared per
     // transaction; BEGIN and COMMIT are text queries), plus the one of loadgate's preflight.
-    let (l, m) = (mid - before, after - mid);
+    let (l, m, p) = (mid - before, after - mid, last - after);
     assert_eq!(
-        (l, m),
-        (3601, 3601),
-        "server-side executions: lean, mysql_async"
+        (l, m, p),
+        (3601, 3601, 3601),
+        "server-side executions: lean, mysql_async, lean polling"
+    );
+}
+
+#[test]
+fn an_unknown_reply_wait_is_a_usage_error_naming_the_setting() {
+    let _serial = serial();
+    let d = scratch();
+    let mut c = lg(d.path());
+    c.args([
+        "run",
+        "oltp_point_select",
+        "--target",
+        &url_db("x"),
+        "--set",
+        "reply_wait=spin",
+    ]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("reply_wait") && e.contains("spin") && e.contains("poll"),
+        "{e}"
     );
 }
 

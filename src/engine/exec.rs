@@ -121,6 +121,12 @@ pub trait Session {
     fn control(&mut self, c: Control) -> impl Future<Output = Result<(), ExecError>>;
     /// Close politely (best effort).
     fn close(self) -> impl Future<Output = ()>;
+    /// This session is alone on its client thread: it may wait for replies in a blocking
+    /// receive of at most `bound` before it falls back to the runtime's poller. The default
+    /// keeps waiting through the poller.
+    fn wait_in_kernel(&mut self, bound: Duration) {
+        let _ = bound;
+    }
 }
 
 /// Opens sessions.

@@ -148,6 +148,7 @@ impl LeanConnector {
             caps: 0,
             stmts: Vec::with_capacity(self.sql.len()),
             types: Vec::new(),
+            kernel_wait: false,
         };
         s.handshake(t, &self.database).await?;
         for q in &self.sql {
@@ -193,6 +194,24 @@ pub struct LeanSession {
     stmts: Vec<Stmt>,
     /// The parameter types of the statement being sent (reused).
     types: Vec<u8>,
+    /// Replies are awaited in a bounded blocking receive ([`Session::wait_in_kernel`]).
+    kernel_wait: bool,
+}
+
+/// One `recv` on the session's socket, bypassing tokio: with `O_NONBLOCK` cleared it sleeps in
+/// the kernel until data comes or `SO_RCVTIMEO` runs out (`WouldBlock`). tokio's own read
+/// cannot be used for this: after a read shorter than the buffer it marks the socket not ready
+/// and waits in `epoll_wait` before the next one.
+fn recv(stream: &TcpStream, dst: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for as long as `stream` lives; `dst` is writable memory
+    // of the given length.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), dst.as_mut_ptr().cast(), dst.len(), 0) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 impl LeanSession {
@@ -213,11 +232,20 @@ impl LeanSession {
                     self.buf.resize(need.next_power_of_two(), 0);
                 }
             }
-            let n = self
-                .stream
-                .read(&mut self.buf[self.end..])
-                .await
-                .map_err(io_lost)?;
+            let dst = &mut self.buf[self.end..];
+            let n = match self.kernel_wait.then(|| recv(&self.stream, dst)) {
+                Some(Ok(n)) => n,
+                Some(Err(e))
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    return Err(io_lost(e))
+                }
+                // Not waiting in the kernel, or nothing came within the bound: the poller.
+                _ => self.stream.read(dst).await.map_err(io_lost)?,
+            };
             if n == 0 {
                 return Err(lost(
                     2013,
@@ -619,6 +647,44 @@ impl Session for LeanSession {
     async fn close(mut self) {
         self.command(COM_QUIT);
         let _ = tokio::time::timeout(Duration::from_secs(1), self.send()).await;
+    }
+
+    /// Clears `O_NONBLOCK` and bounds receives and sends by `bound` (`SO_RCVTIMEO`,
+    /// `SO_SNDTIMEO`); replies are then read with a plain `recv` ([`recv`]) that sleeps until
+    /// the reply is there: one call and one wake-up. A reply slower than `bound` ends the call
+    /// with `EAGAIN`, and that read goes through tokio and its poller like any other, so the
+    /// thread's other tasks still run. The socket stays registered with tokio, whose reads and
+    /// writes on it block at most `bound` before they report "not ready". If the socket
+    /// refuses the options, nothing changes.
+    fn wait_in_kernel(&mut self, bound: Duration) {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        let tv = libc::timeval {
+            tv_sec: bound.as_secs() as libc::time_t,
+            tv_usec: bound.subsec_micros() as libc::suseconds_t,
+        };
+        let set = |opt: libc::c_int| {
+            // SAFETY: `fd` is this session's open socket, and `tv` outlives the call.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                ) == 0
+            }
+        };
+        // Both bounds first: a socket without them must never block.
+        if bound.is_zero() || !set(libc::SO_RCVTIMEO) || !set(libc::SO_SNDTIMEO) {
+            return;
+        }
+        // SAFETY: plain fcntl calls on an open descriptor.
+        let cleared = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+        };
+        self.kernel_wait = cleared;
     }
 }
 

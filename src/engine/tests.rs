@@ -67,6 +67,7 @@ fn cfg(workers: u32) -> EngineConfig {
     EngineConfig {
         workers,
         client_threads: 1,
+        block_replies: true,
         warmup: Duration::ZERO,
         duration: None,
         rate: None,
