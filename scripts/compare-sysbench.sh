@@ -12,6 +12,12 @@
 #   - Questions/query: the server's `Questions` delta over the run divided by the client's own
 #     query count. Both clients should show the same (≈ 1.00; loadgate adds a dozen set-up
 #     queries per run). A different value means the two were not counted the same way.
+#   - wake-ups/query: rescheduling interrupts (the RES row of /proc/interrupts, all CPUs) over the
+#     run per client query: how often a wake-up crossed to the other CPU. On this VM runs fall into
+#     two regimes: each client thread and its server thread wake each other on one CPU (about 0
+#     per query, fast) or across CPUs (about 0.3 per query, and both client and server spend up to
+#     twice the CPU per query). Which one a run lands in is the scheduler's choice, for sysbench
+#     and loadgate alike; this column shows which one each got.
 #   - spoiled: the machine's busy time (/proc/stat) minus client and server CPU (/proc/PID/stat)
 #     is CPU that someone else used during the run. When that unexplained share is above
 #     SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
@@ -200,6 +206,8 @@ proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # busy ticks of the whole machine: user nice system irq softirq steal (guest is inside user)
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 now() { date +%s.%N; }
+# rescheduling interrupts so far, summed over CPUs (0 where the kernel does not show them)
+res_ipis() { awk '$1 == "RES:" {n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; print n; f = 1} END {if (!f) print 0}' /proc/interrupts 2>/dev/null || echo 0; }
 
 # The status query itself counts in Questions: measure what one before/after pair adds.
 q_a="$(questions)"; q_b="$(questions)"
@@ -218,7 +226,7 @@ rows="$(sql "SELECT COUNT(*) FROM \`$DB\`.sbtest1" 2>/dev/null)" || die "$DB.sbt
 STAMP="$(date +%Y%m%d-%H%M%S)"
 [ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench-$STAMP.csv"
 mkdir -p "$(dirname "$CSV")"
-echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled" >"$CSV"
+echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,res_ipis_per_query" >"$CSV"
 
 # ---- one run ------------------------------------------------------------------------------
 # run_one CLIENT WORKLOAD THREADS REPEAT: appends one CSV row.
@@ -228,7 +236,7 @@ run_one() {
   local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" rc=0
   q0="$(questions)"
   [ -z "$SERVER_PID" ] || s0="$(proc_ticks "$SERVER_PID")"
-  m0="$(machine_ticks)"; t0="$(now)"
+  m0="$(machine_ticks)"; i0="$(res_ipis)"; t0="$(now)"
   if [ "$client" = sysbench ]; then
     /usr/bin/time -f '%U %S' -o "$tf" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
       --mysql-port="$DB_PORT" --mysql-user="$DB_USER" "${SB_PASS[@]}" --mysql-db="$DB" --tables=1 \
@@ -240,7 +248,7 @@ run_one() {
       --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --set "driver=$DRIVER" \
       --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
   fi
-  t1="$(now)"; m1="$(machine_ticks)"
+  t1="$(now)"; i1="$(res_ipis)"; m1="$(machine_ticks)"
   [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
   q1="$(questions)"
   if [ "$rc" -ne 0 ]; then
@@ -265,7 +273,7 @@ run_one() {
   awk -v started="$t0" -v w="$w" -v t="$t" -v r="$r" -v client="$client" -v ct="${ct:-}" \
     -v dur="$DURATION" -v t0="$t0" -v t1="$t1" -v queries="$queries" -v qps="$qps" \
     -v q="$((q1 - q0 - Q_OVERHEAD))" -v s="$((s1 - s0))" -v m="$((m1 - m0))" -v clk="$CLK_TCK" \
-    -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" '
+    -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" -v ipis="$((i1 - i0))" '
     BEGIN {
       split(cpu, c, " "); user = c[1]; sys = c[2]
       us_q = (user + sys) * 1e6 / queries
@@ -277,11 +285,11 @@ run_one() {
         srv_s = sprintf("%.2f", srv); srv_q = sprintf("%.2f", srv * 1e6 / queries)
         un_s = sprintf("%.1f", unexpl)
       } else { srv_s = "NA"; srv_q = "NA"; un_s = "NA"; flag = "NA" }
-      printf "%d,%s,%d,%d,%s,%s,%d,%.2f,%d,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%s,%s,%.2f,%s,%s\n",
+      printf "%d,%s,%d,%d,%s,%s,%d,%.2f,%d,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%s,%s,%.2f,%s,%s,%.3f\n",
         started, w, t, r, client, ct, dur, t1 - t0, queries, qps, user, sys, us_q, q,
-        q / queries, srv_s, srv_q, busy, un_s, flag
+        q / queries, srv_s, srv_q, busy, un_s, flag, ipis / queries
     }' >>"$CSV"
-  tail -n 1 "$CSV" | awk -F, '{printf "  %-8s %-18s threads=%-3s rep=%s  qps=%-10s client us/q=%-6s server us/q=%-6s Q/q=%-6s unexplained=%s%%\n", $5, $2, $3, $4, $10, $13, $17, $15, $19}' >&2
+  tail -n 1 "$CSV" | awk -F, '{printf "  %-8s %-18s threads=%-3s rep=%s  qps=%-10s client us/q=%-6s server us/q=%-6s Q/q=%-6s wake-ups/q=%-5s unexplained=%s%%\n", $5, $2, $3, $4, $10, $13, $17, $15, $21, $19}' >&2
 }
 
 # ---- the runs -------------------------------------------------------------------------------
@@ -315,13 +323,13 @@ awk -F, -v order="$WORKLOADS" -v torder="$THREADS" '
   {
     k = $2 SUBSEP $3; c = ($5 == "sysbench") ? "sb" : "lg"
     qps[k, c] = qps[k, c] " " $10; usq[k, c] = usq[k, c] " " $13; qq[k, c] = qq[k, c] " " $15
-    sq[k, c] = sq[k, c] " " $17
+    sq[k, c] = sq[k, c] " " $17; ipq[k, c] = ipq[k, c] " " $21
     runs[k, c]++; if ($20 == "yes") sp[k, c]++; if ($20 == "NA") na[k, c]++
     v[k, $4, c] = $10
   }
   END {
-    print "| workload | threads | sysbench QPS | loadgate QPS | ratio | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | spoiled sb · lg | bar |"
-    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
+    print "| workload | threads | sysbench QPS | loadgate QPS | ratio | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | wake-ups/query sb · lg | spoiled sb · lg | bar |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
     nw = split(order, W, " "); nt = split(torder, T, " ")
     for (i = 1; i <= nw; i++) for (j = 1; j <= nt; j++) {
       k = W[i] SUBSEP T[j]
@@ -332,8 +340,8 @@ awk -F, -v order="$WORKLOADS" -v torder="$THREADS" '
       spoiled = (na[k, "sb"] ? "n/a" : (sp[k, "sb"] + 0) "/" runs[k, "sb"]) " · " (na[k, "lg"] ? "n/a" : (sp[k, "lg"] + 0) "/" runs[k, "lg"])
       bar = (ratio >= 1.0 && us_lg <= us_sb) ? "yes" : "no"
       srvq = na[k, "sb"] ? "n/a" : sprintf("%.2f · %.2f", median(sq[k, "sb"]), median(sq[k, "lg"]))
-      printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %s | %.3f · %.3f | %s | %s |\n",
+      printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %s | %.3f · %.3f | %.2f · %.2f | %s | %s |\n",
         W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, us_sb, us_lg, srvq,
-        median(qq[k, "sb"]), median(qq[k, "lg"]), spoiled, bar
+        median(qq[k, "sb"]), median(qq[k, "lg"]), median(ipq[k, "sb"]), median(ipq[k, "lg"]), spoiled, bar
     }
   }' "$CSV"
