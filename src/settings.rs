@@ -12,94 +12,112 @@ use std::collections::BTreeMap;
 /// timeout (1205) and "record has changed since last read" (1020).
 pub const DEFAULT_RETRY_ERRORS: &[u16] = &[1213, 1020, 1205];
 
-/// Built-in defaults, lowest precedence.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("threads", "1"),
-    ("duration", "10s"),
-    ("warmup", "0s"),
-    ("rate", "0"),
-    ("events", "0"),
-    ("tables", "1"),
-    ("table_size", "10000"),
-    ("rand_type", "special"),
-    ("rand_spec_iter", "12"),
-    ("rand_spec_pct", "1"),
-    ("rand_spec_res", "75"),
-    ("rand_pareto_h", "0.2"),
-    ("rand_zipfian_exp", "0.8"),
-    ("report_interval", "1s"),
-    ("seed", "0"),
-    ("client_threads", "0"),
-    ("driver", "lean"),
-    ("reply_wait", "auto"),
-    ("connect_timeout", "10s"),
-    ("retry_errors", "1213,1020,1205"),
-    ("database", "loadgate"),
-];
-
-/// Every setting a run understands besides the workload's own variables, with a description.
-pub const KNOWN: &[(&str, &str)] = &[
-    ("threads", "concurrent workers, one connection each"),
+/// Every setting a run understands besides the workload's own variables: its key, its built-in
+/// default (the lowest precedence) and a description for error messages and help.
+pub const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "threads",
+        "1",
+        "concurrent workers, one connection each",
+    ),
     (
         "duration",
+        "10s",
         "measured time after warm-up (10s, 2m; 0 = until --events)",
     ),
     (
         "warmup",
+        "0s",
         "time before measuring; its transactions are not counted",
     ),
     (
         "rate",
+        "0",
         "open loop: transactions per second over all workers (0 = closed loop)",
     ),
-    ("events", "stop after this many transactions (0 = no limit)"),
-    ("tables", "number of tables"),
-    ("table_size", "rows per table"),
+    (
+        "events",
+        "0",
+        "stop after this many transactions (0 = no limit)",
+    ),
+    (
+        "tables",
+        "1",
+        "number of tables",
+    ),
+    (
+        "table_size",
+        "10000",
+        "rows per table",
+    ),
     (
         "rand_type",
+        "special",
         "default distribution: uniform, special, gaussian, pareto, zipfian",
     ),
     (
         "rand_spec_iter",
+        "12",
         "special/gaussian: uniforms summed per value",
     ),
     (
         "rand_spec_pct",
+        "1",
         "special: percent of the range that gets the special values",
     ),
     (
         "rand_spec_res",
+        "75",
         "special: percent of values that are special",
     ),
-    ("rand_pareto_h", "pareto: shape h"),
-    ("rand_zipfian_exp", "zipfian: exponent"),
+    (
+        "rand_pareto_h",
+        "0.2",
+        "pareto: shape h",
+    ),
+    (
+        "rand_zipfian_exp",
+        "0.8",
+        "zipfian: exponent",
+    ),
     (
         "report_interval",
+        "1s",
         "live report interval (0 = progress bar instead)",
     ),
     (
         "seed",
+        "0",
         "random seed (0 = pick one; the seed used is stored)",
     ),
     (
         "client_threads",
+        "0",
         "client runtime threads (0 = auto: one per worker)",
     ),
     (
         "driver",
+        "lean",
         "client protocol code: lean (loadgate's own, the default) or mysql_async",
     ),
     (
         "reply_wait",
+        "auto",
         "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
     ),
-    ("connect_timeout", "connect timeout"),
+    (
+        "connect_timeout",
+        "10s",
+        "connect timeout",
+    ),
     (
         "retry_errors",
+        "1213,1020,1205",
         "comma-separated MySQL error codes that restart the transaction",
     ),
     (
         "database",
+        "loadgate",
         "database (schema) the workload's tables live in",
     ),
 ];
@@ -229,7 +247,7 @@ impl Settings {
         flags: &[(&str, String)],
     ) -> Result<Settings, WorkloadError> {
         let mut raw: BTreeMap<String, (SettingValue, Origin)> = BTreeMap::new();
-        for (k, v) in DEFAULTS {
+        for (k, v, _) in KNOWN {
             raw.insert(
                 k.to_string(),
                 (SettingValue::Str(v.to_string()), Origin::Default),
@@ -240,7 +258,7 @@ impl Settings {
         }
         for (k, v) in sets {
             if !raw.contains_key(k) {
-                let mut names: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
+                let mut names: Vec<&str> = KNOWN.iter().map(|(n, _, _)| *n).collect();
                 let own: Vec<&str> = workload
                     .settings
                     .iter()
@@ -389,7 +407,7 @@ impl Settings {
 
         let mut vars = BTreeMap::new();
         for (k, (v, o)) in &raw {
-            if KNOWN.iter().any(|(n, _)| n == k)
+            if KNOWN.iter().any(|(n, _, _)| n == k)
                 && !["threads", "tables", "table_size"].contains(&k.as_str())
             {
                 continue;
@@ -498,6 +516,24 @@ mod tests {
 
     fn rw() -> Workload {
         workload::load("oltp_read_write").unwrap()
+    }
+
+    #[test]
+    fn every_known_setting_is_listed_once_with_a_default_and_a_description() {
+        let mut keys: Vec<&str> = KNOWN.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), KNOWN.len(), "a key is listed twice");
+        assert!(KNOWN.iter().all(|(_, _, help)| !help.is_empty()));
+        // Each default is accepted as its own `--set` value.
+        let w = rw();
+        let sets: Vec<(String, String)> = KNOWN
+            .iter()
+            .map(|(k, v, _)| (k.to_string(), v.to_string()))
+            .collect();
+        let s = Settings::resolve(&w, &sets, &[]).unwrap();
+        assert_eq!(s.reply_wait, ReplyWait::Auto);
+        assert_eq!(s.driver, Driver::Lean);
     }
 
     #[test]
