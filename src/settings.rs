@@ -363,28 +363,20 @@ impl Settings {
             }
             v
         };
-        let driver = match string("driver").trim() {
-            "lean" => Driver::Lean,
-            "mysql_async" => Driver::MysqlAsync,
-            other => {
-                return Err(bad(
-                    "driver",
-                    get("driver").1,
-                    format!("`{other}` is not one of lean, mysql_async"),
-                ))
-            }
-        };
-        let reply_wait = match string("reply_wait").trim() {
-            "auto" => ReplyWait::Auto,
-            "poll" => ReplyWait::Poll,
-            other => {
-                return Err(bad(
-                    "reply_wait",
-                    get("reply_wait").1,
-                    format!("`{other}` is not one of auto, poll"),
-                ))
-            }
-        };
+        let driver = choose(
+            "driver",
+            get("driver").1,
+            &string("driver"),
+            &[Driver::Lean, Driver::MysqlAsync],
+            Driver::name,
+        )?;
+        let reply_wait = choose(
+            "reply_wait",
+            get("reply_wait").1,
+            &string("reply_wait"),
+            &[ReplyWait::Auto, ReplyWait::Poll],
+            ReplyWait::name,
+        )?;
         let database = string("database");
         crate::target::check_identifier(&database)
             .map_err(|m| bad("database", get("database").1, m))?;
@@ -466,6 +458,29 @@ impl Settings {
             origins: raw.iter().map(|(k, (_, o))| (k.clone(), *o)).collect(),
         })
     }
+}
+
+/// The option of a setting that takes one of a few names, matched by its name.
+fn choose<T: Copy>(
+    key: &str,
+    origin: Origin,
+    value: &str,
+    options: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, WorkloadError> {
+    let value = value.trim();
+    options
+        .iter()
+        .copied()
+        .find(|o| name(*o) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|o| name(*o)).collect();
+            bad(
+                key,
+                origin,
+                format!("`{value}` is not one of {}", names.join(", ")),
+            )
+        })
 }
 
 fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {

@@ -416,6 +416,43 @@ fn workloads_lists_the_bulk_workload_and_run_refuses_it() {
     assert!(stderr(&o).contains("loadgate bulk"), "{}", stderr(&o));
 }
 
+/// The built-in workload's file with `edits` (from, to) applied, each of which must match,
+/// written into `dir` as `name`; then a load-data sync of 800 rows of it into database `db`.
+/// Returns the database URL and the sync's result, which must have succeeded.
+fn load_data_of_edited_workload(
+    dir: &std::path::Path,
+    name: &str,
+    db: &str,
+    edits: &[(&str, &str)],
+) -> (String, serde_json::Value) {
+    let mut text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
+    for (from, to) in edits {
+        assert!(
+            text.contains(from),
+            "the workload's DDL changed; adjust the test: {from}"
+        );
+        text = text.replace(from, to);
+    }
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    let url = fresh_db(db);
+    let o = bulk(
+        dir,
+        &url,
+        &[
+            file.to_str().unwrap(),
+            "--strategy",
+            "load-data",
+            "--rows",
+            "800",
+        ],
+    );
+    let r = result(&o);
+    assert!(o.status.success(), "{}\n{r}", stderr(&o));
+    assert_eq!(r["verification"]["ok"], true, "{r}");
+    (url, r)
+}
+
 #[test]
 fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
     let d = scratch();
@@ -439,28 +476,15 @@ fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
     assert!(!r["notes"].to_string().contains("AUTO-INC lock"), "{r}");
     // A latin1 `note` (the generated notes hold é, ü, å...): the server must convert, or the
     // text would be stored as mojibake and the verification would fail.
-    let text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
-    let latin1 = text.replace(
-        "note        TEXT            NULL",
-        "note        TEXT CHARACTER SET latin1 NULL",
-    );
-    assert_ne!(latin1, text, "the workload's DDL changed; adjust the test");
-    let file = d.path().join("bulk_latin1.toml");
-    std::fs::write(&file, latin1).unwrap();
-    let url = fresh_db("t_bulk_cs_latin1");
-    let o = bulk(
+    let (url, r) = load_data_of_edited_workload(
         d.path(),
-        &url,
-        &[
-            file.to_str().unwrap(),
-            "--strategy",
-            "load-data",
-            "--rows",
-            "800",
-        ],
+        "bulk_latin1.toml",
+        "t_bulk_cs_latin1",
+        &[(
+            "note        TEXT            NULL",
+            "note        TEXT CHARACTER SET latin1 NULL",
+        )],
     );
-    let r = result(&o);
-    assert!(o.status.success(), "{}\n{r}", stderr(&o));
     assert!(
         r["method"]
             .as_str()
@@ -468,7 +492,6 @@ fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
             .contains("CHARACTER SET utf8mb4"),
         "{r}"
     );
-    assert_eq!(r["verification"]["ok"], true, "{r}");
     let e_acute = sql(
         &url,
         &["SELECT COUNT(*) FROM bulk_orders WHERE HEX(note) LIKE '%E9%' AND HEX(note) NOT LIKE '%C3A9%'"],
@@ -481,39 +504,21 @@ fn load_data_sends_binary_only_when_no_target_column_needs_a_conversion() {
 #[test]
 fn load_data_into_an_auto_increment_table_says_the_loads_take_turns() {
     let d = scratch();
-    let text = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
-    let surrogate = text
-        .replace(
-            "  order_ref   VARCHAR(24)     NOT NULL,",
-            "  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,\n  order_ref   VARCHAR(24)     NOT NULL,",
-        )
-        .replace(
-            "  PRIMARY KEY (order_ref)",
-            "  PRIMARY KEY (id),\n  UNIQUE KEY uk_order_ref (order_ref)",
-        );
-    assert_eq!(
-        surrogate.matches("AUTO_INCREMENT").count(),
-        text.matches("AUTO_INCREMENT").count() + 1,
-        "the workload's DDL changed; adjust the test"
-    );
-    assert!(surrogate.contains("UNIQUE KEY uk_order_ref"));
-    let file = d.path().join("bulk_surrogate.toml");
-    std::fs::write(&file, surrogate).unwrap();
-    let url = fresh_db("t_bulk_autoinc");
-    let o = bulk(
+    let (url, r) = load_data_of_edited_workload(
         d.path(),
-        &url,
+        "bulk_surrogate.toml",
+        "t_bulk_autoinc",
         &[
-            file.to_str().unwrap(),
-            "--strategy",
-            "load-data",
-            "--rows",
-            "800",
+            (
+                "  order_ref   VARCHAR(24)     NOT NULL,",
+                "  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,\n  order_ref   VARCHAR(24)     NOT NULL,",
+            ),
+            (
+                "  PRIMARY KEY (order_ref)",
+                "  PRIMARY KEY (id),\n  UNIQUE KEY uk_order_ref (order_ref)",
+            ),
         ],
     );
-    let r = result(&o);
-    assert!(o.status.success(), "{}\n{r}", stderr(&o));
-    assert_eq!(r["verification"]["ok"], true, "{r}");
     let mode: u32 = sql(&url, &["SELECT @@innodb_autoinc_lock_mode"])[0][0]
         .parse()
         .unwrap();
