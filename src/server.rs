@@ -64,6 +64,14 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// MySQL's `--initialize`, which wants an otherwise empty datadir.
 const TMPDIR: &str = ".tmp";
 
+/// The file in a [`LocalServer`]'s datadir that names the loadgate process it belongs to:
+/// `PID START_TIME`, the start time in clock ticks since boot (`/proc/PID/stat`, field 22), so
+/// that a reused pid is not taken for the owner. A loadgate process killed with SIGKILL cannot
+/// stop its server; the next throwaway server started in the same directory finds the owner
+/// gone and stops and removes the orphan ([`sweep_orphans`]). Detached servers have no such
+/// file: they outlive their starter by design.
+const OWNER_FILE: &str = "loadgate-owner";
+
 /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -375,6 +383,11 @@ impl LocalServer {
         let binary = resolve_binary(opts)?;
         let datadir = Datadir::create(opts.datadir_parent.as_deref())?;
         initialise(&binary, &datadir.path)?;
+        if let Some(me) = proc_start_time(std::process::id()) {
+            let owner = datadir.path.join(OWNER_FILE);
+            fs::write(&owner, format!("{} {me}\n", std::process::id()))
+                .map_err(io_err("cannot write", &owner))?;
+        }
         let started = Instant::now();
         let (child, port) = spawn_until_ready(&binary, &datadir.path, &opts.extra_args, false)?;
         tracing::info!(
@@ -544,6 +557,7 @@ impl Datadir {
         fs::create_dir_all(&parent).map_err(io_err("cannot create", &parent))?;
         // The server resolves its paths against the datadir, so keep them absolute.
         let parent = fs::canonicalize(&parent).map_err(io_err("cannot resolve", &parent))?;
+        sweep_orphans(&parent);
         let dir = tempfile::Builder::new()
             .prefix(DATADIR_PREFIX)
             .tempdir_in(&parent)
@@ -567,6 +581,77 @@ impl Drop for Datadir {
     fn drop(&mut self) {
         if !self.keep {
             let _ = remove_datadir(&self.path);
+        }
+    }
+}
+
+/// The start time of process `pid` in clock ticks since boot, or `None` when it is gone, a
+/// zombie, or `/proc` cannot tell.
+fn proc_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Whether process `pid` is a server running on `datadir` (its command line says so), so that
+/// a stale pid file never gets another process killed.
+fn serves_datadir(pid: u32, datadir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let want = arg("--datadir=", datadir);
+    cmdline
+        .split(|b| *b == 0)
+        .any(|a| a == want.as_encoded_bytes())
+}
+
+/// Stops and removes the throwaway servers in `parent` whose loadgate process is gone (see
+/// [`OWNER_FILE`]). Best effort: what cannot be read or removed is left as it is.
+fn sweep_orphans(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(DATADIR_PREFIX));
+        let Ok(owner) = fs::read_to_string(path.join(OWNER_FILE)) else {
+            continue;
+        };
+        let mut words = owner.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(owner_pid)), Some(Ok(owner_start))) = (words.next(), words.next()) else {
+            continue;
+        };
+        if !ours || proc_start_time(owner_pid as u32) == Some(owner_start) {
+            continue;
+        }
+        let server = fs::read_to_string(path.join("mysqld.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .filter(|pid| serves_datadir(*pid, &path));
+        if let Some(pid) = server {
+            // SAFETY: a plain kill(2) of a process checked above to be this datadir's server.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while proc_start_time(pid).is_some() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        match remove_datadir(&path) {
+            Ok(()) => tracing::warn!(
+                "stopped{} and removed a throwaway server left behind by loadgate process {owner_pid}, which is gone: {}",
+                server.map_or(String::new(), |p| format!(" (pid {p})")),
+                path.display()
+            ),
+            Err(e) => tracing::warn!("an orphaned throwaway server's datadir stays: {e}"),
         }
     }
 }

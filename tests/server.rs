@@ -372,3 +372,92 @@ fn detached_server_outlives_its_starter() {
         running.pid
     );
 }
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Regression: a loadgate killed with SIGKILL mid-run could not stop its throwaway server,
+/// which ran on with its datadir for good. The next throwaway server started in the same
+/// directory now finds the owner gone, stops the orphan and removes its datadir.
+#[test]
+fn a_server_left_by_a_killed_loadgate_is_stopped_by_the_next_start() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loadgate"))
+        .args([
+            "run",
+            "oltp_point_select",
+            "--threads",
+            "1",
+            "--duration",
+            "120s",
+            "-q",
+        ])
+        .env("TMPDIR", parent.path())
+        .env("LOADGATE_STORE", scratch.path().join("store.db"))
+        .env_remove("LOADGATE_TARGET")
+        .current_dir(scratch.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn loadgate");
+    // Wait for its server: a datadir with the owner file and the server's pid file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let (datadir, server_pid) = loop {
+        let found = std::fs::read_dir(parent.path())
+            .expect("read parent")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("loadgate-owner").exists() && p.join("mysqld.pid").exists());
+        if let Some(d) = found {
+            if let Ok(pid) = std::fs::read_to_string(d.join("mysqld.pid")) {
+                if let Ok(pid) = pid.trim().parse::<u32>() {
+                    break (d, pid);
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no throwaway server appeared"
+        );
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "loadgate exited early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Should the test fail, the orphan must not outlive it.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if running(self.0) {
+                unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+    let _guard = KillOnDrop(server_pid);
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().expect("SIGKILL loadgate");
+    child.wait().expect("reap loadgate");
+    assert!(running(server_pid), "the orphan should still run");
+    assert!(datadir.exists());
+
+    let opts = LocalServerOptions {
+        datadir_parent: Some(parent.path().to_path_buf()),
+        ..Default::default()
+    };
+    let next = LocalServer::start(&opts).expect("start");
+    assert!(!running(server_pid), "the orphaned server still runs");
+    assert!(!datadir.exists(), "the orphan's datadir is still there");
+    assert_ne!(next.datadir(), datadir.as_path());
+    next.stop();
+}
