@@ -362,9 +362,24 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
     assert_eq!(r["kind"], "ab");
     assert_eq!(r["outcome"], "regression");
     let g = &r["groups"][0];
-    assert_eq!(g["metrics"][0]["metric"], "tps");
-    assert_eq!(g["metrics"][0]["verdict"], "regressed");
-    assert!(g["metrics"][0]["relative_change"].as_f64().unwrap() < -0.2);
+    let tps = &g["metrics"][0];
+    assert_eq!(tps["metric"], "tps");
+    assert!(tps["relative_change"].as_f64().unwrap() < -0.2, "{r:#}");
+    // The job stops at the first metric that regressed; on a loaded machine (the other tests
+    // share the server) the p99 can get there before tps, which is then left undecided.
+    if tps["verdict"] != "regressed" {
+        assert_eq!(tps["verdict"], "inconclusive", "{r:#}");
+        let stopped = g["stopped"].as_str().unwrap_or_default();
+        assert!(stopped.contains("regressed"), "{r:#}");
+        assert!(
+            g["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["verdict"] == "regressed"),
+            "{r:#}"
+        );
+    }
     assert!(g["b"]["differs_by"][0]
         .as_str()
         .unwrap()
