@@ -52,7 +52,7 @@ pub struct TrialArgs {
     #[arg(long, value_name = "TPS")]
     pub rate: Option<f64>,
 
-    /// Client runtime threads (0 = one per core, at most one per worker).
+    /// Client runtime threads (0 = one per worker; fewer threads each serve several workers).
     #[arg(long, value_name = "N")]
     pub client_threads: Option<u32>,
 
