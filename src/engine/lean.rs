@@ -26,6 +26,7 @@ use mysql_async::consts::{CapabilityFlags, ColumnType, Command, StatusFlags};
 use mysql_async::Value;
 use mysql_common::io::{ReadMysqlExt, WriteMysqlExt};
 use mysql_common::scramble::{scramble_native, scramble_sha256};
+use socket2::SockRef;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -203,15 +204,7 @@ pub struct LeanSession {
 /// cannot be used for this: after a read shorter than the buffer it marks the socket not ready
 /// and waits in `epoll_wait` before the next one.
 fn recv(stream: &TcpStream, dst: &mut [u8]) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is open for as long as `stream` lives; `dst` is writable memory
-    // of the given length.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), dst.as_mut_ptr().cast(), dst.len(), 0) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    std::io::Read::read(&mut &*SockRef::from(stream), dst)
 }
 
 impl LeanSession {
@@ -655,36 +648,14 @@ impl Session for LeanSession {
     /// with `EAGAIN`, and that read goes through tokio and its poller like any other, so the
     /// thread's other tasks still run. The socket stays registered with tokio, whose reads and
     /// writes on it block at most `bound` before they report "not ready". If the socket
-    /// refuses the options, nothing changes.
+    /// refuses an option, replies keep going through the poller.
     fn wait_in_kernel(&mut self, bound: Duration) {
-        use std::os::fd::AsRawFd;
-        let fd = self.stream.as_raw_fd();
-        let tv = libc::timeval {
-            tv_sec: bound.as_secs() as libc::time_t,
-            tv_usec: bound.subsec_micros() as libc::suseconds_t,
-        };
-        let set = |opt: libc::c_int| {
-            // SAFETY: `fd` is this session's open socket, and `tv` outlives the call.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                ) == 0
-            }
-        };
+        let sock = SockRef::from(&self.stream);
         // Both bounds first: a socket without them must never block.
-        if bound.is_zero() || !set(libc::SO_RCVTIMEO) || !set(libc::SO_SNDTIMEO) {
-            return;
-        }
-        // SAFETY: plain fcntl calls on an open descriptor.
-        let cleared = unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
-        };
-        self.kernel_wait = cleared;
+        self.kernel_wait = !bound.is_zero()
+            && sock.set_read_timeout(Some(bound)).is_ok()
+            && sock.set_write_timeout(Some(bound)).is_ok()
+            && sock.set_nonblocking(false).is_ok();
     }
 }
 
