@@ -585,28 +585,12 @@ impl Drop for Datadir {
     }
 }
 
-/// The start time of process `pid` in clock ticks since boot, or `None` when it is gone, a
-/// zombie, or `/proc` cannot tell.
+/// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat`, field 22), or
+/// `None` when `/proc` cannot tell.
 fn proc_start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from its end.
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    if matches!(fields.next()?, "Z" | "X" | "x") {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
-
-/// Whether process `pid` is a server running on `datadir` (its command line says so), so that
-/// a stale pid file never gets another process killed.
-fn serves_datadir(pid: u32, datadir: &Path) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let want = arg("--datadir=", datadir);
-    cmdline
-        .split(|b| *b == 0)
-        .any(|a| a == want.as_encoded_bytes())
+    // Fields from 3 (the state) on; field 22 is the 20th of them.
+    stat_fields(&stat)?.nth(19)?.parse().ok()
 }
 
 /// Stops and removes the throwaway servers in `parent` whose loadgate process is gone (see
@@ -621,28 +605,31 @@ fn sweep_orphans(parent: &Path) {
             .file_name()
             .to_str()
             .is_some_and(|n| n.starts_with(DATADIR_PREFIX));
+        if !ours {
+            continue;
+        }
         let Ok(owner) = fs::read_to_string(path.join(OWNER_FILE)) else {
             continue;
         };
-        let mut words = owner.split_whitespace().map(str::parse::<u64>);
-        let (Some(Ok(owner_pid)), Some(Ok(owner_start))) = (words.next(), words.next()) else {
+        let mut words = owner.split_whitespace();
+        let (Some(Ok(owner_pid)), Some(Ok(owner_start))) = (
+            words.next().map(str::parse::<u32>),
+            words.next().map(str::parse::<u64>),
+        ) else {
             continue;
         };
-        if !ours || proc_start_time(owner_pid as u32) == Some(owner_start) {
+        let owner_alive = pid_alive(owner_pid) && proc_start_time(owner_pid) == Some(owner_start);
+        if owner_alive {
             continue;
         }
         let server = fs::read_to_string(path.join("mysqld.pid"))
             .ok()
             .and_then(|p| p.trim().parse::<u32>().ok())
-            .filter(|pid| serves_datadir(*pid, &path));
+            .filter(|pid| pid_alive(*pid) && runs_datadir(*pid, &path));
         if let Some(pid) = server {
-            // SAFETY: a plain kill(2) of a process checked above to be this datadir's server.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while proc_start_time(pid).is_some() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(20));
+            if let Err(e) = terminate_pid(pid, SHUTDOWN_TIMEOUT) {
+                tracing::warn!("an orphaned throwaway server stays: {e}");
+                continue;
             }
         }
         match remove_datadir(&path) {
@@ -1194,10 +1181,15 @@ fn all_threads_stopped(pid: u32) -> bool {
     any
 }
 
-/// The state letter of a `/proc/<pid>/stat` line (the command name may contain `)`).
+/// The fields of a `/proc/<pid>/stat` line from field 3 (the state) on: the command name
+/// (field 2) may contain spaces and `)`, so they are counted from its last `)`.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat.get(stat.rfind(')')? + 1..)?.split_whitespace())
+}
+
+/// The state letter of a `/proc/<pid>/stat` line.
 fn proc_state(stat: &str) -> Option<char> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.trim_start().chars().next()
+    stat_fields(stat)?.next()?.chars().next()
 }
 
 /// Whether `pid` runs a server on `datadir`, judged by its command line; `true` when that
@@ -1578,6 +1570,20 @@ mod tests {
         assert_eq!(proc_state("123 (my) od) Z 1 2 3"), Some('Z'));
         assert_eq!(proc_state("123 (mariadbd) S 1 2 3"), Some('S'));
         assert_eq!(proc_state("garbage"), None);
+        // Field 22, the start time, counted from the command name's last `)`.
+        let line = format!(
+            "7 (a) b) S {} 98765 0 0",
+            (4..=21)
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert_eq!(
+            stat_fields(&line).and_then(|mut f| f.nth(19)),
+            Some("98765")
+        );
+        let me = proc_start_time(std::process::id()).expect("this process's start time");
+        assert!(me > 0);
     }
 
     #[test]
