@@ -222,6 +222,17 @@ struct WorkerCtx<C: Connector> {
     clock: tokio::sync::watch::Receiver<Option<Clock>>,
 }
 
+impl<C: Connector> WorkerCtx<C> {
+    /// A session just opened, set up for this worker's thread: replies awaited in the kernel
+    /// when the worker is alone on it.
+    fn adopt(&self, mut s: C::S) -> C::S {
+        if self.wait_in_kernel {
+            s.wait_in_kernel(REPLY_BLOCK_BOUND);
+        }
+        s
+    }
+}
+
 /// Run the workload. Blocks until the run ends (deadline, event count, or Ctrl-C).
 pub fn run<C>(cfg: EngineConfig, plan: Arc<Plan>, connector: Arc<C>) -> Outcome
 where
@@ -629,14 +640,11 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
     // First connection, before the clock starts.
     let t0 = Instant::now();
     let mut session = match ctx.connector.connect().await {
-        Ok(mut s) => {
+        Ok(s) => {
             ctx.rec
                 .borrow_mut()
                 .conn_opened(t0.elapsed().as_nanos() as u64);
-            if ctx.wait_in_kernel {
-                s.wait_in_kernel(REPLY_BLOCK_BOUND);
-            }
-            Some(s)
+            Some(ctx.adopt(s))
         }
         Err(e) => {
             if let Ok(mut slot) = ctx.shared.startup_error.lock() {
@@ -679,11 +687,8 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
             };
             match attempt {
                 None => break,
-                Some(Ok(mut s)) => {
-                    if ctx.wait_in_kernel {
-                        s.wait_in_kernel(REPLY_BLOCK_BOUND);
-                    }
-                    session = Some(s);
+                Some(Ok(s)) => {
+                    session = Some(ctx.adopt(s));
                     backoff = Duration::from_millis(50);
                     let now = Instant::now();
                     {

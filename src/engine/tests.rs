@@ -15,6 +15,8 @@ struct Mock {
     fail_every: u64,
     code: u16,
     calls: Arc<AtomicU64>,
+    /// Sessions asked to wait for replies in the kernel.
+    kernel_waits: Arc<AtomicU64>,
 }
 
 struct MockSession {
@@ -22,6 +24,7 @@ struct MockSession {
     fail_every: u64,
     code: u16,
     calls: Arc<AtomicU64>,
+    kernel_waits: Arc<AtomicU64>,
 }
 
 impl Connector for Mock {
@@ -32,6 +35,7 @@ impl Connector for Mock {
             fail_every: self.fail_every,
             code: self.code,
             calls: self.calls.clone(),
+            kernel_waits: self.kernel_waits.clone(),
         })
     }
 }
@@ -55,6 +59,9 @@ impl Session for MockSession {
         Ok(())
     }
     async fn close(self) {}
+    fn wait_in_kernel(&mut self, _bound: Duration) {
+        self.kernel_waits.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn plan(name: &str) -> Arc<Plan> {
@@ -89,9 +96,34 @@ fn mock(delay_us: u64, fail_every: u64, code: u16) -> (Arc<Mock>, Arc<AtomicU64>
             fail_every,
             code,
             calls: calls.clone(),
+            kernel_waits: Arc::new(AtomicU64::new(0)),
         }),
         calls,
     )
+}
+
+#[test]
+fn only_a_worker_alone_on_its_client_thread_waits_in_the_kernel() {
+    // (workers, client threads, block_replies) -> sessions asked for kernel waits.
+    for (workers, threads, block, expected) in [
+        (3, 3, true, 3),  // one worker per thread: each waits in the kernel
+        (3, 2, true, 1),  // workers 0 and 2 share a thread; worker 1 is alone
+        (4, 1, true, 0),  // all on one thread: the poller
+        (3, 3, false, 0), // reply_wait = poll
+    ] {
+        let (m, _) = mock(0, 0, 0);
+        let mut c = cfg(workers);
+        c.client_threads = threads;
+        c.block_replies = block;
+        c.events = Some(20);
+        let out = run(c, plan("oltp_point_select"), m.clone());
+        assert_eq!(out.completed, 20);
+        assert_eq!(
+            m.kernel_waits.load(Ordering::Relaxed),
+            expected,
+            "{workers} workers on {threads} threads, block_replies {block}"
+        );
+    }
 }
 
 #[test]
