@@ -304,15 +304,15 @@ fn performance_schema_gives_every_workload_statement_as_the_server_saw_it() {
     }
     let tx = r["transactions"].as_u64().unwrap();
     for ctl in ["BEGIN", "COMMIT"] {
-        let s = find(ctl).unwrap_or_else(|| panic!("no digest entry for {ctl}"));
-        assert_eq!(s["source"], "events_statements_summary_by_digest");
-        // The server updates the digest row after it has answered, so the last statement of
-        // each connection may land after the final snapshot: at most one per worker.
-        assert!(
-            s["count"].as_u64().unwrap() + 4 >= tx,
-            "{s} vs {tx} transactions"
-        );
-        assert!(s["digest"].is_string());
+        // Prepared, as sysbench prepares them, so they come from the same table.
+        let s = find(ctl).unwrap_or_else(|| panic!("no server entry for {ctl}"));
+        assert_eq!(s["source"], "prepared_statements_instances");
+        // The server may count a statement after it has answered, so the last one of each
+        // connection may land after the final snapshot: at most one per worker. Deadlocked
+        // transactions are retried from BEGIN, so the server may count more.
+        let n = s["count"].as_u64().unwrap();
+        assert!(n + 4 >= tx && n <= tx + 50, "{s} vs {tx} transactions");
+        assert!(s["digest"].is_null());
     }
     let avg = m["window"]["avg_statement_ms"].as_f64().unwrap();
     assert!(avg > 0.0 && avg < 1000.0, "{avg}");

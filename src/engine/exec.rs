@@ -13,7 +13,8 @@ use mysql_async::{Conn, Opts, Params, Statement, Value};
 use std::future::Future;
 use std::time::Duration;
 
-/// Transaction control statements, sent as plain queries (as sysbench does).
+/// Transaction control statements. `BEGIN` and `COMMIT` are prepared once per session where
+/// the executor can (sysbench prepares them too); `ROLLBACK` is a plain query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     Begin,
@@ -205,10 +206,12 @@ impl Session for MysqlSession {
     }
 
     async fn control(&mut self, c: Control) -> Result<(), ExecError> {
-        self.conn
-            .query_drop(c.sql())
-            .await
-            .map_err(ExecError::from_driver)
+        let r = match c {
+            // Prepared once, then found in the connection's statement cache by its text.
+            Control::Begin | Control::Commit => self.conn.exec_drop(c.sql(), ()).await,
+            Control::Rollback => self.conn.query_drop(c.sql()).await,
+        };
+        r.map_err(ExecError::from_driver)
     }
 
     async fn close(self) {

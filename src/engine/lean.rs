@@ -147,7 +147,8 @@ impl LeanConnector {
             out: Vec::with_capacity(1024),
             seq: 0,
             caps: 0,
-            stmts: Vec::with_capacity(self.sql.len()),
+            stmts: Vec::with_capacity(self.sql.len() + 2),
+            control: [None; 2],
             types: Vec::new(),
             kernel_wait: false,
         };
@@ -193,6 +194,8 @@ pub struct LeanSession {
     /// Capabilities both sides agreed on.
     caps: u64,
     stmts: Vec<Stmt>,
+    /// `BEGIN` and `COMMIT` as prepared statements, prepared on first use (index into `stmts`).
+    control: [Option<usize>; 2],
     /// The parameter types of the statement being sent (reused).
     types: Vec<u8>,
     /// Replies are awaited in a bounded blocking receive ([`Session::wait_in_kernel`]).
@@ -633,8 +636,26 @@ impl Session for LeanSession {
         self.execute(sql, params).await
     }
 
+    /// `BEGIN` and `COMMIT` go as prepared statements, prepared on a session's first
+    /// transaction, as sysbench's `oltp_common.lua` does (the server skips parsing them);
+    /// `ROLLBACK`, sent only after an error, is a plain query.
     async fn control(&mut self, c: Control) -> Result<(), ExecError> {
-        self.query(c.sql()).await
+        let slot = match c {
+            Control::Begin => 0,
+            Control::Commit => 1,
+            Control::Rollback => return self.query(c.sql()).await,
+        };
+        let i = match self.control[slot] {
+            Some(i) => i,
+            None => {
+                let st = self.prepare(c.sql()).await?;
+                self.stmts.push(st);
+                let i = self.stmts.len() - 1;
+                self.control[slot] = Some(i);
+                i
+            }
+        };
+        self.execute(i, &[]).await
     }
 
     async fn close(mut self) {

@@ -6,9 +6,10 @@
 //! `prepared_statements_instances`, one row per connection and statement, which vanishes when
 //! the connection closes — so the engine keeps its connections open until the monitor has taken
 //! its last look (`engine::Hooks::before_close`). MariaDB fills that table only while the
-//! `events_statements_current` consumer is on (MySQL's default, not MariaDB's). The text
-//! statements (`BEGIN`, `COMMIT`, `ROLLBACK`) come from the digest table, filtered by the run's
-//! schema. Column sets differ between servers and versions, so the columns present are read from
+//! `events_statements_current` consumer is on (MySQL's default, not MariaDB's). The engine
+//! prepares `BEGIN` and `COMMIT` too (as sysbench does), so they come from the same table; the
+//! text statements (`ROLLBACK`, and `BEGIN`/`COMMIT` from an executor that sends them as text)
+//! come from the digest table, filtered by the run's schema. Column sets differ between servers and versions, so the columns present are read from
 //! `information_schema.COLUMNS` and missing ones come back as NULL.
 
 use crate::record::StatementStat;
@@ -205,8 +206,8 @@ fn same_sql(server_text: &str, sql: &str) -> bool {
 
 /// Per-statement numbers for the run: the prepared statements whose text is one of the
 /// workload's (`sql_names`: SQL text → statement name, every table of a family), summed over
-/// connections and tables, in the workload's order; then `BEGIN`/`COMMIT`/`ROLLBACK` from the
-/// digest table.
+/// connections and tables, in the workload's order; then `BEGIN`/`COMMIT`/`ROLLBACK`: from their
+/// prepared statements when there are any, else from the digest table.
 pub fn statement_stats(
     prepared: &[((String, String), Row)],
     digests: &[((String, String), Row)],
@@ -259,27 +260,41 @@ pub fn statement_stats(
         .filter_map(|n| acc.get(n).map(|(sql, r)| stat(n, sql, PREPARED_TABLE, r)))
         .collect();
     for name in ["BEGIN", "COMMIT", "ROLLBACK"] {
-        let mut total = Row::default();
-        for (k, r) in digests
-            .iter()
-            .filter(|(_, r)| r.text.eq_ignore_ascii_case(name))
-        {
-            total.count += r.count;
-            total.sum_ps += r.sum_ps;
-            total.max_ps = total.max_ps.max(r.max_ps);
-            add(&mut total.lock_ps, r.lock_ps);
-            add(&mut total.rows_examined, r.rows_examined);
-            add(&mut total.rows_sent, r.rows_sent);
-            add(&mut total.no_index_used, r.no_index_used);
-            add(&mut total.tmp_disk_tables, r.tmp_disk_tables);
-            add(&mut total.errors, r.errors);
-            total.digest = Some(k.1.clone());
+        let mut total = sum_named(prepared, name, false);
+        let mut source = PREPARED_TABLE;
+        if total.count == 0 {
+            total = sum_named(digests, name, true);
+            source = DIGEST_TABLE;
         }
         if total.count > 0 {
-            out.push(stat(name, name, DIGEST_TABLE, &total));
+            out.push(stat(name, name, source, &total));
         }
     }
     out
+}
+
+/// The rows whose text is `name` (case aside), summed; with `digest`, the row's digest key is
+/// kept as the digest.
+fn sum_named(rows: &[((String, String), Row)], name: &str, digest: bool) -> Row {
+    let mut total = Row::default();
+    for (k, r) in rows
+        .iter()
+        .filter(|(_, r)| r.text.eq_ignore_ascii_case(name))
+    {
+        total.count += r.count;
+        total.sum_ps += r.sum_ps;
+        total.max_ps = total.max_ps.max(r.max_ps);
+        add(&mut total.lock_ps, r.lock_ps);
+        add(&mut total.rows_examined, r.rows_examined);
+        add(&mut total.rows_sent, r.rows_sent);
+        add(&mut total.no_index_used, r.no_index_used);
+        add(&mut total.tmp_disk_tables, r.tmp_disk_tables);
+        add(&mut total.errors, r.errors);
+        if digest {
+            total.digest = Some(k.1.clone());
+        }
+    }
+    total
 }
 
 #[cfg(test)]
@@ -385,17 +400,32 @@ mod tests {
                 "upd".to_string(),
             ),
         ];
-        let dig = vec![(
-            ("loadgate".to_string(), "abc".to_string()),
+        let mut d = d;
+        d.push((
+            ("9".to_string(), "3".to_string()),
             Row {
-                text: "COMMIT".into(),
-                count: 4,
-                sum_ps: 8_000_000_000,
+                text: "BEGIN".into(),
+                count: 5,
+                sum_ps: 5_000_000_000,
                 ..Row::default()
             },
-        )];
+        ));
+        let text_row = |text: &str, digest: &str, count: u64| {
+            (
+                ("loadgate".to_string(), digest.to_string()),
+                Row {
+                    text: text.into(),
+                    count,
+                    sum_ps: count * 2_000_000_000,
+                    ..Row::default()
+                },
+            )
+        };
+        // BEGIN has prepared executions, so its digest row (another client's, say) is not
+        // added to them; COMMIT has only its digest row.
+        let dig = vec![text_row("COMMIT", "abc", 4), text_row("BEGIN", "def", 7)];
         let s = statement_stats(&d, &dig, &names);
-        assert_eq!(s.len(), 2, "{s:#?}");
+        assert_eq!(s.len(), 3, "{s:#?}");
         let p = &s[0];
         assert_eq!((p.name.as_str(), p.count), ("point", 20));
         assert_eq!(p.sql, "SELECT c FROM t1 WHERE id=?");
@@ -404,8 +434,15 @@ mod tests {
         assert_eq!(p.rows_examined, Some(10), "10 new in t2, 10 − 10 on t1");
         assert_eq!(p.lock_ms, None, "a missing column stays missing");
         assert_eq!(p.source, PREPARED_TABLE);
-        let c = &s[1];
+        let b = &s[1];
+        assert_eq!((b.name.as_str(), b.count, b.avg_ms), ("BEGIN", 5, 1.0));
+        assert_eq!(
+            (b.source.as_str(), b.digest.as_deref()),
+            (PREPARED_TABLE, None)
+        );
+        let c = &s[2];
         assert_eq!((c.name.as_str(), c.count, c.avg_ms), ("COMMIT", 4, 2.0));
         assert_eq!(c.digest.as_deref(), Some("abc"));
+        assert_eq!(c.source, DIGEST_TABLE);
     }
 }
