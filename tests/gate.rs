@@ -492,16 +492,24 @@ fn gate_against_a_baseline_writes_markdown() {
         "-q",
     ]);
     let o = lg_run(d.path(), &args);
-    assert!(
-        [0, 3].contains(&code(&o)),
-        "exit {}: {}",
-        code(&o),
-        stderr(&o)
-    );
+    // Same binary and settings on both sides, but 3 one-second trials a side: the verdict is
+    // usually pass or inconclusive, and a drifting error rate (deadlocks on 1000 rows) can
+    // still be called a regression now and then. What is tested here is the baseline flow and
+    // that the Markdown says the outcome the exit code gives.
+    let outcome = match code(&o) {
+        0 => "pass",
+        1 => "regression",
+        3 => "inconclusive",
+        c => panic!("exit {c}: {}", stderr(&o)),
+    };
     assert_eq!(runs_in_store(d.path()), before + 3);
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("loadgate gate (baseline)"), "{md}");
     assert!(md.contains("baseline main"), "{md}");
+    assert!(
+        md.contains(&format!("Outcome **{outcome}** (exit {})", code(&o))),
+        "{md}"
+    );
 }
 
 #[test]
