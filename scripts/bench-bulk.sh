@@ -34,7 +34,10 @@ REPEATS=${REPEATS:-3}
 INDEX_DURATION=${INDEX_DURATION:-10s}
 COLS="order_ref, customer_id, status, quantity, amount, currency, ordered_at, email, note"
 
-command -v mariadb >/dev/null || { echo "bench-bulk.sh: the mariadb client is needed (apt-get install mariadb-client)" >&2; exit 2; }
+PROG=bench-bulk.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+need mariadb:mariadb-client
 
 echo "bench-bulk.sh: building (release)..." >&2
 cargo build --release --quiet

@@ -48,11 +48,8 @@ Quick validation: DURATIONS="2 6" scripts/memory-flat.sh
 EOF
 }
 
-die() {
-  echo "$PROG: error: $*" >&2
-  exit 2
-}
-note() { echo "$PROG: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,23 +64,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 for d in $DURATIONS; do is_uint "${d%s}" && [ "${d%s}" -gt 0 ] || die "durations must be whole seconds > 0 (got '$d')"; done
 is_uint "$THREADS" && [ "$THREADS" -gt 0 ] || die "THREADS must be a number > 0 (got '$THREADS')"
 is_uint "$TABLE_SIZE" && [ "$TABLE_SIZE" -gt 0 ] || die "TABLE_SIZE must be a number > 0 (got '$TABLE_SIZE')"
 is_uint "$CLIENT_THREADS" || die "CLIENT_THREADS must be a number (got '$CLIENT_THREADS')"
 
-if [ ! -x /usr/bin/time ]; then
-  note "installing GNU time (/usr/bin/time)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get install -y -qq time >/dev/null || die "/usr/bin/time missing and 'apt-get install time' failed"
-fi
-if [ -z "$LOADGATE" ]; then
-  note "building loadgate (cargo build --release)"
-  (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-  LOADGATE="${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgate"
-fi
-[ -x "$LOADGATE" ] || die "loadgate binary not found at $LOADGATE"
+need /usr/bin/time:time
+build_loadgate
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/memory-flat.XXXXXX")"
 STATE=""

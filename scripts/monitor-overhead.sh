@@ -105,11 +105,8 @@ Quick validation: DURATION=2 REPEATS=2 COST_DURATION=2 scripts/monitor-overhead.
 EOF
 }
 
-die() {
-  echo "$PROG: error: $*" >&2
-  exit 2
-}
-note() { echo "$PROG: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -138,7 +135,6 @@ DURATION="${DURATION%s}"
 WARMUP="${WARMUP%s}"
 COST_DURATION="${COST_DURATION%s}"
 ONEOFF_DURATION="${ONEOFF_DURATION%s}"
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 is_uint "$DURATION" && [ "$DURATION" -gt 0 ] || die "DURATION must be whole seconds > 0 (got '$DURATION')"
 is_uint "$WARMUP" || die "WARMUP must be whole seconds (got '$WARMUP')"
 is_uint "$REPEATS" && [ "$REPEATS" -gt 0 ] || die "REPEATS must be a number > 0 (got '$REPEATS')"
@@ -148,7 +144,7 @@ is_uint "$COST_DURATION" && [ "$COST_DURATION" -gt 0 ] || die "COST_DURATION mus
 is_uint "$ONEOFF_DURATION" && [ "$ONEOFF_DURATION" -gt 0 ] || die "ONEOFF_DURATION must be whole seconds > 0 (got '$ONEOFF_DURATION')"
 is_uint "$ONEOFF_RATE" && [ "$ONEOFF_RATE" -gt 0 ] || die "ONEOFF_RATE must be a whole number > 0 (got '$ONEOFF_RATE')"
 [ -z "$SERVER_PID" ] || is_uint "$SERVER_PID" || die "SERVER_PID must be a process id (got '$SERVER_PID')"
-command -v python3 >/dev/null || die "python3 is needed to read the JSON reports"
+need python3:python3
 # Seconds of a duration such as 1s, 500ms, 2m (the forms loadgate accepts).
 secs() {
   python3 -c '
@@ -161,12 +157,7 @@ print(float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.g
 MONITOR_INTERVAL_S="$(secs "$MONITOR_INTERVAL")" || die "MONITOR_INTERVAL must be a duration such as 1s (got '$MONITOR_INTERVAL')"
 secs "$COST_INTERVAL" >/dev/null || die "COST_INTERVAL must be a duration such as 50ms (got '$COST_INTERVAL')"
 
-if [ -z "$LOADGATE" ]; then
-  note "building loadgate (release)"
-  (cd "$ROOT" && cargo build --release --quiet)
-  LOADGATE="${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgate"
-fi
-[ -x "$LOADGATE" ] || die "no loadgate binary at $LOADGATE"
+build_loadgate
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/loadgate-overhead-XXXXXX")"
 export LOADGATE_STORE="$WORK/store.db" LOADGATE_STATE_DIR="$WORK/state"

@@ -6,13 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ] && [ ! -x /usr/sbin/mysqld ]; then
-  echo "quickstart: installing mariadb-server (apt-get)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null
-fi
-
+PROG=quickstart
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+have mysqld || need mariadbd:mariadb-server
 cargo build --release --quiet
 exec ./target/release/loadgate run oltp_read_write "$@"

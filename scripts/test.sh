@@ -6,20 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]; }
-
-need=()
-if ! have mariadbd && ! have mysqld; then need+=(mariadb-server); fi
-if ! have mariadb-install-db && ! have mysqld; then need+=(mariadb-server); fi
-if ! have haproxy; then need+=(haproxy); fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "test.sh: installing ${need[*]} (apt-get)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+PROG=test.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+# The server binaries (mariadbd and mariadb-install-db, or a mysqld) and HAProxy, in one apt-get.
+pairs=(haproxy:haproxy)
+have mysqld || pairs+=(mariadbd:mariadb-server mariadb-install-db:mariadb-server)
+need "${pairs[@]}"
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add rustfmt clippy
 fi
