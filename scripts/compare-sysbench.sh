@@ -12,11 +12,14 @@
 #   - Questions/query: the server's `Questions` delta over the run divided by the client's own
 #     query count. Both clients should show the same (≈ 1.00; loadgate adds a dozen set-up
 #     queries per run). A different value means the two were not counted the same way.
-#   - wake-ups/query: rescheduling interrupts (the RES row of /proc/interrupts, all CPUs) over the
-#     run per client query: how often a wake-up crossed to the other CPU. On this VM runs fall into
-#     two regimes: each client thread and its server thread wake each other on one CPU (about 0
-#     per query, fast) or across CPUs (about 0.3 per query, and both client and server spend up to
-#     twice the CPU per query). Which one a run lands in is the scheduler's choice, for sysbench
+#   - wake-ups/query: wake-up interrupts between CPUs over the run per client query: the RES
+#     (rescheduling) and CAL (function call) rows of /proc/interrupts, all CPUs. A thread woken on
+#     an idle CPU costs a CAL (the kernel queues the wake-up on that CPU's list), one woken on a
+#     busy CPU a RES. On this VM each costs an exit to the hypervisor, and runs fall into two
+#     regimes: each client thread and its server thread wake each other on one CPU (few per
+#     query, fast) or across CPUs (both client and server spend up to twice the CPU per query).
+#     At 1 thread the other CPU is always idle, so every query costs two (client to server and
+#     back) for both clients. Which regime a run lands in is the scheduler's choice, for sysbench
 #     and loadgate alike; this column shows which one each got.
 #   - spoiled: the machine's busy time (/proc/stat) minus client and server CPU (/proc/PID/stat)
 #     is CPU that someone else used during the run. When that unexplained share is above
@@ -24,7 +27,9 @@
 #
 # How to read the output. One Markdown table on stdout, one row per workload and thread count,
 # medians over the repeats. `ratio` is the median of the per-pair ratios loadgate/sysbench
-# (pairs are adjacent in time, so drift cancels). The bar (issue 2): ratio >= 1.0 and loadgate
+# (pairs are adjacent in time, so drift cancels); `pairs ahead` counts the pairs where loadgate's
+# QPS was at least sysbench's, so a median near 1.0 can be read as a tie or a lead. An odd
+# REPEATS makes the median one real pair. The bar (issue 2): ratio >= 1.0 and loadgate
 # µs/query <= sysbench µs/query at every point; `bar` says yes/no. `spoiled sb/lg` counts
 # flagged runs out of REPEATS for each client: rows with flagged runs are weak evidence; rerun
 # them on a quieter machine. Every run's raw numbers go to reports/compare-sysbench-*.csv.
@@ -74,17 +79,54 @@ Options (environment variable in brackets):
   --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench-DATE.csv)
   --spoil-pct P         Flag a run when more than P % of busy CPU is unexplained [SPOIL_PCT] (default: $SPOIL_PCT)
   --no-prepare          Reuse existing sbtest1 (prepared by loadgate with the same size)
+  --table CSV           Print the table of an earlier run from its raw CSV, run nothing
   -h, --help            This help
 
 Quick validation: DURATION=2 REPEATS=1 THREADS="1 4" scripts/compare-sysbench.sh
 EOF
 }
 
-die() {
-  echo "$PROG: error: $*" >&2
-  exit 2
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+# print_table CSV "WORKLOADS" "THREADS": the Markdown table (medians per point) from a raw CSV.
+print_table() {
+  awk -F, -v order="$2" -v torder="$3" '
+    function median(list,   a, n, i, j, x) {
+      n = split(list, a, " ")
+      if (n == 0) return ""
+      for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    NR == 1 { next }
+    {
+      k = $2 SUBSEP $3; c = ($5 == "sysbench") ? "sb" : "lg"
+      qps[k, c] = qps[k, c] " " $10; usq[k, c] = usq[k, c] " " $13; qq[k, c] = qq[k, c] " " $15
+      sq[k, c] = sq[k, c] " " $17; ipq[k, c] = ipq[k, c] " " $21
+      runs[k, c]++; if ($20 == "yes") sp[k, c]++; if ($20 == "NA") na[k, c]++
+      v[k, $4, c] = $10
+    }
+    END {
+      print "| workload | threads | sysbench QPS | loadgate QPS | ratio | pairs ahead | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | wake-ups/query sb · lg | spoiled sb · lg | bar |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
+      nw = split(order, W, " "); nt = split(torder, T, " ")
+      for (i = 1; i <= nw; i++) for (j = 1; j <= nt; j++) {
+        k = W[i] SUBSEP T[j]
+        if (!runs[k, "sb"]) continue
+        ratios = ""; ahead = 0; pairs = 0
+        for (r = 1; r <= runs[k, "sb"]; r++) if ((k, r, "sb") in v && (k, r, "lg") in v && v[k, r, "sb"] > 0) {
+          x = v[k, r, "lg"] / v[k, r, "sb"]; ratios = ratios " " x; pairs++; if (x >= 1.0) ahead++
+        }
+        ratio = median(ratios); us_sb = median(usq[k, "sb"]); us_lg = median(usq[k, "lg"])
+        spoiled = (na[k, "sb"] ? "n/a" : (sp[k, "sb"] + 0) "/" runs[k, "sb"]) " · " (na[k, "lg"] ? "n/a" : (sp[k, "lg"] + 0) "/" runs[k, "lg"])
+        bar = (ratio >= 1.0 && us_lg <= us_sb) ? "yes" : "no"
+        srvq = na[k, "sb"] ? "n/a" : sprintf("%.2f · %.2f", median(sq[k, "sb"]), median(sq[k, "lg"]))
+        printf "| %s | %s | %.0f | %.0f | %.3f | %d/%d | %.2f | %.2f | %s | %.3f · %.3f | %.2f · %.2f | %s | %s |\n",
+          W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, ahead, pairs, us_sb, us_lg, srvq,
+          median(qq[k, "sb"]), median(qq[k, "lg"]), median(ipq[k, "sb"]), median(ipq[k, "lg"]), spoiled, bar
+      }
+    }' "$1"
 }
-note() { echo "$PROG: $*" >&2; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -103,13 +145,18 @@ while [ $# -gt 0 ]; do
     --csv) CSV="${2:?--csv needs a path}"; shift 2 ;;
     --spoil-pct) SPOIL_PCT="${2:?--spoil-pct needs a number}"; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
+    --table)
+      # Re-render the table of an earlier run from its raw CSV, in the order its rows came.
+      f="${2:?--table needs a CSV path}"; [ -r "$f" ] || die "cannot read $f"
+      print_table "$f" "$(awk -F, 'NR > 1 && !s[$2]++ {printf "%s ", $2}' "$f")" \
+        "$(awk -F, 'NR > 1 && !s[$3]++ {printf "%s ", $3}' "$f")"
+      exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
 
 # ---- validate settings -------------------------------------------------------------------
 DURATION="${DURATION%s}"
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 is_uint "$DURATION" && [ "$DURATION" -gt 0 ] || die "DURATION must be whole seconds > 0 (got '$DURATION')"
 is_uint "$REPEATS" && [ "$REPEATS" -gt 0 ] || die "REPEATS must be a number > 0 (got '$REPEATS')"
 is_uint "$TABLE_SIZE" && [ "$TABLE_SIZE" -gt 0 ] || die "TABLE_SIZE must be a number > 0 (got '$TABLE_SIZE')"
@@ -125,22 +172,12 @@ done
 case "$RAND_TYPE" in uniform | special | gaussian | pareto) ;; *) die "--rand-type must be uniform, special, gaussian or pareto (sysbench 1.0.20 has no zipfian)" ;; esac
 
 # ---- tools --------------------------------------------------------------------------------
-command -v sysbench >/dev/null || die "sysbench not found (apt-get install sysbench)"
-SQLCLI="$(command -v mariadb || command -v mysql || true)"
-[ -n "$SQLCLI" ] || die "no mariadb/mysql command-line client (apt-get install mariadb-client)"
-if [ ! -x /usr/bin/time ]; then
-  note "installing GNU time (/usr/bin/time)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get install -y -qq time >/dev/null || die "/usr/bin/time missing and 'apt-get install time' failed"
-fi
+have mysql || need mariadb:mariadb-client
+need sysbench:sysbench /usr/bin/time:time
+SQLCLI="$(command -v mariadb || command -v mysql)"
 sysbench --version | grep -q '^sysbench 1\.0\.' || note "warning: $(sysbench --version) is not sysbench 1.0.x, the reference"
 
-if [ -z "$LOADGATE" ]; then
-  note "building loadgate (cargo build --release)"
-  (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-  LOADGATE="${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgate"
-fi
-[ -x "$LOADGATE" ] || die "loadgate binary not found at $LOADGATE"
+build_loadgate
 
 CLK_TCK="$(getconf CLK_TCK)"
 CORES="$(nproc)"
@@ -207,7 +244,7 @@ proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 now() { date +%s.%N; }
 # rescheduling interrupts so far, summed over CPUs (0 where the kernel does not show them)
-res_ipis() { awk '$1 == "RES:" {n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; print n; f = 1} END {if (!f) print 0}' /proc/interrupts 2>/dev/null || echo 0; }
+wake_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i} END {print n + 0}' /proc/interrupts 2>/dev/null || echo 0; }
 
 # The status query itself counts in Questions: measure what one before/after pair adds.
 q_a="$(questions)"; q_b="$(questions)"
@@ -226,7 +263,7 @@ rows="$(sql "SELECT COUNT(*) FROM \`$DB\`.sbtest1" 2>/dev/null)" || die "$DB.sbt
 STAMP="$(date +%Y%m%d-%H%M%S)"
 [ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench-$STAMP.csv"
 mkdir -p "$(dirname "$CSV")"
-echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,res_ipis_per_query" >"$CSV"
+echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,wake_ipis_per_query" >"$CSV"
 
 # ---- one run ------------------------------------------------------------------------------
 # run_one CLIENT WORKLOAD THREADS REPEAT: appends one CSV row.
@@ -236,7 +273,7 @@ run_one() {
   local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" rc=0
   q0="$(questions)"
   [ -z "$SERVER_PID" ] || s0="$(proc_ticks "$SERVER_PID")"
-  m0="$(machine_ticks)"; i0="$(res_ipis)"; t0="$(now)"
+  m0="$(machine_ticks)"; i0="$(wake_ipis)"; t0="$(now)"
   if [ "$client" = sysbench ]; then
     /usr/bin/time -f '%U %S' -o "$tf" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
       --mysql-port="$DB_PORT" --mysql-user="$DB_USER" "${SB_PASS[@]}" --mysql-db="$DB" --tables=1 \
@@ -248,7 +285,7 @@ run_one() {
       --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --set "driver=$DRIVER" \
       --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
   fi
-  t1="$(now)"; i1="$(res_ipis)"; m1="$(machine_ticks)"
+  t1="$(now)"; i1="$(wake_ipis)"; m1="$(machine_ticks)"
   [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
   q1="$(questions)"
   if [ "$rc" -ne 0 ]; then
@@ -312,36 +349,4 @@ echo "### loadgate vs sysbench ($(sysbench --version)), $SERVER_VERSION"
 echo
 echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default) and driver $DRIVER, $CORES cores; raw: ${CSV#"$ROOT"/}"
 echo
-awk -F, -v order="$WORKLOADS" -v torder="$THREADS" '
-  function median(list,   a, n, i, j, x) {
-    n = split(list, a, " ")
-    if (n == 0) return ""
-    for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
-  NR == 1 { next }
-  {
-    k = $2 SUBSEP $3; c = ($5 == "sysbench") ? "sb" : "lg"
-    qps[k, c] = qps[k, c] " " $10; usq[k, c] = usq[k, c] " " $13; qq[k, c] = qq[k, c] " " $15
-    sq[k, c] = sq[k, c] " " $17; ipq[k, c] = ipq[k, c] " " $21
-    runs[k, c]++; if ($20 == "yes") sp[k, c]++; if ($20 == "NA") na[k, c]++
-    v[k, $4, c] = $10
-  }
-  END {
-    print "| workload | threads | sysbench QPS | loadgate QPS | ratio | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | wake-ups/query sb · lg | spoiled sb · lg | bar |"
-    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
-    nw = split(order, W, " "); nt = split(torder, T, " ")
-    for (i = 1; i <= nw; i++) for (j = 1; j <= nt; j++) {
-      k = W[i] SUBSEP T[j]
-      if (!runs[k, "sb"]) continue
-      ratios = ""
-      for (r = 1; r <= runs[k, "sb"]; r++) if ((k, r, "sb") in v && (k, r, "lg") in v && v[k, r, "sb"] > 0) ratios = ratios " " v[k, r, "lg"] / v[k, r, "sb"]
-      ratio = median(ratios); us_sb = median(usq[k, "sb"]); us_lg = median(usq[k, "lg"])
-      spoiled = (na[k, "sb"] ? "n/a" : (sp[k, "sb"] + 0) "/" runs[k, "sb"]) " · " (na[k, "lg"] ? "n/a" : (sp[k, "lg"] + 0) "/" runs[k, "lg"])
-      bar = (ratio >= 1.0 && us_lg <= us_sb) ? "yes" : "no"
-      srvq = na[k, "sb"] ? "n/a" : sprintf("%.2f · %.2f", median(sq[k, "sb"]), median(sq[k, "lg"]))
-      printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %s | %.3f · %.3f | %.2f · %.2f | %s | %s |\n",
-        W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, us_sb, us_lg, srvq,
-        median(qq[k, "sb"]), median(qq[k, "lg"]), median(ipq[k, "sb"]), median(ipq[k, "lg"]), spoiled, bar
-    }
-  }' "$CSV"
+print_table "$CSV" "$WORKLOADS" "$THREADS"
