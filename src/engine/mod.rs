@@ -13,7 +13,14 @@
 //! system calls per query instead of three, and less client CPU per query (README, "Speed
 //! measurements"). The receive is bounded ([`REPLY_BLOCK_BOUND`]): a reply slower than that
 //! falls back to the poller, so the thread's ticker, Ctrl-C and the hard stop are served all
-//! the same. Connections that share a thread always use the poller: one blocked connection
+//! the same.
+//!
+//! Intervals: a worker's first completion past an interval boundary hands its thread's finished
+//! intervals to the [`Aggregator`] (the ticker does it for a thread that completes nothing). A
+//! thread whose replies all arrive without a wait runs its ticker only every few hundred
+//! queries, so the ticker alone handed intervals over late. The main thread closes an interval
+//! once every thread has handed it over, or one interval late at the latest; a report after
+//! that counts in the oldest open interval. Connections that share a thread always use the poller: one blocked connection
 //! must not hold up the others.
 //!
 //! Closed loop: each worker runs transactions back to back; latency is measured from the send.
@@ -168,6 +175,8 @@ impl Clock {
 pub struct Aggregator {
     open: BTreeMap<u64, IntervalAcc>,
     closed_before: u64,
+    /// Per client thread: every interval before this index has been handed over.
+    reported: Vec<u64>,
     pub samples: Vec<IntervalSample>,
     interval_s: f64,
     warmup_s: f64,
@@ -175,10 +184,11 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    fn new(interval_s: f64, warmup_s: f64) -> Self {
+    fn new(interval_s: f64, warmup_s: f64, threads: usize) -> Self {
         Aggregator {
             open: BTreeMap::new(),
             closed_before: 0,
+            reported: vec![0; threads],
             samples: Vec::new(),
             interval_s,
             warmup_s,
@@ -193,6 +203,26 @@ impl Aggregator {
             .entry(idx)
             .or_insert_with(|| IntervalAcc::new(idx))
             .merge(acc);
+    }
+
+    /// Thread `t`'s finished intervals; it has now handed over everything before `upto`.
+    fn hand_over(&mut self, t: usize, fin: &[IntervalAcc], upto: u64) {
+        for f in fin {
+            self.add(f);
+        }
+        if let Some(r) = self.reported.get_mut(t) {
+            *r = (*r).max(upto);
+        }
+    }
+
+    /// The intervals to close at a tick in interval `now`: those every thread has handed over,
+    /// and at the latest, one interval late, those before the previous one (a thread that has
+    /// not reported by then is starved or stuck; what it hands over later goes into the oldest
+    /// open interval). The second value is true when some ended interval is still waiting.
+    fn closable(&self, now: u64) -> (u64, bool) {
+        let all = self.reported.iter().copied().min().unwrap_or(u64::MAX);
+        let upto = now.min(all.max(now.saturating_sub(1)));
+        (upto, upto < now)
     }
 
     /// Close every interval before `idx`, filling gaps with empty samples.
@@ -213,6 +243,8 @@ impl Aggregator {
 struct WorkerCtx<C: Connector> {
     /// Alone on its client thread, and the config asks for kernel waits.
     wait_in_kernel: bool,
+    /// The client thread's index (its slot in the aggregator).
+    thread: usize,
     plan: Arc<Plan>,
     connector: Arc<C>,
     shared: Arc<Shared>,
@@ -252,7 +284,8 @@ where
     } = hooks;
     let cfg = Arc::new(cfg);
     let interval_s = cfg.interval.as_secs_f64();
-    let mut agg = Aggregator::new(interval_s, cfg.warmup.as_secs_f64());
+    let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
+    let mut agg = Aggregator::new(interval_s, cfg.warmup.as_secs_f64(), nthreads as usize);
     agg.live = live;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
@@ -266,7 +299,6 @@ where
     let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
 
-    let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
     let mut handles = Vec::new();
     for t in 0..nthreads {
         let workers: Vec<u32> = (0..cfg.workers).filter(|w| w % nthreads == t).collect();
@@ -291,6 +323,7 @@ where
             for w in workers {
                 let ctx = WorkerCtx {
                     wait_in_kernel,
+                    thread: t as usize,
                     plan: plan.clone(),
                     connector: connector.clone(),
                     shared: shared.clone(),
@@ -301,7 +334,12 @@ where
                 };
                 joins.push(local.spawn_local(worker(w, ctx)));
             }
-            let ticker = local.spawn_local(ticker(rec.clone(), shared.clone(), clock_rx.clone()));
+            let ticker = local.spawn_local(ticker(
+                t as usize,
+                rec.clone(),
+                shared.clone(),
+                clock_rx.clone(),
+            ));
             let kept = RefCell::new(Vec::new());
             rt.block_on(local.run_until(async {
                 let all = async {
@@ -322,17 +360,12 @@ where
                 drop(local);
             }
             // Final flush: everything still held goes to the aggregator.
-            let mut r = rec.borrow_mut();
-            let cur_idx = r.current.idx;
-            r.rotate_to(cur_idx + 1);
-            let fin = std::mem::take(&mut r.finished);
             {
-                let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-                for f in &fin {
-                    agg.add(f);
-                }
+                let mut r = rec.borrow_mut();
+                let cur_idx = r.current.idx;
+                r.rotate_to(cur_idx + 1);
             }
-            drop(r);
+            hand_over(&rec, &shared, t as usize, u64::MAX);
             let _ = done_tx.send(());
             // The monitor takes its last look at the server while the connections are still
             // open (per-connection statement statistics vanish with them), then they close.
@@ -416,7 +449,7 @@ where
             _ => None,
         };
         let mut printed = 0usize;
-        let mut next_tick = start + cfg.interval + Duration::from_millis(20);
+        let mut next_tick = start + cfg.interval + TICK_RECHECK;
         let mut threads_left = nthreads as usize;
         let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
         loop {
@@ -441,10 +474,16 @@ where
                     if threads_left == 0 { break; }
                 }
                 _ = tokio::time::sleep_until(next_tick.into()) => {
-                    next_tick += cfg.interval;
-                    let idx = clock.idx(Instant::now());
+                    let now = Instant::now();
                     let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-                    agg.close_before(idx);
+                    let (upto, waiting) = agg.closable(clock.idx(now));
+                    agg.close_before(upto);
+                    // An interval that not every thread has handed over yet: look again soon.
+                    next_tick = if waiting {
+                        now + TICK_RECHECK
+                    } else {
+                        clock.start + Duration::from_nanos((clock.idx(now) + 1) * clock.interval_ns) + TICK_RECHECK
+                    };
                     match (cfg.live, &bar) {
                         (Live::Lines(every), _) => {
                             let per = (every / cfg.interval.as_secs_f64()).round().max(1.0) as usize;
@@ -582,10 +621,16 @@ where
     }
 }
 
+/// How long after an interval boundary the main thread first looks for the interval's reports,
+/// and how often it looks again while a thread's are missing.
+const TICK_RECHECK: Duration = Duration::from_millis(20);
+
 /// The longest a kernel wait for a reply blocks its client thread before the wait moves to the
-/// poller. Far above a benchmark query's latency (tens of microseconds), far below anything a
-/// person or the interval series would notice.
-pub const REPLY_BLOCK_BOUND: Duration = Duration::from_millis(10);
+/// poller: how late the thread can serve Ctrl-C, the hard stop or its ticker. Each expiry costs
+/// a wake-up and a pass through the poller; at 10 ms, 64 read/write workers (replies queued
+/// behind lock waits) made about 0.13 more wake-ups per query than at 100 ms, with 5 % less
+/// throughput. Intervals do not wait on it: workers hand them over themselves.
+pub const REPLY_BLOCK_BOUND: Duration = Duration::from_millis(100);
 
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
@@ -594,8 +639,10 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
-/// Rotates this thread's recorder at interval boundaries and hands finished intervals over.
+/// Rotates this thread's recorder at interval boundaries and hands finished intervals over,
+/// for a thread whose workers complete nothing (they hand over themselves otherwise).
 async fn ticker(
+    thread: usize,
     rec: Rc<RefCell<Recorder>>,
     shared: Arc<Shared>,
     mut clock: tokio::sync::watch::Receiver<Option<Clock>>,
@@ -608,21 +655,21 @@ async fn ticker(
     loop {
         tokio::time::sleep_until(next.into()).await;
         next += Duration::from_nanos(c.interval_ns);
-        let fin = {
-            let mut r = rec.borrow_mut();
-            r.rotate_to(c.idx(Instant::now()));
-            std::mem::take(&mut r.finished)
-        };
-        if !fin.is_empty() {
-            {
-                let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-                for f in &fin {
-                    agg.add(f);
-                }
-            }
-            rec.borrow_mut().recycle(fin);
-        }
+        let now = c.idx(Instant::now());
+        rec.borrow_mut().rotate_to(now);
+        hand_over(&rec, &shared, thread, now);
     }
+}
+
+/// Hands this thread's finished intervals to the aggregator and says that everything before
+/// `upto` is in.
+fn hand_over(rec: &RefCell<Recorder>, shared: &Shared, thread: usize, upto: u64) {
+    let fin = std::mem::take(&mut rec.borrow_mut().finished);
+    {
+        let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+        agg.hand_over(thread, &fin, upto);
+    }
+    rec.borrow_mut().recycle(fin);
 }
 
 /// One worker. Returns its connection, still open, for the thread to close after the
@@ -792,9 +839,10 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
         };
         let done = Instant::now();
         let measuring = done >= clock.warmup_end;
+        let done_idx = clock.idx(done);
         {
             let mut r = ctx.rec.borrow_mut();
-            r.rotate_to(clock.idx(done));
+            r.rotate_to(done_idx);
             r.current.busy_ns += done.duration_since(send).as_nanos() as u64;
             match &result {
                 Ok(()) => {
@@ -815,6 +863,12 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
                     }
                 }
             }
+        }
+        // The first completion past an interval boundary hands the thread's finished intervals
+        // over at once, so the main thread can close them on time (the ticker may only run
+        // after many more replies when every one arrives without a wait).
+        if !ctx.rec.borrow().finished.is_empty() {
+            hand_over(&ctx.rec, &ctx.shared, ctx.thread, done_idx);
         }
         let lost = match &result {
             Ok(()) => {

@@ -254,3 +254,32 @@ fn a_worker_that_cannot_connect_fails_the_start() {
     assert_eq!(out.startup_error.as_ref().map(|e| e.code), Some(1040));
     assert_eq!(out.completed, 0);
 }
+
+#[test]
+fn an_interval_closes_when_every_thread_has_handed_it_over_or_one_interval_late() {
+    let mut agg = Aggregator::new(1.0, 0.0, 2);
+    let acc = |idx: u64, errors: u64| {
+        let mut a = IntervalAcc::new(idx);
+        a.errors = errors;
+        a
+    };
+    // In interval 1, thread 0 has handed interval 0 over, thread 1 not yet: wait.
+    agg.hand_over(0, &[acc(0, 10)], 1);
+    assert_eq!(agg.closable(1), (0, true));
+    // Thread 1's report arrives: interval 0 closes with both threads' counts (errors here).
+    agg.hand_over(1, &[acc(0, 5)], 1);
+    assert_eq!(agg.closable(1), (1, false));
+    agg.close_before(1);
+    assert_eq!(agg.samples[0].errors, 15);
+    // Thread 1 falls silent: interval 1 waits through interval 2, closes in interval 3, and a
+    // late report then counts in the oldest open interval instead of being lost.
+    agg.hand_over(0, &[acc(1, 10), acc(2, 10)], 3);
+    assert_eq!(agg.closable(2), (1, true));
+    assert_eq!(agg.closable(3), (2, true));
+    agg.close_before(2);
+    assert_eq!(agg.samples[1].errors, 10);
+    agg.hand_over(1, &[acc(1, 7)], u64::MAX);
+    assert_eq!(agg.closable(3), (3, false));
+    agg.close_before(3);
+    assert_eq!(agg.samples[2].errors, 17);
+}
