@@ -241,8 +241,8 @@ fn kernel_waits_read_every_reply_and_leave_the_thread_to_its_other_tasks() {
 }
 
 fn run_events(dir: &std::path::Path, url: &str, driver: &str, more: &[&str]) -> serde_json::Value {
-    let mut c = lg(dir);
-    c.args([
+    let driver = format!("driver={driver}");
+    let mut args = vec![
         "run",
         "oltp_read_write",
         "--target",
@@ -259,12 +259,10 @@ fn run_events(dir: &std::path::Path, url: &str, driver: &str, more: &[&str]) -> 
         "-q",
         "--no-monitor",
         "--set",
-        &format!("driver={driver}"),
-    ]);
-    c.args(more);
-    let o = run(c);
-    assert!(o.status.success(), "{driver}: {}", stderr(&o));
-    json(&o)
+        &driver,
+    ];
+    args.extend(more);
+    lg_json(dir, &args)
 }
 
 #[test]
@@ -345,27 +343,26 @@ fn every_interval_holds_what_completed_in_it_with_many_workers_on_kernel_waits()
     let d = scratch();
     let url = fresh_db("t_lean_intervals");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
-    let mut c = lg(d.path());
-    c.args([
-        "run",
-        "oltp_point_select",
-        "--target",
-        &url,
-        "--threads",
-        "32",
-        "--duration",
-        "4s",
-        "--warmup",
-        "0",
-        "--report-interval",
-        "1s",
-        "--json",
-        "-q",
-        "--no-monitor",
-    ]);
-    let o = run(c);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r = json(&o);
+    let r = lg_json(
+        d.path(),
+        &[
+            "run",
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--threads",
+            "32",
+            "--duration",
+            "4s",
+            "--warmup",
+            "0",
+            "--report-interval",
+            "1s",
+            "--json",
+            "-q",
+            "--no-monitor",
+        ],
+    );
     let iv = r["intervals"].as_array().expect("intervals");
     let tps: Vec<f64> = iv.iter().map(|i| i["tps"].as_f64().unwrap()).collect();
     // Every transaction is in exactly one interval.

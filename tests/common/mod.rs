@@ -96,6 +96,15 @@ pub fn ok(o: Output) -> String {
     stdout(&o)
 }
 
+/// `loadgate ARGS` in `dir`, which must succeed; its standard output as JSON.
+pub fn lg_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut c = lg(dir);
+    c.args(args);
+    let o = run(c);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    json(&o)
+}
+
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
