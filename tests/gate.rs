@@ -11,6 +11,12 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::Output;
+use std::sync::Mutex;
+
+/// One test at a time: the verdicts here are statistics over short trials, and another test's
+/// load on the shared server during one arm tilts them (an A/A gate once called a deadlock rate
+/// that rose only under the other tests' load a regression).
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Short trials: 2 workers, 1 s measured after 0.2 s of warm-up.
 const SHORT: &[&str] = &[
@@ -135,6 +141,7 @@ fn count(elements: &[(String, String)], name: &str) -> usize {
 
 #[test]
 fn trials_are_one_set_and_runs_filter_by_set() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     let url = fresh_db("g_trials");
     prepare(d.path(), &url);
@@ -162,6 +169,7 @@ fn trials_are_one_set_and_runs_filter_by_set() {
 
 #[test]
 fn baseline_round_trip_calibration_and_compare_formats() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     let url = fresh_db("g_baseline");
     prepare(d.path(), &url);
@@ -331,6 +339,7 @@ fn baseline_round_trip_calibration_and_compare_formats() {
 
 #[test]
 fn gate_ab_flags_an_obviously_worse_candidate() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     // Not prepared beforehand: the gate prepares what is missing.
     let url = fresh_db("g_worse");
@@ -417,6 +426,7 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
 
 #[test]
 fn gate_aa_is_not_a_regression() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     let url = fresh_db("g_aa");
     prepare(d.path(), &url);
@@ -454,6 +464,7 @@ fn gate_aa_is_not_a_regression() {
 
 #[test]
 fn gate_against_a_baseline_writes_markdown() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     let url = fresh_db("g_gate_base");
     prepare(d.path(), &url);
@@ -514,6 +525,7 @@ fn gate_against_a_baseline_writes_markdown() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
+    let _serial = one_at_a_time(&SERIAL);
     let d = scratch();
     let url = fresh_db("g_bad");
     prepare(d.path(), &url);
@@ -677,6 +689,7 @@ fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
 
 #[test]
 fn history_finds_a_step_in_stored_runs() {
+    let _serial = one_at_a_time(&SERIAL);
     use loadgate::record::{RunRecord, RunStatus, RunStatusField, Summary, Testbed};
     let d = scratch();
     let mut store = loadgate::store::Store::open(&d.path().join("store.db")).unwrap();

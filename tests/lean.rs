@@ -17,7 +17,7 @@ use std::time::Duration;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    one_at_a_time(&SERIAL)
 }
 
 fn connector(url: &str, db: &str, sql: &[&str]) -> LeanConnector {

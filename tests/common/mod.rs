@@ -105,6 +105,12 @@ pub fn lg_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     json(&o)
 }
 
+/// Holds `lock` for the rest of a test: for the tests of one file that must not run beside each
+/// other (server-wide counters, or statistics that another test's load would tilt).
+pub fn one_at_a_time(lock: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
