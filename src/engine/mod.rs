@@ -450,6 +450,7 @@ where
         };
         let mut printed = 0usize;
         let mut next_tick = start + cfg.interval + TICK_RECHECK;
+        let last_open = end.map_or(u64::MAX, |e| clock.idx(e - Duration::from_nanos(1)));
         let mut threads_left = nthreads as usize;
         let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
         loop {
@@ -477,6 +478,10 @@ where
                     let now = Instant::now();
                     let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
                     let (upto, waiting) = agg.closable(clock.idx(now));
+                    // The run's last interval stays open until the end, when the transactions
+                    // in flight at the deadline are added to it (below).
+                    let upto = upto.min(last_open);
+                    let waiting = waiting && upto < last_open;
                     agg.close_before(upto);
                     // An interval that not every thread has handed over yet: look again soon.
                     next_tick = if waiting {
@@ -544,6 +549,28 @@ where
                 .saturating_duration_since(clock.warmup_end)
                 .as_secs_f64();
             let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+            // The transactions in flight at the end complete just after it. When the end is an
+            // interval boundary, they would make an interval of their own that shows a few
+            // transactions over a whole interval (a collapse that never happened), so they
+            // count in the run's last interval; later ones (a slow tail) keep their own.
+            let last_in = clock.idx(
+                run_end
+                    .checked_sub(Duration::from_nanos(1))
+                    .map_or(run_end, |t| t.max(clock.start)),
+            );
+            if last_in >= agg.closed_before {
+                if let Some(tail) = agg.open.remove(&(last_in + 1)) {
+                    let acc = agg
+                        .open
+                        .entry(last_in)
+                        .or_insert_with(|| IntervalAcc::new(last_in));
+                    // Open connections are a level over time, not a count: the later
+                    // interval's does not add to the earlier one's.
+                    let peak = acc.conn_open.max(tail.conn_open);
+                    acc.merge(&tail);
+                    acc.conn_open = peak;
+                }
+            }
             let last = clock.idx(now.max(run_end)) + 1;
             let last = agg
                 .open
@@ -552,8 +579,7 @@ where
                 .map_or(last, |k| last.max(k + 1));
             agg.close_before(last);
             // Drop trailing empty intervals after the run's end.
-            let end_idx = clock.idx(run_end);
-            while agg.samples.len() as u64 > end_idx + 1
+            while agg.samples.len() as u64 > last_in + 1
                 && agg
                     .samples
                     .last()
