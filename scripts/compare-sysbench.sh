@@ -243,7 +243,7 @@ proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # busy ticks of the whole machine: user nice system irq softirq steal (guest is inside user)
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 now() { date +%s.%N; }
-# rescheduling interrupts so far, summed over CPUs (0 where the kernel does not show them)
+# wake-up interrupts so far (RES and CAL rows), summed over CPUs (0 where the kernel hides them)
 wake_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i} END {print n + 0}' /proc/interrupts 2>/dev/null || echo 0; }
 
 # The status query itself counts in Questions: measure what one before/after pair adds.

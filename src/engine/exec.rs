@@ -125,9 +125,7 @@ pub trait Session {
     /// This session is alone on its client thread: it may wait for replies in a blocking
     /// receive of at most `bound` before it falls back to the runtime's poller. The default
     /// keeps waiting through the poller.
-    fn wait_in_kernel(&mut self, bound: Duration) {
-        let _ = bound;
-    }
+    fn wait_in_kernel(&mut self, _bound: Duration) {}
 }
 
 /// Opens sessions.

@@ -13,15 +13,16 @@
 //! system calls per query instead of three, and less client CPU per query (README, "Speed
 //! measurements"). The receive is bounded ([`REPLY_BLOCK_BOUND`]): a reply slower than that
 //! falls back to the poller, so the thread's ticker, Ctrl-C and the hard stop are served all
-//! the same.
+//! the same. Connections that share a thread always use the poller: one blocked connection
+//! must not hold up the others.
 //!
 //! Intervals: a worker's first completion past an interval boundary hands its thread's finished
 //! intervals to the [`Aggregator`] (the ticker does it for a thread that completes nothing). A
 //! thread whose replies all arrive without a wait runs its ticker only every few hundred
 //! queries, so the ticker alone handed intervals over late. The main thread closes an interval
 //! once every thread has handed it over, or one interval late at the latest; a report after
-//! that counts in the oldest open interval. Connections that share a thread always use the poller: one blocked connection
-//! must not hold up the others.
+//! that counts in the oldest open interval. The run's last interval stays open until the end:
+//! the transactions in flight at the deadline complete just after it and count in it.
 //!
 //! Closed loop: each worker runs transactions back to back; latency is measured from the send.
 //! Open loop (`rate`): transaction `n` has intended start `start + n / rate`, whatever happened
@@ -169,6 +170,12 @@ impl Clock {
     fn idx(&self, t: Instant) -> u64 {
         (t.saturating_duration_since(self.start).as_nanos() as u64) / self.interval_ns
     }
+
+    /// The interval holding the last instant before `end`: a run ending on a boundary ends in
+    /// the interval before it.
+    fn last_idx(&self, end: Instant) -> u64 {
+        self.idx(end.checked_sub(Duration::from_nanos(1)).unwrap_or(end))
+    }
 }
 
 /// Merges interval accumulators from all threads and turns closed intervals into samples.
@@ -215,14 +222,33 @@ impl Aggregator {
         }
     }
 
-    /// The intervals to close at a tick in interval `now`: those every thread has handed over,
-    /// and at the latest, one interval late, those before the previous one (a thread that has
-    /// not reported by then is starved or stuck; what it hands over later goes into the oldest
-    /// open interval). The second value is true when some ended interval is still waiting.
-    fn closable(&self, now: u64) -> (u64, bool) {
+    /// The intervals to close (all before the returned index) at a tick in interval `now`:
+    /// those every thread has handed over, and at the latest, one interval late, those before
+    /// the previous one (a thread that has not reported by then is starved or stuck; what it
+    /// hands over later goes into the oldest open interval). Never `last`, the run's last
+    /// interval: it closes at the end, with the transactions in flight at the deadline
+    /// ([`Aggregator::fold_tail`]). The second value is true when an ended interval that may
+    /// close is still waiting for a thread.
+    fn closable(&self, now: u64, last: u64) -> (u64, bool) {
         let all = self.reported.iter().copied().min().unwrap_or(u64::MAX);
-        let upto = now.min(all.max(now.saturating_sub(1)));
-        (upto, upto < now)
+        let upto = now.min(all.max(now.saturating_sub(1))).min(last);
+        (upto, upto < now.min(last))
+    }
+
+    /// At the end: the interval right after `last`, the run's last, holds the transactions that
+    /// were in flight at the deadline and completed just after it; they count in `last` rather
+    /// than make an interval of their own that shows a few transactions over a whole interval
+    /// (a collapse that never happened). Later intervals (a slow tail) keep their own.
+    fn fold_tail(&mut self, last: u64) {
+        if last < self.closed_before {
+            return;
+        }
+        if let Some(tail) = self.open.remove(&(last + 1)) {
+            self.open
+                .entry(last)
+                .or_insert_with(|| IntervalAcc::new(last))
+                .merge_later(&tail);
+        }
     }
 
     /// Close every interval before `idx`, filling gaps with empty samples.
@@ -450,7 +476,7 @@ where
         };
         let mut printed = 0usize;
         let mut next_tick = start + cfg.interval + TICK_RECHECK;
-        let last_open = end.map_or(u64::MAX, |e| clock.idx(e - Duration::from_nanos(1)));
+        let last_open = end.map_or(u64::MAX, |e| clock.last_idx(e));
         let mut threads_left = nthreads as usize;
         let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
         loop {
@@ -477,11 +503,7 @@ where
                 _ = tokio::time::sleep_until(next_tick.into()) => {
                     let now = Instant::now();
                     let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-                    let (upto, waiting) = agg.closable(clock.idx(now));
-                    // The run's last interval stays open until the end, when the transactions
-                    // in flight at the deadline are added to it (below).
-                    let upto = upto.min(last_open);
-                    let waiting = waiting && upto < last_open;
+                    let (upto, waiting) = agg.closable(clock.idx(now), last_open);
                     agg.close_before(upto);
                     // An interval that not every thread has handed over yet: look again soon.
                     next_tick = if waiting {
@@ -549,28 +571,8 @@ where
                 .saturating_duration_since(clock.warmup_end)
                 .as_secs_f64();
             let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-            // The transactions in flight at the end complete just after it. When the end is an
-            // interval boundary, they would make an interval of their own that shows a few
-            // transactions over a whole interval (a collapse that never happened), so they
-            // count in the run's last interval; later ones (a slow tail) keep their own.
-            let last_in = clock.idx(
-                run_end
-                    .checked_sub(Duration::from_nanos(1))
-                    .map_or(run_end, |t| t.max(clock.start)),
-            );
-            if last_in >= agg.closed_before {
-                if let Some(tail) = agg.open.remove(&(last_in + 1)) {
-                    let acc = agg
-                        .open
-                        .entry(last_in)
-                        .or_insert_with(|| IntervalAcc::new(last_in));
-                    // Open connections are a level over time, not a count: the later
-                    // interval's does not add to the earlier one's.
-                    let peak = acc.conn_open.max(tail.conn_open);
-                    acc.merge(&tail);
-                    acc.conn_open = peak;
-                }
-            }
+            let last_in = clock.last_idx(run_end);
+            agg.fold_tail(last_in);
             let last = clock.idx(now.max(run_end)) + 1;
             let last = agg
                 .open
@@ -866,7 +868,7 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
         let done = Instant::now();
         let measuring = done >= clock.warmup_end;
         let done_idx = clock.idx(done);
-        {
+        let interval_ended = {
             let mut r = ctx.rec.borrow_mut();
             r.rotate_to(done_idx);
             r.current.busy_ns += done.duration_since(send).as_nanos() as u64;
@@ -889,11 +891,12 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
                     }
                 }
             }
-        }
+            !r.finished.is_empty()
+        };
         // The first completion past an interval boundary hands the thread's finished intervals
         // over at once, so the main thread can close them on time (the ticker may only run
         // after many more replies when every one arrives without a wait).
-        if !ctx.rec.borrow().finished.is_empty() {
+        if interval_ended {
             hand_over(&ctx.rec, &ctx.shared, ctx.thread, done_idx);
         }
         let lost = match &result {

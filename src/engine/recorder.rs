@@ -138,6 +138,15 @@ impl IntervalAcc {
         self.wait_ns_max = self.wait_ns_max.max(o.wait_ns_max);
     }
 
+    /// Adds the interval that came right after this one (the same connections, later): like
+    /// [`IntervalAcc::merge`], except that open connections are a level over time, so the
+    /// larger of the two counts instead of their sum.
+    pub fn merge_later(&mut self, later: &IntervalAcc) {
+        let open = self.conn_open.max(later.conn_open);
+        self.merge(later);
+        self.conn_open = open;
+    }
+
     fn reset(&mut self, idx: u64) {
         self.idx = idx;
         self.corrected.reset();

@@ -265,21 +265,40 @@ fn an_interval_closes_when_every_thread_has_handed_it_over_or_one_interval_late(
     };
     // In interval 1, thread 0 has handed interval 0 over, thread 1 not yet: wait.
     agg.hand_over(0, &[acc(0, 10)], 1);
-    assert_eq!(agg.closable(1), (0, true));
+    assert_eq!(agg.closable(1, u64::MAX), (0, true));
     // Thread 1's report arrives: interval 0 closes with both threads' counts (errors here).
     agg.hand_over(1, &[acc(0, 5)], 1);
-    assert_eq!(agg.closable(1), (1, false));
+    assert_eq!(agg.closable(1, u64::MAX), (1, false));
     agg.close_before(1);
     assert_eq!(agg.samples[0].errors, 15);
     // Thread 1 falls silent: interval 1 waits through interval 2, closes in interval 3, and a
     // late report then counts in the oldest open interval instead of being lost.
     agg.hand_over(0, &[acc(1, 10), acc(2, 10)], 3);
-    assert_eq!(agg.closable(2), (1, true));
-    assert_eq!(agg.closable(3), (2, true));
+    assert_eq!(agg.closable(2, u64::MAX), (1, true));
+    assert_eq!(agg.closable(3, u64::MAX), (2, true));
     agg.close_before(2);
     assert_eq!(agg.samples[1].errors, 10);
     agg.hand_over(1, &[acc(1, 7)], u64::MAX);
-    assert_eq!(agg.closable(3), (3, false));
+    assert_eq!(agg.closable(3, u64::MAX), (3, false));
     agg.close_before(3);
     assert_eq!(agg.samples[2].errors, 17);
+
+    // The run's last interval (3 here) stays open whatever the threads report...
+    agg.hand_over(0, &[acc(3, 4)], u64::MAX);
+    assert_eq!(agg.closable(5, 3), (3, false));
+    // ...and at the end the interval after it, the transactions in flight at the deadline, is
+    // folded in; open connections are a level, not summed.
+    let mut tail = acc(4, 2);
+    tail.conn_open = 2;
+    agg.open.get_mut(&3).unwrap().conn_open = 2;
+    agg.hand_over(0, &[tail, acc(5, 1)], u64::MAX);
+    agg.fold_tail(3);
+    agg.close_before(6);
+    assert_eq!(agg.samples[3].errors, 6);
+    assert_eq!(agg.samples[3].conn_open, 2);
+    assert_eq!(agg.samples[4].errors, 0, "folded into the last interval");
+    assert_eq!(
+        agg.samples[5].errors, 1,
+        "a slower tail keeps its own interval"
+    );
 }

@@ -9,8 +9,9 @@
 //! `events_statements_current` consumer is on (MySQL's default, not MariaDB's). The engine
 //! prepares `BEGIN` and `COMMIT` too (as sysbench does), so they come from the same table; the
 //! text statements (`ROLLBACK`, and `BEGIN`/`COMMIT` from an executor that sends them as text)
-//! come from the digest table, filtered by the run's schema. Column sets differ between servers and versions, so the columns present are read from
-//! `information_schema.COLUMNS` and missing ones come back as NULL.
+//! come from the digest table, filtered by the run's schema. Column sets differ between servers
+//! and versions, so the columns present are read from `information_schema.COLUMNS` and missing
+//! ones come back as NULL.
 
 use crate::record::StatementStat;
 use std::collections::BTreeMap;
