@@ -29,8 +29,12 @@
 # medians over the repeats. `ratio` is the median of the per-pair ratios loadgate/sysbench
 # (pairs are adjacent in time, so drift cancels); `pairs ahead` counts the pairs where loadgate's
 # QPS was at least sysbench's, so a median near 1.0 can be read as a tie or a lead. An odd
-# REPEATS makes the median one real pair. The bar (issue 2): ratio >= 1.0 and loadgate
-# µs/query <= sysbench µs/query at every point; `bar` says yes/no. `spoiled sb/lg` counts
+# REPEATS makes the median one real pair. `ratio CI` is a distribution-free confidence interval
+# for that median (order statistics of the pair ratios, coverage at least 90 %, the exact
+# coverage in brackets; n/a below 5 pairs), and `verdict` reads it: `ahead` when the whole
+# interval is at or above 1.0, `behind` when it is below, `tie` when it straddles 1.0 (the pairs
+# cannot tell the two clients apart there). The bar (issue 2): ratio >= 1.0 and loadgate
+# µs/query <= sysbench µs/query at every point; `bar` says yes/no from the medians alone. `spoiled sb/lg` counts
 # flagged runs out of REPEATS for each client: rows with flagged runs are weak evidence; rerun
 # them on a quieter machine. Every run's raw numbers go to reports/compare-sysbench-*.csv.
 #
@@ -92,11 +96,27 @@ source "$ROOT/scripts/lib.sh"
 # print_table CSV "WORKLOADS" "THREADS": the Markdown table (medians per point) from a raw CSV.
 print_table() {
   awk -F, -v order="$2" -v torder="$3" '
-    function median(list,   a, n, i, j, x) {
+    function sorted(list, a,   n, i, j, x) {
       n = split(list, a, " ")
-      if (n == 0) return ""
       for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      return n
+    }
+    function median(list,   a, n) {
+      n = sorted(list, a)
+      if (n == 0) return ""
       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    # Distribution-free confidence interval for the median of n values: [x(k), x(n+1-k)] for
+    # the largest k with P(Binomial(n, 1/2) <= k - 1) <= 5 %, so the coverage is at least 90 %.
+    # Sets ci_lo, ci_hi and ci_cov; returns 0 when n is too small for any interval (n < 5).
+    function median_ci(list,   a, n, k, tail, c, i) {
+      n = sorted(list, a)
+      k = 0; tail = 0; c = 1
+      for (i = 0; i < n; i++) c *= 0.5   # P(B = 0)
+      while (tail + c <= 0.05) { tail += c; k++; c = c * (n - k + 1) / k }
+      if (k == 0) return 0
+      ci_lo = a[k]; ci_hi = a[n + 1 - k]; ci_cov = 1 - 2 * tail
+      return 1
     }
     NR == 1 { next }
     {
@@ -107,8 +127,8 @@ print_table() {
       v[k, $4, c] = $10
     }
     END {
-      print "| workload | threads | sysbench QPS | loadgate QPS | ratio | pairs ahead | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | wake-ups/query sb · lg | spoiled sb · lg | bar |"
-      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"
+      print "| workload | threads | sysbench QPS | loadgate QPS | ratio | ratio CI (≥90 %) | pairs ahead | sysbench µs/query | loadgate µs/query | server µs/query sb · lg | Questions/query sb · lg | wake-ups/query sb · lg | spoiled sb · lg | bar | verdict |"
+      print "|---|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|"
       nw = split(order, W, " "); nt = split(torder, T, " ")
       for (i = 1; i <= nw; i++) for (j = 1; j <= nt; j++) {
         k = W[i] SUBSEP T[j]
@@ -120,10 +140,14 @@ print_table() {
         ratio = median(ratios); us_sb = median(usq[k, "sb"]); us_lg = median(usq[k, "lg"])
         spoiled = (na[k, "sb"] ? "n/a" : (sp[k, "sb"] + 0) "/" runs[k, "sb"]) " · " (na[k, "lg"] ? "n/a" : (sp[k, "lg"] + 0) "/" runs[k, "lg"])
         bar = (ratio >= 1.0 && us_lg <= us_sb) ? "yes" : "no"
+        if (median_ci(ratios)) {
+          ci = sprintf("%.3f–%.3f (%.0f %%)", ci_lo, ci_hi, 100 * ci_cov)
+          verdict = ci_lo >= 1.0 ? "ahead" : (ci_hi < 1.0 ? "behind" : "tie")
+        } else { ci = "n/a"; verdict = "n/a" }
         srvq = na[k, "sb"] ? "n/a" : sprintf("%.2f · %.2f", median(sq[k, "sb"]), median(sq[k, "lg"]))
-        printf "| %s | %s | %.0f | %.0f | %.3f | %d/%d | %.2f | %.2f | %s | %.3f · %.3f | %.2f · %.2f | %s | %s |\n",
-          W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, ahead, pairs, us_sb, us_lg, srvq,
-          median(qq[k, "sb"]), median(qq[k, "lg"]), median(ipq[k, "sb"]), median(ipq[k, "lg"]), spoiled, bar
+        printf "| %s | %s | %.0f | %.0f | %.3f | %s | %d/%d | %.2f | %.2f | %s | %.3f · %.3f | %.2f · %.2f | %s | %s | %s |\n",
+          W[i], T[j], median(qps[k, "sb"]), median(qps[k, "lg"]), ratio, ci, ahead, pairs, us_sb, us_lg, srvq,
+          median(qq[k, "sb"]), median(qq[k, "lg"]), median(ipq[k, "sb"]), median(ipq[k, "lg"]), spoiled, bar, verdict
       }
     }' "$1"
 }
