@@ -849,14 +849,13 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
         }
 
         let txn = plan.pick_txn(&mut rng);
+        // A retryable error restarts the transaction even after the deadline or Ctrl-C: the
+        // transaction was started, and sysbench finishes it too. Only the hard stop (the
+        // grace) ends a transaction that keeps failing.
         let result = loop {
             match run_txn(s, &plan, txn, &mut rng, &mut scratch, &ctx.rec, &clock).await {
                 Ok(()) => break Ok(()),
-                Err(e)
-                    if !e.connection_lost
-                        && cfg.retry_errors.contains(&e.code)
-                        && !ctx.shared.stop.load(Relaxed) =>
-                {
+                Err(e) if !e.connection_lost && cfg.retry_errors.contains(&e.code) => {
                     note_error(&ctx.rec, &clock, &e, true);
                     if let Err(e2) = s.control(Control::Rollback).await {
                         break Err(e2);
