@@ -2,10 +2,11 @@
 //! refusing to touch anything else.
 //!
 //! Ownership is written into the server: every table `prepare` creates gets the comment
-//! `loadgate:owned workload=<name>`. `prepare` refuses a schema that holds other tables unless
+//! `loadgate:owned workload=<name> rows=<N>`. `prepare` refuses a schema that holds other tables unless
 //! forced, and never replaces a same-named table it did not create, forced or not. `cleanup`
 //! drops only tables of the workload that carry the mark, so a user's table of the same name
-//! survives.
+//! survives. The row count in the mark lets `run` (and `gate`, which then reloads) refuse tables
+//! prepared at another size: their ids would not be the ones the run draws.
 
 use crate::error::Error;
 use crate::target::{Target, TargetError};
@@ -20,8 +21,26 @@ pub const OWNER_MARK: &str = "loadgate:owned";
 /// Rows per multi-row INSERT while loading.
 const LOAD_BATCH: usize = 1000;
 
-fn mark(workload: &str) -> String {
-    format!("{OWNER_MARK} workload={workload}")
+fn mark(workload: &str, rows: i64) -> String {
+    format!("{OWNER_MARK} workload={workload} rows={rows}")
+}
+
+/// The owner and the row count a table comment records (`None, None` when loadgate did not
+/// create the table; the row count is missing on tables prepared before it was recorded).
+fn parse_mark(comment: &str) -> (Option<String>, Option<i64>) {
+    let Some(rest) = comment.strip_prefix(OWNER_MARK) else {
+        return (None, None);
+    };
+    let mut owner = String::new();
+    let mut rows = None;
+    for token in rest.split_whitespace() {
+        if let Some(w) = token.strip_prefix("workload=") {
+            owner = w.to_string();
+        } else if let Some(n) = token.strip_prefix("rows=") {
+            rows = n.parse().ok();
+        }
+    }
+    (Some(owner), rows)
 }
 
 /// A table found in the target schema.
@@ -30,6 +49,8 @@ pub struct ExistingTable {
     pub name: String,
     /// `Some(workload)` when loadgate created it.
     pub owner: Option<String>,
+    /// The rows `prepare` loaded, when the mark records them.
+    pub rows: Option<i64>,
 }
 
 /// Tables in `database`, with their owner mark.
@@ -45,11 +66,9 @@ pub async fn list_tables(
         .map_err(|e| target.classify(e, Some(q)))?;
     Ok(rows
         .into_iter()
-        .map(|(name, comment)| ExistingTable {
-            owner: comment
-                .strip_prefix(OWNER_MARK)
-                .map(|rest| rest.trim().trim_start_matches("workload=").to_string()),
-            name,
+        .map(|(name, comment)| {
+            let (owner, rows) = parse_mark(&comment);
+            ExistingTable { name, owner, rows }
         })
         .collect())
 }
@@ -225,7 +244,11 @@ async fn load_table(
     exec(
         &mut conn,
         target,
-        &format!("ALTER TABLE `{}` COMMENT = '{}'", t.name, mark(workload)),
+        &format!(
+            "ALTER TABLE `{}` COMMENT = '{}'",
+            t.name,
+            mark(workload, t.rows)
+        ),
     )
     .await?;
     if !quiet {
@@ -319,7 +342,9 @@ pub fn is_sysbench_family(a: &str, b: &str) -> bool {
     F.contains(&a) && F.contains(&b)
 }
 
-/// Check that every table the workload needs exists and is loadgate's; say what to do if not.
+/// Check that every table the workload needs exists, is loadgate's and, where the mark records
+/// it, holds the row count the run expects; say what to do if not. A missing table or one of
+/// another size is [`Error::Usage`] (`gate` prepares on that), a user's table [`Error::Refused`].
 pub async fn check_prepared(
     conn: &mut Conn,
     target: &Target,
@@ -328,8 +353,9 @@ pub async fn check_prepared(
     database: &str,
 ) -> Result<(), Error> {
     let existing = list_tables(conn, target, database).await?;
-    for name in plan.table_names() {
-        match existing.iter().find(|t| t.name == name) {
+    for want in plan.groups.iter().flat_map(|g| &g.tables) {
+        let name = &want.name;
+        match existing.iter().find(|t| &t.name == name) {
             None => {
                 return Err(Error::Usage(format!(
                     "table `{database}`.`{name}` does not exist on {}: run `loadgate prepare {workload}` with the same --target and table settings first",
@@ -341,8 +367,38 @@ pub async fn check_prepared(
                     "table `{database}`.`{name}` was not created by loadgate; refusing to run a workload that writes to it. Use another database."
                 )))
             }
+            Some(ExistingTable {
+                rows: Some(rows), ..
+            }) if *rows != want.rows => {
+                return Err(Error::Usage(format!(
+                    "table `{database}`.`{name}` on {} was prepared with {rows} rows, but this run expects {} (--table-size, or the workload's row count): pass --table-size {rows}, or run `loadgate prepare {workload} --table-size {}` to reload it",
+                    target.addr(),
+                    want.rows,
+                    want.rows
+                )))
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_round_trips_owner_and_rows() {
+        assert_eq!(
+            parse_mark(&mark("oltp_read_write", 10_000)),
+            (Some("oltp_read_write".to_string()), Some(10_000))
+        );
+        // Marked before the row count was recorded.
+        assert_eq!(
+            parse_mark("loadgate:owned workload=bulk_sync"),
+            (Some("bulk_sync".to_string()), None)
+        );
+        assert_eq!(parse_mark("a user's table"), (None, None));
+        assert_eq!(parse_mark(""), (None, None));
+    }
 }

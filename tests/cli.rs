@@ -161,6 +161,8 @@ fn read_write_runs_20_statements_per_transaction_split_14_4_2() {
             "oltp_read_write",
             "--target",
             &url,
+            "--table-size",
+            "2000",
             "--duration",
             "3s",
             "--warmup",
@@ -219,6 +221,8 @@ fn open_loop_reaches_its_rate_and_accounts_for_every_transaction() {
             "oltp_point_select",
             "--target",
             &url,
+            "--table-size",
+            "1000",
             "--rate",
             "400",
             "--threads",
@@ -272,6 +276,7 @@ fn json_report_matches_the_committed_schema() {
     ] {
         let mut a = args.clone();
         a.extend(["--target", url.as_str()]);
+        a.extend(["--table-size", "500"]);
         let r = run_json(d.path(), &a);
         let errors: Vec<String> = validator
             .iter_errors(&r)
@@ -286,6 +291,8 @@ fn json_report_matches_the_committed_schema() {
             "oltp_point_select",
             "--target",
             &url,
+            "--table-size",
+            "500",
             "--duration",
             "1s",
             "--warmup",
@@ -308,6 +315,8 @@ fn output_file_and_runs_listing() {
         "oltp_point_select",
         "--target",
         &url,
+        "--table-size",
+        "300",
         "--duration",
         "1s",
         "--warmup",
@@ -343,6 +352,8 @@ fn ctrl_c_stores_a_partial_run_and_exits_130() {
         "oltp_read_write",
         "--target",
         &url,
+        "--table-size",
+        "500",
         "--duration",
         "60s",
         "--warmup",
@@ -526,6 +537,64 @@ fn run_without_prepare_says_what_to_do() {
 }
 
 #[test]
+fn run_on_tables_of_another_size_names_the_size_they_have() {
+    let d = scratch();
+    let url = fresh_db("t_size");
+    prepare_on(d.path(), "oltp_read_write", &url, 300, &[]);
+    let comment = sql(&url, &["SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA='t_size' AND TABLE_NAME='sbtest1'"]);
+    assert_eq!(
+        comment[0][0],
+        "loadgate:owned workload=oltp_read_write rows=300"
+    );
+    let mut c = lg(d.path());
+    c.args(["run", "oltp_point_select", "--target", &url, "-q"])
+        .args(["--table-size", "500", "--duration", "1s"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("`t_size`.`sbtest1`"), "{err}");
+    assert!(err.contains("prepared with 300 rows"), "{err}");
+    assert!(err.contains("expects 500"), "{err}");
+    assert!(err.contains("--table-size 300"), "{err}");
+    // The size it was prepared with runs.
+    let r = lg_json(
+        d.path(),
+        &[
+            "run",
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--table-size",
+            "300",
+        ]
+        .into_iter()
+        .chain(["--duration", "1s", "--warmup", "0s", "--json", "-q"])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(r["status"], "complete");
+    // Tables from before the row count was recorded are taken as they are.
+    sql(
+        &url,
+        &["ALTER TABLE sbtest1 COMMENT = 'loadgate:owned workload=oltp_read_write'"],
+    );
+    let r = lg_json(
+        d.path(),
+        &[
+            "run",
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--table-size",
+            "500",
+        ]
+        .into_iter()
+        .chain(["--duration", "1s", "--warmup", "0s", "--json", "-q"])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(r["status"], "complete");
+}
+
+#[test]
 fn workloads_lists_builtins_and_files() {
     let d = scratch();
     std::fs::create_dir(d.path().join("workloads")).unwrap();
@@ -582,7 +651,15 @@ fn server_start_status_stop_round_trip_used_without_target() {
     ok(run(c));
     let r = run_json(
         d.path(),
-        &["oltp_point_select", "--duration", "1s", "--warmup", "0"],
+        &[
+            "oltp_point_select",
+            "--table-size",
+            "200",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+        ],
     );
     assert!(
         r["target"]

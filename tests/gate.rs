@@ -463,6 +463,35 @@ fn gate_aa_is_not_a_regression() {
 }
 
 #[test]
+fn gate_reloads_tables_prepared_at_another_size() {
+    let _serial = one_at_a_time(&SERIAL);
+    let d = scratch();
+    let url = fresh_db("g_resize");
+    prepare_on(d.path(), "oltp_read_write", &url, 400, &[]);
+    let mut args = vec!["gate", "oltp_read_write", "--target", &url, "--ab"];
+    args.extend(["--max-pairs", "3"]);
+    args.extend(SHORT);
+    let o = lg_run(d.path(), &args);
+    assert!(
+        [0, 1, 3].contains(&code(&o)),
+        "exit {}: {}",
+        code(&o),
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Preparing oltp_read_write"),
+        "{}",
+        stderr(&o)
+    );
+    let n = sql(&url, &["SELECT COUNT(*), MAX(id) FROM sbtest1"]);
+    assert_eq!(
+        n[0],
+        vec!["1000", "1000"],
+        "gate reloaded the table at --table-size 1000"
+    );
+}
+
+#[test]
 fn gate_against_a_baseline_writes_markdown() {
     let _serial = one_at_a_time(&SERIAL);
     let d = scratch();

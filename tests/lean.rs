@@ -247,6 +247,8 @@ fn run_events(dir: &std::path::Path, url: &str, driver: &str, more: &[&str]) -> 
         "oltp_read_write",
         "--target",
         url,
+        "--table-size",
+        "1000", // as prepared by its caller
         "--events",
         "200",
         "--duration",
@@ -350,6 +352,8 @@ fn every_interval_holds_what_completed_in_it_with_many_workers_on_kernel_waits()
             "oltp_point_select",
             "--target",
             &url,
+            "--table-size",
+            "1000",
             "--threads",
             "32",
             "--duration",

@@ -122,6 +122,8 @@ fn through_haproxy_gives_the_same_query_counts_as_direct() {
             "oltp_read_only",
             "--target",
             url,
+            "--table-size",
+            "1000",
             "--threads",
             "4",
             "--events",
