@@ -2,11 +2,11 @@
 //! refusing to touch anything else.
 //!
 //! Ownership is written into the server: every table `prepare` creates gets the comment
-//! `loadgate:owned workload=<name> rows=<N>`. `prepare` refuses a schema that holds other tables unless
-//! forced, and never replaces a same-named table it did not create, forced or not. `cleanup`
-//! drops only tables of the workload that carry the mark, so a user's table of the same name
-//! survives. The row count in the mark lets `run` (and `gate`, which then reloads) refuse tables
-//! prepared at another size: their ids would not be the ones the run draws.
+//! `loadgate:owned workload=<name> rows=<N>`. `prepare` refuses a schema that holds other
+//! tables unless forced, and never replaces a same-named table it did not create, forced or
+//! not. `cleanup` drops only tables of the workload that carry the mark, so a user's table of
+//! the same name survives. The row count in the mark lets `run` refuse (and `gate` reload)
+//! tables prepared at another size: their ids would not be the ones the run draws.
 
 use crate::error::Error;
 use crate::target::{Target, TargetError};

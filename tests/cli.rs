@@ -556,42 +556,33 @@ fn run_on_tables_of_another_size_names_the_size_they_have() {
     assert!(err.contains("prepared with 300 rows"), "{err}");
     assert!(err.contains("expects 500"), "{err}");
     assert!(err.contains("--table-size 300"), "{err}");
-    // The size it was prepared with runs.
-    let r = lg_json(
-        d.path(),
-        &[
+    let run_at = |size: &str| {
+        let args = [
             "run",
             "oltp_point_select",
             "--target",
             &url,
             "--table-size",
-            "300",
-        ]
-        .into_iter()
-        .chain(["--duration", "1s", "--warmup", "0s", "--json", "-q"])
-        .collect::<Vec<_>>(),
-    );
-    assert_eq!(r["status"], "complete");
+            size,
+        ];
+        let r = lg_json(
+            d.path(),
+            &[
+                &args[..],
+                &["--duration", "1s", "--warmup", "0s", "--json", "-q"],
+            ]
+            .concat(),
+        );
+        assert_eq!(r["status"], "complete", "{r}");
+    };
+    // The size it was prepared with runs.
+    run_at("300");
     // Tables from before the row count was recorded are taken as they are.
     sql(
         &url,
         &["ALTER TABLE sbtest1 COMMENT = 'loadgate:owned workload=oltp_read_write'"],
     );
-    let r = lg_json(
-        d.path(),
-        &[
-            "run",
-            "oltp_point_select",
-            "--target",
-            &url,
-            "--table-size",
-            "500",
-        ]
-        .into_iter()
-        .chain(["--duration", "1s", "--warmup", "0s", "--json", "-q"])
-        .collect::<Vec<_>>(),
-    );
-    assert_eq!(r["status"], "complete");
+    run_at("500");
 }
 
 #[test]
