@@ -342,22 +342,23 @@ pub fn is_sysbench_family(a: &str, b: &str) -> bool {
     F.contains(&a) && F.contains(&b)
 }
 
-/// Check that every table the workload needs exists, is loadgate's and, where the mark records
-/// it, holds the row count the run expects; say what to do if not. A missing table or one of
-/// another size is [`Error::Usage`] (`gate` prepares on that), a user's table [`Error::Refused`].
-pub async fn check_prepared(
+/// What `prepare` still has to do before the workload can run here: `None` when every table it
+/// needs exists, is loadgate's and, where the mark records it, holds the row count the run
+/// expects; otherwise what is missing or of another size, with the command that fixes it
+/// (`gate` prepares on that). A user's table in the way is [`Error::Refused`].
+pub async fn needs_prepare(
     conn: &mut Conn,
     target: &Target,
     plan: &Plan,
     workload: &str,
     database: &str,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let existing = list_tables(conn, target, database).await?;
     for want in plan.groups.iter().flat_map(|g| &g.tables) {
-        let name = &want.name;
+        let (name, expected) = (&want.name, want.rows);
         match existing.iter().find(|t| &t.name == name) {
             None => {
-                return Err(Error::Usage(format!(
+                return Ok(Some(format!(
                     "table `{database}`.`{name}` does not exist on {}: run `loadgate prepare {workload}` with the same --target and table settings first",
                     target.addr()
                 )))
@@ -369,18 +370,30 @@ pub async fn check_prepared(
             }
             Some(ExistingTable {
                 rows: Some(rows), ..
-            }) if *rows != want.rows => {
-                return Err(Error::Usage(format!(
-                    "table `{database}`.`{name}` on {} was prepared with {rows} rows, but this run expects {} (--table-size, or the workload's row count): pass --table-size {rows}, or run `loadgate prepare {workload} --table-size {}` to reload it",
-                    target.addr(),
-                    want.rows,
-                    want.rows
+            }) if *rows != expected => {
+                return Ok(Some(format!(
+                    "table `{database}`.`{name}` on {} was prepared with {rows} rows, but this run expects {expected} (--table-size, or the workload's row count): pass --table-size {rows}, or run `loadgate prepare {workload} --table-size {expected}` to reload it",
+                    target.addr()
                 )))
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// [`needs_prepare`] for a run: anything left to prepare is a usage error that says what to do.
+pub async fn check_prepared(
+    conn: &mut Conn,
+    target: &Target,
+    plan: &Plan,
+    workload: &str,
+    database: &str,
+) -> Result<(), Error> {
+    match needs_prepare(conn, target, plan, workload, database).await? {
+        None => Ok(()),
+        Some(what) => Err(Error::Usage(what)),
+    }
 }
 
 #[cfg(test)]

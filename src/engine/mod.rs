@@ -171,6 +171,11 @@ impl Clock {
         (t.saturating_duration_since(self.start).as_nanos() as u64) / self.interval_ns
     }
 
+    /// When interval `idx` begins.
+    fn start_of(&self, idx: u64) -> Instant {
+        self.start + Duration::from_nanos(idx * self.interval_ns)
+    }
+
     /// The interval holding the last instant before `end`: a run ending on a boundary ends in
     /// the interval before it.
     fn last_idx(&self, end: Instant) -> u64 {
@@ -509,7 +514,7 @@ where
                     next_tick = if waiting {
                         now + TICK_RECHECK
                     } else {
-                        clock.start + Duration::from_nanos((clock.idx(now) + 1) * clock.interval_ns) + TICK_RECHECK
+                        clock.start_of(clock.idx(now) + 1) + TICK_RECHECK
                     };
                     match (cfg.live, &bar) {
                         (Live::Lines(every), _) => {
@@ -679,7 +684,7 @@ async fn ticker(
         return;
     };
     let Some(c) = c else { return };
-    let mut next = c.start + Duration::from_nanos(c.interval_ns);
+    let mut next = c.start_of(1);
     loop {
         tokio::time::sleep_until(next.into()).await;
         next += Duration::from_nanos(c.interval_ns);

@@ -266,8 +266,9 @@ fn parse_target(url: &str, t: &TargetArgs) -> Result<Target> {
     Ok(target)
 }
 
-/// Prepares the workload's tables when they are missing (or always, with `force`, or on a
-/// throwaway server), and returns the testbed fingerprint of the target.
+/// Prepares the workload's tables when they are missing or of another size
+/// ([`prepare::needs_prepare`]), always with `force` or on a throwaway server, and returns the
+/// testbed fingerprint of the target.
 fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String> {
     let s = &side.settings;
     let timeout = timeout_of(s);
@@ -280,16 +281,11 @@ fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String>
             .await
             .unwrap_or_default();
         let fp = testbed::testbed(&info, &vars).fingerprint;
-        let check =
-            prepare::check_prepared(&mut conn, t, &side.plan, &side.workload.name, &s.database)
+        let todo =
+            prepare::needs_prepare(&mut conn, t, &side.plan, &side.workload.name, &s.database)
                 .await;
         let _ = conn.disconnect().await;
-        let missing = match check {
-            Ok(()) => false,
-            Err(Error::Usage(_)) => true,
-            Err(e) => return Err(e),
-        };
-        Ok::<_, Error>((fp, missing))
+        Ok::<_, Error>((fp, todo?.is_some()))
     })?;
     if force || missing || side.throwaway {
         if !quiet {
