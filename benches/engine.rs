@@ -74,6 +74,7 @@ fn config(workers: u32, client_threads: u32, events: u64) -> EngineConfig {
         workers,
         client_threads,
         block_replies: true,
+        batch_threads: false,
         warmup: Duration::ZERO,
         duration: None,
         rate: None,

@@ -21,6 +21,11 @@
 #     At 1 thread the other CPU is always idle, so every query costs two (client to server and
 #     back) for both clients. Which regime a run lands in is the scheduler's choice, for sysbench
 #     and loadgate alike; this column shows which one each got.
+#   - sched: the Linux scheduling policy each client's threads ran under. loadgate's default
+#     (`client_sched = auto`) runs its client threads SCHED_BATCH in closed loop, so a client
+#     thread woken by a reply does not preempt the server thread running on that CPU; sysbench's
+#     threads run normal. CLIENT_SCHED=normal runs loadgate like sysbench; SB_SCHED=batch runs
+#     sysbench under `chrt --batch 0`, to see what the policy alone is worth.
 #   - spoiled: the machine's busy time (/proc/stat) minus client and server CPU (/proc/PID/stat)
 #     is CPU that someone else used during the run. When that unexplained share is above
 #     SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
@@ -53,6 +58,8 @@ TABLE_SIZE="${TABLE_SIZE:-10000}"
 RAND_TYPE="${RAND_TYPE:-uniform}"
 CLIENT_THREADS="${CLIENT_THREADS:-0}"
 DRIVER="${DRIVER:-lean}"
+CLIENT_SCHED="${CLIENT_SCHED:-auto}"
+SB_SCHED="${SB_SCHED:-normal}"
 SPOIL_PCT="${SPOIL_PCT:-15}"
 TARGET="${LOADGATE_TARGET:-}"
 LOADGATE="${LOADGATE_BIN:-}"
@@ -78,6 +85,8 @@ Options (environment variable in brackets):
   --rand-type DIST      uniform, special, gaussian, pareto [RAND_TYPE] (default: $RAND_TYPE)
   --client-threads N    loadgate --client-threads (0 = its default) [CLIENT_THREADS] (default: $CLIENT_THREADS)
   --driver NAME         loadgate's driver: lean or mysql_async [DRIVER] (default: $DRIVER)
+  --client-sched NAME   loadgate's client_sched: auto, batch or normal [CLIENT_SCHED] (default: $CLIENT_SCHED)
+  --sysbench-sched NAME sysbench's threads: normal, or batch (chrt --batch 0) [SB_SCHED] (default: $SB_SCHED)
   --db NAME             Database for the tables [DB] (default: the URL's, else sbtest)
   --loadgate PATH       loadgate binary [LOADGATE_BIN] (default: cargo build --release)
   --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench-DATE.csv)
@@ -164,6 +173,8 @@ while [ $# -gt 0 ]; do
     --rand-type) RAND_TYPE="${2:?--rand-type needs a name}"; shift 2 ;;
     --client-threads) CLIENT_THREADS="${2:?--client-threads needs a number}"; shift 2 ;;
     --driver) DRIVER="${2:?--driver needs lean or mysql_async}"; shift 2 ;;
+    --client-sched) CLIENT_SCHED="${2:?--client-sched needs auto, batch or normal}"; shift 2 ;;
+    --sysbench-sched) SB_SCHED="${2:?--sysbench-sched needs normal or batch}"; shift 2 ;;
     --db) DB="${2:?--db needs a name}"; shift 2 ;;
     --loadgate) LOADGATE="${2:?--loadgate needs a path}"; shift 2 ;;
     --csv) CSV="${2:?--csv needs a path}"; shift 2 ;;
@@ -193,6 +204,8 @@ for w in $WORKLOADS; do
     *) die "workload '$w' has no sysbench twin (use oltp_point_select, oltp_read_write, oltp_read_only, oltp_write_only)" ;;
   esac
 done
+case "$CLIENT_SCHED" in auto | batch | normal) ;; *) die "--client-sched must be auto, batch or normal (got '$CLIENT_SCHED')" ;; esac
+case "$SB_SCHED" in normal) SB_CHRT=() ;; batch) SB_CHRT=(chrt --batch 0) ;; *) die "--sysbench-sched must be normal or batch (got '$SB_SCHED')" ;; esac
 case "$RAND_TYPE" in uniform | special | gaussian | pareto) ;; *) die "--rand-type must be uniform, special, gaussian or pareto (sysbench 1.0.20 has no zipfian)" ;; esac
 
 # ---- tools --------------------------------------------------------------------------------
@@ -287,19 +300,19 @@ rows="$(sql "SELECT COUNT(*) FROM \`$DB\`.sbtest1" 2>/dev/null)" || die "$DB.sbt
 STAMP="$(date +%Y%m%d-%H%M%S)"
 [ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench-$STAMP.csv"
 mkdir -p "$(dirname "$CSV")"
-echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,wake_ipis_per_query" >"$CSV"
+echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,wake_ipis_per_query,sched" >"$CSV"
 
 # ---- one run ------------------------------------------------------------------------------
 # run_one CLIENT WORKLOAD THREADS REPEAT: appends one CSV row.
 run_one() {
   local client="$1" w="$2" t="$3" r="$4"
   local out="$TMP/$client.out" err="$TMP/$client.err" tf="$TMP/$client.time"
-  local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" rc=0
+  local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" sched="$SB_SCHED" rc=0
   q0="$(questions)"
   [ -z "$SERVER_PID" ] || s0="$(proc_ticks "$SERVER_PID")"
   m0="$(machine_ticks)"; i0="$(wake_ipis)"; t0="$(now)"
   if [ "$client" = sysbench ]; then
-    /usr/bin/time -f '%U %S' -o "$tf" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
+    /usr/bin/time -f '%U %S' -o "$tf" "${SB_CHRT[@]}" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
       --mysql-port="$DB_PORT" --mysql-user="$DB_USER" "${SB_PASS[@]}" --mysql-db="$DB" --tables=1 \
       --table-size="$TABLE_SIZE" --threads="$t" --time="$DURATION" --rand-type="$RAND_TYPE" \
       --report-interval=0 run >"$out" 2>"$err" || rc=$?
@@ -307,7 +320,7 @@ run_one() {
     /usr/bin/time -f '%U %S' -o "$tf" "$LOADGATE" run "$w" --target "$LG_URL" --tables 1 \
       --table-size "$TABLE_SIZE" --threads "$t" --duration "${DURATION}s" --warmup 0s \
       --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --set "driver=$DRIVER" \
-      --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
+      --set "client_sched=$CLIENT_SCHED" --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
   fi
   t1="$(now)"; i1="$(wake_ipis)"; m1="$(machine_ticks)"
   [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
@@ -321,20 +334,22 @@ run_one() {
     read -r queries qps < <(awk '/^ *queries:/ {gsub(/\(/, "", $3); print $2, $3; exit}' "$out")
   else
     # Pretty-printed JSON: the top-level keys sit at two spaces of indentation.
-    read -r queries qps ct < <(awk '
+    read -r queries qps ct sched < <(awk '
       /^  "queries": \{/ {inq = 1; next}
       inq && /^  \}/ {inq = 0}
       inq && /"(read|write|other)":/ {gsub(/[^0-9]/, "", $2); n += $2}
       /^  "qps": \{/ {inqps = 1; next}
       inqps && /"total":/ {gsub(/[^0-9.]/, "", $2); qps = $2; inqps = 0}
       /^    "client_threads":/ {gsub(/[^0-9]/, "", $2); ct = $2}
-      END {print n, qps, ct}' "$out")
+      /^    "client_sched":/ {gsub(/[^a-z]/, "", $2); sched = $2}
+      END {print n, qps, ct, sched}' "$out")
   fi
   [ -n "${queries:-}" ] && [ "${queries:-0}" -gt 0 ] || die "$client $w --threads $t: no query count in its output ($out)"
   awk -v started="$t0" -v w="$w" -v t="$t" -v r="$r" -v client="$client" -v ct="${ct:-}" \
     -v dur="$DURATION" -v t0="$t0" -v t1="$t1" -v queries="$queries" -v qps="$qps" \
     -v q="$((q1 - q0 - Q_OVERHEAD))" -v s="$((s1 - s0))" -v m="$((m1 - m0))" -v clk="$CLK_TCK" \
-    -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" -v ipis="$((i1 - i0))" '
+    -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" -v ipis="$((i1 - i0))" \
+    -v sched="${sched:-NA}" '
     BEGIN {
       split(cpu, c, " "); user = c[1]; sys = c[2]
       us_q = (user + sys) * 1e6 / queries
@@ -346,9 +361,9 @@ run_one() {
         srv_s = sprintf("%.2f", srv); srv_q = sprintf("%.2f", srv * 1e6 / queries)
         un_s = sprintf("%.1f", unexpl)
       } else { srv_s = "NA"; srv_q = "NA"; un_s = "NA"; flag = "NA" }
-      printf "%d,%s,%d,%d,%s,%s,%d,%.2f,%d,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%s,%s,%.2f,%s,%s,%.3f\n",
+      printf "%d,%s,%d,%d,%s,%s,%d,%.2f,%d,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%s,%s,%.2f,%s,%s,%.3f,%s\n",
         started, w, t, r, client, ct, dur, t1 - t0, queries, qps, user, sys, us_q, q,
-        q / queries, srv_s, srv_q, busy, un_s, flag, ipis / queries
+        q / queries, srv_s, srv_q, busy, un_s, flag, ipis / queries, sched
     }' >>"$CSV"
   tail -n 1 "$CSV" | awk -F, '{printf "  %-8s %-18s threads=%-3s rep=%s  qps=%-10s client us/q=%-6s server us/q=%-6s Q/q=%-6s wake-ups/q=%-5s unexplained=%s%%\n", $5, $2, $3, $4, $10, $13, $17, $15, $21, $19}' >&2
 }
@@ -371,6 +386,6 @@ done
 echo
 echo "### loadgate vs sysbench ($(sysbench --version)), $SERVER_VERSION"
 echo
-echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default) and driver $DRIVER, $CORES cores; raw: ${CSV#"$ROOT"/}"
+echo "${DURATION} s runs, $REPEATS interleaved pair(s) per row (medians), table of $TABLE_SIZE rows, --rand-type $RAND_TYPE, loadgate --client-threads $CLIENT_THREADS (0 = default) and driver $DRIVER, loadgate client_sched $CLIENT_SCHED (auto = SCHED_BATCH client threads in closed loop), sysbench threads $SB_SCHED, $CORES cores; raw: ${CSV#"$ROOT"/}"
 echo
 print_table "$CSV" "$WORKLOADS" "$THREADS"

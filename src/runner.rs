@@ -8,7 +8,7 @@ use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
 use crate::error::{Error, Result};
 use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
 use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
-use crate::settings::{Driver, ReplyWait, Settings};
+use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
 use crate::store::Store;
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -133,6 +133,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         workers: s.threads,
         client_threads: s.client_threads,
         block_replies: s.reply_wait == ReplyWait::Auto,
+        batch_threads: s.client_sched == ClientSched::Batch,
         warmup: Duration::from_secs_f64(s.warmup_s),
         duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
         rate: s.rate,
@@ -201,6 +202,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
         before_close: mon.as_ref().map(Monitor::last_look_hook),
     };
+    let cfg_batch = cfg.batch_threads;
     let out = match driver {
         Driver::Lean => engine::run_with(cfg, plan.clone(), Arc::new(lean), hooks),
         Driver::MysqlAsync => {
@@ -210,6 +212,16 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         }
     };
     let mut mon_report = mon.map(Monitor::stop);
+    // The record says which policy the client threads ran under, not only what was asked.
+    let batch = cfg_batch && out.batch_refused.is_none();
+    rec.settings["client_sched"] =
+        serde_json::Value::String(if batch { "batch" } else { "normal" }.to_string());
+    if let Some(why) = &out.batch_refused {
+        if !quiet {
+            eprintln!("note: client threads could not run SCHED_BATCH ({why}); they ran as normal threads");
+        }
+        rec.settings["client_sched_refused"] = serde_json::Value::String(why.clone());
+    }
 
     let mut summary =
         engine::summary::summarize(plan, &out.totals, out.measured_s, s.rate.is_some());

@@ -106,6 +106,11 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
     ),
     (
+        "client_sched",
+        "auto",
+        "Linux scheduling policy of client threads: auto (batch in closed loop, normal in open loop), batch (SCHED_BATCH: a thread woken by a reply does not preempt the server thread running on that CPU) or normal",
+    ),
+    (
         "connect_timeout",
         "10s",
         "connect timeout",
@@ -173,6 +178,46 @@ impl ReplyWait {
     }
 }
 
+/// The Linux scheduling policy of the client threads (`client_sched`). `auto` is resolved with
+/// the rest of the settings, so resolved and stored settings say `batch` or `normal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSched {
+    /// `Batch` in closed loop, `Normal` in open loop, where a worker woken by its timer must
+    /// start its transaction on time; `Normal` where there is no SCHED_BATCH (not Linux).
+    Auto,
+    /// SCHED_BATCH: the kernel does not let a client thread woken by a reply preempt the
+    /// thread running on its CPU, which on a machine shared with the server is usually a
+    /// server thread in the middle of a query.
+    Batch,
+    /// SCHED_OTHER, what every other process gets (sysbench's threads run this way).
+    Normal,
+}
+
+impl ClientSched {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientSched::Auto => "auto",
+            ClientSched::Batch => "batch",
+            ClientSched::Normal => "normal",
+        }
+    }
+
+    /// Runs stored before the setting existed ran their client threads as normal.
+    fn stored_default() -> ClientSched {
+        ClientSched::Normal
+    }
+
+    /// What `self` means for a run at `rate` (`None`: closed loop): `Batch` or `Normal`.
+    pub fn resolve(self, rate: Option<f64>) -> ClientSched {
+        match self {
+            ClientSched::Auto if cfg!(target_os = "linux") && rate.is_none() => ClientSched::Batch,
+            ClientSched::Auto => ClientSched::Normal,
+            other => other,
+        }
+    }
+}
+
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -213,6 +258,10 @@ pub struct Settings {
     /// How lean connections wait for replies.
     #[serde(default = "ReplyWait::stored_default")]
     pub reply_wait: ReplyWait,
+    /// The client threads' scheduling policy, `auto` resolved (the run record says `normal`
+    /// when the kernel refused SCHED_BATCH).
+    #[serde(default = "ClientSched::stored_default")]
+    pub client_sched: ClientSched,
     pub connect_timeout_s: f64,
     pub retry_errors: Vec<u16>,
     pub database: String,
@@ -377,6 +426,13 @@ impl Settings {
             &[ReplyWait::Auto, ReplyWait::Poll],
             ReplyWait::name,
         )?;
+        let client_sched = choose(
+            "client_sched",
+            get("client_sched").1,
+            &string("client_sched"),
+            &[ClientSched::Auto, ClientSched::Batch, ClientSched::Normal],
+            ClientSched::name,
+        )?;
         let database = string("database");
         crate::target::check_identifier(&database)
             .map_err(|m| bad("database", get("database").1, m))?;
@@ -451,6 +507,7 @@ impl Settings {
             client_threads,
             driver,
             reply_wait,
+            client_sched: client_sched.resolve((rate > 0.0).then_some(rate)),
             connect_timeout_s: dur("connect_timeout")?.max(0.1),
             retry_errors,
             database,
@@ -549,6 +606,29 @@ mod tests {
         let s = Settings::resolve(&w, &sets, &[]).unwrap();
         assert_eq!(s.reply_wait, ReplyWait::Auto);
         assert_eq!(s.driver, Driver::Lean);
+        assert_eq!(s.client_sched, ClientSched::Auto.resolve(None));
+    }
+
+    #[test]
+    fn client_threads_run_batch_only_in_closed_loop_unless_told() {
+        use ClientSched::*;
+        let closed = if cfg!(target_os = "linux") {
+            Batch
+        } else {
+            Normal
+        };
+        assert_eq!(Auto.resolve(None), closed);
+        assert_eq!(Auto.resolve(Some(100.0)), Normal);
+        assert_eq!(Batch.resolve(Some(100.0)), Batch);
+        assert_eq!(Normal.resolve(None), Normal);
+        let w = rw();
+        let set = |v: &str| Settings::resolve(&w, &[("client_sched".into(), v.into())], &[]);
+        assert_eq!(set("auto").unwrap().client_sched, closed);
+        assert_eq!(set("normal").unwrap().client_sched, Normal);
+        let open = Settings::resolve(&w, &[("rate".into(), "50".into())], &[]).unwrap();
+        assert_eq!(open.client_sched, Normal);
+        let e = set("idle").unwrap_err().to_string();
+        assert!(e.contains("client_sched") && e.contains("batch"), "{e}");
     }
 
     #[test]

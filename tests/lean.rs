@@ -384,3 +384,101 @@ fn every_interval_holds_what_completed_in_it_with_many_workers_on_kernel_waits()
         "per-second tps {tps:?}, median {median}"
     );
 }
+
+#[test]
+fn an_unknown_client_sched_is_a_usage_error_naming_the_setting() {
+    assert_bad_choice("client_sched", "idle", "batch");
+}
+
+/// The scheduling policy (field 41 of `/proc/PID/task/TID/stat`) of each `lg-client-N` thread of
+/// `pid`, read 300 ms after `n` of them exist (a thread sets its policy as it starts).
+#[cfg(target_os = "linux")]
+fn client_thread_policies(pid: u32, n: usize) -> Vec<u32> {
+    let start = std::time::Instant::now();
+    let mut settled = false;
+    loop {
+        let mut found = Vec::new();
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+        {
+            let t = t.expect("task entry").path();
+            let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.join("stat")).unwrap_or_default();
+            if !comm.starts_with("lg-client-") {
+                continue;
+            }
+            // Fields after the command name's closing parenthesis start at field 3.
+            let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            if let Some(p) = rest.split_whitespace().nth(41 - 3) {
+                found.push(p.parse().expect("policy is a number"));
+            }
+        }
+        if found.len() >= n {
+            if settled {
+                return found;
+            }
+            settled = true;
+            std::thread::sleep(Duration::from_millis(300));
+            continue;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "only {} of {n} client threads appeared",
+            found.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn client_threads_run_sched_batch_in_closed_loop_only_and_the_record_says_so() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let _serial = serial();
+    let d = scratch();
+    let url = fresh_db("t_lean_sched");
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
+    for (more, policy, recorded) in [
+        (&[][..], SCHED_BATCH, "batch"),
+        (&["--rate", "300"][..], SCHED_OTHER, "normal"),
+        (&["--set", "client_sched=normal"][..], SCHED_OTHER, "normal"),
+        (
+            &["--rate", "300", "--set", "client_sched=batch"][..],
+            SCHED_BATCH,
+            "batch",
+        ),
+    ] {
+        let mut c = lg(d.path());
+        c.args([
+            "run",
+            "oltp_point_select",
+            "--target",
+            &url,
+            "--table-size",
+            "1000",
+            "--threads",
+            "3",
+            "--duration",
+            "2",
+            "--warmup",
+            "0",
+            "--json",
+            "-q",
+            "--no-monitor",
+        ])
+        .args(more);
+        let child = spawn(c);
+        let seen = client_thread_policies(child.id(), 3);
+        let o = child.wait_with_output().expect("wait");
+        let r = json(&o);
+        assert_eq!(r["status"], "complete", "{more:?}: {r}");
+        assert_eq!(
+            seen,
+            vec![policy; 3],
+            "{more:?}: policies of the client threads"
+        );
+        assert_eq!(r["settings"]["client_sched"], recorded, "{more:?}");
+    }
+}

@@ -80,6 +80,8 @@ pub struct EngineConfig {
     /// A worker alone on its client thread asks its session to wait for replies in the kernel
     /// ([`Session::wait_in_kernel`]); see the module docs.
     pub block_replies: bool,
+    /// Client threads run SCHED_BATCH (see [`crate::settings::ClientSched`]).
+    pub batch_threads: bool,
     pub warmup: Duration,
     /// `None`: run until `events` are done.
     pub duration: Option<Duration>,
@@ -137,6 +139,9 @@ pub struct Outcome {
     pub startup_error: Option<ExecError>,
     /// The pool's counters over the whole run, warm-up included.
     pub pool: PoolTotals,
+    /// Why the client threads could not be switched to SCHED_BATCH, when asked; they ran
+    /// as normal threads.
+    pub batch_refused: Option<String>,
 }
 
 /// Counters one thread reports besides its recorder.
@@ -154,6 +159,7 @@ struct Shared {
     next_seq: AtomicU64,
     ready: AtomicUsize,
     startup_error: Mutex<Option<ExecError>>,
+    batch_refused: Mutex<Option<String>>,
     agg: Mutex<Aggregator>,
 }
 
@@ -323,6 +329,7 @@ where
         next_seq: AtomicU64::new(0),
         ready: AtomicUsize::new(0),
         startup_error: Mutex::new(None),
+        batch_refused: Mutex::new(None),
         agg: Mutex::new(agg),
     });
     let (clock_tx, clock_rx) = tokio::sync::watch::channel::<Option<Clock>>(None);
@@ -338,97 +345,110 @@ where
         let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
         let mut gate_rx = gate_rx.clone();
         let wait_in_kernel = cfg.block_replies && workers.len() == 1;
-        handles.push(std::thread::spawn(move || {
-            timer::tighten_timer_slack();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a current-thread runtime builds");
-            let local = tokio::task::LocalSet::new();
-            let rec = Rc::new(RefCell::new(Recorder::new(
-                plan.txns.len(),
-                plan.statements.len(),
-            )));
-            let counts = Rc::new(RefCell::new(ThreadCounts::default()));
-            let mut joins = Vec::new();
-            for w in workers {
-                let ctx = WorkerCtx {
-                    wait_in_kernel,
-                    thread: t as usize,
-                    plan: plan.clone(),
-                    connector: connector.clone(),
-                    shared: shared.clone(),
-                    cfg: cfg.clone(),
-                    rec: rec.clone(),
-                    counts: counts.clone(),
-                    clock: clock_rx.clone(),
-                };
-                joins.push(local.spawn_local(worker(w, ctx)));
-            }
-            let ticker = local.spawn_local(ticker(
-                t as usize,
-                rec.clone(),
-                shared.clone(),
-                clock_rx.clone(),
-            ));
-            let kept = RefCell::new(Vec::new());
-            rt.block_on(local.run_until(async {
-                let all = async {
-                    for j in joins {
-                        if let Ok(Some(s)) = j.await {
-                            kept.borrow_mut().push(s);
+        let spawned = std::thread::Builder::new()
+            .name(format!("lg-client-{t}"))
+            .spawn(move || {
+                timer::tighten_timer_slack();
+                if cfg.batch_threads {
+                    if let Err(e) = timer::batch_this_thread() {
+                        shared
+                            .batch_refused
+                            .lock()
+                            .unwrap()
+                            .get_or_insert(e.to_string());
+                    }
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime builds");
+                let local = tokio::task::LocalSet::new();
+                let rec = Rc::new(RefCell::new(Recorder::new(
+                    plan.txns.len(),
+                    plan.statements.len(),
+                )));
+                let counts = Rc::new(RefCell::new(ThreadCounts::default()));
+                let mut joins = Vec::new();
+                for w in workers {
+                    let ctx = WorkerCtx {
+                        wait_in_kernel,
+                        thread: t as usize,
+                        plan: plan.clone(),
+                        connector: connector.clone(),
+                        shared: shared.clone(),
+                        cfg: cfg.clone(),
+                        rec: rec.clone(),
+                        counts: counts.clone(),
+                        clock: clock_rx.clone(),
+                    };
+                    joins.push(local.spawn_local(worker(w, ctx)));
+                }
+                let ticker = local.spawn_local(ticker(
+                    t as usize,
+                    rec.clone(),
+                    shared.clone(),
+                    clock_rx.clone(),
+                ));
+                let kept = RefCell::new(Vec::new());
+                rt.block_on(local.run_until(async {
+                    let all = async {
+                        for j in joins {
+                            if let Ok(Some(s)) = j.await {
+                                kept.borrow_mut().push(s);
+                            }
                         }
+                    };
+                    tokio::select! {
+                        _ = all => {}
+                        _ = hard_rx.wait_for(|v| *v) => {}
+                    }
+                }));
+                ticker.abort();
+                {
+                    let _guard = rt.enter();
+                    drop(local);
+                }
+                // Final flush: everything still held goes to the aggregator.
+                {
+                    let mut r = rec.borrow_mut();
+                    let cur_idx = r.current.idx;
+                    r.rotate_to(cur_idx + 1);
+                }
+                hand_over(&rec, &shared, t as usize, u64::MAX);
+                let _ = done_tx.send(());
+                // The monitor takes its last look at the server while the connections are still
+                // open (per-connection statement statistics vanish with them), then they close.
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(CLOSE_GATE_MAX, gate_rx.wait_for(|v| *v)).await;
+                    for s in kept.into_inner() {
+                        s.close().await;
+                    }
+                });
+                let (totals, pool) = match Rc::try_unwrap(rec) {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        (r.totals, r.pool)
+                    }
+                    Err(rc) => {
+                        let r = rc.borrow();
+                        (r.totals.clone(), r.pool)
                     }
                 };
-                tokio::select! {
-                    _ = all => {}
-                    _ = hard_rx.wait_for(|v| *v) => {}
-                }
-            }));
-            ticker.abort();
-            {
-                let _guard = rt.enter();
-                drop(local);
-            }
-            // Final flush: everything still held goes to the aggregator.
-            {
-                let mut r = rec.borrow_mut();
-                let cur_idx = r.current.idx;
-                r.rotate_to(cur_idx + 1);
-            }
-            hand_over(&rec, &shared, t as usize, u64::MAX);
-            let _ = done_tx.send(());
-            // The monitor takes its last look at the server while the connections are still
-            // open (per-connection statement statistics vanish with them), then they close.
-            rt.block_on(async {
-                let _ = tokio::time::timeout(CLOSE_GATE_MAX, gate_rx.wait_for(|v| *v)).await;
-                for s in kept.into_inner() {
-                    s.close().await;
-                }
-            });
-            let (totals, pool) = match Rc::try_unwrap(rec) {
-                Ok(r) => {
-                    let r = r.into_inner();
-                    (r.totals, r.pool)
-                }
-                Err(rc) => {
-                    let r = rc.borrow();
-                    (r.totals.clone(), r.pool)
-                }
-            };
-            let c = counts.borrow();
-            (
-                totals,
-                ThreadCounts {
-                    started: c.started,
-                    completed: c.completed,
-                    failed: c.failed,
-                    lost: c.lost,
-                    max_lag_ns: c.max_lag_ns,
-                },
-                pool,
-            )
-        }));
+                let c = counts.borrow();
+                (
+                    totals,
+                    ThreadCounts {
+                        started: c.started,
+                        completed: c.completed,
+                        failed: c.failed,
+                        lost: c.lost,
+                        max_lag_ns: c.max_lag_ns,
+                    },
+                    pool,
+                )
+            })
+            .expect("the OS starts a client thread");
+        handles.push(spawned);
     }
     drop(done_tx);
 
@@ -635,6 +655,7 @@ where
             (measured, std::mem::take(&mut agg.samples), schedule)
         }
     };
+    let batch_refused = shared.batch_refused.lock().unwrap().take();
     let in_flight = counts
         .started
         .saturating_sub(counts.completed + counts.failed);
@@ -651,6 +672,7 @@ where
         lost_connections: counts.lost,
         startup_error,
         pool,
+        batch_refused,
     }
 }
 

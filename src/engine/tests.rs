@@ -17,6 +17,8 @@ struct Mock {
     calls: Arc<AtomicU64>,
     /// Sessions asked to wait for replies in the kernel.
     kernel_waits: Arc<AtomicU64>,
+    /// Sessions opened on a thread that runs SCHED_BATCH.
+    batch_connects: Arc<AtomicU64>,
 }
 
 struct MockSession {
@@ -30,6 +32,11 @@ struct MockSession {
 impl Connector for Mock {
     type S = MockSession;
     async fn connect(&self) -> Result<MockSession, ExecError> {
+        #[cfg(target_os = "linux")]
+        // SAFETY: plain query of the calling thread's policy.
+        if unsafe { libc::sched_getscheduler(0) } == libc::SCHED_BATCH {
+            self.batch_connects.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(MockSession {
             delay: self.delay,
             fail_every: self.fail_every,
@@ -75,6 +82,7 @@ fn cfg(workers: u32) -> EngineConfig {
         workers,
         client_threads: 1,
         block_replies: true,
+        batch_threads: false,
         warmup: Duration::ZERO,
         duration: None,
         rate: None,
@@ -97,6 +105,7 @@ fn mock(delay_us: u64, fail_every: u64, code: u16) -> (Arc<Mock>, Arc<AtomicU64>
             code,
             calls: calls.clone(),
             kernel_waits: Arc::new(AtomicU64::new(0)),
+            batch_connects: Arc::new(AtomicU64::new(0)),
         }),
         calls,
     )
@@ -124,6 +133,29 @@ fn only_a_worker_alone_on_its_client_thread_waits_in_the_kernel() {
             "{workers} workers on {threads} threads, block_replies {block}"
         );
     }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn batch_threads_open_every_session_under_sched_batch_and_leave_the_caller_alone() {
+    for batch in [true, false] {
+        let (m, _) = mock(0, 0, 0);
+        let mut c = cfg(3);
+        c.batch_threads = batch;
+        c.events = Some(30);
+        let out = run(c, plan("oltp_point_select"), m.clone());
+        assert_eq!(out.completed, 30);
+        assert!(out.batch_refused.is_none(), "{:?}", out.batch_refused);
+        let expected = if batch { 3 } else { 0 };
+        assert_eq!(
+            m.batch_connects.load(Ordering::Relaxed),
+            expected,
+            "batch {batch}"
+        );
+    }
+    // The coordinating thread (the caller's) keeps its policy.
+    // SAFETY: plain query of the calling thread's policy.
+    assert_ne!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_BATCH);
 }
 
 #[test]

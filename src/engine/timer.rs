@@ -5,7 +5,8 @@
 //! show up as latency the server never caused. On Linux each worker owns a `timerfd` armed with
 //! an absolute CLOCK_MONOTONIC deadline and awaited through tokio's reactor, which wakes it
 //! within the kernel's timer slack (set to 10 µs for client threads). Elsewhere it falls back
-//! to tokio's timer.
+//! to tokio's timer. The client threads' scheduling policy is set here too, since it is the
+//! other per-thread knob of how promptly a worker wakes.
 
 use std::time::Instant;
 
@@ -106,6 +107,17 @@ mod imp {
             libc::prctl(libc::PR_SET_TIMERSLACK, 10_000 as libc::c_ulong, 0, 0, 0);
         }
     }
+
+    /// Moves the calling thread to SCHED_BATCH (unprivileged: the nice value stays).
+    pub fn batch_this_thread() -> std::io::Result<()> {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; param is a valid pointer for the call.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -125,9 +137,16 @@ mod imp {
     }
 
     pub fn tighten_timer_slack() {}
+
+    pub fn batch_this_thread() -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "SCHED_BATCH exists only on Linux",
+        ))
+    }
 }
 
-pub use imp::{tighten_timer_slack, Sleeper};
+pub use imp::{batch_this_thread, tighten_timer_slack, Sleeper};
 
 impl Default for Sleeper {
     fn default() -> Self {

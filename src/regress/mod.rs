@@ -270,8 +270,10 @@ impl RegressError {
 }
 
 /// The settings that make two runs comparable, flattened to `key → value`: everything in the
-/// stored settings except the seed, where the tables live, timeouts, the live-report interval
-/// and where each value came from. Workload variables appear as `vars.NAME`.
+/// stored settings except the seed, where the tables live, timeouts, the live-report interval,
+/// where each value came from and the notes on why a run fell back (the value it fell back to
+/// is compared). Workload variables appear as `vars.NAME`. A setting that runs stored before it
+/// existed lack counts as the value those runs had (`client_sched` normal, `reply_wait` poll).
 pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, String> {
     const IGNORED: &[&str] = &[
         "seed",
@@ -280,7 +282,20 @@ pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, Str
         "connect_timeout_s",
         "origins",
         "workload",
+        "driver_fallback",
+        "client_sched_refused",
     ];
+    let mut settings = settings.clone();
+    if let (Ok(s), Some(obj)) = (
+        serde_json::from_value::<crate::settings::Settings>(settings.clone()),
+        settings.as_object_mut(),
+    ) {
+        if let Ok(serde_json::Value::Object(filled)) = serde_json::to_value(s) {
+            for (k, v) in filled {
+                obj.entry(k).or_insert(v);
+            }
+        }
+    }
     let mut out = BTreeMap::new();
     if let Some(obj) = settings.as_object() {
         for (k, v) in obj {
@@ -434,6 +449,33 @@ mod tests {
             ["threads: 4 → 8", "point_selects: 10 → 12"]
         );
         assert!(settings_diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn a_setting_older_runs_lack_compares_as_the_value_they_ran_with() {
+        let w = crate::workload::load("oltp_point_select").unwrap();
+        let s = crate::settings::Settings::resolve(&w, &[], &[]).unwrap();
+        let mut new = serde_json::to_value(&s).unwrap();
+        new["client_sched"] = "normal".into();
+        new["reply_wait"] = "poll".into();
+        let mut old = new.clone();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("client_sched");
+        obj.remove("reply_wait");
+        assert!(
+            settings_diff(&old, &new).is_empty(),
+            "{:?}",
+            settings_diff(&old, &new)
+        );
+        new["client_sched"] = "batch".into();
+        assert_eq!(
+            settings_diff(&old, &new),
+            [r#"client_sched: "normal" → "batch""#]
+        );
+        // A note on why a run fell back is not a difference; what it fell back to is.
+        let mut fell = new.clone();
+        fell["client_sched_refused"] = "Operation not permitted".into();
+        assert!(settings_diff(&new, &fell).is_empty());
     }
 
     #[test]
