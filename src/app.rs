@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::record::{RunRecord, RunStatus};
 use crate::server::{self, LocalServer, LocalServerOptions};
-use crate::settings::Settings;
+use crate::settings::{Origin, Settings};
 use crate::store::{RunFilter, Store};
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -252,6 +252,59 @@ fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
     Ok(())
 }
 
+/// When nothing on the command line names a table size (`--table-size`, `--set table_size`),
+/// a run takes the row count `prepare` recorded on the tables instead of the workload's default:
+/// `prepare --table-size 1000000` then `run` measures the million rows. A size named on the
+/// command line is kept, and `run` refuses tables of another size ([`prepare::needs_prepare`]).
+/// Anything that stops the look (an unreachable server) is left for the run's preflight.
+fn adopt_prepared_size(
+    rt: &tokio::runtime::Runtime,
+    a: &RunArgs,
+    target: &Target,
+    s: Settings,
+    plan: Plan,
+    quiet: bool,
+) -> Result<(Settings, Plan)> {
+    if !matches!(
+        s.origins.get("table_size"),
+        Some(Origin::Default | Origin::Workload)
+    ) {
+        return Ok((s, plan));
+    }
+    let recorded = rt.block_on(async {
+        let mut conn = target
+            .connect(target.opts(Some(&s.database), 16), timeout_of(&s))
+            .await
+            .ok()?;
+        let rows = prepare::recorded_rows(&mut conn, target, &plan, &s.database).await;
+        let _ = conn.disconnect().await;
+        rows.ok().flatten()
+    });
+    let Some(rows) = recorded.filter(|r| *r != s.table_size && *r > 0) else {
+        return Ok((s, plan));
+    };
+    let mut sized = a.workload.clone();
+    sized.table_size = Some(rows as u64);
+    let (_, mut s2, plan2) = resolve(&sized, &a.target, Some(a))?;
+    // Only when the size is what decides the tables' rows (a workload may size them otherwise).
+    if !plan2
+        .groups
+        .iter()
+        .flat_map(|g| &g.tables)
+        .all(|t| t.rows == rows)
+    {
+        return Ok((s, plan));
+    }
+    s2.origins.insert("table_size".into(), Origin::Prepared);
+    if !quiet {
+        eprintln!(
+            "note: table size {rows}, as prepared (the workload's default is {}; pass --table-size to choose)",
+            s.table_size
+        );
+    }
+    Ok((s2, plan2))
+}
+
 fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let (w, s, plan) = resolve(&a.workload, &a.target, Some(&a))?;
     let (monitor_setup, _exporter) = monitor::run_setup(&w, &a.monitor, quiet)?;
@@ -287,6 +340,11 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         }
     }
 
+    let (s, plan) = if resolved.throwaway {
+        (s, plan)
+    } else {
+        adopt_prepared_size(&rt, &a, &target, s, plan, quiet)?
+    };
     drop(rt);
     if let Some(n) = a.trials {
         let spec = regress::trials::TrialSpec {

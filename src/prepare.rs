@@ -382,6 +382,30 @@ pub async fn needs_prepare(
     Ok(None)
 }
 
+/// The row count `prepare` recorded on every table the plan uses, when they all exist, are
+/// loadgate's and record the same one.
+pub async fn recorded_rows(
+    conn: &mut Conn,
+    target: &Target,
+    plan: &Plan,
+    database: &str,
+) -> Result<Option<i64>, Error> {
+    let existing = list_tables(conn, target, database).await?;
+    let mut found = None;
+    for want in plan.groups.iter().flat_map(|g| &g.tables) {
+        let rows = existing
+            .iter()
+            .find(|t| t.name == want.name && t.owner.is_some())
+            .and_then(|t| t.rows);
+        match (rows, found) {
+            (None, _) => return Ok(None),
+            (Some(r), Some(f)) if r != f => return Ok(None),
+            (Some(r), _) => found = Some(r),
+        }
+    }
+    Ok(found)
+}
+
 /// [`needs_prepare`] for a run: anything left to prepare is a usage error that says what to do.
 pub async fn check_prepared(
     conn: &mut Conn,

@@ -226,6 +226,9 @@ pub enum Origin {
     Workload,
     Set,
     Flag,
+    /// The row count `prepare` recorded on the tables: `run` takes it when no flag or `--set`
+    /// names a table size.
+    Prepared,
 }
 
 /// The resolved settings of a run.
@@ -546,6 +549,7 @@ fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {
         Origin::Workload => "workload [settings]",
         Origin::Set => "--set",
         Origin::Flag => "command-line flag",
+        Origin::Prepared => "the prepared tables' row count",
     };
     WorkloadError::Setting {
         key: key.to_string(),

@@ -577,6 +577,20 @@ fn run_on_tables_of_another_size_names_the_size_they_have() {
     };
     // The size it was prepared with runs.
     run_at("300");
+    // With no size on the command line, the prepared one is taken, and the record says so.
+    let mut c = lg(d.path());
+    c.args(["run", "oltp_point_select", "--target", &url, "--json"])
+        .args(["--duration", "1s", "--warmup", "0s", "--no-monitor"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["settings"]["table_size"], 300, "{r}");
+    assert_eq!(r["settings"]["origins"]["table_size"], "prepared", "{r}");
+    assert!(
+        stderr(&o).contains("table size 300, as prepared"),
+        "{}",
+        stderr(&o)
+    );
     // Tables from before the row count was recorded are taken as they are.
     sql(
         &url,
