@@ -24,7 +24,10 @@
 
 use std::collections::HashMap;
 
-use super::compare::{errors_negligible, margin_of, needed_for_margin, negligible_errors};
+use super::compare::{
+    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin,
+    negligible_errors,
+};
 use super::report::{Group, MetricResult, Side};
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{mean_of, Metric, RegressError, RunValues};
@@ -168,7 +171,15 @@ pub fn evaluate(
             }
             let mut p = plan.clone();
             p.config.margin = margin_of(margins, h.metric);
-            let o = p.evaluate_log_ratios(&h.d, h.metric.direction())?;
+            let o = if h.metric == Metric::ErrorRate {
+                // A crossing must also show in the summed error counts of the pairs so far.
+                let (a, b) = &data[h.case];
+                let counts_agree =
+                    |pairs: usize, level: f64| errors_increase_p(&a[..pairs], &b[..pairs]) <= level;
+                p.evaluate_log_ratios_confirmed(&h.d, h.metric.direction(), &counts_agree)?
+            } else {
+                p.evaluate_log_ratios(&h.d, h.metric.direction())?
+            };
             if o.decision == Decision::StopRegressed {
                 rejected[i] = true;
                 newly = true;
@@ -267,6 +278,10 @@ pub fn metric_result(
         student_t_sf(t_abs, df)
     });
     res.look_level = Some(look.nominal_alpha);
+    if m == Metric::ErrorRate {
+        let n = look.pairs.min(a.len()).min(b.len());
+        res.note = res.note.or_else(|| Some(error_rate_note(&a[..n], &b[..n])));
+    }
     res.mde = Some(look.mde);
     res.n_a = look.pairs;
     res.n_b = look.pairs;
@@ -515,6 +530,41 @@ mod tests {
                 Decision::StopRegressed
             );
         }
+    }
+
+    /// 4 pairs of equal tps and p99 whose runs had `ea[i]` and `eb[i]` errors in 1000
+    /// transactions each.
+    fn with_errors(ea: &[u64], eb: &[u64]) -> AbData {
+        let side = |e: &[u64]| {
+            let mut v = runs(&[100.0; 4], &[10.0; 4]);
+            for (r, &n) in v.iter_mut().zip(e) {
+                r.errors = n;
+            }
+            v
+        };
+        vec![(side(ea), side(eb))]
+    }
+
+    fn error_verdict(data: &AbData) -> MetricResult {
+        let mut p = plans();
+        let eval = evaluate(data, &[0.03; 3], &mut p).unwrap();
+        metric_result(&eval[0][2], &data[0].0, &data[0].1, 0.03, &p.base)
+    }
+
+    #[test]
+    fn a_few_errors_that_agree_by_chance_are_not_an_error_rate_regression() {
+        // 2 errors against 3 in every pair: identical log ratios, so the t-test alone is
+        // certain (zero variance), but 8 against 12 errors over equal exposure is no evidence.
+        let r = error_verdict(&with_errors(&[2; 4], &[3; 4]));
+        assert!(r.tested, "{r:?}");
+        assert_ne!(r.verdict, Verdict::Regressed, "{r:?}");
+        assert!(
+            r.note.as_deref().unwrap_or("").contains("exact test"),
+            "{r:?}"
+        );
+        // Many more errors on B in every pair is still a regression.
+        let r = error_verdict(&with_errors(&[2, 3, 2, 3], &[40, 45, 42, 44]));
+        assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
     }
 
     #[test]

@@ -124,6 +124,29 @@ pub fn needed_for_margin(sd_log: f64, m: Metric, margin: f64, cfg: &Config) -> O
     stats::required_pairs(sd_log, bad_effect(m, margin), cfg.alpha, cfg.power).ok()
 }
 
+/// One-sided exact p-value that `b`'s runs have a higher error rate than `a`'s, from the errors
+/// and transactions summed over each side ([`stats::dist::rate_increase_p`]). An error-rate
+/// regression needs it as well as the test on per-run rates: with a few errors per run those
+/// rates take a handful of values, and four pairs that happen to agree make a t-test certain.
+pub fn errors_increase_p(a: &[RunValues], b: &[RunValues]) -> f64 {
+    let sum = |v: &[RunValues]| {
+        (
+            v.iter().map(|r| r.errors).sum::<u64>(),
+            v.iter().map(|r| r.transactions as f64).sum::<f64>(),
+        )
+    };
+    let ((ea, ta), (eb, tb)) = (sum(a), sum(b));
+    stats::dist::rate_increase_p(ea, ta, eb, tb)
+}
+
+/// What the error-rate row says about how it was tested.
+pub fn error_rate_note(a: &[RunValues], b: &[RunValues]) -> String {
+    format!(
+        "compared on (errors + 0.5) / (transactions + 0.5) per run; a regression also needs the exact test on the summed counts (one-sided p = {:.2e})",
+        errors_increase_p(a, b)
+    )
+}
+
 /// True when the error rate is negligible on both sides (see [`ERROR_RATE_FLOOR`]).
 pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
     mean_of(a, Metric::ErrorRate) < ERROR_RATE_FLOOR
@@ -194,7 +217,14 @@ pub fn judge_sets(
             continue;
         };
         let c = &tested[i].1;
-        let v = stats::judge(&family, &Config { margin, ..*cfg })?.swap_remove(i);
+        let mut v = stats::judge(&family, &Config { margin, ..*cfg })?.swap_remove(i);
+        // Bonferroni over the metrics tested: conservative, and only ever a downgrade.
+        if m == Metric::ErrorRate
+            && v.verdict == Verdict::Regressed
+            && errors_increase_p(a, b) > cfg.alpha / tested.len() as f64
+        {
+            v.verdict = Verdict::Inconclusive;
+        }
         let needed = (v.verdict == Verdict::Inconclusive)
             .then(|| needed_for_margin(c.sd_log * std::f64::consts::SQRT_2, m, margin, cfg))
             .flatten();
@@ -235,8 +265,7 @@ fn metric_result(
         n_a: v.n_baseline,
         n_b: v.n_candidate,
         needed,
-        note: (m == Metric::ErrorRate)
-            .then(|| "compared on (errors + 0.5) / (transactions + 0.5) per run".to_string()),
+        note: (m == Metric::ErrorRate).then(|| error_rate_note(a, b)),
     }
 }
 
@@ -458,6 +487,25 @@ mod tests {
         let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
         assert!(r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Regressed, "{:?}", r[2]);
+    }
+
+    #[test]
+    fn a_few_errors_per_run_need_the_count_test_to_regress() {
+        let cfg = Config::default();
+        let tps = [1000.0, 1001.0, 999.0, 1000.5];
+        // 12 against 16 errors in every run of 10 000 transactions (above the floor): the
+        // per-run rates have no spread, so the t-test alone is certain; 48 against 64 errors
+        // in all is not evidence of an increase.
+        let r = judge_sets(
+            &vals(&tps, 10.0, 12),
+            &vals(&tps, 10.0, 16),
+            &cfg,
+            &[0.03; 3],
+        )
+        .unwrap();
+        assert!(r[2].tested);
+        assert_eq!(r[2].verdict, Verdict::Inconclusive, "{:?}", r[2]);
+        assert!(r[2].note.as_deref().unwrap_or("").contains("exact test"));
     }
 
     #[test]

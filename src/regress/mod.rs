@@ -28,7 +28,9 @@
 //!   (0.1 % of transactions) on both sides the metric is reported as unchanged ("negligible")
 //!   without a test and left out of the Holm family; otherwise each run's rate is smoothed with
 //!   half a count, `(errors + 0.5) / (transactions + 0.5)`, so that a run without errors still
-//!   has a finite logarithm, and compared on logs like the others.
+//!   has a finite logarithm, and compared on logs like the others. A regression of the error
+//!   rate also needs the exact test on the summed counts ([`compare::errors_increase_p`]) at
+//!   the same level, because per-run rates of a few errors are too discrete for a t-test.
 //!
 //! The verdict of a comparison: **regression** (exit 1) when any metric regressed, else
 //! **inconclusive** (exit 3) when any metric is inconclusive, else **pass** (exit 0).

@@ -109,6 +109,29 @@ pub fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
     }
 }
 
+/// `P(X ≥ k)` for `X ~ Binomial(n, p)`: `I_p(k, n − k + 1)`.
+pub fn binomial_sf(k: u64, n: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    inc_beta(k as f64, (n - k + 1) as f64, p)
+}
+
+/// One-sided exact test that events happen at a higher rate in `b` than in `a`: `ea` events over
+/// an exposure of `ta` against `eb` over `tb`. Conditional on the total, `eb` is
+/// Binomial(`ea + eb`, `tb / (ta + tb)`) when the rates are equal (the Poisson rate comparison);
+/// the p-value is its upper tail at `eb`. It respects what a t-test on per-run rates ignores
+/// when counts are small: `2 errors against 1` repeated four times is not evidence.
+pub fn rate_increase_p(ea: u64, ta: f64, eb: u64, tb: f64) -> f64 {
+    if !(ta > 0.0 && tb > 0.0) {
+        return 1.0;
+    }
+    binomial_sf(eb, ea + eb, tb / (ta + tb))
+}
+
 /// Regularized upper incomplete gamma function `Q(a, x)` for `a > 0`, `x ≥ 0`.
 fn gamma_q(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
@@ -379,6 +402,26 @@ mod tests {
             (got - want).abs() <= tol * want.abs().max(1.0),
             "got {got}, want {want} (tol {tol})"
         );
+    }
+
+    #[test]
+    fn binomial_tail_and_rate_test_match_hand_computed_values() {
+        // P(X >= 2), X ~ Bin(3, 0.5) = 4/8.
+        close(binomial_sf(2, 3, 0.5), 0.5, 1e-12);
+        close(binomial_sf(3, 3, 0.5), 0.125, 1e-12);
+        close(binomial_sf(0, 3, 0.5), 1.0, 0.0);
+        close(binomial_sf(4, 3, 0.5), 0.0, 0.0);
+        // 6 errors in 2000 transactions against 12 in 2000: P(X >= 12), X ~ Bin(18, 1/2).
+        let p: f64 = (12..=18u64)
+            .map(|i| (ln_gamma(19.0) - ln_gamma(i as f64 + 1.0) - ln_gamma(19.0 - i as f64)).exp())
+            .sum::<f64>()
+            / 2f64.powi(18);
+        close(rate_increase_p(6, 2000.0, 12, 2000.0), p, 1e-10);
+        assert!(p > 0.1, "{p}");
+        // A real increase is found: 20 against 80 over equal exposure.
+        assert!(rate_increase_p(20, 1000.0, 80, 1000.0) < 1e-8);
+        // Exposure counts: 10 against 20 is no increase when B ran twice as long.
+        assert!(rate_increase_p(10, 1000.0, 20, 2000.0) > 0.4);
     }
 
     #[test]

@@ -320,6 +320,19 @@ impl SequentialPlan {
         d: &[f64],
         direction: Direction,
     ) -> Result<SequentialOutcome, StatsError> {
+        self.evaluate_log_ratios_confirmed(d, direction, &|_, _| true)
+    }
+
+    /// [`Self::evaluate_log_ratios`], where a crossing counts as a regression only when
+    /// `confirm(pairs, nominal_alpha)` agrees at that look (a second test the metric needs,
+    /// such as an exact test on error counts); otherwise the look is inconclusive and the
+    /// sequence goes on.
+    pub fn evaluate_log_ratios_confirmed(
+        &self,
+        d: &[f64],
+        direction: Direction,
+        confirm: &dyn Fn(usize, f64) -> bool,
+    ) -> Result<SequentialOutcome, StatsError> {
         let cfg = &self.config;
         super::check_finite(d, super::Sample::Series)?;
         let n = d.len();
@@ -365,7 +378,7 @@ impl SequentialPlan {
                 high: (mean + half).exp() - 1.0,
                 confidence: 1.0 - 2.0 * look.nominal_alpha,
             };
-            let verdict = classify(
+            let mut verdict = classify(
                 &ci,
                 direction,
                 t_bad >= look.t_boundary,
@@ -373,6 +386,9 @@ impl SequentialPlan {
                 cfg.margin,
                 cfg.margin_rule,
             );
+            if verdict == Verdict::Regressed && !confirm(pairs, look.nominal_alpha) {
+                verdict = Verdict::Inconclusive;
+            }
             let mde_log = if se > 0.0 {
                 (look.t_boundary + look.t_power) * se
             } else {
