@@ -309,23 +309,9 @@ fn output_file_and_runs_listing() {
     let url = fresh_db("t_output");
     ok(prepare(d.path(), &url, &["--table-size", "300"]));
     let f = d.path().join("r.json");
-    let mut c = lg(d.path());
-    c.args([
-        "run",
-        "oltp_point_select",
-        "--target",
-        &url,
-        "--table-size",
-        "300",
-        "--duration",
-        "1s",
-        "--warmup",
-        "0",
-        "-q",
-        "--json",
-        "--output",
-    ])
-    .arg(&f);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 300);
+    c.args(["--duration", "1s", "-q", "--json", "--output"])
+        .arg(&f);
     ok(run(c));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
     assert_eq!(r["workload"], "oltp_point_select");

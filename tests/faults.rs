@@ -21,22 +21,14 @@ fn a_frozen_server_shows_in_corrected_latency_and_nothing_is_dropped() {
     let d = scratch();
     let (srv, url) = own_server("stall");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
-    let mut c = lg(d.path());
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
     c.args([
-        "run",
-        "oltp_point_select",
-        "--target",
-        &url,
-        "--table-size",
-        "1000",
         "--rate",
         "200",
         "--threads",
         "4",
         "--duration",
         "5s",
-        "--warmup",
-        "0",
         "--json",
         "-q",
     ]);

@@ -345,28 +345,17 @@ fn every_interval_holds_what_completed_in_it_with_many_workers_on_kernel_waits()
     let d = scratch();
     let url = fresh_db("t_lean_intervals");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
-    let r = lg_json(
-        d.path(),
-        &[
-            "run",
-            "oltp_point_select",
-            "--target",
-            &url,
-            "--table-size",
-            "1000",
-            "--threads",
-            "32",
-            "--duration",
-            "4s",
-            "--warmup",
-            "0",
-            "--report-interval",
-            "1s",
-            "--json",
-            "-q",
-            "--no-monitor",
-        ],
-    );
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
+    c.args([
+        "--threads",
+        "32",
+        "--duration",
+        "4s",
+        "--report-interval",
+        "1s",
+    ])
+    .args(["--json", "-q", "--no-monitor"]);
+    let r = ok_json(c);
     let iv = r["intervals"].as_array().expect("intervals");
     let tps: Vec<f64> = iv.iter().map(|i| i["tps"].as_f64().unwrap()).collect();
     // Every transaction is in exactly one interval.
@@ -450,20 +439,12 @@ fn client_threads_run_sched_batch_in_closed_loop_only_and_the_record_says_so() {
             "batch",
         ),
     ] {
-        let mut c = lg(d.path());
+        let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
         c.args([
-            "run",
-            "oltp_point_select",
-            "--target",
-            &url,
-            "--table-size",
-            "1000",
             "--threads",
             "3",
             "--duration",
             "2",
-            "--warmup",
-            "0",
             "--json",
             "-q",
             "--no-monitor",

@@ -612,24 +612,9 @@ fn prometheus_is_scraped_during_a_run() {
         .local_addr()
         .unwrap()
         .port();
-    let mut c = lg(d.path());
-    c.args([
-        "run",
-        "oltp_point_select",
-        "--target",
-        &url,
-        "--table-size",
-        "1000",
-        "--threads",
-        "2",
-        "--duration",
-        "4s",
-        "--warmup",
-        "0",
-        "-q",
-        "--metrics-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
+    c.args(["--threads", "2", "--duration", "4s", "-q"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
     let mut child = spawn(c);
     let start = Instant::now();
     let mut seen = None;

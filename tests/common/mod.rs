@@ -100,9 +100,31 @@ pub fn ok(o: Output) -> String {
 pub fn lg_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut c = lg(dir);
     c.args(args);
+    ok_json(c)
+}
+
+/// Runs `c`, which must succeed; its standard output as JSON.
+pub fn ok_json(c: Command) -> serde_json::Value {
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let o = run(c);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     json(&o)
+}
+
+/// `loadgate run WORKLOAD --target URL --table-size ROWS --warmup 0` in `dir`, for the caller to
+/// add the rest: the start most tests' runs share (ROWS as the caller prepared).
+pub fn run_on(dir: &Path, workload: &str, url: &str, rows: u32) -> Command {
+    let mut c = lg(dir);
+    c.args(["run", workload, "--target", url]).args([
+        "--table-size",
+        &rows.to_string(),
+        "--warmup",
+        "0",
+    ]);
+    c
 }
 
 /// Holds `lock` for the rest of a test: for the tests of one file that must not run beside each
