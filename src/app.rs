@@ -88,6 +88,17 @@ pub(crate) fn resolve(
     run: Option<&RunArgs>,
 ) -> Result<(Workload, Settings, Plan)> {
     let workload = workload::load(&w.workload)?;
+    let (settings, plan) = settings_of(&workload, w, t, run)?;
+    Ok((workload, settings, plan))
+}
+
+/// The settings and plan of a loaded workload under the command's flags.
+fn settings_of(
+    workload: &Workload,
+    w: &WorkloadArgs,
+    t: &TargetArgs,
+    run: Option<&RunArgs>,
+) -> Result<(Settings, Plan)> {
     let sets = parse_sets(&w.set)?;
     let mut flags: Vec<(&str, String)> = Vec::new();
     let mut flag = |k: &'static str, v: Option<String>| {
@@ -116,9 +127,9 @@ pub(crate) fn resolve(
         flag("report_interval", r.report_interval.clone());
         flag("client_threads", r.client_threads.map(|v| v.to_string()));
     }
-    let settings = Settings::resolve(&workload, &sets, &flags)?;
-    let plan = Plan::compile(&workload, &settings)?;
-    Ok((workload, settings, plan))
+    let settings = Settings::resolve(workload, &sets, &flags)?;
+    let plan = Plan::compile(workload, &settings)?;
+    Ok((settings, plan))
 }
 
 /// Where a command connects.
@@ -252,17 +263,18 @@ fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
     Ok(())
 }
 
-/// When nothing on the command line names a table size (`--table-size`, `--set table_size`),
-/// a run takes the row count `prepare` recorded on the tables instead of the workload's default:
-/// `prepare --table-size 1000000` then `run` measures the million rows. A size named on the
-/// command line is kept, and `run` refuses tables of another size ([`prepare::needs_prepare`]).
-/// Anything that stops the look (an unreachable server) is left for the run's preflight.
+/// When nothing on the command line names a table size (`--table-size`, `--set table_size`)
+/// and the tables hold another row count than the plan expects, a run takes the count
+/// `prepare` recorded on them: `prepare --table-size 1000000` then `run` measures the million
+/// rows. A size named on the command line is kept, and `run` refuses tables of another size
+/// ([`prepare::needs_prepare`]). Anything that stops the look (an unreachable server) is left
+/// for the run's preflight.
 fn adopt_prepared_size(
     rt: &tokio::runtime::Runtime,
     a: &RunArgs,
     target: &Target,
-    s: Settings,
-    plan: Plan,
+    w: &Workload,
+    (s, plan): (Settings, Plan),
     quiet: bool,
 ) -> Result<(Settings, Plan)> {
     if !matches!(
@@ -280,19 +292,14 @@ fn adopt_prepared_size(
         let _ = conn.disconnect().await;
         rows.ok().flatten()
     });
-    let Some(rows) = recorded.filter(|r| *r != s.table_size && *r > 0) else {
+    let Some(rows) = recorded.filter(|r| plan.tables().any(|t| t.rows != *r)) else {
         return Ok((s, plan));
     };
     let mut sized = a.workload.clone();
     sized.table_size = Some(rows as u64);
-    let (_, mut s2, plan2) = resolve(&sized, &a.target, Some(a))?;
+    let (mut s2, plan2) = settings_of(w, &sized, &a.target, Some(a))?;
     // Only when the size is what decides the tables' rows (a workload may size them otherwise).
-    if !plan2
-        .groups
-        .iter()
-        .flat_map(|g| &g.tables)
-        .all(|t| t.rows == rows)
-    {
+    if !plan2.tables().all(|t| t.rows == rows) {
         return Ok((s, plan));
     }
     s2.origins.insert("table_size".into(), Origin::Prepared);
@@ -343,7 +350,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let (s, plan) = if resolved.throwaway {
         (s, plan)
     } else {
-        adopt_prepared_size(&rt, &a, &target, s, plan, quiet)?
+        adopt_prepared_size(&rt, &a, &target, &w, (s, plan), quiet)?
     };
     drop(rt);
     if let Some(n) = a.trials {

@@ -354,7 +354,7 @@ pub async fn needs_prepare(
     database: &str,
 ) -> Result<Option<String>, Error> {
     let existing = list_tables(conn, target, database).await?;
-    for want in plan.groups.iter().flat_map(|g| &g.tables) {
+    for want in plan.tables() {
         let (name, expected) = (&want.name, want.rows);
         match existing.iter().find(|t| &t.name == name) {
             None => {
@@ -392,7 +392,7 @@ pub async fn recorded_rows(
 ) -> Result<Option<i64>, Error> {
     let existing = list_tables(conn, target, database).await?;
     let mut found = None;
-    for want in plan.groups.iter().flat_map(|g| &g.tables) {
+    for want in plan.tables() {
         let rows = existing
             .iter()
             .find(|t| t.name == want.name && t.owner.is_some())

@@ -202,7 +202,6 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
         before_close: mon.as_ref().map(Monitor::last_look_hook),
     };
-    let cfg_batch = cfg.batch_threads;
     let out = match driver {
         Driver::Lean => engine::run_with(cfg, plan.clone(), Arc::new(lean), hooks),
         Driver::MysqlAsync => {
@@ -212,11 +211,9 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         }
     };
     let mut mon_report = mon.map(Monitor::stop);
-    // The record says which policy the client threads ran under, not only what was asked.
-    let batch = cfg_batch && out.batch_refused.is_none();
-    rec.settings["client_sched"] =
-        serde_json::Value::String(if batch { "batch" } else { "normal" }.to_string());
+    // The settings say `batch` or `normal` already; a refusal makes the record say what ran.
     if let Some(why) = &out.batch_refused {
+        rec.settings["client_sched"] = ClientSched::Normal.name().into();
         if !quiet {
             eprintln!("note: client threads could not run SCHED_BATCH ({why}); they ran as normal threads");
         }

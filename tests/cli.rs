@@ -586,6 +586,33 @@ fn run_on_tables_of_another_size_names_the_size_they_have() {
 }
 
 #[test]
+fn a_workload_that_sizes_its_tables_itself_keeps_its_table_size() {
+    // Rows fixed in the file: the tables match the plan whatever `table_size` says, so a run
+    // without --table-size must not take the recorded count as its table size.
+    let d = scratch();
+    let url = fresh_db("t_fixed_rows");
+    let file = d.path().join("fixed.toml");
+    std::fs::write(
+        &file,
+        include_str!("../workloads/oltp_point_select.toml")
+            .replace("name = \"oltp_point_select\"", "name = \"fixed\"")
+            .replace("rows = \"table_size\"", "rows = 300"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    prepare_on(d.path(), file, &url, 300, &[]);
+    let r = ok_json({
+        let mut c = lg(d.path());
+        c.args(["run", file, "--target", &url, "--duration", "1s"])
+            .args(["--warmup", "0s", "--json", "-q", "--no-monitor"]);
+        c
+    });
+    assert_eq!(r["status"], "complete", "{r}");
+    assert_eq!(r["settings"]["table_size"], 10000, "{r}");
+    assert_eq!(r["settings"]["origins"]["table_size"], "workload", "{r}");
+}
+
+#[test]
 fn workloads_lists_builtins_and_files() {
     let d = scratch();
     std::fs::create_dir(d.path().join("workloads")).unwrap();

@@ -310,12 +310,14 @@ impl Plan {
         }
     }
 
+    /// Every table the workload owns.
+    pub fn tables(&self) -> impl Iterator<Item = &TablePlan> {
+        self.groups.iter().flat_map(|g| &g.tables)
+    }
+
     /// Names of every table the workload owns.
     pub fn table_names(&self) -> Vec<String> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.tables.iter().map(|t| t.name.clone()))
-            .collect()
+        self.tables().map(|t| t.name.clone()).collect()
     }
 }
 
