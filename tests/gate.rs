@@ -497,7 +497,7 @@ fn gate_against_a_baseline_writes_markdown() {
     let d = scratch();
     let url = fresh_db("g_gate_base");
     prepare(d.path(), &url);
-    trials(d.path(), &url, 3, &[]);
+    let set = trials(d.path(), &url, 3, &[]);
     ok(lg_run(d.path(), &["baseline", "save", "main"]));
     let before = runs_in_store(d.path());
     // A mismatch is refused before any trial runs.
@@ -549,6 +549,35 @@ fn gate_against_a_baseline_writes_markdown() {
     assert!(
         md.contains(&format!("Outcome **{outcome}** (exit {})", code(&o))),
         "{md}"
+    );
+
+    // A baseline whose runs fell back to mysql_async (a server that wants TLS, say) asked for
+    // the lean driver: the check before the trials lets the gate run, and the trials, which
+    // ran lean here, are then refused for what they ran.
+    ok(lg_run(
+        d.path(),
+        &["baseline", "save", "fell", "--set", &set],
+    ));
+    let db = rusqlite::Connection::open(d.path().join("store.db")).unwrap();
+    db.execute(
+        "UPDATE baselines SET settings_json = json_set(settings_json, '$.driver', 'mysql_async', \
+         '$.driver_fallback', 'the server wants TLS') WHERE name = 'fell'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let before = runs_in_store(d.path());
+    let mut fell = args[..6].to_vec();
+    fell[5] = "fell";
+    fell.extend(SHORT);
+    fell.extend(["--trials", "2", "-q"]);
+    let o = lg_run(d.path(), &fell);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(runs_in_store(d.path()), before + 2, "the trials ran");
+    assert!(
+        stderr(&o).contains(r#"driver: "mysql_async" → "lean""#),
+        "{}",
+        stderr(&o)
     );
 }
 

@@ -702,7 +702,12 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
             baseline.workload_hash, w.hash
         ));
     }
-    let diff = settings_diff(&baseline.settings, &settings_json(&s));
+    // The baseline's record says what ran; the candidate is only resolved, so compare what the
+    // baseline asked for. A fallback the candidate does not repeat is caught after the trials.
+    let diff = settings_diff(
+        &super::requested_settings(&baseline.settings),
+        &settings_json(&s),
+    );
     if !diff.is_empty() {
         early.push(format!("settings: {}", diff.join(", ")));
     }

@@ -321,6 +321,27 @@ pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, Str
     out
 }
 
+/// The settings a stored run asked for, where the record holds what ran: a run whose lean
+/// driver handed over to mysql_async (`driver_fallback`) asked for `lean`, one whose client
+/// threads could not run SCHED_BATCH (`client_sched_refused`) asked for `batch`. A check made
+/// before a run (a gate's, against a baseline) compares these with a resolved candidate, which
+/// has not met the server yet; the runs themselves are compared as they ran.
+pub fn requested_settings(stored: &serde_json::Value) -> serde_json::Value {
+    let mut s = stored.clone();
+    if let Some(obj) = s.as_object_mut() {
+        if obj.contains_key("driver_fallback") {
+            obj.insert("driver".into(), crate::settings::Driver::Lean.name().into());
+        }
+        if obj.contains_key("client_sched_refused") {
+            obj.insert(
+                "client_sched".into(),
+                crate::settings::ClientSched::Batch.name().into(),
+            );
+        }
+    }
+    s
+}
+
 /// The differences between two settings, for people: `threads: 4 → 8`.
 pub fn settings_diff(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     let (a, b) = (comparable_settings(a), comparable_settings(b));
@@ -478,6 +499,38 @@ mod tests {
         let mut fell = new.clone();
         fell["client_sched_refused"] = "Operation not permitted".into();
         assert!(settings_diff(&new, &fell).is_empty());
+    }
+
+    #[test]
+    fn a_baseline_that_fell_back_compares_before_the_run_as_what_it_asked_for() {
+        let w = crate::workload::load("oltp_point_select").unwrap();
+        let s = crate::settings::Settings::resolve(&w, &[], &[]).unwrap();
+        let candidate = serde_json::to_value(&s).unwrap();
+        assert_eq!(candidate["driver"], "lean");
+        // Stored by a run whose lean driver met a server that wants TLS, on a kernel that
+        // refused SCHED_BATCH: the record says what ran.
+        let mut ran = candidate.clone();
+        ran["driver"] = "mysql_async".into();
+        ran["driver_fallback"] = "the server wants TLS".into();
+        ran["client_sched"] = "normal".into();
+        ran["client_sched_refused"] = "Operation not permitted".into();
+        assert_eq!(settings_diff(&ran, &candidate).len(), 2);
+        assert!(
+            settings_diff(&requested_settings(&ran), &candidate).is_empty(),
+            "{:?}",
+            settings_diff(&requested_settings(&ran), &candidate)
+        );
+        // Asked for by name, mysql_async and normal threads stay a difference.
+        let mut asked = candidate.clone();
+        asked["driver"] = "mysql_async".into();
+        asked["client_sched"] = "normal".into();
+        assert_eq!(
+            settings_diff(&requested_settings(&asked), &candidate),
+            [
+                r#"client_sched: "normal" → "batch""#,
+                r#"driver: "mysql_async" → "lean""#
+            ]
+        );
     }
 
     #[test]
