@@ -26,9 +26,9 @@
 #     thread woken by a reply does not preempt the server thread running on that CPU; sysbench's
 #     threads run normal. CLIENT_SCHED=normal runs loadgate like sysbench; SB_SCHED=batch runs
 #     sysbench under `chrt --batch 0`, to see what the policy alone is worth.
-#   - spoiled: the machine's busy time (/proc/stat) minus client and server CPU (/proc/PID/stat)
-#     is CPU that someone else used during the run. When that unexplained share is above
-#     SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
+#   - spoiled: the machine's busy time (wall time × CPUs minus the idle time in /proc/stat)
+#     minus client and server CPU (/proc/PID/stat) is CPU that someone else used during the
+#     run. When that unexplained share is above SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
 #
 # How to read the output. One Markdown table on stdout, one row per workload and thread count,
 # medians over the repeats. `ratio` is the median of the per-pair ratios loadgate/sysbench
@@ -277,8 +277,11 @@ if [ -n "$SERVER_PID" ] && [ ! -r "/proc/$SERVER_PID/stat" ]; then SERVER_PID=""
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{print $2}'; }
 # utime+stime in clock ticks (fields 14 and 15; skip past the command name, which may hold spaces)
 proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-# busy ticks of the whole machine: user nice system irq softirq steal (guest is inside user)
-machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# Idle and iowait time of all CPUs so far, in clock ticks. The kernel measures these by the clock
+# when it can (NOHZ), while its user/system fields are sampled at each timer tick and miss short
+# bursts of work between idle periods; busy time is therefore taken as wall × CPUs − idle.
+machine_idle_ticks() { awk '/^cpu /{print $5 + $6; exit}' /proc/stat; }
+STAT_CPUS="$(grep -c '^cpu[0-9]' /proc/stat)"
 now() { date +%s.%N; }
 # wake-up interrupts so far (RES and CAL rows), summed over CPUs (0 where the kernel hides them)
 wake_ipis() { awk '$1 == "RES:" || $1 == "CAL:" {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i} END {print n + 0}' /proc/interrupts 2>/dev/null || echo 0; }
@@ -310,7 +313,7 @@ run_one() {
   local q0 q1 s0=0 s1=0 m0 m1 t0 t1 queries qps ct="" sched="$SB_SCHED" rc=0
   q0="$(questions)"
   [ -z "$SERVER_PID" ] || s0="$(proc_ticks "$SERVER_PID")"
-  m0="$(machine_ticks)"; i0="$(wake_ipis)"; t0="$(now)"
+  m0="$(machine_idle_ticks)"; i0="$(wake_ipis)"; t0="$(now)"
   if [ "$client" = sysbench ]; then
     /usr/bin/time -f '%U %S' -o "$tf" "${SB_CHRT[@]}" sysbench "$w" --db-driver=mysql --mysql-host="$DB_HOST" \
       --mysql-port="$DB_PORT" --mysql-user="$DB_USER" "${SB_PASS[@]}" --mysql-db="$DB" --tables=1 \
@@ -322,7 +325,7 @@ run_one() {
       --rand-type "$RAND_TYPE" --client-threads "$CLIENT_THREADS" --set "driver=$DRIVER" \
       --set "client_sched=$CLIENT_SCHED" --store "$TMP/store.db" --json -q >"$out" 2>"$err" || rc=$?
   fi
-  t1="$(now)"; i1="$(wake_ipis)"; m1="$(machine_ticks)"
+  t1="$(now)"; i1="$(wake_ipis)"; m1="$(machine_idle_ticks)"
   [ -z "$SERVER_PID" ] || s1="$(proc_ticks "$SERVER_PID")"
   q1="$(questions)"
   if [ "$rc" -ne 0 ]; then
@@ -347,13 +350,13 @@ run_one() {
   [ -n "${queries:-}" ] && [ "${queries:-0}" -gt 0 ] || die "$client $w --threads $t: no query count in its output ($out)"
   awk -v started="$t0" -v w="$w" -v t="$t" -v r="$r" -v client="$client" -v ct="${ct:-}" \
     -v dur="$DURATION" -v t0="$t0" -v t1="$t1" -v queries="$queries" -v qps="$qps" \
-    -v q="$((q1 - q0 - Q_OVERHEAD))" -v s="$((s1 - s0))" -v m="$((m1 - m0))" -v clk="$CLK_TCK" \
+    -v q="$((q1 - q0 - Q_OVERHEAD))" -v s="$((s1 - s0))" -v m="$((m1 - m0))" -v clk="$CLK_TCK" -v ncpu="$STAT_CPUS" \
     -v have_srv="${SERVER_PID:+1}" -v spoil="$SPOIL_PCT" -v cpu="$(cat "$tf")" -v ipis="$((i1 - i0))" \
     -v sched="${sched:-NA}" '
     BEGIN {
       split(cpu, c, " "); user = c[1]; sys = c[2]
       us_q = (user + sys) * 1e6 / queries
-      busy = m / clk
+      busy = (t1 - t0) * ncpu - m / clk
       if (have_srv) {
         srv = s / clk
         unexpl = busy > 0 ? 100 * (busy - user - sys - srv) / busy : 0
