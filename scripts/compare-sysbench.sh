@@ -28,7 +28,8 @@
 #     sysbench under `chrt --batch 0`, to see what the policy alone is worth.
 #   - spoiled: the machine's busy time (wall time × CPUs minus the idle time in /proc/stat)
 #     minus client and server CPU (/proc/PID/stat) is CPU that someone else used during the
-#     run. When that unexplained share is above SPOIL_PCT (default 15 %) of the busy time, the run is flagged: outside load spoiled it.
+#     run. When that unexplained share is above SPOIL_PCT (default 15 %) of the busy time, the
+#     run is flagged: outside load spoiled it.
 #
 # How to read the output. One Markdown table on stdout, one row per workload and thread count,
 # medians over the repeats. `ratio` is the median of the per-pair ratios loadgate/sysbench
