@@ -22,7 +22,7 @@ use std::time::Duration;
 
 mod monitor;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::util::VERSION;
 
 /// Run one command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -50,10 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))
+    crate::util::runtime().map_err(Error::runtime)
 }
 
 /// Run `fut` to completion unless Ctrl-C comes first; then return `Error::Interrupted`, so

@@ -110,6 +110,11 @@ impl From<crate::stats::StatsError> for Error {
 }
 
 impl Error {
+    /// The async runtime could not start (the process is out of threads or file descriptors).
+    pub fn runtime(e: std::io::Error) -> Error {
+        Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}"))
+    }
+
     /// True for a verdict (regression, inconclusive), which is an answer, not a failure.
     pub fn is_verdict(&self) -> bool {
         matches!(self, Error::Verdict { .. })

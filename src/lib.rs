@@ -21,6 +21,7 @@ pub mod stats;
 pub mod store;
 pub mod target;
 pub mod testbed;
+pub mod util;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -294,8 +294,12 @@ pub struct RunRecord {
     pub workload: String,
     /// SHA-256 (hex, first 16 chars) of the workload file's content.
     pub workload_hash: String,
-    /// The resolved settings as JSON (`settings::Settings`).
-    pub settings: serde_json::Value,
+    /// The resolved settings, as asked for: typed per kind of run.
+    pub settings: RunSettings,
+    /// What the run found out while running that the settings could not say in advance: the
+    /// driver that ran and the client threads' scheduling policy, with why they differ from
+    /// what was asked.
+    pub facts: RunFacts,
     /// The target URL with any password removed.
     pub target: String,
     pub server: ServerInfo,
@@ -307,6 +311,117 @@ pub struct RunRecord {
     pub intervals: Vec<IntervalSample>,
     /// What the embedded monitor saw; `None` with `--no-monitor`.
     pub monitor: Option<MonitorReport>,
+}
+
+/// The settings a run was started with, one type per kind of run. Stored as the JSON of the
+/// inner type (no tag: the shapes differ), so records written before this type existed read
+/// back as the kind they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunSettings {
+    /// A phase of `loadgate index` (tried first: it is the only shape with a `phase`).
+    Index(IndexRunSettings),
+    /// An OLTP run (`run`, trials, A/B, gate).
+    Oltp(crate::settings::Settings),
+    /// One sync of `loadgate bulk`.
+    Bulk(crate::bulk::BulkSettings),
+    /// Settings this version does not know the shape of (a newer version's, or a test's
+    /// fragment); kept as they were stored.
+    Other(serde_json::Value),
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings::Other(serde_json::Value::Object(Default::default()))
+    }
+}
+
+/// The settings of one phase of an index before/after measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRunSettings {
+    #[serde(flatten)]
+    pub settings: crate::index::IndexSettings,
+    /// `before` or `after`.
+    pub phase: String,
+}
+
+impl RunSettings {
+    /// The stored JSON of these settings.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Reads stored settings JSON; a shape no kind accepts is kept as [`RunSettings::Other`].
+    pub fn from_json(v: serde_json::Value) -> RunSettings {
+        serde_json::from_value(v.clone()).unwrap_or(RunSettings::Other(v))
+    }
+
+    /// The OLTP settings, for an OLTP run.
+    pub fn oltp(&self) -> Option<&crate::settings::Settings> {
+        match self {
+            RunSettings::Oltp(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// What a run found out about itself while running: facts, not settings. An OLTP run asks for
+/// a driver and a scheduling policy; the target and the kernel decide what it gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFacts {
+    /// The driver that ran (the lean driver hands over to mysql_async for a server that wants
+    /// TLS or another authentication plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<crate::settings::Driver>,
+    /// Why the driver that ran is not the one asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_fallback: Option<String>,
+    /// The client threads' scheduling policy that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_sched: Option<crate::settings::ClientSched>,
+    /// Why the client threads did not get the policy asked for (the kernel refused it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_sched_refused: Option<String>,
+}
+
+impl RunFacts {
+    /// True when nothing was recorded (runs of other kinds, or stored before facts existed).
+    pub fn is_empty(&self) -> bool {
+        *self == RunFacts::default()
+    }
+
+    /// `settings` (stored JSON) as the run ran them: the driver and policy that ran in place of
+    /// the ones asked for. With `notes`, also why they differ (`driver_fallback`,
+    /// `client_sched_refused`), which is how reports have always shown them.
+    pub fn as_ran(&self, settings: &serde_json::Value, notes: bool) -> serde_json::Value {
+        let mut v = settings.clone();
+        let Some(obj) = v.as_object_mut() else {
+            return v;
+        };
+        if let Some(d) = self.driver {
+            obj.insert("driver".into(), d.name().into());
+        }
+        if let Some(c) = self.client_sched {
+            obj.insert("client_sched".into(), c.name().into());
+        }
+        if notes {
+            if let Some(w) = &self.driver_fallback {
+                obj.insert("driver_fallback".into(), w.clone().into());
+            }
+            if let Some(w) = &self.client_sched_refused {
+                obj.insert("client_sched_refused".into(), w.clone().into());
+            }
+        }
+        v
+    }
+}
+
+impl RunRecord {
+    /// The stored settings as the run ran them, with the notes on why they differ from what was
+    /// asked (what reports show).
+    pub fn settings_as_ran(&self) -> serde_json::Value {
+        self.facts.as_ran(&self.settings.to_json(), true)
+    }
 }
 
 /// Wrapper so `RunRecord` can derive `Default`.

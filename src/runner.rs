@@ -7,7 +7,7 @@ use crate::engine::lean::{LeanConnector, OpenError};
 use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
 use crate::error::{Error, Result};
 use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
-use crate::record::{RunRecord, RunStatus, RunStatusField, StoredHistogram};
+use crate::record::{RunRecord, RunSettings, RunStatus, RunStatusField, StoredHistogram};
 use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
 use crate::store::Store;
 use crate::target::Target;
@@ -65,19 +65,16 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let (w, s, plan, target, quiet) =
         (job.workload, job.settings, &job.plan, job.target, job.quiet);
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let rt = crate::util::runtime().map_err(Error::runtime)?;
     let mut rec = RunRecord {
         started_at_ms: now_ms(),
         status: RunStatusField(RunStatus::Running),
         workload: w.name.clone(),
         workload_hash: w.hash.clone(),
-        settings: serde_json::to_value(s).unwrap_or_default(),
+        settings: RunSettings::Oltp(s.clone()),
         target: target.redacted(),
         git_commit: testbed::git_commit(),
-        tool_version: crate::app::VERSION.to_string(),
+        tool_version: crate::util::VERSION.to_string(),
         set_id: job.set_id.clone(),
         ..Default::default()
     };
@@ -165,13 +162,13 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
                         "note: the lean driver cannot serve this target ({why}); using mysql_async"
                     );
                 }
-                rec.settings["driver_fallback"] = serde_json::Value::String(why);
+                rec.facts.driver_fallback = Some(why);
             }
             // A real failure: the workers meet it again and report it as any connect failure.
             Err(OpenError::Exec(_)) => {}
         }
     }
-    rec.settings["driver"] = serde_json::Value::String(driver.name().to_string());
+    rec.facts.driver = Some(driver);
     drop(rt);
     // The monitor starts before the load (its baseline precedes it) and stops after it, on its
     // own connection and thread.
@@ -211,13 +208,14 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         }
     };
     let mut mon_report = mon.map(Monitor::stop);
-    // The settings say `batch` or `normal` already; a refusal makes the record say what ran.
+    // The settings say `batch` or `normal` already; a refusal makes the facts say what ran.
+    rec.facts.client_sched = Some(s.client_sched);
     if let Some(why) = &out.batch_refused {
-        rec.settings["client_sched"] = ClientSched::Normal.name().into();
+        rec.facts.client_sched = Some(ClientSched::Normal);
         if !quiet {
             eprintln!("note: client threads could not run SCHED_BATCH ({why}); they ran as normal threads");
         }
-        rec.settings["client_sched_refused"] = serde_json::Value::String(why.clone());
+        rec.facts.client_sched_refused = Some(why.clone());
     }
 
     let mut summary =

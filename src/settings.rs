@@ -4,6 +4,7 @@
 //! the workload file's `[settings]`, then the built-in defaults below. Every run stores the
 //! resolved [`Settings`] (and so its seed and random distribution) with its results.
 
+use crate::workload::parse::CORE_INT_SETTINGS;
 use crate::workload::{Dist, DistParams, SettingValue, Workload, WorkloadError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -12,120 +13,308 @@ use std::collections::BTreeMap;
 /// timeout (1205) and "record has changed since last read" (1020).
 pub const DEFAULT_RETRY_ERRORS: &[u16] = &[1213, 1020, 1205];
 
-/// Every setting a run understands besides the workload's own variables: its key, its built-in
-/// default (the lowest precedence) and a description for error messages and help.
-pub const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "threads",
-        "1",
-        "concurrent workers, one connection each",
-    ),
-    (
-        "duration",
-        "10s",
-        "measured time after warm-up (10s, 2m; 0 = until --events)",
-    ),
-    (
-        "warmup",
-        "0s",
-        "time before measuring; its transactions are not counted",
-    ),
-    (
-        "rate",
-        "0",
-        "open loop: transactions per second over all workers (0 = closed loop)",
-    ),
-    (
-        "events",
-        "0",
-        "stop after this many transactions (0 = no limit)",
-    ),
-    (
-        "tables",
-        "1",
-        "number of tables",
-    ),
-    (
-        "table_size",
-        "10000",
-        "rows per table",
-    ),
-    (
-        "rand_type",
-        "special",
-        "default distribution: uniform, special, gaussian, pareto, zipfian",
-    ),
-    (
-        "rand_spec_iter",
-        "12",
-        "special/gaussian: uniforms summed per value",
-    ),
-    (
-        "rand_spec_pct",
-        "1",
-        "special: percent of the range that gets the special values",
-    ),
-    (
-        "rand_spec_res",
-        "75",
-        "special: percent of values that are special",
-    ),
-    (
-        "rand_pareto_h",
-        "0.2",
-        "pareto: shape h",
-    ),
-    (
-        "rand_zipfian_exp",
-        "0.8",
-        "zipfian: exponent",
-    ),
-    (
-        "report_interval",
-        "1s",
-        "live report interval (0 = progress bar instead)",
-    ),
-    (
-        "seed",
-        "0",
-        "random seed (0 = pick one; the seed used is stored)",
-    ),
-    (
-        "client_threads",
-        "0",
-        "client runtime threads (0 = auto: one per worker)",
-    ),
-    (
-        "driver",
-        "lean",
-        "client protocol code: lean (loadgate's own, the default) or mysql_async",
-    ),
-    (
-        "reply_wait",
-        "auto",
-        "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
-    ),
-    (
-        "client_sched",
-        "auto",
-        "Linux scheduling policy of client threads: auto (batch in closed loop, normal in open loop), batch (SCHED_BATCH: a thread woken by a reply does not preempt the server thread running on that CPU) or normal",
-    ),
-    (
-        "connect_timeout",
-        "10s",
-        "connect timeout",
-    ),
-    (
-        "retry_errors",
-        "1213,1020,1205",
-        "comma-separated MySQL error codes that restart the transaction",
-    ),
-    (
-        "database",
-        "loadgate",
-        "database (schema) the workload's tables live in",
-    ),
+/// The type of a setting's value and its checked range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A whole number in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// A finite number in `min..=max`.
+    Float { min: f64, max: f64 },
+    /// `10s`, `500ms`, `2m`, `1h` or a bare number of seconds, at most `max_s`.
+    Duration { max_s: f64 },
+    /// One of a few names.
+    Choice(&'static [&'static str]),
+    /// A comma-separated list of MySQL error codes.
+    Codes,
+    /// A plain SQL identifier (a database name).
+    Ident,
+}
+
+impl Kind {
+    /// The values it takes, for help and the settings table.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Int { min, max } => format!("integer {min}..={max}"),
+            Kind::Float { min, max } => format!("number {min}..={max}"),
+            Kind::Duration { max_s } => format!("duration ≤ {}", human_seconds(*max_s)),
+            Kind::Choice(names) => names.join(" \\| "),
+            Kind::Codes => "error codes, comma-separated".into(),
+            Kind::Ident => "identifier".into(),
+        }
+    }
+}
+
+/// One setting: everything the code and the docs need to know about it, in one place. The
+/// table [`SETTINGS`] drives the built-in defaults, `--set` and the workload file's
+/// `[settings]` (which keys exist, their types and ranges), which settings make two runs
+/// incomparable, and the settings table in `docs/settings.md` (a test checks they agree).
+#[derive(Debug, Clone, Copy)]
+pub struct Descriptor {
+    /// The name in `--set KEY=VALUE` and in a workload's `[settings]`.
+    pub key: &'static str,
+    /// The field of [`Settings`] (and of the stored JSON) that holds the resolved value.
+    pub field: &'static str,
+    /// The built-in default, as it would be written after `--set key=`.
+    pub default: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// False for settings that do not change what a run measures (the seed, where the tables
+    /// live, timeouts, the live-report interval): runs that differ only in them compare.
+    pub comparable: bool,
+    /// The dedicated command-line flag, where there is one (it wins over `--set`).
+    pub flag: Option<&'static str>,
+}
+
+const DAY_S: f64 = 86_400.0;
+
+/// Every setting a run understands besides the workload's own variables.
+pub const SETTINGS: &[Descriptor] = &[
+    Descriptor {
+        key: "threads",
+        field: "threads",
+        default: "1",
+        kind: Kind::Int { min: 1, max: 10_000 },
+        help: "concurrent workers, one connection each",
+        comparable: true,
+        flag: Some("--threads"),
+    },
+    Descriptor {
+        key: "duration",
+        field: "duration_s",
+        default: "10s",
+        kind: Kind::Duration { max_s: 30.0 * DAY_S },
+        help: "measured time after warm-up (10s, 2m; 0 = until --events)",
+        comparable: true,
+        flag: Some("--duration"),
+    },
+    Descriptor {
+        key: "warmup",
+        field: "warmup_s",
+        default: "0s",
+        kind: Kind::Duration { max_s: 30.0 * DAY_S },
+        help: "time before measuring; its transactions are not counted",
+        comparable: true,
+        flag: Some("--warmup"),
+    },
+    Descriptor {
+        key: "rate",
+        field: "rate",
+        default: "0",
+        kind: Kind::Float { min: 0.0, max: 1e8 },
+        help: "open loop: transactions per second over all workers (0 = closed loop)",
+        comparable: true,
+        flag: Some("--rate"),
+    },
+    Descriptor {
+        key: "events",
+        field: "events",
+        default: "0",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        help: "stop after this many transactions (0 = no limit)",
+        comparable: true,
+        flag: Some("--events"),
+    },
+    Descriptor {
+        key: "tables",
+        field: "tables",
+        default: "1",
+        kind: Kind::Int { min: 1, max: i64::MAX },
+        help: "number of tables",
+        comparable: true,
+        flag: Some("--tables"),
+    },
+    Descriptor {
+        key: "table_size",
+        field: "table_size",
+        default: "10000",
+        kind: Kind::Int { min: 1, max: i64::MAX },
+        help: "rows per table",
+        comparable: true,
+        flag: Some("--table-size"),
+    },
+    Descriptor {
+        key: "rand_type",
+        field: "rand_type",
+        default: "special",
+        kind: Kind::Choice(Dist::NAMES),
+        help: "default distribution of random numbers",
+        comparable: true,
+        flag: Some("--rand-type"),
+    },
+    Descriptor {
+        key: "rand_spec_iter",
+        field: "rand_spec_iter",
+        default: "12",
+        kind: Kind::Int { min: 1, max: u32::MAX as i64 },
+        help: "special/gaussian: uniforms summed per value",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "rand_spec_pct",
+        field: "rand_spec_pct",
+        default: "1",
+        kind: Kind::Int { min: 0, max: u32::MAX as i64 },
+        help: "special: percent of the range that gets the special values",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "rand_spec_res",
+        field: "rand_spec_res",
+        default: "75",
+        kind: Kind::Int { min: 0, max: 99 },
+        help: "special: percent of values that are special",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "rand_pareto_h",
+        field: "rand_pareto_h",
+        default: "0.2",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        help: "pareto: shape h, strictly between 0 and 1",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "rand_zipfian_exp",
+        field: "rand_zipfian_exp",
+        default: "0.8",
+        kind: Kind::Float { min: 0.0, max: f64::MAX },
+        help: "zipfian: exponent",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "report_interval",
+        field: "report_interval_s",
+        default: "1s",
+        kind: Kind::Duration { max_s: DAY_S },
+        help: "live report interval (0 = progress bar instead)",
+        comparable: false,
+        flag: Some("--report-interval"),
+    },
+    Descriptor {
+        key: "seed",
+        field: "seed",
+        default: "0",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        help: "random seed (0 = pick one; the seed used is stored)",
+        comparable: false,
+        flag: Some("--seed"),
+    },
+    Descriptor {
+        key: "client_threads",
+        field: "client_threads",
+        default: "0",
+        kind: Kind::Int { min: 0, max: 10_000 },
+        help: "client runtime threads (0 = auto: one per worker)",
+        comparable: true,
+        flag: Some("--client-threads"),
+    },
+    Descriptor {
+        key: "driver",
+        field: "driver",
+        default: "lean",
+        kind: Kind::Choice(&["lean", "mysql_async"]),
+        help: "client protocol code: lean (loadgate's own, the default) or mysql_async",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "reply_wait",
+        field: "reply_wait",
+        default: "auto",
+        kind: Kind::Choice(&["auto", "poll"]),
+        help: "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "client_sched",
+        field: "client_sched",
+        default: "auto",
+        kind: Kind::Choice(&["auto", "batch", "normal"]),
+        help: "Linux scheduling policy of client threads: auto (batch in closed loop, normal in open loop), batch (SCHED_BATCH: a thread woken by a reply does not preempt the server thread running on that CPU) or normal",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "connect_timeout",
+        field: "connect_timeout_s",
+        default: "10s",
+        kind: Kind::Duration { max_s: 3_600.0 },
+        help: "connect timeout",
+        comparable: false,
+        flag: Some("--connect-timeout"),
+    },
+    Descriptor {
+        key: "retry_errors",
+        field: "retry_errors",
+        default: "1213,1020,1205",
+        kind: Kind::Codes,
+        help: "MySQL error codes that restart the transaction",
+        comparable: true,
+        flag: None,
+    },
+    Descriptor {
+        key: "database",
+        field: "database",
+        default: "loadgate",
+        kind: Kind::Ident,
+        help: "database (schema) the workload's tables live in",
+        comparable: false,
+        flag: Some("--database"),
+    },
 ];
+
+/// The descriptor of `key`.
+pub fn descriptor(key: &str) -> Option<&'static Descriptor> {
+    SETTINGS.iter().find(|d| d.key == key)
+}
+
+/// The fields of the stored settings JSON that do not make two runs incomparable: those of
+/// the settings whose descriptor says so, the workload's name (compared by its file hash) and
+/// where each value came from.
+pub fn incomparable_fields() -> Vec<&'static str> {
+    SETTINGS
+        .iter()
+        .filter(|d| !d.comparable)
+        .map(|d| d.field)
+        .chain(["workload", "origins"])
+        .collect()
+}
+
+/// The settings as a Markdown table (key, default, values, flag, compared, meaning): the one
+/// in `docs/settings.md`.
+pub fn markdown_table() -> String {
+    let mut o = String::from(
+        "| key | default | values | flag | compared | meaning |\n|---|---|---|---|---|---|\n",
+    );
+    for d in SETTINGS {
+        o.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} | {} |\n",
+            d.key,
+            d.default,
+            d.kind.describe(),
+            d.flag.map_or("—".to_string(), |f| format!("`{f}`")),
+            if d.comparable { "yes" } else { "no" },
+            d.help
+        ));
+    }
+    o
+}
+
+fn human_seconds(s: f64) -> String {
+    if s >= DAY_S && s % DAY_S == 0.0 {
+        format!("{} d", s / DAY_S)
+    } else if s >= 3_600.0 && s % 3_600.0 == 0.0 {
+        format!("{} h", s / 3_600.0)
+    } else {
+        format!("{s} s")
+    }
+}
 
 /// Which client code speaks to the server during the measured load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,262 +487,325 @@ impl Settings {
         sets: &[(String, String)],
         flags: &[(&str, String)],
     ) -> Result<Settings, WorkloadError> {
+        let text = |v: &String| SettingValue::Str(v.clone());
+        Layers::default()
+            .layer(
+                Origin::Set,
+                sets.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            )
+            .layer(
+                Origin::Flag,
+                flags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), text(v)))
+                    .collect(),
+            )
+            .resolve(workload)
+    }
+}
+
+/// The values given for a run above the workload file, each layer from one origin, lowest
+/// first: `--set` pairs, then dedicated flags (or a program's own values, as a tuner sets
+/// them). Resolution is a fold: built-in defaults, then the workload's `[settings]`, then each
+/// layer in order; the last value of a key wins and keeps its origin.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    layers: Vec<(Origin, Vec<(String, SettingValue)>)>,
+}
+
+impl Layers {
+    /// Adds a layer above the ones already there.
+    pub fn layer(mut self, origin: Origin, values: Vec<(String, SettingValue)>) -> Layers {
+        self.layers.push((origin, values));
+        self
+    }
+
+    /// Sets one setting (or workload variable) above everything else, as a flag would: the
+    /// one call a program needs to vary a setting between runs.
+    pub fn set(self, key: &str, value: impl Into<SettingValue>) -> Layers {
+        self.layer(Origin::Flag, vec![(key.to_string(), value.into())])
+    }
+
+    /// The settings of `workload` under these layers, every value checked against its
+    /// descriptor's type and range.
+    pub fn resolve(&self, workload: &Workload) -> Result<Settings, WorkloadError> {
         let mut raw: BTreeMap<String, (SettingValue, Origin)> = BTreeMap::new();
-        for (k, v, _) in KNOWN {
+        for d in SETTINGS {
             raw.insert(
-                k.to_string(),
-                (SettingValue::Str(v.to_string()), Origin::Default),
+                d.key.to_string(),
+                (SettingValue::Str(d.default.to_string()), Origin::Default),
             );
         }
         for (k, v) in &workload.settings {
             raw.insert(k.clone(), (v.clone(), Origin::Workload));
         }
-        for (k, v) in sets {
-            if !raw.contains_key(k) {
-                let mut names: Vec<&str> = KNOWN.iter().map(|(n, _, _)| *n).collect();
-                let own: Vec<&str> = workload
-                    .settings
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .filter(|n| !names.contains(n))
-                    .collect();
-                names.extend(own);
-                return Err(WorkloadError::Setting {
-                    key: k.clone(),
-                    message: format!("unknown setting (from --set); known: {}", names.join(", ")),
-                });
+        for (origin, values) in &self.layers {
+            for (k, v) in values {
+                if !raw.contains_key(k) {
+                    return Err(unknown(workload, k, *origin));
+                }
+                raw.insert(k.clone(), (v.clone(), *origin));
             }
-            raw.insert(k.clone(), (SettingValue::Str(v.clone()), Origin::Set));
         }
-        for (k, v) in flags {
-            raw.insert(k.to_string(), (SettingValue::Str(v.clone()), Origin::Flag));
-        }
-        let get = |k: &str| raw.get(k).expect("every known setting has a default");
-        let int = |k: &str, min: i64| -> Result<i64, WorkloadError> {
-            let (v, o) = get(k);
-            let n = match v {
+        from_raw(workload, &raw)
+    }
+}
+
+/// The error for a key that is neither a setting nor one of the workload's variables.
+fn unknown(workload: &Workload, key: &str, origin: Origin) -> WorkloadError {
+    let mut names: Vec<&str> = SETTINGS.iter().map(|d| d.key).collect();
+    let own: Vec<&str> = workload
+        .settings
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| !names.contains(n))
+        .collect();
+    names.extend(own);
+    WorkloadError::Setting {
+        key: key.to_string(),
+        message: format!(
+            "unknown setting (from {}); known: {}",
+            origin_name(origin),
+            names.join(", ")
+        ),
+    }
+}
+
+/// A value checked against its descriptor.
+enum Checked {
+    Int(i64),
+    Float(f64),
+    Name(String),
+    Codes(Vec<u16>),
+}
+
+/// Checks the value of setting `d` against its type and range.
+fn check(d: &Descriptor, value: &SettingValue, origin: Origin) -> Result<Checked, WorkloadError> {
+    let k = d.key;
+    match d.kind {
+        Kind::Int { min, max } => {
+            let n = match value {
                 SettingValue::Int(i) => *i,
                 SettingValue::Str(s) => s
                     .trim()
                     .parse::<i64>()
-                    .map_err(|_| bad(k, *o, format!("`{s}` is not an integer")))?,
-                other => return Err(bad(k, *o, format!("`{other}` is not an integer"))),
+                    .map_err(|_| bad(k, origin, format!("`{s}` is not an integer")))?,
+                other => return Err(bad(k, origin, format!("`{other}` is not an integer"))),
             };
             if n < min {
-                return Err(bad(k, *o, format!("must be at least {min}, got {n}")));
+                return Err(bad(k, origin, format!("must be at least {min}, got {n}")));
             }
-            Ok(n)
-        };
-        let float = |k: &str| -> Result<f64, WorkloadError> {
-            let (v, o) = get(k);
-            let f = match v {
+            if n > max {
+                return Err(bad(k, origin, format!("must be at most {max}, got {n}")));
+            }
+            Ok(Checked::Int(n))
+        }
+        Kind::Float { min, max } => {
+            let f = match value {
                 SettingValue::Int(i) => *i as f64,
                 SettingValue::Float(f) => *f,
                 SettingValue::Str(s) => s
                     .trim()
                     .parse::<f64>()
-                    .map_err(|_| bad(k, *o, format!("`{s}` is not a number")))?,
-                SettingValue::Bool(b) => return Err(bad(k, *o, format!("`{b}` is not a number"))),
+                    .map_err(|_| bad(k, origin, format!("`{s}` is not a number")))?,
+                SettingValue::Bool(b) => {
+                    return Err(bad(k, origin, format!("`{b}` is not a number")))
+                }
             };
-            if !f.is_finite() || f < 0.0 {
-                return Err(bad(k, *o, format!("must be a number ≥ 0, got {f}")));
+            if !f.is_finite() || f < min {
+                return Err(bad(k, origin, format!("must be a number ≥ {min}, got {f}")));
             }
-            Ok(f)
-        };
-        let dur = |k: &str| -> Result<f64, WorkloadError> {
-            let (v, o) = get(k);
-            match v {
-                SettingValue::Int(i) if *i >= 0 => Ok(*i as f64),
-                SettingValue::Float(f) if *f >= 0.0 => Ok(*f),
-                SettingValue::Str(s) => parse_duration(s).map_err(|m| bad(k, *o, m)),
-                other => Err(bad(
+            if f > max {
+                return Err(bad(k, origin, format!("must be at most {max}, got {f}")));
+            }
+            Ok(Checked::Float(f))
+        }
+        Kind::Duration { max_s } => {
+            let secs = match value {
+                SettingValue::Int(i) if *i >= 0 => *i as f64,
+                SettingValue::Float(f) if *f >= 0.0 && f.is_finite() => *f,
+                SettingValue::Str(s) => parse_duration(s).map_err(|m| bad(k, origin, m))?,
+                other => {
+                    return Err(bad(
+                        k,
+                        origin,
+                        format!("`{other}` is not a duration (10s, 500ms, 2m)"),
+                    ))
+                }
+            };
+            if secs > max_s {
+                return Err(bad(
                     k,
-                    *o,
-                    format!("`{other}` is not a duration (10s, 500ms, 2m)"),
-                )),
+                    origin,
+                    format!("must be at most {}, got {secs} s", human_seconds(max_s)),
+                ));
             }
-        };
-        let string = |k: &str| -> String { get(k).0.to_string() };
-
-        let threads = int("threads", 1)?;
-        if threads > 10_000 {
-            let (_, o) = get("threads");
-            return Err(bad("threads", *o, "at most 10000".into()));
+            Ok(Checked::Float(secs))
         }
-        let rate = float("rate")?;
-        let events = int("events", 0)?;
-        let duration_s = dur("duration")?;
-        if duration_s == 0.0 && events == 0 {
-            let (_, o) = get("duration");
-            return Err(bad(
-                "duration",
-                *o,
-                "0 needs --events to end the run".into(),
-            ));
+        Kind::Choice(names) => {
+            let v = value.to_string();
+            let v = v.trim();
+            if names.contains(&v) {
+                Ok(Checked::Name(v.to_string()))
+            } else {
+                Err(bad(
+                    k,
+                    origin,
+                    format!("`{v}` is not one of {}", names.join(", ")),
+                ))
+            }
         }
-        let rand_type = {
-            let s = string("rand_type");
-            Dist::parse(&s).ok_or_else(|| {
-                bad(
-                    "rand_type",
-                    get("rand_type").1,
-                    format!("`{s}` is not one of {}", Dist::NAMES.join(", ")),
-                )
-            })?
-        };
-        let retry_errors = {
-            let s = string("retry_errors");
+        Kind::Codes => {
+            let s = value.to_string();
             let mut v = Vec::new();
             for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                v.push(part.parse::<u16>().map_err(|_| {
-                    bad(
-                        "retry_errors",
-                        get("retry_errors").1,
-                        format!("`{part}` is not an error code"),
-                    )
-                })?);
+                v.push(
+                    part.parse::<u16>()
+                        .map_err(|_| bad(k, origin, format!("`{part}` is not an error code")))?,
+                );
             }
-            v
-        };
-        let driver = choose(
-            "driver",
-            get("driver").1,
-            &string("driver"),
-            &[Driver::Lean, Driver::MysqlAsync],
-            Driver::name,
-        )?;
-        let reply_wait = choose(
-            "reply_wait",
-            get("reply_wait").1,
-            &string("reply_wait"),
-            &[ReplyWait::Auto, ReplyWait::Poll],
-            ReplyWait::name,
-        )?;
-        let client_sched = choose(
-            "client_sched",
-            get("client_sched").1,
-            &string("client_sched"),
-            &[ClientSched::Auto, ClientSched::Batch, ClientSched::Normal],
-            ClientSched::name,
-        )?;
-        let database = string("database");
-        crate::target::check_identifier(&database)
-            .map_err(|m| bad("database", get("database").1, m))?;
-        let spec_res = int("rand_spec_res", 0)?;
-        if spec_res > 99 {
-            return Err(bad(
-                "rand_spec_res",
-                get("rand_spec_res").1,
-                "must be at most 99".into(),
-            ));
+            Ok(Checked::Codes(v))
         }
-        let pareto_h = float("rand_pareto_h")?;
-        if !(pareto_h > 0.0 && pareto_h < 1.0) {
-            return Err(bad(
-                "rand_pareto_h",
-                get("rand_pareto_h").1,
-                "must be between 0 and 1".into(),
-            ));
+        Kind::Ident => {
+            let s = value.to_string();
+            crate::target::check_identifier(&s).map_err(|m| bad(k, origin, m))?;
+            Ok(Checked::Name(s))
         }
-
-        let mut vars = BTreeMap::new();
-        for (k, (v, o)) in &raw {
-            if KNOWN.iter().any(|(n, _, _)| n == k)
-                && !["threads", "tables", "table_size"].contains(&k.as_str())
-            {
-                continue;
-            }
-            let n = match v {
-                SettingValue::Int(i) => *i,
-                SettingValue::Str(s) => match s.trim().parse::<i64>() {
-                    Ok(i) => i,
-                    Err(_) => return Err(bad(k, *o, format!("`{s}` is not an integer"))),
-                },
-                _ => continue,
-            };
-            vars.insert(k.clone(), n);
-        }
-        let seed = int("seed", 0)? as u64;
-        let seed = if seed == 0 { random_seed() } else { seed };
-        let client_threads = int("client_threads", 0)? as u32;
-        // Auto: one runtime thread per worker, each connection on its own thread as sysbench
-        // runs them. Measured on these 2-core machines (scripts/compare-sysbench.sh, README
-        // "Speed measurements"), it beat one runtime per core at 4 workers (1.02-1.19x vs 0.74x
-        // of sysbench's QPS): a thread that serves several connections stays runnable and is
-        // preempted by the server thread it has just woken.
-        let client_threads = if client_threads == 0 {
-            threads as u32
-        } else {
-            client_threads.min(threads as u32)
-        };
-        Ok(Settings {
-            workload: workload.name.clone(),
-            threads: threads as u32,
-            duration_s,
-            warmup_s: dur("warmup")?,
-            rate: if rate > 0.0 { Some(rate) } else { None },
-            events: if events > 0 {
-                Some(events as u64)
-            } else {
-                None
-            },
-            tables: int("tables", 1)?,
-            table_size: int("table_size", 1)?,
-            rand_type,
-            rand_spec_iter: int("rand_spec_iter", 1)? as u32,
-            rand_spec_pct: int("rand_spec_pct", 0)? as u32,
-            rand_spec_res: spec_res as u32,
-            rand_pareto_h: pareto_h,
-            rand_zipfian_exp: float("rand_zipfian_exp")?,
-            report_interval_s: dur("report_interval")?,
-            seed,
-            client_threads,
-            driver,
-            reply_wait,
-            client_sched: client_sched.resolve((rate > 0.0).then_some(rate)),
-            connect_timeout_s: dur("connect_timeout")?.max(0.1),
-            retry_errors,
-            database,
-            vars,
-            origins: raw.iter().map(|(k, (_, o))| (k.clone(), *o)).collect(),
-        })
     }
 }
 
-/// The option of a setting that takes one of a few names, matched by its name.
-fn choose<T: Copy>(
-    key: &str,
-    origin: Origin,
-    value: &str,
-    options: &[T],
-    name: fn(T) -> &'static str,
-) -> Result<T, WorkloadError> {
-    let value = value.trim();
-    options
-        .iter()
-        .copied()
-        .find(|o| name(*o) == value)
-        .ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|o| name(*o)).collect();
-            bad(
-                key,
-                origin,
-                format!("`{value}` is not one of {}", names.join(", ")),
-            )
-        })
+/// Builds the settings from the folded values: every descriptor's value checked, then the
+/// rules between settings.
+fn from_raw(
+    workload: &Workload,
+    raw: &BTreeMap<String, (SettingValue, Origin)>,
+) -> Result<Settings, WorkloadError> {
+    let mut checked: BTreeMap<&'static str, Checked> = BTreeMap::new();
+    for d in SETTINGS {
+        let (v, o) = raw.get(d.key).expect("every setting has a default");
+        checked.insert(d.key, check(d, v, *o)?);
+    }
+    let origin = |k: &str| raw.get(k).map_or(Origin::Default, |(_, o)| *o);
+    let int = |k: &str| match checked.get(k) {
+        Some(Checked::Int(n)) => *n,
+        _ => unreachable!("{k} is an integer setting"),
+    };
+    let float = |k: &str| match checked.get(k) {
+        Some(Checked::Float(f)) => *f,
+        _ => unreachable!("{k} is a number setting"),
+    };
+    let name = |k: &str| match checked.get(k) {
+        Some(Checked::Name(s)) => s.clone(),
+        _ => unreachable!("{k} is a named setting"),
+    };
+
+    let threads = int("threads");
+    let rate = float("rate");
+    let events = int("events");
+    let duration_s = float("duration");
+    if duration_s == 0.0 && events == 0 {
+        return Err(bad(
+            "duration",
+            origin("duration"),
+            "0 needs --events to end the run".into(),
+        ));
+    }
+    let pareto_h = float("rand_pareto_h");
+    if !(pareto_h > 0.0 && pareto_h < 1.0) {
+        return Err(bad(
+            "rand_pareto_h",
+            origin("rand_pareto_h"),
+            "must be between 0 and 1".into(),
+        ));
+    }
+    let driver = match name("driver").as_str() {
+        "mysql_async" => Driver::MysqlAsync,
+        _ => Driver::Lean,
+    };
+    let reply_wait = match name("reply_wait").as_str() {
+        "poll" => ReplyWait::Poll,
+        _ => ReplyWait::Auto,
+    };
+    let client_sched = match name("client_sched").as_str() {
+        "batch" => ClientSched::Batch,
+        "normal" => ClientSched::Normal,
+        _ => ClientSched::Auto,
+    };
+    let retry_errors = match checked.get("retry_errors") {
+        Some(Checked::Codes(c)) => c.clone(),
+        _ => unreachable!("retry_errors is a list of codes"),
+    };
+
+    let mut vars = BTreeMap::new();
+    for (k, (v, o)) in raw {
+        if descriptor(k).is_some() && !CORE_INT_SETTINGS.contains(&k.as_str()) {
+            continue;
+        }
+        let n = match v {
+            SettingValue::Int(i) => *i,
+            SettingValue::Str(s) => match s.trim().parse::<i64>() {
+                Ok(i) => i,
+                Err(_) => return Err(bad(k, *o, format!("`{s}` is not an integer"))),
+            },
+            _ => continue,
+        };
+        vars.insert(k.clone(), n);
+    }
+    let seed = int("seed") as u64;
+    let seed = if seed == 0 { random_seed() } else { seed };
+    let client_threads = int("client_threads") as u32;
+    // Auto: one runtime thread per worker, each connection on its own thread as sysbench runs
+    // them. Measured on 2-core machines (scripts/compare-sysbench.sh), it beat one runtime per
+    // core at 4 workers (1.02-1.19x vs 0.74x of sysbench's QPS): a thread that serves several
+    // connections stays runnable and is preempted by the server thread it has just woken.
+    let client_threads = if client_threads == 0 {
+        threads as u32
+    } else {
+        client_threads.min(threads as u32)
+    };
+    Ok(Settings {
+        workload: workload.name.clone(),
+        threads: threads as u32,
+        duration_s,
+        warmup_s: float("warmup"),
+        rate: (rate > 0.0).then_some(rate),
+        events: (events > 0).then_some(events as u64),
+        tables: int("tables"),
+        table_size: int("table_size"),
+        rand_type: Dist::parse(&name("rand_type")).expect("a checked distribution name"),
+        rand_spec_iter: int("rand_spec_iter") as u32,
+        rand_spec_pct: int("rand_spec_pct") as u32,
+        rand_spec_res: int("rand_spec_res") as u32,
+        rand_pareto_h: pareto_h,
+        rand_zipfian_exp: float("rand_zipfian_exp"),
+        report_interval_s: float("report_interval"),
+        seed,
+        client_threads,
+        driver,
+        reply_wait,
+        client_sched: client_sched.resolve((rate > 0.0).then_some(rate)),
+        connect_timeout_s: float("connect_timeout").max(0.1),
+        retry_errors,
+        database: name("database"),
+        vars,
+        origins: raw.iter().map(|(k, (_, o))| (k.clone(), *o)).collect(),
+    })
 }
 
 fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {
-    let from = match origin {
+    WorkloadError::Setting {
+        key: key.to_string(),
+        message: format!("{message} (from {})", origin_name(origin)),
+    }
+}
+
+fn origin_name(origin: Origin) -> &'static str {
+    match origin {
         Origin::Default => "built-in default",
         Origin::Workload => "workload [settings]",
         Origin::Set => "--set",
         Origin::Flag => "command-line flag",
         Origin::Prepared => "the prepared tables' row count",
-    };
-    WorkloadError::Setting {
-        key: key.to_string(),
-        message: format!("{message} (from {from})"),
     }
 }
 
@@ -595,22 +847,73 @@ mod tests {
     }
 
     #[test]
-    fn every_known_setting_is_listed_once_with_a_default_and_a_description() {
-        let mut keys: Vec<&str> = KNOWN.iter().map(|(k, _, _)| *k).collect();
+    fn every_setting_is_listed_once_with_a_default_and_a_description() {
+        let mut keys: Vec<&str> = SETTINGS.iter().map(|d| d.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        assert_eq!(keys.len(), KNOWN.len(), "a key is listed twice");
-        assert!(KNOWN.iter().all(|(_, _, help)| !help.is_empty()));
+        assert_eq!(keys.len(), SETTINGS.len(), "a key is listed twice");
+        assert!(SETTINGS.iter().all(|d| !d.help.is_empty()));
         // Each default is accepted as its own `--set` value.
         let w = rw();
-        let sets: Vec<(String, String)> = KNOWN
+        let sets: Vec<(String, String)> = SETTINGS
             .iter()
-            .map(|(k, v, _)| (k.to_string(), v.to_string()))
+            .map(|d| (d.key.to_string(), d.default.to_string()))
             .collect();
         let s = Settings::resolve(&w, &sets, &[]).unwrap();
         assert_eq!(s.reply_wait, ReplyWait::Auto);
         assert_eq!(s.driver, Driver::Lean);
         assert_eq!(s.client_sched, ClientSched::Auto.resolve(None));
+        // Every descriptor names a field of the stored settings.
+        let stored = serde_json::to_value(&s).unwrap();
+        for d in SETTINGS {
+            assert!(
+                stored.get(d.field).is_some(),
+                "no field {} for {}",
+                d.field,
+                d.key
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_varies_one_setting_with_one_call() {
+        let w = rw();
+        let base = Layers::default().set("seed", 7i64);
+        let s = base.clone().set("threads", 12i64).resolve(&w).unwrap();
+        assert_eq!((s.threads, s.client_threads, s.seed), (12, 12, 7));
+        assert_eq!(s.origins["threads"], Origin::Flag);
+        let s = base.clone().set("point_selects", 3i64).resolve(&w).unwrap();
+        assert_eq!(s.vars["point_selects"], 3);
+        let e = base.clone().set("treads", 3i64).resolve(&w).unwrap_err();
+        assert!(e.to_string().contains("unknown setting"), "{e}");
+        let e = base.set("threads", 0i64).resolve(&w).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_before_any_work() {
+        let w = rw();
+        for (k, v, says) in [
+            ("duration", "18446744073709551615s", "at most 30 d"),
+            ("threads", "10001", "at most 10000"),
+            ("rand_spec_res", "100", "at most 99"),
+            ("rand_pareto_h", "1", "between 0 and 1"),
+            ("rate", "-1", "≥ 0"),
+        ] {
+            let e = Settings::resolve(&w, &[(k.into(), v.into())], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(k) && e.contains(says), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_comparable_flag_decides_what_comparisons_ignore() {
+        let ignored = incomparable_fields();
+        for d in SETTINGS {
+            assert_eq!(ignored.contains(&d.field), !d.comparable, "{}", d.key);
+        }
+        assert!(ignored.contains(&"seed") && !ignored.contains(&"threads"));
     }
 
     #[test]

@@ -552,15 +552,16 @@ fn gate_against_a_baseline_writes_markdown() {
     );
 
     // A baseline whose runs fell back to mysql_async (a server that wants TLS, say) asked for
-    // the lean driver: the check before the trials lets the gate run, and the trials, which
-    // ran lean here, are then refused for what they ran.
+    // the lean driver (its settings) and ran mysql_async (its facts): the check before the
+    // trials lets the gate run, and the trials, which ran lean here, are then refused for
+    // what they ran.
     ok(lg_run(
         d.path(),
         &["baseline", "save", "fell", "--set", &set],
     ));
     let db = rusqlite::Connection::open(d.path().join("store.db")).unwrap();
     db.execute(
-        "UPDATE baselines SET settings_json = json_set(settings_json, '$.driver', 'mysql_async', \
+        "UPDATE baselines SET facts_json = json_set(facts_json, '$.driver', 'mysql_async', \
          '$.driver_fallback', 'the server wants TLS') WHERE name = 'fell'",
         [],
     )
@@ -760,7 +761,7 @@ fn history_finds_a_step_in_stored_runs() {
             status: RunStatusField(RunStatus::Complete),
             workload: "oltp_read_write".into(),
             workload_hash: "h".into(),
-            settings: serde_json::json!({ "threads": 4 }),
+            settings: loadgate::record::RunSettings::Other(serde_json::json!({ "threads": 4 })),
             testbed: Testbed {
                 fingerprint: "tb1".into(),
                 ..Testbed::default()

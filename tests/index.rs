@@ -226,7 +226,7 @@ fn before_and_after_are_stored_as_linked_runs_with_their_evidence() {
         assert_eq!(ev.iter().filter(|e| e.kind == "explain").count(), 3);
         assert!(ev.iter().any(|e| e.kind == "index_report"));
     }
-    let settings_phase = |id| store.get_run(id).unwrap().settings["phase"].clone();
+    let settings_phase = |id| store.get_run(id).unwrap().settings.to_json()["phase"].clone();
     assert_eq!(settings_phase(b), "before");
     assert_eq!(settings_phase(a), "after");
 }

@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 
 use loadgate::record::{
     Alert, ErrorCount, IdleCheck, IntervalSample, LatencyStats, Level, MonitorReport, NamedLatency,
-    PoolSummary, Qps, QueryCounts, RunRecord, RunStatus, RunStatusField, Schedule, ServerInfo,
-    ServerSample, StatementStat, StoredHistogram, Summary, Testbed, Thresholds,
+    PoolSummary, Qps, QueryCounts, RunRecord, RunSettings, RunStatus, RunStatusField, Schedule,
+    ServerInfo, ServerSample, StatementStat, StoredHistogram, Summary, Testbed, Thresholds,
 };
 use loadgate::store::{default_path, RunFilter, RunListItem, Store, StoreError, SCHEMA_VERSION};
 
@@ -44,10 +44,16 @@ fn sample(seed: u64) -> RunRecord {
         status_reason: Some("ran to the end".into()),
         workload: "oltp_read_write".into(),
         workload_hash: "0123456789abcdef".into(),
-        settings: serde_json::json!({
+        settings: RunSettings::Other(serde_json::json!({
             "workers": 4, "duration_s": 60, "distribution": "uniform",
             "nested": {"rate": null, "tables": [1, 2, 3]},
-        }),
+        })),
+        facts: loadgate::record::RunFacts {
+            driver: Some(loadgate::settings::Driver::MysqlAsync),
+            driver_fallback: Some("the server wants TLS".into()),
+            client_sched: Some(loadgate::settings::ClientSched::Batch),
+            client_sched_refused: None,
+        },
         target: "mysql://bench@127.0.0.1:3306/sbtest".into(),
         server: ServerInfo {
             flavor: "mariadb".into(),
@@ -702,11 +708,11 @@ fn passwords_never_reach_the_file() {
     let mut store = Store::open(&path).unwrap();
     let mut rec = sample(8);
     rec.target = format!("mysql://bench:{SECRET}@db.internal:3306/sbtest?password={SECRET}");
-    rec.settings = serde_json::json!({
+    rec.settings = RunSettings::Other(serde_json::json!({
         "target": rec.target,
         "password": SECRET,
         "proxy": {"url": format!("mysql://admin:{SECRET}@proxy:6032/"), "port": 6033},
-    });
+    }));
     rec.status_reason = Some(format!(
         "lost mysql://bench:{SECRET}@db.internal:3306/sbtest"
     ));
@@ -719,7 +725,7 @@ fn passwords_never_reach_the_file() {
         let got = store.get_run(id).unwrap();
         assert_eq!(got.target, "mysql://bench@db.internal:3306/sbtest");
         assert_eq!(
-            got.settings,
+            got.settings.to_json(),
             serde_json::json!({
                 "target": "mysql://bench@db.internal:3306/sbtest",
                 "proxy": {"url": "mysql://admin@proxy:6032/", "port": 6033},

@@ -159,7 +159,7 @@ pub(super) fn monitor_cmd(store_path: &Path, a: MonitorArgs, quiet: bool) -> Res
     } else {
         let mut out = format!(
             "loadgate {} — monitor session {id}: {} ({} {}), {} samples\n",
-            crate::app::VERSION,
+            crate::util::VERSION,
             rep.target,
             rep.server.flavor,
             rep.server.version,

@@ -8,7 +8,8 @@ use super::{BulkError, BulkFlags, BulkSettings};
 use crate::cli::BulkArgs;
 use crate::error::{Error, Result};
 use crate::record::{
-    NamedLatency, Qps, QueryCounts, RunRecord, RunStatus, RunStatusField, StoredHistogram, Summary,
+    NamedLatency, Qps, QueryCounts, RunRecord, RunSettings, RunStatus, RunStatusField,
+    StoredHistogram, Summary,
 };
 use crate::runner::now_ms;
 use crate::store::Store;
@@ -145,10 +146,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
             )));
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let rt = crate::util::runtime().map_err(Error::runtime)?;
     let timeout = Duration::from_secs_f64(settings.connect_timeout_s);
     let (info, vars) = rt.block_on(async {
         let mut conn = target.connect(target.opts(None, 16), timeout).await?;
@@ -195,10 +193,10 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
                 status: RunStatusField(RunStatus::Running),
                 workload: spec.name.clone(),
                 workload_hash: spec.hash.clone(),
-                settings: serde_json::to_value(&one).unwrap_or_default(),
+                settings: RunSettings::Bulk(one.clone()),
                 target: target.redacted(),
                 git_commit: testbed::git_commit(),
-                tool_version: crate::app::VERSION.to_string(),
+                tool_version: crate::util::VERSION.to_string(),
                 set_id: set_id.clone(),
                 server: info.clone(),
                 testbed: testbed::testbed(&info, &vars),

@@ -24,12 +24,12 @@ pub mod sync;
 
 use crate::target::TargetError;
 use crate::workload::WorkloadError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use spec::BulkSpec;
 
 /// How rows travel to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// One `INSERT ... ON DUPLICATE KEY UPDATE` per row (text protocol), `batch_size` of them per
@@ -102,7 +102,7 @@ pub fn round_order(list: &[Strategy], round: usize) -> Vec<Strategy> {
 }
 
 /// What to do with a row the server refuses (too long for its column, wrong type...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BadRowPolicy {
     /// Report the row (key and server error) and fail the run; committed batches stay.
@@ -123,7 +123,7 @@ impl BadRowPolicy {
 
 /// The resolved settings of one `loadgate bulk` invocation: flags over the workload file's
 /// `[settings]` over built-in defaults. Stored with every run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkSettings {
     pub workload: String,
     /// Rows the generator makes (ignored with `--source`: the whole source table is synced).

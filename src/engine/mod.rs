@@ -358,10 +358,7 @@ where
                             .get_or_insert(e.to_string());
                     }
                 }
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime builds");
+                let rt = crate::util::runtime().expect("a current-thread runtime builds");
                 let local = tokio::task::LocalSet::new();
                 let rec = Rc::new(RefCell::new(Recorder::new(
                     plan.txns.len(),
@@ -452,10 +449,7 @@ where
     }
     drop(done_tx);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime builds");
+    let rt = crate::util::runtime().expect("a current-thread runtime builds");
     let mut interrupted = false;
     let mut clock_used: Option<Clock> = None;
     let mut stopped_at: Option<Instant> = None;

@@ -167,10 +167,7 @@ mod tests {
 
     #[test]
     fn wakes_at_the_deadline_not_before() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = crate::util::runtime().unwrap();
         rt.block_on(async {
             let mut s = Sleeper::new();
             for _ in 0..20 {

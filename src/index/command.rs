@@ -7,7 +7,8 @@ use super::{IndexError, IndexFlags, IndexSettings, Phase};
 use crate::cli::IndexArgs;
 use crate::error::{Error, Result};
 use crate::record::{
-    NamedLatency, Qps, QueryCounts, RunRecord, RunStatus, RunStatusField, StoredHistogram, Summary,
+    IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord, RunSettings, RunStatus,
+    RunStatusField, StoredHistogram, Summary,
 };
 use crate::runner::now_ms;
 use crate::store::Store;
@@ -154,10 +155,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     let mut store = Store::open(store_path)?;
     let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
     let t = resolved.target.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let rt = crate::util::runtime().map_err(Error::runtime)?;
     let (info, vars) = interruptible(&rt, async {
         let mut conn = t.connect(t.opts(None, 4), s.timeout()).await?;
         let info = testbed::server_info(&mut conn, &t).await?;
@@ -201,14 +199,13 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         status: RunStatusField(RunStatus::Running),
         workload: spec.name.clone(),
         workload_hash: spec.hash.clone(),
-        settings: {
-            let mut v = serde_json::to_value(&s).unwrap_or_default();
-            v["phase"] = serde_json::Value::String(phase.to_string());
-            v
-        },
+        settings: RunSettings::Index(IndexRunSettings {
+            settings: s.clone(),
+            phase: phase.to_string(),
+        }),
         target: t.redacted(),
         git_commit: testbed::git_commit(),
-        tool_version: crate::app::VERSION.to_string(),
+        tool_version: crate::util::VERSION.to_string(),
         set_id: Some(set_id.clone()),
         server: info.clone(),
         testbed: testbed::testbed(&info, &vars),

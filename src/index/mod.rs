@@ -35,7 +35,7 @@ use load::{run_load, LoadSpec};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use rand::SeedableRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spec::{Acceptance, IndexSpec};
 use std::cell::Cell as StdCell;
 use std::collections::BTreeMap;
@@ -109,7 +109,7 @@ pub struct IndexFlags {
 }
 
 /// The resolved settings of `loadgate index`: flags over the file over defaults.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexSettings {
     pub workload: String,
     pub database: String,

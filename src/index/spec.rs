@@ -150,7 +150,7 @@ pub struct WriteSpec {
 }
 
 /// The acceptance bars, in percent.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Acceptance {
     /// Every probe's mean latency at least this much lower after the change.
     pub reads_faster_pct: f64,

@@ -194,10 +194,7 @@ impl Monitor {
         let spawned = std::thread::Builder::new()
             .name("loadgate-monitor".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                let rt = match crate::util::runtime() {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(());

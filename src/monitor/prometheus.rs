@@ -168,7 +168,7 @@ fn render(st: &State) -> String {
         .info
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
-        .chain([format!("version=\"{}\"", crate::app::VERSION)])
+        .chain([format!("version=\"{}\"", crate::util::VERSION)])
         .collect();
     o.val("loadgate_info", &labels.join(","), 1.0);
 
@@ -543,9 +543,7 @@ pub fn serve(addr: &str, hub: Arc<Hub>) -> Result<Exporter> {
     let thread = std::thread::Builder::new()
         .name("loadgate-metrics".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+            let Ok(rt) = crate::util::runtime()
             else {
                 return;
             };

@@ -50,13 +50,13 @@ pub fn from_set(name: &str, set_id: &str, runs: &[RunMetrics]) -> Result<Baselin
         });
     }
     let first = &runs[0];
-    let key = comparable_settings(&first.settings);
+    let key = comparable_settings(&first.settings_as_ran());
     let odd: Vec<String> = runs[1..]
         .iter()
         .filter(|r| {
             r.workload_hash != first.workload_hash
                 || r.testbed_fingerprint != first.testbed_fingerprint
-                || comparable_settings(&r.settings) != key
+                || comparable_settings(&r.settings_as_ran()) != key
         })
         .map(|r| format!("run {} differs from run {}", r.id, first.id))
         .collect();
@@ -74,6 +74,7 @@ pub fn from_set(name: &str, set_id: &str, runs: &[RunMetrics]) -> Result<Baselin
         workload_hash: first.workload_hash.clone(),
         testbed: first.testbed.clone(),
         settings: first.settings.clone(),
+        facts: first.facts.clone(),
         target: first.target.clone(),
         server_version: first.server_version.clone(),
         git_commit: first.git_commit.clone(),
@@ -160,7 +161,7 @@ pub fn render_show(b: &Baseline) -> String {
     if let Some(c) = &b.git_commit {
         let _ = writeln!(o, "  commit:    {c}");
     }
-    let settings: Vec<String> = comparable_settings(&b.settings)
+    let settings: Vec<String> = comparable_settings(&b.settings_as_ran())
         .into_iter()
         .map(|(k, v)| format!("{}={}", k.trim_start_matches("vars."), v))
         .collect();
@@ -286,6 +287,7 @@ mod tests {
 
     fn m(id: i64, status: RunStatus, threads: u32) -> RunMetrics {
         RunMetrics {
+            facts: Default::default(),
             id,
             set_id: Some("s".into()),
             started_at_ms: id,

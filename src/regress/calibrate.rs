@@ -168,7 +168,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         testbed_fingerprint: first.testbed.fingerprint.clone(),
         workload: first.workload.clone(),
         workload_hash: first.workload_hash.clone(),
-        settings: first.settings.clone(),
+        settings: first.settings.to_json(),
         set_id,
         trials: values.len() as u32,
         noise_tps: tps,

@@ -288,15 +288,15 @@ pub fn mismatches(baseline: &Baseline, candidate: &[RunMetrics]) -> Vec<String> 
         ));
     }
     out.extend(testbed_diff(&baseline.testbed, &first.testbed));
-    let diff = settings_diff(&baseline.settings, &first.settings);
+    let diff = settings_diff(&baseline.settings_as_ran(), &first.settings_as_ran());
     if !diff.is_empty() {
         out.push(format!("settings: {}", diff.join(", ")));
     }
-    let key = comparable_settings(&first.settings);
+    let key = comparable_settings(&first.settings_as_ran());
     for r in &candidate[1..] {
         if r.workload_hash != first.workload_hash
             || r.testbed_fingerprint != first.testbed_fingerprint
-            || comparable_settings(&r.settings) != key
+            || comparable_settings(&r.settings_as_ran()) != key
         {
             out.push(format!(
                 "the candidate set mixes runs of different workloads, testbeds or settings (run {} differs from run {})",
@@ -366,7 +366,7 @@ pub fn compare_with_baseline(
             baseline: None,
             set_id: Some(set_id.to_string()),
             run_ids: b.iter().map(|v| v.run_id).collect(),
-            differs_by: settings_diff(&baseline.settings, &first.settings),
+            differs_by: settings_diff(&baseline.settings_as_ran(), &first.settings_as_ran()),
         },
         pairs: None,
         stopped: None,
@@ -385,7 +385,7 @@ pub fn compare_with_baseline(
     }
     let mut report = GateReport {
         schema: super::report::SCHEMA_ID,
-        tool_version: crate::app::VERSION.to_string(),
+        tool_version: crate::util::VERSION.to_string(),
         kind: ReportKind::Baseline,
         outcome: super::Outcome::Pass,
         exit_code: 0,

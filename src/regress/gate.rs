@@ -589,7 +589,7 @@ fn ab_job(
     );
     let mut report = GateReport {
         schema: super::report::SCHEMA_ID,
-        tool_version: crate::app::VERSION.to_string(),
+        tool_version: crate::util::VERSION.to_string(),
         kind: ReportKind::Ab,
         outcome: Outcome::Pass,
         exit_code: 0,
@@ -702,12 +702,10 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
             baseline.workload_hash, w.hash
         ));
     }
-    // The baseline's record says what ran; the candidate is only resolved, so compare what the
-    // baseline asked for. A fallback the candidate does not repeat is caught after the trials.
-    let diff = settings_diff(
-        &super::requested_settings(&baseline.settings),
-        &settings_json(&s),
-    );
+    // The candidate is only resolved, so compare what the baseline asked for (its settings;
+    // what ran is in its facts). A fallback the candidate does not repeat is caught after the
+    // trials, where both sides are compared as they ran.
+    let diff = settings_diff(&baseline.settings, &settings_json(&s));
     if !diff.is_empty() {
         early.push(format!("settings: {}", diff.join(", ")));
     }

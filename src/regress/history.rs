@@ -73,7 +73,7 @@ pub fn build(
 ) -> Result<History, RegressError> {
     let mut series: Vec<(String, String, Vec<&RunMetrics>)> = Vec::new();
     for r in runs {
-        let settings = comparable_settings(&r.settings);
+        let settings = comparable_settings(&r.settings_as_ran());
         let text: String = settings
             .iter()
             .map(|(k, v)| format!("{k}={v}\n"))
@@ -127,7 +127,7 @@ pub fn build(
             ),
             Err(e) => return Err(e.into()),
         };
-        let settings = comparable_settings(&runs[0].settings)
+        let settings = comparable_settings(&runs[0].settings_as_ran())
             .into_iter()
             .map(|(k, v)| format!("{}={v}", k.trim_start_matches("vars.")))
             .collect();
@@ -261,6 +261,7 @@ mod tests {
 
     fn run(id: i64, fp: &str, threads: u32, tps: f64) -> RunMetrics {
         RunMetrics {
+            facts: Default::default(),
             id,
             set_id: None,
             started_at_ms: id * 1000,

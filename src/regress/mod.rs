@@ -271,22 +271,16 @@ impl RegressError {
     }
 }
 
-/// The settings that make two runs comparable, flattened to `key → value`: everything in the
-/// stored settings except the seed, where the tables live, timeouts, the live-report interval,
-/// where each value came from and the notes on why a run fell back (the value it fell back to
-/// is compared). Workload variables appear as `vars.NAME`. A setting that runs stored before it
-/// existed lack counts as the value those runs had (`client_sched` normal, `reply_wait` poll).
+/// The settings that make two runs comparable, flattened to `key → value`, from stored
+/// settings JSON as the runs ran them (`settings_as_ran`: the driver and policy that ran are
+/// compared, not the ones asked for): everything except the settings whose descriptor says
+/// they do not change what is measured (`settings::Descriptor::comparable`: the seed, where the
+/// tables live, timeouts, the live-report interval), where each value came from, and the
+/// workload's name. Workload variables appear as `vars.NAME`. A setting that runs stored
+/// before it existed lack counts as the value those runs had (`client_sched` normal,
+/// `reply_wait` poll).
 pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, String> {
-    const IGNORED: &[&str] = &[
-        "seed",
-        "database",
-        "report_interval_s",
-        "connect_timeout_s",
-        "origins",
-        "workload",
-        "driver_fallback",
-        "client_sched_refused",
-    ];
+    let ignored = crate::settings::incomparable_fields();
     let mut settings = settings.clone();
     if let (Ok(s), Some(obj)) = (
         serde_json::from_value::<crate::settings::Settings>(settings.clone()),
@@ -301,7 +295,7 @@ pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, Str
     let mut out = BTreeMap::new();
     if let Some(obj) = settings.as_object() {
         for (k, v) in obj {
-            if IGNORED.contains(&k.as_str()) {
+            if ignored.contains(&k.as_str()) {
                 continue;
             }
             if k == "vars" {
@@ -319,27 +313,6 @@ pub fn comparable_settings(settings: &serde_json::Value) -> BTreeMap<String, Str
         }
     }
     out
-}
-
-/// The settings a stored run asked for, where the record holds what ran: a run whose lean
-/// driver handed over to mysql_async (`driver_fallback`) asked for `lean`, one whose client
-/// threads could not run SCHED_BATCH (`client_sched_refused`) asked for `batch`. A check made
-/// before a run (a gate's, against a baseline) compares these with a resolved candidate, which
-/// has not met the server yet; the runs themselves are compared as they ran.
-pub fn requested_settings(stored: &serde_json::Value) -> serde_json::Value {
-    let mut s = stored.clone();
-    if let Some(obj) = s.as_object_mut() {
-        if obj.contains_key("driver_fallback") {
-            obj.insert("driver".into(), crate::settings::Driver::Lean.name().into());
-        }
-        if obj.contains_key("client_sched_refused") {
-            obj.insert(
-                "client_sched".into(),
-                crate::settings::ClientSched::Batch.name().into(),
-            );
-        }
-    }
-    s
 }
 
 /// The differences between two settings, for people: `threads: 4 → 8`.
@@ -495,9 +468,14 @@ mod tests {
             settings_diff(&old, &new),
             [r#"client_sched: "normal" → "batch""#]
         );
-        // A note on why a run fell back is not a difference; what it fell back to is.
-        let mut fell = new.clone();
-        fell["client_sched_refused"] = "Operation not permitted".into();
+        // A note on why a run fell back is not a difference (it is a fact, which comparisons
+        // leave out); what it fell back to is.
+        let fell = crate::record::RunFacts {
+            client_sched: Some(crate::settings::ClientSched::Batch),
+            client_sched_refused: Some("Operation not permitted".into()),
+            ..Default::default()
+        }
+        .as_ran(&new, false);
         assert!(settings_diff(&new, &fell).is_empty());
     }
 
@@ -508,24 +486,27 @@ mod tests {
         let candidate = serde_json::to_value(&s).unwrap();
         assert_eq!(candidate["driver"], "lean");
         // Stored by a run whose lean driver met a server that wants TLS, on a kernel that
-        // refused SCHED_BATCH: the record says what ran.
-        let mut ran = candidate.clone();
-        ran["driver"] = "mysql_async".into();
-        ran["driver_fallback"] = "the server wants TLS".into();
-        ran["client_sched"] = "normal".into();
-        ran["client_sched_refused"] = "Operation not permitted".into();
+        // refused SCHED_BATCH: the settings say what was asked, the facts what ran.
+        let asked_for = candidate.clone();
+        let facts = crate::record::RunFacts {
+            driver: Some(crate::settings::Driver::MysqlAsync),
+            driver_fallback: Some("the server wants TLS".into()),
+            client_sched: Some(crate::settings::ClientSched::Normal),
+            client_sched_refused: Some("Operation not permitted".into()),
+        };
+        let ran = facts.as_ran(&asked_for, false);
         assert_eq!(settings_diff(&ran, &candidate).len(), 2);
         assert!(
-            settings_diff(&requested_settings(&ran), &candidate).is_empty(),
+            settings_diff(&asked_for, &candidate).is_empty(),
             "{:?}",
-            settings_diff(&requested_settings(&ran), &candidate)
+            settings_diff(&asked_for, &candidate)
         );
         // Asked for by name, mysql_async and normal threads stay a difference.
         let mut asked = candidate.clone();
         asked["driver"] = "mysql_async".into();
         asked["client_sched"] = "normal".into();
         assert_eq!(
-            settings_diff(&requested_settings(&asked), &candidate),
+            settings_diff(&asked, &candidate),
             [
                 r#"client_sched: "normal" → "batch""#,
                 r#"driver: "mysql_async" → "lean""#

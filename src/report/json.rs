@@ -28,7 +28,9 @@ pub struct RunReport<'a> {
     pub workload_hash: &'a str,
     pub started_at: String,
     pub ended_at: Option<String>,
-    pub settings: &'a serde_json::Value,
+    /// The settings as the run ran them (the driver and policy that ran, and why they differ
+    /// from what was asked).
+    pub settings: serde_json::Value,
     pub target: &'a str,
     pub server: &'a ServerInfo,
     pub testbed: &'a Testbed,
@@ -77,7 +79,7 @@ pub fn report(r: &RunRecord) -> RunReport<'_> {
         workload_hash: &r.workload_hash,
         started_at: super::rfc3339(r.started_at_ms),
         ended_at: r.ended_at_ms.map(super::rfc3339),
-        settings: &r.settings,
+        settings: r.settings_as_ran(),
         target: &r.target,
         server: &r.server,
         testbed: &r.testbed,

@@ -23,7 +23,7 @@ pub fn render(r: &RunRecord) -> String {
     if let Some(why) = &r.status_reason {
         let _ = writeln!(o, "  why: {why}");
     }
-    let st = &r.settings;
+    let st = r.settings_as_ran();
     let get = |k: &str| {
         st.get(k)
             .map(|v| v.to_string().trim_matches('"').to_string())

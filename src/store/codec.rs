@@ -6,8 +6,8 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::redact::{redact_json, redact_text, redact_url};
 use super::TxError;
 use crate::record::{
-    IntervalSample, QueryCounts, RunRecord, RunStatus, RunStatusField, ServerInfo, StoredHistogram,
-    Summary, Testbed, RECORD_VERSION,
+    IntervalSample, QueryCounts, RunFacts, RunRecord, RunSettings, RunStatus, RunStatusField,
+    ServerInfo, StoredHistogram, Summary, Testbed, RECORD_VERSION,
 };
 
 /// The scalar columns of one `runs` row, encoded and redacted, ready to bind.
@@ -17,6 +17,7 @@ pub(super) struct RunRow<'a> {
     status: &'static str,
     status_reason: Option<String>,
     settings_json: String,
+    facts_json: Option<String>,
     target: String,
     testbed_json: String,
     summary_json: Option<String>,
@@ -38,8 +39,11 @@ impl<'a> RunRow<'a> {
     /// The full row of a run. Passwords are removed from the target, the status reason and the
     /// settings, whatever the caller passed.
     pub fn full(rec: &'a RunRecord) -> Result<Self, EncodeError> {
-        let mut settings = rec.settings.clone();
+        let mut settings = rec.settings.to_json();
         redact_json(&mut settings);
+        let facts_json = (!rec.facts.is_empty())
+            .then(|| encode("facts", &rec.facts))
+            .transpose()?;
         let settings_json = encode("settings", &settings)?;
         let testbed_json = encode("testbed", &rec.testbed)?;
         let summary_json = rec
@@ -54,6 +58,7 @@ impl<'a> RunRow<'a> {
             status: rec.status.0.as_str(),
             status_reason: rec.status_reason.as_deref().map(redact_text),
             settings_json,
+            facts_json,
             target: redact_url(&rec.target),
             testbed_json,
             summary_json,
@@ -89,7 +94,7 @@ fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, 
 const RUN_COLUMNS: &str = "set_id, started_at_ms, ended_at_ms, status, status_reason, workload, \
     workload_hash, settings_json, target, server_flavor, server_version, server_version_comment, \
     testbed_json, testbed_fingerprint, git_commit, tool_version, record_version, summary_json, \
-    tps, qps, p99_corrected_ms, p99_service_ms, error_count";
+    tps, qps, p99_corrected_ms, p99_service_ms, error_count, facts_json";
 
 /// Inserts a `runs` row and returns its id.
 pub(super) fn insert_run_row(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i64, TxError> {
@@ -97,7 +102,7 @@ pub(super) fn insert_run_row(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i
     tx.prepare_cached(&format!(
         "INSERT INTO runs ({RUN_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-          ?20, ?21, ?22, ?23)"
+          ?20, ?21, ?22, ?23, ?24)"
     ))?
     .execute(params![
         r.set_id,
@@ -123,6 +128,7 @@ pub(super) fn insert_run_row(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i
         row.p99_corrected_ms,
         row.p99_service_ms,
         row.error_count,
+        row.facts_json,
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -143,7 +149,7 @@ pub(super) fn write_finished(
              server_version_comment = ?13, testbed_json = ?14, testbed_fingerprint = ?15, \
              git_commit = ?16, tool_version = ?17, record_version = ?18, summary_json = ?19, \
              tps = ?20, qps = ?21, p99_corrected_ms = ?22, p99_service_ms = ?23, \
-             error_count = ?24 WHERE id = ?1",
+             error_count = ?24, facts_json = ?25 WHERE id = ?1",
         )?
         .execute(params![
             id,
@@ -170,6 +176,7 @@ pub(super) fn write_finished(
             row.p99_corrected_ms,
             row.p99_service_ms,
             row.error_count,
+            row.facts_json,
         ])?;
     if changed == 0 {
         return Err(TxError::NotFound(id));
@@ -258,6 +265,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
         settings_json: String,
         testbed_json: String,
         summary_json: Option<String>,
+        facts_json: Option<String>,
     }
     let found = tx
         .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?
@@ -271,7 +279,8 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 status_reason: r.get(4)?,
                 workload: r.get(5)?,
                 workload_hash: r.get(6)?,
-                settings: serde_json::Value::Null,
+                settings: RunSettings::default(),
+                facts: RunFacts::default(),
                 target: r.get(8)?,
                 server: ServerInfo {
                     flavor: r.get(9)?,
@@ -291,6 +300,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 settings_json: r.get(7)?,
                 testbed_json: r.get(12)?,
                 summary_json: r.get(17)?,
+                facts_json: r.get(23)?,
             };
             Ok((rec, raw))
         })
@@ -304,7 +314,13 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
             detail: format!("unknown status {:?}", raw.status),
         })?,
     );
-    rec.settings = decode(id, "settings", &raw.settings_json)?;
+    rec.settings = RunSettings::from_json(decode(id, "settings", &raw.settings_json)?);
+    rec.facts = raw
+        .facts_json
+        .as_deref()
+        .map(|s| decode::<RunFacts>(id, "facts", s))
+        .transpose()?
+        .unwrap_or_default();
     rec.testbed = decode(id, "testbed", &raw.testbed_json)?;
     rec.summary = raw
         .summary_json

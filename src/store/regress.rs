@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::redact::{redact_json, redact_url};
 use super::{Store, StoreError, TxError};
-use crate::record::{RunStatus, Testbed};
+use crate::record::{RunFacts, RunStatus, Testbed};
 
 /// One run set: the trials of one `run --trials`, `gate`, `calibrate` job, or one side of an
 /// A/B job.
@@ -39,7 +39,10 @@ pub struct RunMetrics {
     pub workload_hash: String,
     pub testbed_fingerprint: String,
     pub testbed: Testbed,
+    /// The settings as asked for (stored JSON).
     pub settings: serde_json::Value,
+    /// What the run found out while running (driver and scheduling policy that ran).
+    pub facts: RunFacts,
     pub target: String,
     pub server_version: String,
     pub git_commit: Option<String>,
@@ -49,6 +52,13 @@ pub struct RunMetrics {
     pub errors: Option<u64>,
     /// Committed transactions.
     pub transactions: Option<u64>,
+}
+
+impl RunMetrics {
+    /// The settings as the run ran them (the driver and policy that ran), for comparisons.
+    pub fn settings_as_ran(&self) -> serde_json::Value {
+        self.facts.as_ran(&self.settings, false)
+    }
 }
 
 /// The metrics of one run of a baseline, copied when the baseline was saved.
@@ -71,11 +81,21 @@ pub struct Baseline {
     pub workload: String,
     pub workload_hash: String,
     pub testbed: Testbed,
+    /// The settings its runs asked for (stored JSON).
     pub settings: serde_json::Value,
+    /// What its first run found out while running.
+    pub facts: RunFacts,
     pub target: String,
     pub server_version: String,
     pub git_commit: Option<String>,
     pub runs: Vec<BaselineRun>,
+}
+
+impl Baseline {
+    /// The settings as its runs ran them, for comparisons.
+    pub fn settings_as_ran(&self) -> serde_json::Value {
+        self.facts.as_ran(&self.settings, false)
+    }
 }
 
 /// The run-to-run noise measured by A/A trials on one testbed for one workload: log-scale
@@ -98,9 +118,13 @@ pub struct Calibration {
 
 const METRIC_COLUMNS: &str = "id, set_id, started_at_ms, status, status_reason, workload, \
     workload_hash, testbed_fingerprint, testbed_json, settings_json, target, server_version, \
-    git_commit, tps, p99_corrected_ms, error_count, json_extract(summary_json, '$.transactions')";
+    git_commit, tps, p99_corrected_ms, error_count, json_extract(summary_json, '$.transactions'), \
+    facts_json";
 
-fn metrics_row(r: &Row<'_>) -> rusqlite::Result<(RunMetrics, String, String, String)> {
+/// A metrics row and its JSON columns still to decode: status, testbed, settings, facts.
+type MetricsRow = (RunMetrics, String, String, String, Option<String>);
+
+fn metrics_row(r: &Row<'_>) -> rusqlite::Result<MetricsRow> {
     let testbed_json: String = r.get(8)?;
     let settings_json: String = r.get(9)?;
     let status: String = r.get(3)?;
@@ -116,6 +140,7 @@ fn metrics_row(r: &Row<'_>) -> rusqlite::Result<(RunMetrics, String, String, Str
             testbed_fingerprint: r.get(7)?,
             testbed: Testbed::default(),
             settings: serde_json::Value::Null,
+            facts: RunFacts::default(),
             target: r.get(10)?,
             server_version: r.get(11)?,
             git_commit: r.get(12)?,
@@ -127,11 +152,12 @@ fn metrics_row(r: &Row<'_>) -> rusqlite::Result<(RunMetrics, String, String, Str
         status,
         testbed_json,
         settings_json,
+        r.get(17)?,
     ))
 }
 
 fn finish_metrics(
-    (mut m, status, testbed_json, settings_json): (RunMetrics, String, String, String),
+    (mut m, status, testbed_json, settings_json, facts_json): MetricsRow,
 ) -> Result<RunMetrics, TxError> {
     m.status = RunStatus::parse(&status).ok_or_else(|| TxError::Corrupt {
         id: m.id,
@@ -145,6 +171,12 @@ fn finish_metrics(
         id: m.id,
         detail: format!("its settings are not valid JSON: {e}"),
     })?;
+    if let Some(f) = facts_json {
+        m.facts = serde_json::from_str(&f).map_err(|e| TxError::Corrupt {
+            id: m.id,
+            detail: format!("its facts are not valid JSON: {e}"),
+        })?;
+    }
     Ok(m)
 }
 
@@ -293,6 +325,13 @@ impl Store {
                 what: "settings",
                 source,
             })?;
+        let facts_json = (!b.facts.is_empty())
+            .then(|| serde_json::to_string(&b.facts))
+            .transpose()
+            .map_err(|source| StoreError::Encode {
+                what: "facts",
+                source,
+            })?;
         let target = redact_url(&b.target);
         self.write("save a baseline", |tx| {
             let exists: bool = tx
@@ -308,7 +347,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO baselines (name, created_at_ms, set_id, workload, workload_hash, \
                  testbed_fingerprint, testbed_json, settings_json, target, server_version, \
-                 git_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 git_commit, facts_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     b.name,
                     b.created_at_ms,
@@ -320,7 +359,8 @@ impl Store {
                     settings_json,
                     target,
                     b.server_version,
-                    b.git_commit
+                    b.git_commit,
+                    facts_json
                 ],
             )?;
             let mut st = tx.prepare(
@@ -349,7 +389,7 @@ impl Store {
             let head = tx
                 .query_row(
                     "SELECT name, created_at_ms, set_id, workload, workload_hash, testbed_json, \
-                     settings_json, target, server_version, git_commit FROM baselines \
+                     settings_json, target, server_version, git_commit, facts_json FROM baselines \
                      WHERE name = ?1",
                     [name],
                     |r| {
@@ -362,6 +402,7 @@ impl Store {
                                 workload_hash: r.get(4)?,
                                 testbed: Testbed::default(),
                                 settings: serde_json::Value::Null,
+                                facts: RunFacts::default(),
                                 target: r.get(7)?,
                                 server_version: r.get(8)?,
                                 git_commit: r.get(9)?,
@@ -369,11 +410,12 @@ impl Store {
                             },
                             r.get::<_, String>(5)?,
                             r.get::<_, String>(6)?,
+                            r.get::<_, Option<String>>(10)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((mut b, testbed_json, settings_json)) = head else {
+            let Some((mut b, testbed_json, settings_json, facts_json)) = head else {
                 return Ok(None);
             };
             let corrupt = |what: &str, e: serde_json::Error| TxError::Corrupt {
@@ -383,6 +425,9 @@ impl Store {
             b.testbed = serde_json::from_str(&testbed_json).map_err(|e| corrupt("testbed", e))?;
             b.settings =
                 serde_json::from_str(&settings_json).map_err(|e| corrupt("settings", e))?;
+            if let Some(f) = facts_json {
+                b.facts = serde_json::from_str(&f).map_err(|e| corrupt("facts", e))?;
+            }
             let mut st = tx.prepare(
                 "SELECT run_id, started_at_ms, tps, p99_corrected_ms, transactions, errors \
                  FROM baseline_runs WHERE baseline = ?1 ORDER BY idx",
@@ -497,7 +542,7 @@ mod tests {
             status: RunStatusField(status),
             workload: "w".into(),
             workload_hash: "h".into(),
-            settings: serde_json::json!({ "threads": 4 }),
+            settings: crate::record::RunSettings::Other(serde_json::json!({ "threads": 4 })),
             testbed: Testbed {
                 fingerprint: "fp".into(),
                 ..Testbed::default()
@@ -540,6 +585,7 @@ mod tests {
         assert!(s.run_series("w", Some("other")).unwrap().is_empty());
 
         let b = Baseline {
+            facts: Default::default(),
             name: "main".into(),
             created_at_ms: 5,
             set_id: "s1".into(),

@@ -228,6 +228,44 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX run_links_to ON run_links (to_run);
     "#,
+    // 5: what a run found out while running (the driver and scheduling policy that ran, and
+    // why they differ from what was asked) moves out of the settings into its own column.
+    // Runs stored before kept those facts inside `settings_json` (`driver` as it ran,
+    // `driver_fallback`, `client_sched` as it ran, `client_sched_refused`): they move to
+    // `facts_json`, and the settings get back what was asked for (`lean`, `batch`).
+    // `json_patch('{}', …)` drops the members that are null.
+    r#"
+    ALTER TABLE runs ADD COLUMN facts_json TEXT;
+    ALTER TABLE baselines ADD COLUMN facts_json TEXT;
+
+    UPDATE runs SET facts_json = json_patch('{}', json_object(
+        'driver', json_extract(settings_json, '$.driver'),
+        'driver_fallback', json_extract(settings_json, '$.driver_fallback'),
+        'client_sched', json_extract(settings_json, '$.client_sched'),
+        'client_sched_refused', json_extract(settings_json, '$.client_sched_refused')))
+    WHERE json_valid(settings_json) AND json_type(settings_json, '$.driver') IS NOT NULL;
+    UPDATE runs SET settings_json =
+        json_set(json_remove(settings_json, '$.driver_fallback'), '$.driver', 'lean')
+    WHERE json_valid(settings_json) AND json_type(settings_json, '$.driver_fallback') IS NOT NULL;
+    UPDATE runs SET settings_json =
+        json_set(json_remove(settings_json, '$.client_sched_refused'), '$.client_sched', 'batch')
+    WHERE json_valid(settings_json)
+      AND json_type(settings_json, '$.client_sched_refused') IS NOT NULL;
+
+    UPDATE baselines SET facts_json = json_patch('{}', json_object(
+        'driver', json_extract(settings_json, '$.driver'),
+        'driver_fallback', json_extract(settings_json, '$.driver_fallback'),
+        'client_sched', json_extract(settings_json, '$.client_sched'),
+        'client_sched_refused', json_extract(settings_json, '$.client_sched_refused')))
+    WHERE json_valid(settings_json) AND json_type(settings_json, '$.driver') IS NOT NULL;
+    UPDATE baselines SET settings_json =
+        json_set(json_remove(settings_json, '$.driver_fallback'), '$.driver', 'lean')
+    WHERE json_valid(settings_json) AND json_type(settings_json, '$.driver_fallback') IS NOT NULL;
+    UPDATE baselines SET settings_json =
+        json_set(json_remove(settings_json, '$.client_sched_refused'), '$.client_sched', 'batch')
+    WHERE json_valid(settings_json)
+      AND json_type(settings_json, '$.client_sched_refused') IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

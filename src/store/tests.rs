@@ -17,7 +17,7 @@ fn record(n: usize, intervals: usize) -> RunRecord {
         started_at_ms: 1_700_000_000_000 + n as i64,
         ended_at_ms: Some(1_700_000_060_000 + n as i64),
         status: RunStatusField(RunStatus::Complete),
-        settings: serde_json::json!({ "workers": n }),
+        settings: crate::record::RunSettings::Other(serde_json::json!({ "workers": n })),
         summary: Some(Summary {
             tps: 100.0 + n as f64,
             latency_corrected: LatencyStats {
@@ -186,4 +186,103 @@ fn busy_is_retried_then_reported() {
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     drop(tx);
     store.insert_run(&record(1, 1)).unwrap();
+}
+
+/// Runs and baselines stored before version 5 kept what a run found out (the driver and
+/// scheduling policy that ran, and why) inside their settings. Opened by this version, the
+/// settings say what was asked for and the facts what ran, and they still compare as they ran.
+#[test]
+fn a_store_from_before_run_facts_opens_with_facts_split_from_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let w = crate::workload::load("oltp_point_select").unwrap();
+    let s = crate::settings::Settings::resolve(&w, &[], &[]).unwrap();
+    let asked = serde_json::to_value(&s).unwrap();
+    let mut fell = asked.clone();
+    fell["driver"] = "mysql_async".into();
+    fell["driver_fallback"] = "the server wants TLS".into();
+    fell["client_sched"] = "normal".into();
+    fell["client_sched_refused"] = "Operation not permitted".into();
+    let mut plain = asked.clone();
+    plain["client_sched"] = "batch".into();
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..4]).unwrap();
+        let testbed = serde_json::to_string(&crate::record::Testbed::default()).unwrap();
+        for settings in [
+            &fell,
+            &plain,
+            &serde_json::json!({"phase": "before", "x": 1}),
+        ] {
+            conn.execute(
+                "INSERT INTO runs (started_at_ms, status, workload, workload_hash, settings_json, \
+                 target, server_flavor, server_version, server_version_comment, testbed_json, \
+                 testbed_fingerprint, tool_version, record_version) \
+                 VALUES (1, 'complete', 'oltp_point_select', 'h', ?1, 'mysql://x@h/', 'mariadb', \
+                 '10.11', '', ?2, 'fp', '0.1.0', 1)",
+                [settings.to_string(), testbed.clone()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO baselines (name, created_at_ms, set_id, workload, workload_hash, \
+             testbed_fingerprint, testbed_json, settings_json, target, server_version) \
+             VALUES ('main', 1, 's', 'oltp_point_select', 'h', 'fp', ?2, ?1, 'mysql://x@h/', \
+             '10.11')",
+            [fell.to_string(), testbed],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let run = store.get_run(1).unwrap();
+    let oltp = run.settings.oltp().expect("an OLTP run reads back as one");
+    assert_eq!(oltp.driver, crate::settings::Driver::Lean);
+    assert_eq!(oltp.client_sched, crate::settings::ClientSched::Batch);
+    assert_eq!(
+        run.facts,
+        crate::record::RunFacts {
+            driver: Some(crate::settings::Driver::MysqlAsync),
+            driver_fallback: Some("the server wants TLS".into()),
+            client_sched: Some(crate::settings::ClientSched::Normal),
+            client_sched_refused: Some("Operation not permitted".into()),
+        }
+    );
+    // Shown and compared as it ran, exactly as before.
+    assert_eq!(run.settings_as_ran(), fell);
+    let plain_run = store.get_run(2).unwrap();
+    assert_eq!(plain_run.settings.to_json(), plain);
+    assert_eq!(
+        plain_run.facts.driver,
+        Some(crate::settings::Driver::Lean),
+        "every OLTP run gets its facts"
+    );
+    let other = store.get_run(3).unwrap();
+    assert!(other.facts.is_empty(), "{:?}", other.facts);
+    assert_eq!(
+        other.settings.to_json(),
+        serde_json::json!({"phase": "before", "x": 1})
+    );
+    let b = store.get_baseline("main").unwrap().unwrap();
+    assert_eq!(b.settings, asked_but(&fell));
+    assert_eq!(b.facts, run.facts);
+    let mut ran = fell.clone();
+    let o = ran.as_object_mut().unwrap();
+    o.remove("driver_fallback");
+    o.remove("client_sched_refused");
+    assert_eq!(b.settings_as_ran(), ran);
+    assert_eq!(
+        crate::regress::comparable_settings(&b.settings_as_ran())["driver"],
+        "\"mysql_async\""
+    );
+}
+
+/// `fell` without the fallback notes and with what was asked for.
+fn asked_but(fell: &serde_json::Value) -> serde_json::Value {
+    let mut v = fell.clone();
+    let o = v.as_object_mut().unwrap();
+    o.remove("driver_fallback");
+    o.remove("client_sched_refused");
+    o.insert("driver".into(), "lean".into());
+    o.insert("client_sched".into(), "batch".into());
+    v
 }

@@ -289,3 +289,27 @@ pub fn workload_files(dir: &std::path::Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+impl From<i64> for SettingValue {
+    fn from(v: i64) -> Self {
+        SettingValue::Int(v)
+    }
+}
+
+impl From<f64> for SettingValue {
+    fn from(v: f64) -> Self {
+        SettingValue::Float(v)
+    }
+}
+
+impl From<&str> for SettingValue {
+    fn from(v: &str) -> Self {
+        SettingValue::Str(v.to_string())
+    }
+}
+
+impl From<bool> for SettingValue {
+    fn from(v: bool) -> Self {
+        SettingValue::Bool(v)
+    }
+}
