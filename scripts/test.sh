@@ -21,5 +21,7 @@ echo "test.sh: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test.sh: cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "test.sh: scripts/check-layers.sh"
+bash scripts/check-layers.sh
 echo "test.sh: cargo test"
 cargo test --quiet 2>&1
