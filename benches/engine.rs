@@ -18,7 +18,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use loadgate::engine::exec::{Connector, Control, ExecError, Session};
-use loadgate::engine::{self, EngineConfig, Live};
+use loadgate::engine::{self, EngineConfig};
 use loadgate::settings::Settings;
 use loadgate::workload::{self, plan::Plan};
 use mysql_async::Value;
@@ -81,7 +81,6 @@ fn config(workers: u32, client_threads: u32, events: u64) -> EngineConfig {
         events: Some(events),
         seed: 1,
         retry_errors: vec![1213, 1020, 1205],
-        live: Live::Quiet,
         interval: Duration::from_secs(1),
         grace: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(1),

@@ -40,6 +40,8 @@ forbid "stats depends on nothing but itself (and util)" \
   $(files src/stats)
 forbid "only cli/ and the command glue know clap" '(\bclap::|use clap\b|crate::cli\b)' "${not_glue[@]}"
 forbid "only the command glue uses app" 'crate::app\b' "${not_glue[@]}"
+forbid "the engine never prints (report::live renders its progress)" '\b(e?println|e?print)!' \
+  $(files src/engine)
 forbid "the model (record, settings) does not reach up" \
   'crate::(app|cli|runner|store|regress|report|engine|monitor)::' $(files src/record.rs src/record src/settings.rs)
 

@@ -222,11 +222,89 @@ pub struct Summary {
 /// A serialized HDR histogram (V2 format, deflated) with what it measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredHistogram {
-    /// `txn`, `txn:<type>`, or `stmt:<name>`.
-    pub scope: String,
-    /// `corrected` or `service`.
-    pub kind: String,
+    pub key: HistKey,
     pub bytes: Vec<u8>,
+}
+
+/// What a stored histogram measured: which transactions or statements, and which latency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HistKey {
+    pub scope: HistScope,
+    pub kind: HistKind,
+}
+
+impl HistKey {
+    pub fn new(scope: HistScope, kind: HistKind) -> HistKey {
+        HistKey { scope, kind }
+    }
+}
+
+/// Which transactions or statements a histogram holds. Stored as `txn`, `txn:<type>` or
+/// `stmt:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HistScope {
+    /// Every transaction of the run.
+    Txn,
+    /// The transactions of one type (an index phase's `probe:<name>` and `write:<name>` too).
+    TxnType(String),
+    /// One statement.
+    Stmt(String),
+    /// A scope this version does not know (a newer version's), kept as stored.
+    Other(String),
+}
+
+impl HistScope {
+    pub fn parse(s: &str) -> HistScope {
+        if s == "txn" {
+            HistScope::Txn
+        } else if let Some(t) = s.strip_prefix("txn:") {
+            HistScope::TxnType(t.to_string())
+        } else if let Some(t) = s.strip_prefix("stmt:") {
+            HistScope::Stmt(t.to_string())
+        } else {
+            HistScope::Other(s.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for HistScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistScope::Txn => write!(f, "txn"),
+            HistScope::TxnType(t) => write!(f, "txn:{t}"),
+            HistScope::Stmt(s) => write!(f, "stmt:{s}"),
+            HistScope::Other(o) => write!(f, "{o}"),
+        }
+    }
+}
+
+/// Which latency a histogram holds. Stored as `corrected` or `service`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HistKind {
+    /// From the intended start (open loop) or the send (closed loop) to completion.
+    Corrected,
+    /// From the send to completion.
+    Service,
+    /// A kind this version does not know, kept as stored.
+    Other(String),
+}
+
+impl HistKind {
+    pub fn parse(s: &str) -> HistKind {
+        match s {
+            "corrected" => HistKind::Corrected,
+            "service" => HistKind::Service,
+            o => HistKind::Other(o.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            HistKind::Corrected => "corrected",
+            HistKind::Service => "service",
+            HistKind::Other(o) => o,
+        }
+    }
 }
 
 /// One per-interval sample of the time series (interval = `report_interval`, 1 s by default).

@@ -4,10 +4,14 @@
 
 use crate::engine::exec::MysqlConnector;
 use crate::engine::lean::{LeanConnector, OpenError};
-use crate::engine::{self, EngineConfig, Hooks, Live, LiveSink};
+use crate::engine::{self, EngineConfig, Hooks, LiveSink, Progress};
 use crate::error::{Error, Result};
 use crate::monitor::{self, Monitor, MonitorOptions, MonitorSetup};
-use crate::record::{RunRecord, RunSettings, RunStatus, RunStatusField, StoredHistogram};
+use crate::record::{
+    HistKey, HistKind, HistScope, RunFacts, RunRecord, RunSettings, RunStatus, RunStatusField,
+    ServerInfo, StoredHistogram, Summary,
+};
+use crate::report::live;
 use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
 use crate::store::Store;
 use crate::target::Target;
@@ -62,15 +66,14 @@ pub fn now_ms() -> i64 {
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
 /// tables not prepared) is stored as a failed run and returned as the error it was.
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
-    let (w, s, plan, target, quiet) =
-        (job.workload, job.settings, &job.plan, job.target, job.quiet);
+    let (s, plan, target, quiet) = (job.settings, &job.plan, job.target, job.quiet);
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let mut rec = RunRecord {
         started_at_ms: now_ms(),
         status: RunStatusField(RunStatus::Running),
-        workload: w.name.clone(),
-        workload_hash: w.hash.clone(),
+        workload: job.workload.name.clone(),
+        workload_hash: job.workload.hash.clone(),
         settings: RunSettings::Oltp(s.clone()),
         target: target.redacted(),
         git_commit: testbed::git_commit(),
@@ -81,20 +84,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let id = store.begin_run(&rec)?;
     rec.id = Some(id);
 
-    // Preflight: reachable, who answers, tables prepared.
-    let preflight = rt.block_on(async {
-        let mut conn = target
-            .connect(target.opts(Some(&s.database), 16), timeout)
-            .await?;
-        let info = testbed::server_info(&mut conn, target).await?;
-        let vars = testbed::key_variables(&mut conn, target)
-            .await
-            .unwrap_or_default();
-        prepare::check_prepared(&mut conn, target, plan, &w.name, &s.database).await?;
-        let _ = conn.disconnect().await;
-        Ok::<_, Error>((info, vars))
-    });
-    let (info, vars) = match preflight {
+    let (info, vars) = match rt.block_on(preflight(job, timeout)) {
         Ok(v) => v,
         Err(e) => {
             rec.status = RunStatusField(RunStatus::Failed);
@@ -106,97 +96,24 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     };
     rec.testbed = testbed::testbed(&info, &vars);
     rec.server = info;
-
     if !quiet {
         eprintln!(
-            "Running {} on {} ({} {}): {} threads, {}, {} s{} — run {id}",
-            w.name,
-            target.redacted(),
-            rec.server.flavor,
-            rec.server.version,
-            s.threads,
-            s.rate.map_or("closed loop".to_string(), |r| format!(
-                "open loop at {r} tx/s"
-            )),
-            s.duration_s,
-            if s.warmup_s > 0.0 {
-                format!(" after {} s warm-up", s.warmup_s)
-            } else {
-                String::new()
-            },
+            "{}",
+            live::run_header(&job.workload.name, &rec.target, &rec.server, s, id)
         );
     }
-    let cfg = EngineConfig {
-        workers: s.threads,
-        client_threads: s.client_threads,
-        block_replies: s.reply_wait == ReplyWait::Auto,
-        batch_threads: s.client_sched == ClientSched::Batch,
-        warmup: Duration::from_secs_f64(s.warmup_s),
-        duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
-        rate: s.rate,
-        events: s.events,
-        seed: s.seed,
-        retry_errors: s.retry_errors.clone(),
-        live: if quiet {
-            Live::Quiet
-        } else if s.report_interval_s > 0.0 {
-            Live::Lines(s.report_interval_s)
-        } else {
-            Live::Bar
-        },
-        interval: Duration::from_secs(1),
-        grace: Duration::from_secs(2),
-        connect_timeout: timeout,
-    };
-    // The lean executor first tries one connection: a server that wants what it does not speak
-    // (TLS, another authentication plugin) gets mysql_async instead, and the record says so.
+    let cfg = engine_config(s, timeout);
     let lean = LeanConnector::new(target.clone(), &s.database, plan.sql.clone(), timeout);
-    let mut driver = s.driver;
-    if driver == Driver::Lean {
-        match rt.block_on(lean.open()) {
-            Ok(session) => rt.block_on(engine::exec::Session::close(session)),
-            Err(OpenError::Unsupported(why)) => {
-                driver = Driver::MysqlAsync;
-                if !quiet {
-                    eprintln!(
-                        "note: the lean driver cannot serve this target ({why}); using mysql_async"
-                    );
-                }
-                rec.facts.driver_fallback = Some(why);
-            }
-            // A real failure: the workers meet it again and report it as any connect failure.
-            Err(OpenError::Exec(_)) => {}
-        }
-    }
-    rec.facts.driver = Some(driver);
+    let driver = rt.block_on(choose_driver(&lean, s.driver, quiet, &mut rec.facts));
     drop(rt);
+
     // The monitor starts before the load (its baseline precedes it) and stops after it, on its
     // own connection and thread.
-    let ms = &job.monitor.settings;
+    let mon = start_monitor(job, id, timeout);
     let hub = job.monitor.hub.clone();
-    if let Some(h) = &hub {
-        h.set_info(&[
-            ("workload", w.name.clone()),
-            ("run_id", id.to_string()),
-            ("target", target.redacted()),
-        ]);
-        h.set_pool_size(u64::from(s.threads));
-    }
-    let mon = ms.enabled.then(|| {
-        let mut o = MonitorOptions::new(
-            target.clone(),
-            Duration::from_secs_f64(ms.interval_s),
-            timeout,
-        );
-        o.thresholds = ms.thresholds;
-        o.database = Some(s.database.clone());
-        o.statements = monitor::plan_statements(plan);
-        o.pool_size = Some(u64::from(s.threads));
-        o.hub = hub.clone();
-        Monitor::start(o)
-    });
     let hooks = Hooks {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
+        progress: progress(quiet, s, cfg.interval),
         before_close: mon.as_ref().map(Monitor::last_look_hook),
     };
     let out = match driver {
@@ -221,8 +138,146 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let mut summary =
         engine::summary::summarize(plan, &out.totals, out.measured_s, s.rate.is_some());
     summary.schedule = out.schedule.clone();
+    let (status, reason) = status_of(&out, &summary, s, target);
+    rec.status = RunStatusField(status);
+    rec.status_reason = reason;
+    rec.ended_at_ms = Some(now_ms());
+    rec.histograms = histograms(plan, &out.totals);
+    rec.intervals = out.intervals;
+    rec.summary = (out.startup_error.is_none()).then_some(summary);
+    if let Some(r) = &mut mon_report {
+        let pool = monitor::pool_summary(u64::from(s.threads), &out.pool, &rec.intervals);
+        monitor::finish_run_report(r, Some(pool), rec.summary.as_ref());
+        if let Some(h) = &hub {
+            h.set_alerts(&r.alerts);
+        }
+        if !quiet {
+            for warning in &r.warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+    }
+    rec.monitor = mon_report;
+    store.finish_run(id, &rec)?;
+
+    Ok(RunDone {
+        record: rec,
+        interrupted: out.interrupted,
+    })
+}
+
+/// Reachable, who answers, its key variables, the tables prepared.
+async fn preflight(
+    job: &RunJob<'_>,
+    timeout: Duration,
+) -> Result<(ServerInfo, Vec<(String, String)>)> {
+    let (target, s) = (job.target, job.settings);
+    let mut conn = target
+        .connect(target.opts(Some(&s.database), 16), timeout)
+        .await?;
+    let info = testbed::server_info(&mut conn, target).await?;
+    let vars = testbed::key_variables(&mut conn, target)
+        .await
+        .unwrap_or_default();
+    prepare::check_prepared(
+        &mut conn,
+        target,
+        &job.plan,
+        &job.workload.name,
+        &s.database,
+    )
+    .await?;
+    let _ = conn.disconnect().await;
+    Ok((info, vars))
+}
+
+/// The engine's configuration for these settings.
+fn engine_config(s: &Settings, timeout: Duration) -> EngineConfig {
+    EngineConfig {
+        workers: s.threads,
+        client_threads: s.client_threads,
+        block_replies: s.reply_wait == ReplyWait::Auto,
+        batch_threads: s.client_sched == ClientSched::Batch,
+        warmup: Duration::from_secs_f64(s.warmup_s),
+        duration: (s.duration_s > 0.0).then(|| Duration::from_secs_f64(s.duration_s)),
+        rate: s.rate,
+        events: s.events,
+        seed: s.seed,
+        retry_errors: s.retry_errors.clone(),
+        interval: Duration::from_secs(1),
+        grace: Duration::from_secs(2),
+        connect_timeout: timeout,
+    }
+}
+
+/// The driver that will run: the lean executor first tries one connection, and a server that
+/// wants what it does not speak (TLS, another authentication plugin) gets mysql_async instead;
+/// `facts` say which ran and why.
+async fn choose_driver(
+    lean: &LeanConnector,
+    asked: Driver,
+    quiet: bool,
+    facts: &mut RunFacts,
+) -> Driver {
+    let mut driver = asked;
+    if driver == Driver::Lean {
+        match lean.open().await {
+            Ok(session) => engine::exec::Session::close(session).await,
+            Err(OpenError::Unsupported(why)) => {
+                driver = Driver::MysqlAsync;
+                if !quiet {
+                    eprintln!(
+                        "note: the lean driver cannot serve this target ({why}); using mysql_async"
+                    );
+                }
+                facts.driver_fallback = Some(why);
+            }
+            // A real failure: the workers meet it again and report it as any connect failure.
+            Err(OpenError::Exec(_)) => {}
+        }
+    }
+    facts.driver = Some(driver);
+    driver
+}
+
+/// The embedded monitor of run `id`, started (and the Prometheus hub told what runs), unless
+/// it is off.
+fn start_monitor(job: &RunJob<'_>, id: i64, timeout: Duration) -> Option<Monitor> {
+    let (s, target) = (job.settings, job.target);
+    let ms = &job.monitor.settings;
+    let hub = job.monitor.hub.clone();
+    if let Some(h) = &hub {
+        h.set_info(&[
+            ("workload", job.workload.name.clone()),
+            ("run_id", id.to_string()),
+            ("target", target.redacted()),
+        ]);
+        h.set_pool_size(u64::from(s.threads));
+    }
+    ms.enabled.then(|| {
+        let mut o = MonitorOptions::new(
+            target.clone(),
+            Duration::from_secs_f64(ms.interval_s),
+            timeout,
+        );
+        o.thresholds = ms.thresholds;
+        o.database = Some(s.database.clone());
+        o.statements = monitor::plan_statements(&job.plan);
+        o.pool_size = Some(u64::from(s.threads));
+        o.hub = hub;
+        Monitor::start(o)
+    })
+}
+
+/// How the run ended, and why when it is not complete.
+fn status_of(
+    out: &engine::Outcome,
+    summary: &Summary,
+    s: &Settings,
+    target: &Target,
+) -> (RunStatus, Option<String>) {
     let errors: u64 = summary.errors.iter().map(|e| e.count).sum();
-    let (status, reason) = if let Some(e) = &out.startup_error {
+    if let Some(e) = &out.startup_error {
         (
             RunStatus::Failed,
             Some(format!(
@@ -258,70 +313,61 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         )
     } else {
         (RunStatus::Complete, None)
-    };
-    rec.status = RunStatusField(status);
-    rec.status_reason = reason.clone();
-    rec.ended_at_ms = Some(now_ms());
+    }
+}
+
+/// The run's histograms: all transactions, each type, each statement.
+fn histograms(plan: &Plan, totals: &engine::recorder::Totals) -> Vec<StoredHistogram> {
     let mut hists = Vec::new();
     let mut all_c = engine::recorder::new_histogram();
     let mut all_s = engine::recorder::new_histogram();
-    for (p, h) in plan.txns.iter().zip(&out.totals.txn) {
+    for (p, h) in plan.txns.iter().zip(&totals.txn) {
         let _ = all_c.add(&h.corrected);
         let _ = all_s.add(&h.service);
         hists.push(StoredHistogram {
-            scope: format!("txn:{}", p.name),
-            kind: "corrected".into(),
+            key: HistKey::new(HistScope::TxnType(p.name.clone()), HistKind::Corrected),
             bytes: crate::engine::recorder::serialize(&h.corrected),
         });
         hists.push(StoredHistogram {
-            scope: format!("txn:{}", p.name),
-            kind: "service".into(),
+            key: HistKey::new(HistScope::TxnType(p.name.clone()), HistKind::Service),
             bytes: crate::engine::recorder::serialize(&h.service),
         });
     }
     hists.insert(
         0,
         StoredHistogram {
-            scope: "txn".into(),
-            kind: "service".into(),
+            key: HistKey::new(HistScope::Txn, HistKind::Service),
             bytes: crate::engine::recorder::serialize(&all_s),
         },
     );
     hists.insert(
         0,
         StoredHistogram {
-            scope: "txn".into(),
-            kind: "corrected".into(),
+            key: HistKey::new(HistScope::Txn, HistKind::Corrected),
             bytes: crate::engine::recorder::serialize(&all_c),
         },
     );
-    for (p, h) in plan.statements.iter().zip(&out.totals.stmt) {
+    for (p, h) in plan.statements.iter().zip(&totals.stmt) {
         hists.push(StoredHistogram {
-            scope: format!("stmt:{}", p.name),
-            kind: "service".into(),
+            key: HistKey::new(HistScope::Stmt(p.name.clone()), HistKind::Service),
             bytes: crate::engine::recorder::serialize(&h.service),
         });
     }
-    rec.histograms = hists;
-    rec.intervals = out.intervals;
-    rec.summary = (out.startup_error.is_none()).then_some(summary);
-    if let Some(r) = &mut mon_report {
-        let pool = monitor::pool_summary(u64::from(s.threads), &out.pool, &rec.intervals);
-        monitor::finish_run_report(r, Some(pool), rec.summary.as_ref());
-        if let Some(h) = &hub {
-            h.set_alerts(&r.alerts);
-        }
-        if !quiet {
-            for warning in &r.warnings {
-                eprintln!("warning: {warning}");
-            }
-        }
-    }
-    rec.monitor = mon_report;
-    store.finish_run(id, &rec)?;
+    hists
+}
 
-    Ok(RunDone {
-        record: rec,
-        interrupted: out.interrupted,
-    })
+/// What a person sees while the run goes: nothing with `--quiet`, a line every
+/// `report_interval`, or a progress bar when that is 0.
+fn progress(quiet: bool, s: &Settings, interval: Duration) -> Option<Box<dyn Progress>> {
+    if quiet {
+        None
+    } else if s.report_interval_s > 0.0 {
+        Some(Box::new(live::Lines::new(
+            s.report_interval_s,
+            interval.as_secs_f64(),
+            s.threads,
+        )))
+    } else {
+        Some(Box::new(live::Bar::default()))
+    }
 }

@@ -221,7 +221,7 @@ fn before_and_after_are_stored_as_linked_runs_with_their_evidence() {
         assert!(rec
             .histograms
             .iter()
-            .any(|h| h.scope == "txn:probe:user_orders_since"));
+            .any(|h| h.key.scope.to_string() == "txn:probe:user_orders_since"));
         let ev = store.evidence(id).unwrap();
         assert_eq!(ev.iter().filter(|e| e.kind == "explain").count(), 3);
         assert!(ev.iter().any(|e| e.kind == "index_report"));

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use loadgate::record::{
-    Alert, ErrorCount, IdleCheck, IntervalSample, LatencyStats, Level, MonitorReport, NamedLatency,
-    PoolSummary, Qps, QueryCounts, RunRecord, RunSettings, RunStatus, RunStatusField, Schedule,
-    ServerInfo, ServerSample, StatementStat, StoredHistogram, Summary, Testbed, Thresholds,
+    Alert, ErrorCount, HistKey, HistKind, HistScope, IdleCheck, IntervalSample, LatencyStats,
+    Level, MonitorReport, NamedLatency, PoolSummary, Qps, QueryCounts, RunRecord, RunSettings,
+    RunStatus, RunStatusField, Schedule, ServerInfo, ServerSample, StatementStat, StoredHistogram,
+    Summary, Testbed, Thresholds,
 };
 use loadgate::store::{default_path, RunFilter, RunListItem, Store, StoreError, SCHEMA_VERSION};
 
@@ -137,18 +138,18 @@ fn sample(seed: u64) -> RunRecord {
         }),
         histograms: vec![
             StoredHistogram {
-                scope: "txn".into(),
-                kind: "corrected".into(),
+                key: HistKey::new(HistScope::parse("txn"), HistKind::parse("corrected")),
                 bytes: (0..=255u8).cycle().take(3000).collect(),
             },
             StoredHistogram {
-                scope: "txn".into(),
-                kind: "service".into(),
+                key: HistKey::new(HistScope::parse("txn"), HistKind::parse("service")),
                 bytes: vec![0, 0, 1, 0xff, 0],
             },
             StoredHistogram {
-                scope: "stmt:point_select".into(),
-                kind: "service".into(),
+                key: HistKey::new(
+                    HistScope::parse("stmt:point_select"),
+                    HistKind::parse("service"),
+                ),
                 bytes: Vec::new(),
             },
         ],

@@ -8,8 +8,8 @@ use super::{BulkError, BulkFlags, BulkSettings};
 use crate::cli::BulkArgs;
 use crate::error::{Error, Result};
 use crate::record::{
-    NamedLatency, Qps, QueryCounts, RunRecord, RunSettings, RunStatus, RunStatusField,
-    StoredHistogram, Summary,
+    HistKey, HistKind, HistScope, NamedLatency, Qps, QueryCounts, RunRecord, RunSettings,
+    RunStatus, RunStatusField, StoredHistogram, Summary,
 };
 use crate::runner::now_ms;
 use crate::store::Store;
@@ -238,13 +238,11 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
                 let bytes = crate::engine::recorder::serialize(h);
                 rec.histograms = vec![
                     StoredHistogram {
-                        scope: "txn".into(),
-                        kind: "corrected".into(),
+                        key: HistKey::new(HistScope::Txn, HistKind::Corrected),
                         bytes: bytes.clone(),
                     },
                     StoredHistogram {
-                        scope: "txn".into(),
-                        kind: "service".into(),
+                        key: HistKey::new(HistScope::Txn, HistKind::Service),
                         bytes,
                     },
                 ];

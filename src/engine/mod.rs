@@ -61,15 +61,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How the engine reports progress while it runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Live {
-    /// A line every N seconds on stderr.
-    Lines(f64),
-    /// A progress bar on stderr.
-    Bar,
-    /// Nothing.
-    Quiet,
+/// Sees the run's progress, from the coordinating thread, never from the hot path: the engine
+/// never prints; what a person sees while a run goes (`report::live`) is one of these.
+pub trait Progress: Send {
+    /// The clock has started; the run is meant to take `total` (warm-up plus duration; zero
+    /// when it ends on an event count).
+    fn start(&mut self, _total: Duration) {}
+    /// The intervals closed so far (each call sees the previous ones and maybe more), `elapsed`
+    /// since the clock started.
+    fn update(&mut self, _samples: &[IntervalSample], _elapsed: Duration) {}
+    /// The run has ended.
+    fn finish(&mut self) {}
 }
 
 /// What the engine needs to know; built from [`crate::settings::Settings`].
@@ -89,7 +91,6 @@ pub struct EngineConfig {
     pub events: Option<u64>,
     pub seed: u64,
     pub retry_errors: Vec<u16>,
-    pub live: Live,
     /// Time series resolution.
     pub interval: Duration,
     /// How long to wait for in-flight transactions after the end or Ctrl-C.
@@ -112,6 +113,8 @@ pub trait LiveSink: Send + Sync {
 #[derive(Default)]
 pub struct Hooks {
     pub live: Option<Arc<dyn LiveSink>>,
+    /// What a person sees while the run goes (live lines, a progress bar).
+    pub progress: Option<Box<dyn Progress>>,
     /// Called once when every worker has stopped issuing transactions and before any connection
     /// is closed (not called when the run never started). The connections wait for it, at most
     /// [`CLOSE_GATE_MAX`].
@@ -145,13 +148,28 @@ pub struct Outcome {
 }
 
 /// Counters one thread reports besides its recorder.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ThreadCounts {
     started: u64,
     completed: u64,
     failed: u64,
     lost: u64,
     max_lag_ns: u64,
+}
+
+impl ThreadCounts {
+    fn add(&mut self, c: &ThreadCounts) {
+        self.started += c.started;
+        self.completed += c.completed;
+        self.failed += c.failed;
+        self.lost += c.lost;
+        self.max_lag_ns = self.max_lag_ns.max(c.max_lag_ns);
+    }
+
+    /// Started and neither completed nor failed: still in flight when the run stopped.
+    fn in_flight(&self) -> u64 {
+        self.started.saturating_sub(self.completed + self.failed)
+    }
 }
 
 struct Shared {
@@ -318,11 +336,15 @@ where
     let Hooks {
         live,
         mut before_close,
+        progress,
     } = hooks;
     let cfg = Arc::new(cfg);
-    let interval_s = cfg.interval.as_secs_f64();
     let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
-    let mut agg = Aggregator::new(interval_s, cfg.warmup.as_secs_f64(), nthreads as usize);
+    let mut agg = Aggregator::new(
+        cfg.interval.as_secs_f64(),
+        cfg.warmup.as_secs_f64(),
+        nthreads as usize,
+    );
     agg.live = live;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
@@ -335,132 +357,251 @@ where
     let (clock_tx, clock_rx) = tokio::sync::watch::channel::<Option<Clock>>(None);
     let (hard_tx, hard_rx) = tokio::sync::watch::channel(false);
     let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
 
-    let mut handles = Vec::new();
-    for t in 0..nthreads {
-        let workers: Vec<u32> = (0..cfg.workers).filter(|w| w % nthreads == t).collect();
-        let (plan, connector, shared, cfg) =
-            (plan.clone(), connector.clone(), shared.clone(), cfg.clone());
-        let (clock_rx, mut hard_rx, done_tx) = (clock_rx.clone(), hard_rx.clone(), done_tx.clone());
-        let mut gate_rx = gate_rx.clone();
-        let wait_in_kernel = cfg.block_replies && workers.len() == 1;
-        let spawned = std::thread::Builder::new()
-            .name(format!("lg-client-{t}"))
-            .spawn(move || {
-                timer::tighten_timer_slack();
-                if cfg.batch_threads {
-                    if let Err(e) = timer::batch_this_thread() {
-                        shared
-                            .batch_refused
-                            .lock()
-                            .unwrap()
-                            .get_or_insert(e.to_string());
-                    }
-                }
-                let rt = crate::util::runtime().expect("a current-thread runtime builds");
-                let local = tokio::task::LocalSet::new();
-                let rec = Rc::new(RefCell::new(Recorder::new(
-                    plan.txns.len(),
-                    plan.statements.len(),
-                )));
-                let counts = Rc::new(RefCell::new(ThreadCounts::default()));
-                let mut joins = Vec::new();
-                for w in workers {
-                    let ctx = WorkerCtx {
-                        wait_in_kernel,
-                        thread: t as usize,
-                        plan: plan.clone(),
-                        connector: connector.clone(),
-                        shared: shared.clone(),
-                        cfg: cfg.clone(),
-                        rec: rec.clone(),
-                        counts: counts.clone(),
-                        clock: clock_rx.clone(),
-                    };
-                    joins.push(local.spawn_local(worker(w, ctx)));
-                }
-                let ticker = local.spawn_local(ticker(
-                    t as usize,
-                    rec.clone(),
-                    shared.clone(),
-                    clock_rx.clone(),
-                ));
-                let kept = RefCell::new(Vec::new());
-                rt.block_on(local.run_until(async {
-                    let all = async {
-                        for j in joins {
-                            if let Ok(Some(s)) = j.await {
-                                kept.borrow_mut().push(s);
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        _ = all => {}
-                        _ = hard_rx.wait_for(|v| *v) => {}
-                    }
-                }));
-                ticker.abort();
-                {
-                    let _guard = rt.enter();
-                    drop(local);
-                }
-                // Final flush: everything still held goes to the aggregator.
-                {
-                    let mut r = rec.borrow_mut();
-                    let cur_idx = r.current.idx;
-                    r.rotate_to(cur_idx + 1);
-                }
-                hand_over(&rec, &shared, t as usize, u64::MAX);
-                let _ = done_tx.send(());
-                // The monitor takes its last look at the server while the connections are still
-                // open (per-connection statement statistics vanish with them), then they close.
-                rt.block_on(async {
-                    let _ = tokio::time::timeout(CLOSE_GATE_MAX, gate_rx.wait_for(|v| *v)).await;
-                    for s in kept.into_inner() {
-                        s.close().await;
-                    }
-                });
-                let (totals, pool) = match Rc::try_unwrap(rec) {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        (r.totals, r.pool)
-                    }
-                    Err(rc) => {
-                        let r = rc.borrow();
-                        (r.totals.clone(), r.pool)
-                    }
-                };
-                let c = counts.borrow();
-                (
-                    totals,
-                    ThreadCounts {
-                        started: c.started,
-                        completed: c.completed,
-                        failed: c.failed,
-                        lost: c.lost,
-                        max_lag_ns: c.max_lag_ns,
-                    },
-                    pool,
-                )
-            })
-            .expect("the OS starts a client thread");
-        handles.push(spawned);
-    }
+    let handles: Vec<_> = (0..nthreads)
+        .map(|t| {
+            let ctx = ThreadCtx {
+                thread: t as usize,
+                workers: (0..cfg.workers).filter(|w| w % nthreads == t).collect(),
+                plan: plan.clone(),
+                connector: connector.clone(),
+                shared: shared.clone(),
+                cfg: cfg.clone(),
+                clock: clock_rx.clone(),
+                hard: hard_rx.clone(),
+                gate: gate_rx.clone(),
+                done: done_tx.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("lg-client-{t}"))
+                .spawn(move || client_thread(ctx))
+                .expect("the OS starts a client thread")
+        })
+        .collect();
     drop(done_tx);
 
+    let signals = Coordinator {
+        clock: clock_tx,
+        hard: hard_tx,
+        done: done_rx,
+    };
+    let ran = coordinate(&cfg, &shared, nthreads, signals, progress);
+
+    // Every thread has flushed (or the run never started): last look, then let them close.
+    if ran.clock.is_some() {
+        if let Some(hook) = before_close.take() {
+            hook();
+        }
+    }
+    let _ = gate_tx.send(true);
+    let mut totals = Totals::new(plan.txns.len(), plan.statements.len());
+    let mut counts = ThreadCounts::default();
+    let mut pool = PoolTotals::default();
+    for h in handles {
+        if let Ok((t, c, p)) = h.join() {
+            totals.merge(&t);
+            pool.merge(&p);
+            counts.add(&c);
+        }
+    }
+    let startup_error = shared.startup_error.lock().ok().and_then(|e| e.clone());
+    let (measured_s, intervals, schedule) = match ran.clock {
+        None => (0.0, Vec::new(), None),
+        Some(clock) => close_series(&cfg, &shared, clock, ran.stopped_at, &counts, &totals),
+    };
+    let batch_refused = shared.batch_refused.lock().unwrap().take();
+    Outcome {
+        totals,
+        intervals,
+        measured_s,
+        schedule,
+        started: counts.started,
+        completed: counts.completed,
+        failed: counts.failed,
+        in_flight: counts.in_flight(),
+        interrupted: ran.interrupted,
+        lost_connections: counts.lost,
+        startup_error,
+        pool,
+        batch_refused,
+    }
+}
+
+/// What one client thread needs: its workers, and the signals from the coordinating thread.
+struct ThreadCtx<C> {
+    thread: usize,
+    workers: Vec<u32>,
+    plan: Arc<Plan>,
+    connector: Arc<C>,
+    shared: Arc<Shared>,
+    cfg: Arc<EngineConfig>,
+    /// The run's clock, once every worker has connected (`None`: the run does not start).
+    clock: tokio::sync::watch::Receiver<Option<Clock>>,
+    /// The hard stop: the grace after the end or Ctrl-C is over.
+    hard: tokio::sync::watch::Receiver<bool>,
+    /// The monitor's last look is done: connections may close.
+    gate: tokio::sync::watch::Receiver<bool>,
+    /// Sent when the thread has handed over everything it measured.
+    done: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+/// One client thread: its workers on one current-thread runtime sharing one recorder, until
+/// they finish or the hard stop; then everything held goes to the aggregator and, once the
+/// monitor has had its last look, the connections close. Returns what the thread measured.
+fn client_thread<C>(ctx: ThreadCtx<C>) -> (Totals, ThreadCounts, PoolTotals)
+where
+    C: Connector + Send + Sync + 'static,
+{
+    let ThreadCtx {
+        thread: t,
+        workers,
+        plan,
+        connector,
+        shared,
+        cfg,
+        clock,
+        mut hard,
+        mut gate,
+        done,
+    } = ctx;
+    let wait_in_kernel = cfg.block_replies && workers.len() == 1;
+    timer::tighten_timer_slack();
+    if cfg.batch_threads {
+        if let Err(e) = timer::batch_this_thread() {
+            shared
+                .batch_refused
+                .lock()
+                .unwrap()
+                .get_or_insert(e.to_string());
+        }
+    }
     let rt = crate::util::runtime().expect("a current-thread runtime builds");
-    let mut interrupted = false;
-    let mut clock_used: Option<Clock> = None;
-    let mut stopped_at: Option<Instant> = None;
+    let local = tokio::task::LocalSet::new();
+    let rec = Rc::new(RefCell::new(Recorder::new(
+        plan.txns.len(),
+        plan.statements.len(),
+    )));
+    let counts = Rc::new(RefCell::new(ThreadCounts::default()));
+    let mut joins = Vec::new();
+    for w in workers {
+        let ctx = WorkerCtx {
+            wait_in_kernel,
+            thread: t,
+            plan: plan.clone(),
+            connector: connector.clone(),
+            shared: shared.clone(),
+            cfg: cfg.clone(),
+            rec: rec.clone(),
+            counts: counts.clone(),
+            clock: clock.clone(),
+        };
+        joins.push(local.spawn_local(worker(w, ctx)));
+    }
+    let ticker = local.spawn_local(ticker(t, rec.clone(), shared.clone(), clock.clone()));
+    let kept = RefCell::new(Vec::new());
+    rt.block_on(local.run_until(async {
+        let all = async {
+            for j in joins {
+                if let Ok(Some(s)) = j.await {
+                    kept.borrow_mut().push(s);
+                }
+            }
+        };
+        tokio::select! {
+            _ = all => {}
+            _ = hard.wait_for(|v| *v) => {}
+        }
+    }));
+    ticker.abort();
+    {
+        let _guard = rt.enter();
+        drop(local);
+    }
+    // Final flush: everything still held goes to the aggregator.
+    {
+        let mut r = rec.borrow_mut();
+        let cur_idx = r.current.idx;
+        r.rotate_to(cur_idx + 1);
+    }
+    hand_over(&rec, &shared, t, u64::MAX);
+    let _ = done.send(());
+    // The monitor takes its last look at the server while the connections are still open
+    // (per-connection statement statistics vanish with them), then they close.
+    rt.block_on(async {
+        let _ = tokio::time::timeout(CLOSE_GATE_MAX, gate.wait_for(|v| *v)).await;
+        for s in kept.into_inner() {
+            s.close().await;
+        }
+    });
+    let (totals, pool) = match Rc::try_unwrap(rec) {
+        Ok(r) => {
+            let r = r.into_inner();
+            (r.totals, r.pool)
+        }
+        Err(rc) => {
+            let r = rc.borrow();
+            (r.totals.clone(), r.pool)
+        }
+    };
+    let c = counts.borrow();
+    (totals, c.clone(), pool)
+}
+
+/// The coordinating thread's ends of the signals to the client threads.
+struct Coordinator {
+    clock: tokio::sync::watch::Sender<Option<Clock>>,
+    hard: tokio::sync::watch::Sender<bool>,
+    done: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+/// How the coordinating thread saw the run end.
+struct Coordinated {
+    /// `None` when the run never started (a worker could not connect, or Ctrl-C first).
+    clock: Option<Clock>,
+    /// When the deadline or Ctrl-C stopped new transactions.
+    stopped_at: Option<Instant>,
+    interrupted: bool,
+}
+
+/// The coordinating thread: waits for every worker to connect, starts the clock, then closes
+/// intervals as the threads hand them over (feeding `progress`), stops new transactions at the
+/// deadline or Ctrl-C and sends the hard stop after the grace, until every thread is done.
+fn coordinate(
+    cfg: &EngineConfig,
+    shared: &Shared,
+    nthreads: u32,
+    signals: Coordinator,
+    mut progress: Option<Box<dyn Progress>>,
+) -> Coordinated {
+    let Coordinator {
+        clock: clock_tx,
+        hard: hard_tx,
+        done: mut done_rx,
+    } = signals;
+    let mut ran = Coordinated {
+        clock: None,
+        stopped_at: None,
+        interrupted: false,
+    };
+    let rt = crate::util::runtime().expect("a current-thread runtime builds");
     rt.block_on(async {
         // 1. Wait for every worker to connect (or one to fail).
-        let connect_deadline = Instant::now() + cfg.connect_timeout + Duration::from_secs(5) + cfg.connect_timeout * (cfg.workers / 64);
+        let connect_deadline = Instant::now()
+            + cfg.connect_timeout
+            + Duration::from_secs(5)
+            + cfg.connect_timeout * (cfg.workers / 64);
         loop {
             if shared.ready.load(Relaxed) >= cfg.workers as usize {
                 break;
             }
-            if shared.startup_error.lock().map(|e| e.is_some()).unwrap_or(true) || Instant::now() > connect_deadline {
+            if shared
+                .startup_error
+                .lock()
+                .map(|e| e.is_some())
+                .unwrap_or(true)
+                || Instant::now() > connect_deadline
+            {
                 shared.stop.store(true, Relaxed);
                 let _ = hard_tx.send(true);
                 let _ = clock_tx.send(None);
@@ -469,7 +610,7 @@ where
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(5)) => {}
                 _ = tokio::signal::ctrl_c() => {
-                    interrupted = true;
+                    ran.interrupted = true;
                     shared.stop.store(true, Relaxed);
                     let _ = hard_tx.send(true);
                     return;
@@ -486,30 +627,29 @@ where
             end,
             interval_ns: cfg.interval.as_nanos().max(1) as u64,
         };
-        clock_used = Some(clock);
+        ran.clock = Some(clock);
         let _ = clock_tx.send(Some(clock));
+        if let Some(p) = progress.as_mut() {
+            p.start(cfg.warmup + cfg.duration.unwrap_or_default());
+        }
 
-        let bar = match cfg.live {
-            Live::Bar => Some(progress_bar(&cfg)),
-            _ => None,
-        };
-        let mut printed = 0usize;
+        // 3. Close intervals until every thread is done.
         let mut next_tick = start + cfg.interval + TICK_RECHECK;
         let last_open = end.map_or(u64::MAX, |e| clock.last_idx(e));
         let mut threads_left = nthreads as usize;
         let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
         loop {
-            let stop_at = stopped_at.map(|s| s + cfg.grace);
-            let end_at = end.filter(|_| stopped_at.is_none());
+            let stop_at = ran.stopped_at.map(|s| s + cfg.grace);
+            let end_at = end.filter(|_| ran.stopped_at.is_none());
             tokio::select! {
-                _ = &mut ctrl_c, if !interrupted => {
-                    interrupted = true;
+                _ = &mut ctrl_c, if !ran.interrupted => {
+                    ran.interrupted = true;
                     shared.stop.store(true, Relaxed);
-                    stopped_at = Some(Instant::now());
+                    ran.stopped_at = Some(Instant::now());
                 }
                 _ = sleep_until_opt(end_at) => {
                     shared.stop.store(true, Relaxed);
-                    stopped_at = Some(Instant::now());
+                    ran.stopped_at = Some(Instant::now());
                 }
                 _ = sleep_until_opt(stop_at) => {
                     let _ = hard_tx.send(true);
@@ -530,144 +670,94 @@ where
                     } else {
                         clock.start_of(clock.idx(now) + 1) + TICK_RECHECK
                     };
-                    match (cfg.live, &bar) {
-                        (Live::Lines(every), _) => {
-                            let per = (every / cfg.interval.as_secs_f64()).round().max(1.0) as usize;
-                            while agg.samples.len() >= printed + per {
-                                print_line(&agg.samples[printed..printed + per], cfg.workers, cfg.interval.as_secs_f64());
-                                printed += per;
-                            }
-                        }
-                        (_, Some(b)) => {
-                            b.set_position(start.elapsed().as_secs());
-                            if let Some(s) = agg.samples.last() {
-                                b.set_message(format!("{:.0} tps, p99 {:.2} ms", s.tps, s.corrected_p99_ms));
-                            }
-                        }
-                        _ => {}
+                    if let Some(p) = progress.as_mut() {
+                        p.update(&agg.samples, start.elapsed());
                     }
                 }
             }
         }
-        if let Some(b) = bar {
-            b.finish_and_clear();
+        if let Some(p) = progress.as_mut() {
+            p.finish();
         }
     });
+    ran
+}
 
-    // Every thread has flushed (or the run never started): last look, then let them close.
-    if clock_used.is_some() {
-        if let Some(hook) = before_close.take() {
-            hook();
-        }
-    }
-    let _ = gate_tx.send(true);
-    let mut totals = Totals::new(plan.txns.len(), plan.statements.len());
-    let mut counts = ThreadCounts::default();
-    let mut pool = PoolTotals::default();
-    for h in handles {
-        if let Ok((t, c, p)) = h.join() {
-            totals.merge(&t);
-            pool.merge(&p);
-            counts.started += c.started;
-            counts.completed += c.completed;
-            counts.failed += c.failed;
-            counts.lost += c.lost;
-            counts.max_lag_ns = counts.max_lag_ns.max(c.max_lag_ns);
-        }
-    }
-    let startup_error = shared.startup_error.lock().ok().and_then(|e| e.clone());
+/// After every thread is done: folds what came after the run's end into its last interval,
+/// closes the series, and accounts for the open-loop schedule. Returns the measured seconds,
+/// the intervals and the schedule (open loop).
+fn close_series(
+    cfg: &EngineConfig,
+    shared: &Shared,
+    clock: Clock,
+    stopped_at: Option<Instant>,
+    counts: &ThreadCounts,
+    totals: &Totals,
+) -> (f64, Vec<IntervalSample>, Option<Schedule>) {
     let now = Instant::now();
-    let (measured_s, intervals, schedule) = match clock_used {
-        None => (0.0, Vec::new(), None),
-        Some(clock) => {
-            let run_end = match (clock.end, stopped_at) {
-                (Some(e), Some(s)) => e.min(s),
-                (Some(e), None) => e.min(now),
-                (None, Some(s)) => s,
-                (None, None) => now,
-            };
-            let measured = run_end
-                .saturating_duration_since(clock.warmup_end)
-                .as_secs_f64();
-            let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
-            let last_in = clock.last_idx(run_end);
-            agg.fold_tail(last_in);
-            let last = clock.idx(now.max(run_end)) + 1;
-            let last = agg
-                .open
-                .keys()
-                .next_back()
-                .map_or(last, |k| last.max(k + 1));
-            agg.close_before(last);
-            // Drop trailing empty intervals after the run's end.
-            while agg.samples.len() as u64 > last_in + 1
-                && agg
-                    .samples
-                    .last()
-                    .is_some_and(|s| s.transactions == 0 && s.errors == 0)
-            {
-                agg.samples.pop();
-            }
-            let schedule = cfg.rate.map(|rate| {
-                let window = clock.end.map_or(f64::INFINITY, |e| {
-                    e.duration_since(clock.start).as_secs_f64()
-                });
-                let due_by_end = {
-                    let until = run_end
-                        .duration_since(clock.start)
-                        .as_secs_f64()
-                        .min(window);
-                    let n = (until * rate).ceil() as u64;
-                    cfg.events.map_or(n, |e| n.min(e))
-                };
-                let in_flight = counts
-                    .started
-                    .saturating_sub(counts.completed + counts.failed);
-                let scheduled = due_by_end.max(counts.started);
-                Schedule {
-                    rate,
-                    scheduled,
-                    started: counts.started,
-                    completed: counts.completed,
-                    failed: counts.failed,
-                    in_flight,
-                    not_started: scheduled - counts.started,
-                    max_start_lag_ms: counts.max_lag_ns as f64 / 1e6,
-                    max_queue_depth: agg.samples.iter().map(|s| s.queue_depth).max().unwrap_or(0),
-                    achieved_rate: if measured > 0.0 {
-                        totals.txn.iter().map(|t| t.service.len()).sum::<u64>() as f64 / measured
-                    } else {
-                        0.0
-                    },
-                    // Behind by more than a second at some point, or a backlog of more than
-                    // 100 ms worth of transactions left at the end.
-                    fell_behind: counts.max_lag_ns > 1_000_000_000
-                        || (scheduled - counts.started) as f64
-                            > (rate * 0.1).max(cfg.workers as f64),
-                }
-            });
-            (measured, std::mem::take(&mut agg.samples), schedule)
-        }
+    let run_end = match (clock.end, stopped_at) {
+        (Some(e), Some(s)) => e.min(s),
+        (Some(e), None) => e.min(now),
+        (None, Some(s)) => s,
+        (None, None) => now,
     };
-    let batch_refused = shared.batch_refused.lock().unwrap().take();
-    let in_flight = counts
-        .started
-        .saturating_sub(counts.completed + counts.failed);
-    Outcome {
-        totals,
-        intervals,
-        measured_s,
-        schedule,
-        started: counts.started,
-        completed: counts.completed,
-        failed: counts.failed,
-        in_flight,
-        interrupted,
-        lost_connections: counts.lost,
-        startup_error,
-        pool,
-        batch_refused,
+    let measured = run_end
+        .saturating_duration_since(clock.warmup_end)
+        .as_secs_f64();
+    let mut agg = shared.agg.lock().unwrap_or_else(|e| e.into_inner());
+    let last_in = clock.last_idx(run_end);
+    agg.fold_tail(last_in);
+    let last = clock.idx(now.max(run_end)) + 1;
+    let last = agg
+        .open
+        .keys()
+        .next_back()
+        .map_or(last, |k| last.max(k + 1));
+    agg.close_before(last);
+    // Drop trailing empty intervals after the run's end.
+    while agg.samples.len() as u64 > last_in + 1
+        && agg
+            .samples
+            .last()
+            .is_some_and(|s| s.transactions == 0 && s.errors == 0)
+    {
+        agg.samples.pop();
     }
+    let schedule = cfg.rate.map(|rate| {
+        let window = clock.end.map_or(f64::INFINITY, |e| {
+            e.duration_since(clock.start).as_secs_f64()
+        });
+        let due_by_end = {
+            let until = run_end
+                .duration_since(clock.start)
+                .as_secs_f64()
+                .min(window);
+            let n = (until * rate).ceil() as u64;
+            cfg.events.map_or(n, |e| n.min(e))
+        };
+        let scheduled = due_by_end.max(counts.started);
+        Schedule {
+            rate,
+            scheduled,
+            started: counts.started,
+            completed: counts.completed,
+            failed: counts.failed,
+            in_flight: counts.in_flight(),
+            not_started: scheduled - counts.started,
+            max_start_lag_ms: counts.max_lag_ns as f64 / 1e6,
+            max_queue_depth: agg.samples.iter().map(|s| s.queue_depth).max().unwrap_or(0),
+            achieved_rate: if measured > 0.0 {
+                totals.txn.iter().map(|t| t.service.len()).sum::<u64>() as f64 / measured
+            } else {
+                0.0
+            },
+            // Behind by more than a second at some point, or a backlog of more than 100 ms
+            // worth of transactions left at the end.
+            fell_behind: counts.max_lag_ns > 1_000_000_000
+                || (scheduled - counts.started) as f64 > (rate * 0.1).max(cfg.workers as f64),
+        }
+    });
+    (measured, std::mem::take(&mut agg.samples), schedule)
 }
 
 /// How long after an interval boundary the main thread first looks for the interval's reports,
@@ -1038,61 +1128,6 @@ async fn run_txn<S: Session>(
             .count_query(Kind::Other, Instant::now() >= clock.warmup_end);
     }
     Ok(())
-}
-
-fn progress_bar(cfg: &EngineConfig) -> indicatif::ProgressBar {
-    let total = (cfg.warmup + cfg.duration.unwrap_or_default())
-        .as_secs()
-        .max(1);
-    let b = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    b.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {pos}/{len}s {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    b
-}
-
-fn print_line(samples: &[IntervalSample], workers: u32, interval_s: f64) {
-    let secs = samples.len() as f64 * interval_s;
-    let last = samples.last().map_or(0.0, |s| s.t);
-    let txns: u64 = samples.iter().map(|s| s.transactions).sum();
-    let (r, w, o) = samples.iter().fold((0, 0, 0), |a, s| {
-        (
-            a.0 + s.queries.read,
-            a.1 + s.queries.write,
-            a.2 + s.queries.other,
-        )
-    });
-    let errors: u64 = samples.iter().map(|s| s.errors).sum();
-    let reconn: u64 = samples.iter().map(|s| s.reconnects).sum();
-    let p95 = samples
-        .iter()
-        .map(|s| s.corrected_p95_ms)
-        .fold(0.0, f64::max);
-    let p99 = samples
-        .iter()
-        .map(|s| s.corrected_p99_ms)
-        .fold(0.0, f64::max);
-    let warm = if samples.iter().all(|s| s.warmup) {
-        " (warm-up)"
-    } else {
-        ""
-    };
-    eprintln!(
-        "[ {last:>4.0}s ] thds: {workers} tps: {:.2} qps: {:.2} (r/w/o: {:.2}/{:.2}/{:.2}) lat (ms) p95: {p95:.2} p99: {p99:.2} err/s: {:.2} reconn/s: {:.2}{warm}",
-        txns as f64 / secs,
-        (r + w + o) as f64 / secs,
-        r as f64 / secs,
-        w as f64 / secs,
-        o as f64 / secs,
-        errors as f64 / secs,
-        reconn as f64 / secs,
-    );
 }
 
 #[cfg(test)]

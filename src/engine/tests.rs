@@ -89,7 +89,6 @@ fn cfg(workers: u32) -> EngineConfig {
         events: None,
         seed: 1,
         retry_errors: vec![1213],
-        live: Live::Quiet,
         interval: Duration::from_millis(100),
         grace: Duration::from_millis(500),
         connect_timeout: Duration::from_secs(1),

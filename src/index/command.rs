@@ -7,8 +7,8 @@ use super::{IndexError, IndexFlags, IndexSettings, Phase};
 use crate::cli::IndexArgs;
 use crate::error::{Error, Result};
 use crate::record::{
-    IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord, RunSettings, RunStatus,
-    RunStatusField, StoredHistogram, Summary,
+    HistKey, HistKind, HistScope, IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord,
+    RunSettings, RunStatus, RunStatusField, StoredHistogram, Summary,
 };
 use crate::runner::now_ms;
 use crate::store::Store;
@@ -76,27 +76,29 @@ fn histograms_of(p: &Phase, spec: &spec::IndexSpec) -> Vec<StoredHistogram> {
     }
     let mut out = vec![
         StoredHistogram {
-            scope: "txn".into(),
-            kind: "corrected".into(),
+            key: HistKey::new(HistScope::Txn, HistKind::Corrected),
             bytes: crate::engine::recorder::serialize(&all),
         },
         StoredHistogram {
-            scope: "txn".into(),
-            kind: "service".into(),
+            key: HistKey::new(HistScope::Txn, HistKind::Service),
             bytes: crate::engine::recorder::serialize(&all),
         },
     ];
     for (probe, h) in spec.probes.iter().zip(&p.probe_hists) {
         out.push(StoredHistogram {
-            scope: format!("txn:probe:{}", probe.name),
-            kind: "service".into(),
+            key: HistKey::new(
+                HistScope::TxnType(format!("probe:{}", probe.name)),
+                HistKind::Service,
+            ),
             bytes: crate::engine::recorder::serialize(h),
         });
     }
     for (w, h) in spec.writes.iter().zip(&p.write_hists) {
         out.push(StoredHistogram {
-            scope: format!("txn:write:{}", w.name),
-            kind: "service".into(),
+            key: HistKey::new(
+                HistScope::TxnType(format!("write:{}", w.name)),
+                HistKind::Service,
+            ),
             bytes: crate::engine::recorder::serialize(h),
         });
     }

@@ -11,6 +11,7 @@
 pub mod gate;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 pub mod text;
 

@@ -6,8 +6,8 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::redact::{redact_json, redact_text, redact_url};
 use super::TxError;
 use crate::record::{
-    IntervalSample, QueryCounts, RunFacts, RunRecord, RunSettings, RunStatus, RunStatusField,
-    ServerInfo, StoredHistogram, Summary, Testbed, RECORD_VERSION,
+    HistKey, HistKind, HistScope, IntervalSample, QueryCounts, RunFacts, RunRecord, RunSettings,
+    RunStatus, RunStatusField, ServerInfo, StoredHistogram, Summary, Testbed, RECORD_VERSION,
 };
 
 /// The scalar columns of one `runs` row, encoded and redacted, ready to bind.
@@ -195,7 +195,13 @@ fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxEr
         "INSERT INTO run_histograms (run_id, idx, scope, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (idx, h) in rec.histograms.iter().enumerate() {
-        st.execute(params![id, idx, h.scope, h.kind, h.bytes])?;
+        st.execute(params![
+            id,
+            idx,
+            h.key.scope.to_string(),
+            h.key.kind.as_str(),
+            h.bytes
+        ])?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO run_intervals (run_id, idx, t, warmup, transactions, reads, writes, others, \
@@ -334,8 +340,10 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
     rec.histograms = st
         .query_map([id], |r| {
             Ok(StoredHistogram {
-                scope: r.get(0)?,
-                kind: r.get(1)?,
+                key: HistKey::new(
+                    HistScope::parse(&r.get::<_, String>(0)?),
+                    HistKind::parse(&r.get::<_, String>(1)?),
+                ),
                 bytes: r.get(2)?,
             })
         })?

@@ -5,7 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use super::*;
-use crate::record::{IntervalSample, LatencyStats, RunStatusField, StoredHistogram, Summary};
+use crate::record::{
+    HistKey, HistKind, HistScope, IntervalSample, LatencyStats, RunStatusField, StoredHistogram,
+    Summary,
+};
 
 const CRASH_STORE_ENV: &str = "LOADGATE_TEST_CRASH_STORE";
 const CRASH_RUN_ENV: &str = "LOADGATE_TEST_CRASH_RUN";
@@ -27,8 +30,7 @@ fn record(n: usize, intervals: usize) -> RunRecord {
             ..Summary::default()
         }),
         histograms: vec![StoredHistogram {
-            scope: "txn".into(),
-            kind: "corrected".into(),
+            key: HistKey::new(HistScope::Txn, HistKind::Corrected),
             bytes: vec![n as u8; 1000],
         }],
         intervals: (0..intervals)
