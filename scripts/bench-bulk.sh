@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bulk sync and index benchmarks on this machine, printed as Markdown for the README.
+# Bulk sync and index benchmarks on this machine, printed as Markdown for docs/measurements/.
 #
 #   scripts/bench-bulk.sh [ROWS] [ORDERS]
 #

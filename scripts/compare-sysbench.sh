@@ -42,7 +42,8 @@
 # cannot tell the two clients apart there). The bar (issue 2): ratio >= 1.0 and loadgate
 # µs/query <= sysbench µs/query at every point; `bar` says yes/no from the medians alone. `spoiled sb/lg` counts
 # flagged runs out of REPEATS for each client: rows with flagged runs are weak evidence; rerun
-# them on a quieter machine. Every run's raw numbers go to reports/compare-sysbench-*.csv.
+# them on a quieter machine. Every run's raw numbers go to
+# reports/compare-sysbench/compare-sysbench-*.csv.
 #
 # Usage: scripts/compare-sysbench.sh [options]        (--help for the options)
 # Quick validation: DURATION=2 REPEATS=1 THREADS="1 4" scripts/compare-sysbench.sh
@@ -90,10 +91,11 @@ Options (environment variable in brackets):
   --sysbench-sched NAME sysbench's threads: normal, or batch (chrt --batch 0) [SB_SCHED] (default: $SB_SCHED)
   --db NAME             Database for the tables [DB] (default: the URL's, else sbtest)
   --loadgate PATH       loadgate binary [LOADGATE_BIN] (default: cargo build --release)
-  --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench-DATE.csv)
+  --csv PATH            Raw per-run CSV [CSV] (default: reports/compare-sysbench/compare-sysbench-DATE.csv)
   --spoil-pct P         Flag a run when more than P % of busy CPU is unexplained [SPOIL_PCT] (default: $SPOIL_PCT)
   --no-prepare          Reuse existing sbtest1 (prepared by loadgate with the same size)
   --table CSV           Print the table of an earlier run from its raw CSV, run nothing
+                        (e.g. reports/compare-sysbench/compare-sysbench-20261206-105421.csv)
   -h, --help            This help
 
 Quick validation: DURATION=2 REPEATS=1 THREADS="1 4" scripts/compare-sysbench.sh
@@ -302,7 +304,7 @@ rows="$(sql "SELECT COUNT(*) FROM \`$DB\`.sbtest1" 2>/dev/null)" || die "$DB.sbt
 
 # ---- CSV ------------------------------------------------------------------------------------
 STAMP="$(date +%Y%m%d-%H%M%S)"
-[ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench-$STAMP.csv"
+[ -n "$CSV" ] || CSV="$ROOT/reports/compare-sysbench/compare-sysbench-$STAMP.csv"
 mkdir -p "$(dirname "$CSV")"
 echo "started,workload,threads,repeat,client,client_threads,duration_s,wall_s,queries,qps,user_s,sys_s,client_us_per_query,questions,questions_per_query,server_cpu_s,server_us_per_query,machine_busy_s,unexplained_pct,spoiled,wake_ipis_per_query,sched" >"$CSV"
 

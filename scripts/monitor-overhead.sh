@@ -44,9 +44,9 @@
 #    Then the medians and the per-pair ratios on/off: overhead = (1 − ratio) × 100 %. A 90 %
 #    interval of the ratio (Student t on the log ratios); `yes` only when the whole interval is
 #    within the bar, `no` when it is wholly outside, `inconclusive` otherwise. With run-to-run
-#    noise of ±15–25 % on these VMs (README, Monitor overhead), QPS pairs cannot show a 1 %
-#    effect. CPU per query (on/off per pair, the same 90 % interval) is less noisy than QPS;
-#    its interval says how small an effect it can resolve.
+#    noise of ±15–25 % on these VMs (docs/measurements/2026-11-21-monitor-overhead.md), QPS
+#    pairs cannot show a 1 % effect. CPU per query (on/off per pair, the same 90 % interval) is
+#    less noisy than QPS; its interval says how small an effect it can resolve.
 #
 # Usage: scripts/monitor-overhead.sh [options]          (--help for the options)
 # Quick validation: DURATION=2 REPEATS=2 COST_DURATION=2 scripts/monitor-overhead.sh --loadgate target/debug/loadgate

@@ -189,7 +189,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub client_threads: Option<u32>,
 
-    /// Print the JSON report (schema reports/schema/run-v1.json) instead of the text summary.
+    /// Print the JSON report (schema schema/run-v1.json) instead of the text summary.
     #[arg(long)]
     pub json: bool,
 
@@ -242,7 +242,7 @@ pub struct RunsArgs {
 pub struct ShowArgs {
     /// Run id, or `last`.
     pub run: String,
-    /// JSON report (schema reports/schema/run-v1.json).
+    /// JSON report (schema schema/run-v1.json).
     #[arg(long)]
     pub json: bool,
 }

@@ -1,7 +1,7 @@
 //! The run record: everything one run measured and everything needed to trust it later.
 //!
 //! This is the one data type that crosses from the engine to the store and the reports. It is
-//! versioned through `RECORD_VERSION`; the JSON report (`reports/schema/run-v1.json`) is a view
+//! versioned through `RECORD_VERSION`; the JSON report (`schema/run-v1.json`) is a view
 //! of it. Passwords never reach it: `target` is always the redacted URL.
 
 use serde::{Deserialize, Serialize};

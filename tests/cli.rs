@@ -257,10 +257,9 @@ fn json_report_matches_the_committed_schema() {
     let d = scratch();
     let url = fresh_db("t_schema");
     ok(prepare(d.path(), &url, &["--table-size", "500"]));
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("reports/schema/run-v1.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/run-v1.json")).unwrap())
+            .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     for args in [
         vec!["oltp_read_write", "--duration", "1s", "--warmup", "0"],

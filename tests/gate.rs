@@ -82,10 +82,9 @@ fn runs_in_store(dir: &Path) -> usize {
 }
 
 fn gate_schema() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("reports/schema/gate-v1.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/gate-v1.json")).unwrap())
+            .unwrap();
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
 

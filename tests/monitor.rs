@@ -118,10 +118,9 @@ fn client_queries(r: &Value) -> u64 {
 }
 
 fn schema_errors(r: &Value) -> Vec<String> {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("reports/schema/run-v1.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/run-v1.json")).unwrap())
+            .unwrap();
     let v = jsonschema::validator_for(&schema).expect("schema compiles");
     let errs: Vec<String> = v
         .iter_errors(r)
@@ -774,7 +773,7 @@ fn monitor_watches_a_server_and_stores_its_samples() {
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json(&o);
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("reports/schema/monitor-v1.json")).unwrap(),
+        &std::fs::read_to_string(repo_path("schema/monitor-v1.json")).unwrap(),
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).expect("schema compiles");

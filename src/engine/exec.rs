@@ -32,7 +32,7 @@ impl Control {
     }
 }
 
-/// Error classes (DESIGN.md: errors are classified by MySQL error code).
+/// Error classes by MySQL error code (docs/design.md, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrKind {
     Deadlock,

@@ -2,7 +2,7 @@
 //! directly over a tokio `TcpStream`.
 //!
 //! Why it exists: client CPU per query decides throughput when client and server share the
-//! cores (DESIGN.md, "Speed"). mysql_async decodes every result row into a `Row` (allocations
+//! cores (docs/design.md). mysql_async decodes every result row into a `Row` (allocations
 //! per row and per value) even for `exec_drop`, keeps its buffers in one queue shared by all
 //! threads and runs each command through several layers of futures. A run only needs to send
 //! prepared statements with binary parameters and know how each ended, so this executor:

@@ -5,13 +5,14 @@
 //! one [`recorder::Recorder`] shared by its workers through `Rc<RefCell<_>>`, so recording costs
 //! no atomic operation and no lock; threads hand finished intervals to the [`Aggregator`] once
 //! per interval. On these 2-core machines the layout decides client CPU per query, so it is a
-//! setting (`client_threads`) rather than a guess (DESIGN.md has the measurements).
+//! setting (`client_threads`) rather than a guess (docs/design.md, "Client speed").
 //!
 //! Waiting for replies: a worker that is alone on its client thread (the default layout, one
 //! thread per worker) asks its session to wait in the kernel's blocking receive, as sysbench's
 //! client does, instead of parking the runtime in `epoll_wait` and reading afterwards: two
-//! system calls per query instead of three, and less client CPU per query (README, "Speed
-//! measurements"). The receive is bounded ([`REPLY_BLOCK_BOUND`]): a reply slower than that
+//! system calls per query instead of three, and less client CPU per query
+//! (docs/measurements/2026-12-06-compare-sysbench.md). The receive is bounded
+//! ([`REPLY_BLOCK_BOUND`]): a reply slower than that
 //! falls back to the poller, so the thread's ticker, Ctrl-C and the hard stop are served all
 //! the same. Connections that share a thread always use the poller: one blocked connection
 //! must not hold up the others.

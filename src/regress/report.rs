@@ -1,5 +1,5 @@
 //! [`GateReport`]: the result of a comparison (`compare`, `ab`, `gate`), the one type behind
-//! the text, JSON (schema `reports/schema/gate-v1.json`), Markdown and JUnit outputs
+//! the text, JSON (schema `schema/gate-v1.json`), Markdown and JUnit outputs
 //! (`crate::report::{gate, markdown, junit}`).
 
 use serde::Serialize;

@@ -1,5 +1,5 @@
 //! The verdict of `compare`, `ab` and `gate` for the terminal ([`text`]) and for machines
-//! ([`json`], schema `reports/schema/gate-v1.json`). Markdown and JUnit are in their own files.
+//! ([`json`], schema `schema/gate-v1.json`). Markdown and JUnit are in their own files.
 
 use std::fmt::Write;
 
@@ -211,7 +211,7 @@ fn overview(o: &mut String, r: &GateReport) {
     }
 }
 
-/// The JSON report (schema `reports/schema/gate-v1.json`).
+/// The JSON report (schema `schema/gate-v1.json`).
 pub fn json(r: &GateReport) -> String {
     serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
 }

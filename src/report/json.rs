@@ -1,4 +1,4 @@
-//! The JSON run report, version 1. Its schema is committed at `reports/schema/run-v1.json` and
+//! The JSON run report, version 1. Its schema is committed at `schema/run-v1.json` and
 //! checked by a test; change both together and bump the version for breaking changes.
 
 use crate::record::{

@@ -1,11 +1,11 @@
 //! Output for people and machines from a stored or fresh [`RunRecord`].
 //!
 //! One file per format: [`text`] (the terminal summary) and [`json`] (the versioned JSON
-//! report, schema in `reports/schema/run-v1.json`). Both read only the record, so a stored run
+//! report, schema in `schema/run-v1.json`). Both read only the record, so a stored run
 //! prints exactly as it did when it was fresh.
 //!
 //! The verdicts of `compare`, `ab` and `gate` ([`crate::regress::GateReport`]) have their own
-//! renderers: [`gate`] (text and JSON, schema `reports/schema/gate-v1.json`), [`markdown`] (a
+//! renderers: [`gate`] (text and JSON, schema `schema/gate-v1.json`), [`markdown`] (a
 //! PR comment or CI step summary) and [`junit`] (one test case per metric).
 
 pub mod gate;

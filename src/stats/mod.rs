@@ -24,7 +24,7 @@
 //!
 //! - `alpha` = 0.01, one-sided, the false-alarm rate of "regressed" ([`verdict::Config`],
 //!   [`sequential::SequentialConfig`]). A false alarm is a red CI build for nothing, so it must
-//!   be rare; DESIGN.md sizes the gate at this level.
+//!   be rare (docs/design.md, "The regression gate's statistics").
 //! - Confidence intervals are two-sided `1 − 2·alpha` = 98 %, so that the bound on the bad side
 //!   is the one-sided test at `alpha`.
 //! - Power 0.9 for the minimum detectable effect.
@@ -46,8 +46,9 @@
 //!   a 3 % margin it tests "worse by more than 3 %", and a 5 % drop at 2 % run noise then needs
 //!   about 24 pairs for 90 % power instead of about 6. Simulated at the sequential defaults, it
 //!   flags that drop within 10 pairs in 16 % of jobs (51 % within 16 pairs).
-//! - 16 pairs at most. DESIGN.md measured 4.6 % adjacent-run variation for read/write, which
-//!   needs about 11 pairs for a 5 % regression at this alpha in a fixed design; with 16 the
+//! - 16 pairs at most. Read/write varied by 4.6 % between adjacent runs here (docs/design.md,
+//!   "The regression gate's statistics"), which needs about 11 pairs for a 5 % regression at
+//!   this alpha in a fixed design; with 16 the
 //!   sequential plan catches it 89 % of the time. More pairs spread alpha over more looks and
 //!   cost power at the early ones (with 20, a 5 % drop at 2 % noise is caught within 10 pairs
 //!   only 88 % of the time).

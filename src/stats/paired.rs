@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn required_pairs_matches_design_md() {
-        // DESIGN.md: 4.6 % adjacent-run variation, 5 % regression, 90 % power, one-sided 0.01:
+        // docs/design.md: 4.6 % adjacent-run variation, 5 % regression, 90 % power, one-sided 0.01:
         // "roughly 11 pairs" by the normal approximation; the t-test needs a few more.
         let n = required_pairs(0.046, -0.05, 0.01, 0.9).unwrap();
         assert!((11..=15).contains(&n), "{n}");

@@ -35,8 +35,9 @@
 //! 5. **Max pairs** reached with neither: stop, inconclusive.
 //!
 //! Why γ = −1, 16 pairs: simulated with 2 % run noise (20,000 jobs each), it gives 92 % power
-//! for a 5 % drop within 10 pairs and 94 % for a 10 % drop within 6, and with DESIGN.md's
-//! read/write noise (4.6 % between adjacent runs) 89 % for a 5 % drop within 16 pairs.
+//! for a 5 % drop within 10 pairs and 94 % for a 10 % drop within 6, and with the read/write
+//! noise measured here (4.6 % between adjacent runs; docs/design.md, "The regression gate's
+//! statistics") 89 % for a 5 % drop within 16 pairs.
 //! Pocock-type spending (γ ≈ 1) spends more on the first looks, where 2 to 4 degrees of freedom
 //! leave little power, and reaches 92 % / 97 % / 83 %; O'Brien–Fleming-type spending keeps
 //! alpha for the last look and catches a 10 % drop within 6 pairs only 22 % of the time; 20
