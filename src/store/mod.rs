@@ -140,6 +140,13 @@ pub enum StoreError {
     RunNotFound(i64),
 }
 
+impl crate::error::ExitCode for StoreError {
+    /// Every store error means the run store could not be opened or written.
+    fn exit_code(&self) -> u8 {
+        crate::error::exit::STORE
+    }
+}
+
 impl From<EncodeError> for StoreError {
     fn from(e: EncodeError) -> Self {
         StoreError::Encode {

@@ -187,3 +187,21 @@ fn busy_is_retried_then_reported() {
     drop(tx);
     store.insert_run(&record(1, 1)).unwrap();
 }
+
+#[test]
+fn a_store_error_exits_7() {
+    use crate::error::{assert_module_error, exit};
+    assert_module_error(StoreError::RunNotFound(3), exit::STORE);
+    let busy = StoreError::Busy {
+        path: "s.db".into(),
+        what: "store a run",
+        attempts: 3,
+    };
+    assert_module_error(busy, exit::STORE);
+    let corrupt = StoreError::Corrupt {
+        path: "s.db".into(),
+        id: 1,
+        detail: "bad".into(),
+    };
+    assert_module_error(corrupt, exit::STORE);
+}
