@@ -220,6 +220,13 @@ mod tests {
     }
 
     #[test]
+    fn this_module_names_no_other_module_of_the_crate() {
+        let source = include_str!("error.rs");
+        let path = concat!("crate", "::");
+        assert!(!source.contains(path), "error.rs must stay a leaf");
+    }
+
+    #[test]
     fn question_mark_converts_a_module_error() {
         fn f() -> Result<()> {
             Err(Other)?;
