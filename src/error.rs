@@ -1,9 +1,14 @@
 //! Error types shared across the crate, and the one place that maps an outcome to an exit code.
 //!
 //! Modules return their own `thiserror` enums carrying the context a user needs (file and line,
-//! host and port, SQL statement, server error code). They convert into [`Error`], whose
-//! [`Error::exit_code`] is the documented exit code. Only `main` exits.
+//! host and port, SQL statement, server error code). Each implements [`ExitCode`] in its own
+//! module, which converts it into [`Error`] (so `?` works), whose [`Error::exit_code`] is the
+//! documented exit code. Only `main` exits.
+//!
+//! This module is a leaf: it names no other module of the crate. [`Error`] carries a module's
+//! error without knowing its type; [`Error::downcast_ref`] gets it back.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Documented exit codes (README, "Exit codes").
@@ -37,23 +42,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A module's own error (workload, target, server, store, bulk, index, regress), shown as
+    /// it is, with the exit code it chose.
     #[error(transparent)]
-    Workload(#[from] crate::workload::WorkloadError),
-
-    #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
-
-    #[error(transparent)]
-    Server(#[from] crate::server::ServerError),
-
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-
-    #[error(transparent)]
-    Bulk(#[from] crate::bulk::BulkError),
-
-    #[error(transparent)]
-    Index(#[from] crate::index::IndexError),
+    Module(ModuleError),
 
     #[error("{0}")]
     Refused(String),
@@ -89,11 +81,6 @@ pub enum Error {
     #[error("interrupted{}", .id.map(|i| format!("; partial run {i} stored")).unwrap_or_default())]
     Interrupted { id: Option<i64> },
 
-    /// What compare/ab/gate cannot compare (unknown baseline, empty or failed set, too few
-    /// trials, mismatched runs).
-    #[error(transparent)]
-    Regress(#[from] crate::regress::RegressError),
-
     /// A verdict that is not a pass: a regression (exit 1) or inconclusive (exit 3). Not a
     /// failure of the tool; `main` prints it without the `Error:` prefix.
     #[error("{message}")]
@@ -103,9 +90,44 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
-impl From<crate::stats::StatsError> for Error {
-    fn from(e: crate::stats::StatsError) -> Self {
-        Error::Regress(e.into())
+/// A module's error type: its exit code is its own to choose (one of [`exit`]). Implementing it
+/// makes the type convert into [`Error`].
+pub trait ExitCode: std::error::Error + Send + Sync + 'static {
+    /// The documented exit code for this error.
+    fn exit_code(&self) -> u8;
+}
+
+/// A module's error inside [`Error`]: displayed exactly as the module's error (its `source` is
+/// the module error's), with the exit code that error chose.
+pub struct ModuleError {
+    code: u8,
+    error: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl fmt::Debug for ModuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl fmt::Display for ModuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for ModuleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+impl<E: ExitCode> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error::Module(ModuleError {
+            code: e.exit_code(),
+            error: Box::new(e),
+        })
     }
 }
 
@@ -120,22 +142,26 @@ impl Error {
         matches!(self, Error::Verdict { .. })
     }
 
+    /// The module error of type `E` this error carries, if it is one: how to ask "is this a
+    /// workload error" without a variant per module.
+    pub fn downcast_ref<E: ExitCode>(&self) -> Option<&E> {
+        match self {
+            Error::Module(m) => m.error.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Workload(_) => exit::USAGE,
-            Error::Target(e) => e.exit_code(),
-            Error::Server(_) => exit::TARGET,
-            Error::Store(_) => exit::STORE,
-            Error::Bulk(e) => e.exit_code(),
-            Error::Index(e) => e.exit_code(),
+            Error::Usage(_) => exit::USAGE,
+            Error::Module(m) => m.code,
             Error::Refused(_) => exit::REFUSED,
             Error::Output { .. } => exit::USAGE,
             Error::Incomplete { .. } => exit::INCOMPLETE,
             Error::Alert { .. } => exit::ALERT,
             Error::Health { code, .. } => *code,
             Error::Interrupted { .. } => exit::INTERRUPTED,
-            Error::Regress(e) => e.exit_code(),
             Error::Verdict { code, .. } => *code,
             Error::Other(_) => exit::TARGET,
         }
@@ -143,3 +169,78 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Checks that `e` turned into an [`Error`] reads exactly as `e`, exits with `code` and can be
+/// got back by type. For the module tests of each error type.
+#[cfg(test)]
+pub(crate) fn assert_module_error<E: ExitCode>(e: E, code: u8) {
+    let shown = e.to_string();
+    let alternate = format!("{e:#}");
+    let err = Error::from(e);
+    assert_eq!(err.to_string(), shown);
+    assert_eq!(format!("{err:#}"), alternate);
+    assert_eq!(err.exit_code(), code, "{shown}");
+    assert!(err.downcast_ref::<E>().is_some(), "{shown}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Demo {
+        #[error("cannot read {0}: {1}")]
+        Read(String, #[source] std::io::Error),
+    }
+
+    impl ExitCode for Demo {
+        fn exit_code(&self) -> u8 {
+            exit::STORE
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("other")]
+    struct Other;
+
+    impl ExitCode for Other {
+        fn exit_code(&self) -> u8 {
+            exit::USAGE
+        }
+    }
+
+    fn demo() -> Demo {
+        Demo::Read("f".into(), std::io::Error::other("gone"))
+    }
+
+    #[test]
+    fn a_module_error_is_carried_as_it_is() {
+        assert_module_error(demo(), exit::STORE);
+        let e = Error::from(demo());
+        assert_eq!(e.to_string(), "cannot read f: gone");
+        let source = std::error::Error::source(&e).expect("the module error's source");
+        assert_eq!(source.to_string(), "gone");
+        assert!(e.downcast_ref::<Other>().is_none());
+        assert!(Error::Usage("u".into()).downcast_ref::<Demo>().is_none());
+    }
+
+    #[test]
+    fn this_module_names_no_other_module_of_the_crate() {
+        let source = include_str!("error.rs");
+        let path = concat!("crate", "::");
+        assert!(!source.contains(path), "error.rs must stay a leaf");
+    }
+
+    #[test]
+    fn question_mark_converts_a_module_error() {
+        fn f() -> Result<()> {
+            Err(Other)?;
+            Ok(())
+        }
+        let e = f().unwrap_err();
+        assert_eq!(
+            (e.to_string().as_str(), e.exit_code()),
+            ("other", exit::USAGE)
+        );
+    }
+}

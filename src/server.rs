@@ -187,6 +187,13 @@ pub enum ServerError {
     StateDir { path: PathBuf, reason: String },
 }
 
+impl crate::error::ExitCode for ServerError {
+    /// Every local-server error means the target could not be used.
+    fn exit_code(&self) -> u8 {
+        crate::error::exit::TARGET
+    }
+}
+
 fn io_err(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ServerError {
     let path = path.into();
     move |source| ServerError::Io {
@@ -1516,6 +1523,19 @@ fn remove_state_file(path: &Path) -> Result<(), ServerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{assert_module_error, exit};
+
+    #[test]
+    fn a_server_error_exits_4() {
+        let missing = ServerError::NotInstalled { searched: vec![] };
+        assert_module_error(missing, exit::TARGET);
+        let io = ServerError::Io {
+            action: "cannot read",
+            path: "d".into(),
+            source: io::Error::other("gone"),
+        };
+        assert_module_error(io, exit::TARGET);
+    }
 
     #[test]
     fn recognises_mariadb_and_mysql_version_output() {

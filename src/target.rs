@@ -67,8 +67,8 @@ pub enum TargetError {
     },
 }
 
-impl TargetError {
-    pub fn exit_code(&self) -> u8 {
+impl crate::error::ExitCode for TargetError {
+    fn exit_code(&self) -> u8 {
         match self {
             TargetError::BadUrl { .. } | TargetError::PasswordFile { .. } => {
                 crate::error::exit::USAGE
@@ -338,6 +338,57 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{assert_module_error, exit};
+
+    #[test]
+    fn bad_input_exits_2_an_unusable_target_4() {
+        let bad_url = TargetError::BadUrl {
+            url: "x".into(),
+            why: "no scheme".into(),
+        };
+        assert_module_error(bad_url, exit::USAGE);
+        let password_file = TargetError::PasswordFile {
+            path: "p".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_module_error(password_file, exit::USAGE);
+        let unreachable = TargetError::Unreachable {
+            host: "db".into(),
+            port: 3306,
+            why: "refused".into(),
+        };
+        assert_module_error(unreachable, exit::TARGET);
+        let timeout = TargetError::Timeout {
+            host: "db".into(),
+            port: 3306,
+            secs: 1,
+        };
+        assert_module_error(timeout, exit::TARGET);
+        let auth = TargetError::Auth {
+            user: "u".into(),
+            host: "db".into(),
+            port: 3306,
+            code: 1045,
+            message: "denied".into(),
+        };
+        assert_module_error(auth, exit::TARGET);
+        let server = TargetError::Server {
+            host: "db".into(),
+            port: 3306,
+            code: 1064,
+            state: "42000".into(),
+            message: "syntax".into(),
+            statement: Some("SELEC 1".into()),
+        };
+        assert_module_error(server, exit::TARGET);
+        let lost = TargetError::Lost {
+            host: "db".into(),
+            port: 3306,
+            why: "reset".into(),
+            statement: None,
+        };
+        assert_module_error(lost, exit::TARGET);
+    }
 
     #[test]
     fn parses_full_url() {

@@ -269,7 +269,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
                     | BulkError::Refused(_)
                     | BulkError::Usage(_)
                     | BulkError::Target(_)
-                    | BulkError::Workload(_) => Error::Bulk(e),
+                    | BulkError::Workload(_) => Error::from(e),
                     BulkError::Interrupted => Error::Interrupted { id: Some(id) },
                     other => Error::Incomplete {
                         id,

@@ -373,8 +373,8 @@ pub enum BulkError {
     Interrupted,
 }
 
-impl BulkError {
-    pub fn exit_code(&self) -> u8 {
+impl crate::error::ExitCode for BulkError {
+    fn exit_code(&self) -> u8 {
         use crate::error::exit;
         match self {
             BulkError::Usage(_) | BulkError::Workload(_) => exit::USAGE,
@@ -392,6 +392,59 @@ impl BulkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{assert_module_error, exit};
+
+    #[test]
+    fn each_bulk_error_keeps_its_exit_code() {
+        assert_module_error(BulkError::Usage("u".into()), exit::USAGE);
+        let workload = WorkloadError::InvalidFile {
+            file: "b.toml".into(),
+            message: "m".into(),
+        };
+        assert_module_error(BulkError::Workload(workload), exit::USAGE);
+        let bad_url = TargetError::BadUrl {
+            url: "x".into(),
+            why: "w".into(),
+        };
+        assert_module_error(BulkError::Target(bad_url), exit::USAGE);
+        let unreachable = TargetError::Unreachable {
+            host: "db".into(),
+            port: 3306,
+            why: "w".into(),
+        };
+        assert_module_error(BulkError::Target(unreachable), exit::TARGET);
+        assert_module_error(BulkError::Refused("r".into()), exit::REFUSED);
+        let off = BulkError::LocalInfileOff {
+            addr: "db:3306".into(),
+            detail: "d".into(),
+        };
+        assert_module_error(off, exit::TARGET);
+        let bad_row = BulkError::BadRow {
+            key_column: "id".into(),
+            key: "1".into(),
+            code: 1366,
+            message: "m".into(),
+        };
+        assert_module_error(bad_row, exit::INCOMPLETE);
+        let batch = BulkError::BatchFailed {
+            rows: 10,
+            first_key: "1".into(),
+            last_key: "10".into(),
+            attempts: 3,
+            why: "w".into(),
+        };
+        assert_module_error(batch, exit::INCOMPLETE);
+        let mismatch = BulkError::Mismatch {
+            table: "t".into(),
+            expected_rows: 2,
+            expected_sum: "1".into(),
+            actual_rows: 1,
+            actual_sum: "2".into(),
+            excluded: None,
+        };
+        assert_module_error(mismatch, exit::INCOMPLETE);
+        assert_module_error(BulkError::Interrupted, exit::INTERRUPTED);
+    }
 
     #[test]
     fn strategies_are_one_a_list_or_all() {

@@ -77,8 +77,8 @@ pub enum IndexError {
     Interrupted,
 }
 
-impl IndexError {
-    pub fn exit_code(&self) -> u8 {
+impl crate::error::ExitCode for IndexError {
+    fn exit_code(&self) -> u8 {
         use crate::error::exit;
         match self {
             IndexError::Usage(_) | IndexError::Workload(_) => exit::USAGE,
@@ -975,6 +975,42 @@ pub async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{assert_module_error, exit};
+
+    #[test]
+    fn each_index_error_keeps_its_exit_code() {
+        assert_module_error(IndexError::Usage("u".into()), exit::USAGE);
+        let workload = WorkloadError::InvalidFile {
+            file: "i.toml".into(),
+            message: "m".into(),
+        };
+        assert_module_error(IndexError::Workload(workload), exit::USAGE);
+        let bad_url = TargetError::BadUrl {
+            url: "x".into(),
+            why: "w".into(),
+        };
+        assert_module_error(IndexError::Target(bad_url), exit::USAGE);
+        let timeout = TargetError::Timeout {
+            host: "db".into(),
+            port: 3306,
+            secs: 1,
+        };
+        assert_module_error(IndexError::Target(timeout), exit::TARGET);
+        assert_module_error(IndexError::Refused("r".into()), exit::REFUSED);
+        let verdict = IndexError::Verdict {
+            before: 1,
+            after: 2,
+            reasons: vec!["slower".into()],
+        };
+        assert_module_error(verdict, exit::REGRESSION);
+        let not_restored = IndexError::NotRestored {
+            table: "t".into(),
+            before: "a".into(),
+            after: "b".into(),
+        };
+        assert_module_error(not_restored, exit::INCOMPLETE);
+        assert_module_error(IndexError::Interrupted, exit::INTERRUPTED);
+    }
 
     #[test]
     fn normalize_drops_the_auto_increment_counter_only() {

@@ -283,6 +283,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitCode;
     use crate::record::{RunStatus, Testbed};
 
     fn m(id: i64, status: RunStatus, threads: u32) -> RunMetrics {

@@ -262,12 +262,48 @@ fn hint(advice: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-impl RegressError {
-    pub fn exit_code(&self) -> u8 {
+impl crate::error::ExitCode for RegressError {
+    fn exit_code(&self) -> u8 {
         match self {
             RegressError::FailedRuns { .. } => exit::INCOMPLETE,
             _ => exit::USAGE,
         }
+    }
+}
+
+/// A statistics error is a regress error (`statistics: ...`, exit 2) when it reaches the top.
+impl From<StatsError> for crate::error::Error {
+    fn from(e: StatsError) -> Self {
+        RegressError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use crate::error::{assert_module_error, Error};
+
+    #[test]
+    fn a_failed_set_exits_5_what_cannot_be_compared_2() {
+        let failed = RegressError::FailedRuns {
+            what: "baseline",
+            set: "s".into(),
+            failed: vec!["run 2 is failed".into()],
+        };
+        assert_module_error(failed, exit::INCOMPLETE);
+        let empty = RegressError::EmptySet { set: "s".into() };
+        assert_module_error(empty, exit::USAGE);
+        let mismatch = RegressError::Mismatch {
+            what: "runs".into(),
+            details: vec!["threads 4 vs 8".into()],
+        };
+        assert_module_error(mismatch, exit::USAGE);
+        let stats = || StatsError::TooFewSamples { needed: 2, got: 1 };
+        assert_module_error(RegressError::Stats(stats()), exit::USAGE);
+        let e = Error::from(stats());
+        assert_eq!(e.to_string(), format!("statistics: {}", stats()));
+        assert_eq!(e.exit_code(), exit::USAGE);
+        assert!(e.downcast_ref::<RegressError>().is_some());
     }
 }
 

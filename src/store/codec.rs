@@ -1,7 +1,14 @@
 //! Conversion between a [`RunRecord`] and the rows of `runs`, `run_histograms` and
 //! `run_intervals`. Every statement that touches a run's rows lives here.
+//!
+//! The columns of `runs` and `run_intervals` are each one list ([`RUN_COLUMNS`],
+//! [`INTERVAL_COLUMNS`]): a column's name beside where its value comes from. The INSERT, UPDATE
+//! and SELECT statements are generated from the list, values are bound by parameter name
+//! (`:name`) and read back by column name, so no statement depends on a column's position. A
+//! test checks each list against the table as the migrations create it.
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::types::ToSql;
+use rusqlite::{named_params, OptionalExtension, Row, RowIndex, Statement, Transaction};
 
 use super::redact::{redact_json, redact_text, redact_url};
 use super::TxError;
@@ -41,10 +48,10 @@ impl<'a> RunRow<'a> {
     pub fn full(rec: &'a RunRecord) -> Result<Self, EncodeError> {
         let mut settings = rec.settings.to_json();
         redact_json(&mut settings);
+        let settings_json = encode("settings", &settings)?;
         let facts_json = (!rec.facts.is_empty())
             .then(|| encode("facts", &rec.facts))
             .transpose()?;
-        let settings_json = encode("settings", &settings)?;
         let testbed_json = encode("testbed", &rec.testbed)?;
         let summary_json = rec
             .summary
@@ -91,45 +98,126 @@ fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, 
     serde_json::to_string(value).map_err(|source| EncodeError { what, source })
 }
 
-const RUN_COLUMNS: &str = "set_id, started_at_ms, ended_at_ms, status, status_reason, workload, \
-    workload_hash, settings_json, target, server_flavor, server_version, server_version_comment, \
-    testbed_json, testbed_fingerprint, git_commit, tool_version, record_version, summary_json, \
-    tps, qps, p99_corrected_ms, p99_service_ms, error_count, facts_json";
+/// One column of a table: its name and where its value comes from (`get`).
+pub(super) struct Column<G> {
+    pub name: &'static str,
+    pub get: G,
+}
+
+const fn col<G>(name: &'static str, get: G) -> Column<G> {
+    Column { name, get }
+}
+
+/// Reads the value of a column of `runs` from a run's row.
+type RunValue = for<'r, 'a> fn(&'r RunRow<'a>) -> &'r dyn ToSql;
+
+/// Reads the value of a column of `run_intervals` from an interval.
+type IntervalValue = for<'r> fn(&'r IntervalSample) -> &'r dyn ToSql;
+
+/// The columns of `runs` after its `id`, in table order.
+pub(super) const RUN_COLUMNS: &[Column<RunValue>] = &[
+    col("set_id", |r| &r.rec.set_id),
+    col("started_at_ms", |r| &r.rec.started_at_ms),
+    col("ended_at_ms", |r| &r.ended_at_ms),
+    col("status", |r| &r.status),
+    col("status_reason", |r| &r.status_reason),
+    col("workload", |r| &r.rec.workload),
+    col("workload_hash", |r| &r.rec.workload_hash),
+    col("settings_json", |r| &r.settings_json),
+    col("target", |r| &r.target),
+    col("server_flavor", |r| &r.rec.server.flavor),
+    col("server_version", |r| &r.rec.server.version),
+    col("server_version_comment", |r| &r.rec.server.version_comment),
+    col("testbed_json", |r| &r.testbed_json),
+    col("testbed_fingerprint", |r| &r.rec.testbed.fingerprint),
+    col("git_commit", |r| &r.rec.git_commit),
+    col("tool_version", |r| &r.rec.tool_version),
+    col("record_version", |_| &RECORD_VERSION),
+    col("summary_json", |r| &r.summary_json),
+    col("tps", |r| &r.tps),
+    col("qps", |r| &r.qps),
+    col("p99_corrected_ms", |r| &r.p99_corrected_ms),
+    col("p99_service_ms", |r| &r.p99_service_ms),
+    col("error_count", |r| &r.error_count),
+    col("facts_json", |r| &r.facts_json),
+];
+
+/// The columns of `run_intervals` after its key (`run_id`, `idx`), in table order.
+pub(super) const INTERVAL_COLUMNS: &[Column<IntervalValue>] = &[
+    col("t", |s| &s.t),
+    col("warmup", |s| &s.warmup),
+    col("transactions", |s| &s.transactions),
+    col("reads", |s| &s.queries.read),
+    col("writes", |s| &s.queries.write),
+    col("others", |s| &s.queries.other),
+    col("errors", |s| &s.errors),
+    col("retries", |s| &s.retries),
+    col("reconnects", |s| &s.reconnects),
+    col("tps", |s| &s.tps),
+    col("qps", |s| &s.qps),
+    col("corrected_p50_ms", |s| &s.corrected_p50_ms),
+    col("corrected_p95_ms", |s| &s.corrected_p95_ms),
+    col("corrected_p99_ms", |s| &s.corrected_p99_ms),
+    col("corrected_max_ms", |s| &s.corrected_max_ms),
+    col("service_p99_ms", |s| &s.service_p99_ms),
+    col("queue_depth", |s| &s.queue_depth),
+    col("conn_open", |s| &s.conn_open),
+    col("conn_in_use", |s| &s.conn_in_use),
+    col("connects", |s| &s.connects),
+    col("connect_max_ms", |s| &s.connect_max_ms),
+    col("conn_discarded", |s| &s.conn_discarded),
+    col("wait_avg_ms", |s| &s.wait_avg_ms),
+    col("wait_max_ms", |s| &s.wait_max_ms),
+];
+
+/// `a, b, c`: the names of `cols`, for a SELECT.
+fn column_list<G>(cols: &[Column<G>]) -> String {
+    cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+}
+
+/// `INSERT INTO table (k, a, b) VALUES (:k, :a, :b)`: the key columns `keys`, then `cols`.
+fn insert_sql<G>(table: &str, keys: &[&str], cols: &[Column<G>]) -> String {
+    let names: Vec<&str> = keys
+        .iter()
+        .copied()
+        .chain(cols.iter().map(|c| c.name))
+        .collect();
+    let params: Vec<String> = names.iter().map(|n| format!(":{n}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        names.join(", "),
+        params.join(", ")
+    )
+}
+
+/// `UPDATE table SET a = :a, b = :b WHERE key = :key`.
+fn update_sql<G>(table: &str, key: &str, cols: &[Column<G>]) -> String {
+    let set: Vec<String> = cols.iter().map(|c| format!("{0} = :{0}", c.name)).collect();
+    format!("UPDATE {table} SET {} WHERE {key} = :{key}", set.join(", "))
+}
+
+/// Binds `value` to the parameter `:name` of `st`; an error if `st` has no such parameter.
+fn bind(st: &mut Statement<'_>, name: &str, value: &dyn ToSql) -> rusqlite::Result<()> {
+    st.raw_bind_parameter(format!(":{name}").as_str(), value)
+}
+
+/// Binds the value of every column of `cols` in `row` to its parameter.
+fn bind_columns<T: ?Sized, G: Fn(&T) -> &dyn ToSql>(
+    st: &mut Statement<'_>,
+    cols: &[Column<G>],
+    row: &T,
+) -> rusqlite::Result<()> {
+    for c in cols {
+        bind(st, c.name, (c.get)(row))?;
+    }
+    Ok(())
+}
 
 /// Inserts a `runs` row and returns its id.
 pub(super) fn insert_run_row(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i64, TxError> {
-    let r = row.rec;
-    tx.prepare_cached(&format!(
-        "INSERT INTO runs ({RUN_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-          ?20, ?21, ?22, ?23, ?24)"
-    ))?
-    .execute(params![
-        r.set_id,
-        r.started_at_ms,
-        row.ended_at_ms,
-        row.status,
-        row.status_reason,
-        r.workload,
-        r.workload_hash,
-        row.settings_json,
-        row.target,
-        r.server.flavor,
-        r.server.version,
-        r.server.version_comment,
-        row.testbed_json,
-        r.testbed.fingerprint,
-        r.git_commit,
-        r.tool_version,
-        RECORD_VERSION,
-        row.summary_json,
-        row.tps,
-        row.qps,
-        row.p99_corrected_ms,
-        row.p99_service_ms,
-        row.error_count,
-        row.facts_json,
-    ])?;
+    let mut st = tx.prepare_cached(&insert_sql("runs", &[], RUN_COLUMNS))?;
+    bind_columns(&mut st, RUN_COLUMNS, row)?;
+    st.raw_execute()?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -141,50 +229,17 @@ pub(super) fn write_finished(
     row: &RunRow<'_>,
 ) -> Result<(), TxError> {
     let r = row.rec;
-    let changed = tx
-        .prepare_cached(
-            "UPDATE runs SET set_id = ?2, started_at_ms = ?3, ended_at_ms = ?4, status = ?5, \
-             status_reason = ?6, workload = ?7, workload_hash = ?8, settings_json = ?9, \
-             target = ?10, server_flavor = ?11, server_version = ?12, \
-             server_version_comment = ?13, testbed_json = ?14, testbed_fingerprint = ?15, \
-             git_commit = ?16, tool_version = ?17, record_version = ?18, summary_json = ?19, \
-             tps = ?20, qps = ?21, p99_corrected_ms = ?22, p99_service_ms = ?23, \
-             error_count = ?24, facts_json = ?25 WHERE id = ?1",
-        )?
-        .execute(params![
-            id,
-            r.set_id,
-            r.started_at_ms,
-            row.ended_at_ms,
-            row.status,
-            row.status_reason,
-            r.workload,
-            r.workload_hash,
-            row.settings_json,
-            row.target,
-            r.server.flavor,
-            r.server.version,
-            r.server.version_comment,
-            row.testbed_json,
-            r.testbed.fingerprint,
-            r.git_commit,
-            r.tool_version,
-            RECORD_VERSION,
-            row.summary_json,
-            row.tps,
-            row.qps,
-            row.p99_corrected_ms,
-            row.p99_service_ms,
-            row.error_count,
-            row.facts_json,
-        ])?;
+    let mut st = tx.prepare_cached(&update_sql("runs", "id", RUN_COLUMNS))?;
+    bind(&mut st, "id", &id)?;
+    bind_columns(&mut st, RUN_COLUMNS, row)?;
+    let changed = st.raw_execute()?;
     if changed == 0 {
         return Err(TxError::NotFound(id));
     }
-    tx.prepare_cached("DELETE FROM run_histograms WHERE run_id = ?1")?
-        .execute([id])?;
-    tx.prepare_cached("DELETE FROM run_intervals WHERE run_id = ?1")?
-        .execute([id])?;
+    tx.prepare_cached("DELETE FROM run_histograms WHERE run_id = :run_id")?
+        .execute(named_params! {":run_id": id})?;
+    tx.prepare_cached("DELETE FROM run_intervals WHERE run_id = :run_id")?
+        .execute(named_params! {":run_id": id})?;
     write_body(tx, id, r)?;
     super::monitor::replace_for_run(tx, id, r.monitor.as_ref())
 }
@@ -192,54 +247,28 @@ pub(super) fn write_finished(
 /// Inserts the histograms and intervals of run `id`.
 fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxError> {
     let mut st = tx.prepare_cached(
-        "INSERT INTO run_histograms (run_id, idx, scope, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO run_histograms (run_id, idx, scope, kind, data) \
+         VALUES (:run_id, :idx, :scope, :kind, :data)",
     )?;
     for (idx, h) in rec.histograms.iter().enumerate() {
-        st.execute(params![
-            id,
-            idx,
-            h.key.scope.to_string(),
-            h.key.kind.as_str(),
-            h.bytes
-        ])?;
+        st.execute(named_params! {
+            ":run_id": id,
+            ":idx": idx,
+            ":scope": h.key.scope.to_string(),
+            ":kind": h.key.kind.as_str(),
+            ":data": h.bytes,
+        })?;
     }
-    let mut st = tx.prepare_cached(
-        "INSERT INTO run_intervals (run_id, idx, t, warmup, transactions, reads, writes, others, \
-         errors, retries, reconnects, tps, qps, corrected_p50_ms, corrected_p95_ms, \
-         corrected_p99_ms, corrected_max_ms, service_p99_ms, queue_depth, conn_open, \
-         conn_in_use, connects, connect_max_ms, conn_discarded, wait_avg_ms, wait_max_ms) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-          ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-    )?;
+    let mut st = tx.prepare_cached(&insert_sql(
+        "run_intervals",
+        &["run_id", "idx"],
+        INTERVAL_COLUMNS,
+    ))?;
     for (idx, s) in rec.intervals.iter().enumerate() {
-        st.execute(params![
-            id,
-            idx,
-            s.t,
-            s.warmup,
-            s.transactions,
-            s.queries.read,
-            s.queries.write,
-            s.queries.other,
-            s.errors,
-            s.retries,
-            s.reconnects,
-            s.tps,
-            s.qps,
-            s.corrected_p50_ms,
-            s.corrected_p95_ms,
-            s.corrected_p99_ms,
-            s.corrected_max_ms,
-            s.service_p99_ms,
-            s.queue_depth,
-            s.conn_open,
-            s.conn_in_use,
-            s.connects,
-            s.connect_max_ms,
-            s.conn_discarded,
-            s.wait_avg_ms,
-            s.wait_max_ms,
-        ])?;
+        bind(&mut st, "run_id", &id)?;
+        bind(&mut st, "idx", &idx)?;
+        bind_columns(&mut st, INTERVAL_COLUMNS, s)?;
+        st.raw_execute()?;
     }
     Ok(())
 }
@@ -253,7 +282,7 @@ pub(super) fn insert_full(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i64,
 }
 
 /// SQLite stores a NaN as NULL; read it back as NaN.
-fn real(row: &Row<'_>, i: usize) -> rusqlite::Result<f64> {
+fn real<I: RowIndex>(row: &Row<'_>, i: I) -> rusqlite::Result<f64> {
     Ok(row.get::<_, Option<f64>>(i)?.unwrap_or(f64::NAN))
 }
 
@@ -274,39 +303,42 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
         facts_json: Option<String>,
     }
     let found = tx
-        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?
-        .query_row([id], |r| {
+        .prepare_cached(&format!(
+            "SELECT {} FROM runs WHERE id = :id",
+            column_list(RUN_COLUMNS)
+        ))?
+        .query_row(named_params! {":id": id}, |r| {
             let rec = RunRecord {
                 id: Some(id),
-                set_id: r.get(0)?,
-                started_at_ms: r.get(1)?,
-                ended_at_ms: r.get(2)?,
+                set_id: r.get("set_id")?,
+                started_at_ms: r.get("started_at_ms")?,
+                ended_at_ms: r.get("ended_at_ms")?,
                 status: RunStatusField::default(),
-                status_reason: r.get(4)?,
-                workload: r.get(5)?,
-                workload_hash: r.get(6)?,
+                status_reason: r.get("status_reason")?,
+                workload: r.get("workload")?,
+                workload_hash: r.get("workload_hash")?,
                 settings: RunSettings::default(),
                 facts: RunFacts::default(),
-                target: r.get(8)?,
+                target: r.get("target")?,
                 server: ServerInfo {
-                    flavor: r.get(9)?,
-                    version: r.get(10)?,
-                    version_comment: r.get(11)?,
+                    flavor: r.get("server_flavor")?,
+                    version: r.get("server_version")?,
+                    version_comment: r.get("server_version_comment")?,
                 },
                 testbed: Testbed::default(),
-                git_commit: r.get(14)?,
-                tool_version: r.get(15)?,
+                git_commit: r.get("git_commit")?,
+                tool_version: r.get("tool_version")?,
                 summary: None,
                 histograms: Vec::new(),
                 intervals: Vec::new(),
                 monitor: None,
             };
             let raw = Raw {
-                status: r.get(3)?,
-                settings_json: r.get(7)?,
-                testbed_json: r.get(12)?,
-                summary_json: r.get(17)?,
-                facts_json: r.get(23)?,
+                status: r.get("status")?,
+                settings_json: r.get("settings_json")?,
+                testbed_json: r.get("testbed_json")?,
+                summary_json: r.get("summary_json")?,
+                facts_json: r.get("facts_json")?,
             };
             Ok((rec, raw))
         })
@@ -335,60 +367,165 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
         .transpose()?;
 
     let mut st = tx.prepare_cached(
-        "SELECT scope, kind, data FROM run_histograms WHERE run_id = ?1 ORDER BY idx",
+        "SELECT scope, kind, data FROM run_histograms WHERE run_id = :run_id ORDER BY idx",
     )?;
     rec.histograms = st
-        .query_map([id], |r| {
+        .query_map(named_params! {":run_id": id}, |r| {
             Ok(StoredHistogram {
                 key: HistKey::new(
-                    HistScope::parse(&r.get::<_, String>(0)?),
-                    HistKind::parse(&r.get::<_, String>(1)?),
+                    HistScope::parse(&r.get::<_, String>("scope")?),
+                    HistKind::parse(&r.get::<_, String>("kind")?),
                 ),
-                bytes: r.get(2)?,
+                bytes: r.get("data")?,
             })
         })?
         .collect::<Result<_, _>>()?;
 
-    let mut st = tx.prepare_cached(
-        "SELECT t, warmup, transactions, reads, writes, others, errors, retries, reconnects, \
-         tps, qps, corrected_p50_ms, corrected_p95_ms, corrected_p99_ms, corrected_max_ms, \
-         service_p99_ms, queue_depth, conn_open, conn_in_use, connects, connect_max_ms, \
-         conn_discarded, wait_avg_ms, wait_max_ms FROM run_intervals WHERE run_id = ?1 \
-         ORDER BY idx",
-    )?;
+    let mut st = tx.prepare_cached(&format!(
+        "SELECT {} FROM run_intervals WHERE run_id = :run_id ORDER BY idx",
+        column_list(INTERVAL_COLUMNS)
+    ))?;
     rec.intervals = st
-        .query_map([id], |r| {
+        .query_map(named_params! {":run_id": id}, |r| {
             Ok(IntervalSample {
-                t: real(r, 0)?,
-                warmup: r.get(1)?,
-                transactions: r.get(2)?,
+                t: real(r, "t")?,
+                warmup: r.get("warmup")?,
+                transactions: r.get("transactions")?,
                 queries: QueryCounts {
-                    read: r.get(3)?,
-                    write: r.get(4)?,
-                    other: r.get(5)?,
+                    read: r.get("reads")?,
+                    write: r.get("writes")?,
+                    other: r.get("others")?,
                 },
-                errors: r.get(6)?,
-                retries: r.get(7)?,
-                reconnects: r.get(8)?,
-                tps: real(r, 9)?,
-                qps: real(r, 10)?,
-                corrected_p50_ms: real(r, 11)?,
-                corrected_p95_ms: real(r, 12)?,
-                corrected_p99_ms: real(r, 13)?,
-                corrected_max_ms: real(r, 14)?,
-                service_p99_ms: real(r, 15)?,
-                queue_depth: r.get(16)?,
+                errors: r.get("errors")?,
+                retries: r.get("retries")?,
+                reconnects: r.get("reconnects")?,
+                tps: real(r, "tps")?,
+                qps: real(r, "qps")?,
+                corrected_p50_ms: real(r, "corrected_p50_ms")?,
+                corrected_p95_ms: real(r, "corrected_p95_ms")?,
+                corrected_p99_ms: real(r, "corrected_p99_ms")?,
+                corrected_max_ms: real(r, "corrected_max_ms")?,
+                service_p99_ms: real(r, "service_p99_ms")?,
+                queue_depth: r.get("queue_depth")?,
                 // Absent (NULL) in runs stored before the monitor existed.
-                conn_open: r.get::<_, Option<u64>>(17)?.unwrap_or(0),
-                conn_in_use: r.get::<_, Option<f64>>(18)?.unwrap_or(0.0),
-                connects: r.get::<_, Option<u64>>(19)?.unwrap_or(0),
-                connect_max_ms: r.get::<_, Option<f64>>(20)?.unwrap_or(0.0),
-                conn_discarded: r.get::<_, Option<u64>>(21)?.unwrap_or(0),
-                wait_avg_ms: r.get::<_, Option<f64>>(22)?.unwrap_or(0.0),
-                wait_max_ms: r.get::<_, Option<f64>>(23)?.unwrap_or(0.0),
+                conn_open: r.get::<_, Option<u64>>("conn_open")?.unwrap_or(0),
+                conn_in_use: r.get::<_, Option<f64>>("conn_in_use")?.unwrap_or(0.0),
+                connects: r.get::<_, Option<u64>>("connects")?.unwrap_or(0),
+                connect_max_ms: r.get::<_, Option<f64>>("connect_max_ms")?.unwrap_or(0.0),
+                conn_discarded: r.get::<_, Option<u64>>("conn_discarded")?.unwrap_or(0),
+                wait_avg_ms: r.get::<_, Option<f64>>("wait_avg_ms")?.unwrap_or(0.0),
+                wait_max_ms: r.get::<_, Option<f64>>("wait_max_ms")?.unwrap_or(0.0),
             })
         })?
         .collect::<Result<_, _>>()?;
     rec.monitor = super::monitor::read_for_run(tx, id)?;
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    /// The columns of `table` as the migrations create it, in order.
+    fn table_columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+            ))
+            .unwrap();
+        let names = st.query_map([], |r| r.get(0)).unwrap();
+        names.collect::<Result<_, _>>().unwrap()
+    }
+
+    fn names<G>(keys: &[&str], cols: &[Column<G>]) -> Vec<String> {
+        let cols = cols.iter().map(|c| c.name);
+        keys.iter().copied().chain(cols).map(String::from).collect()
+    }
+
+    #[test]
+    fn column_lists_match_the_tables_the_migrations_create() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        assert_eq!(table_columns(&conn, "runs"), names(&["id"], RUN_COLUMNS));
+        assert_eq!(
+            table_columns(&conn, "run_intervals"),
+            names(&["run_id", "idx"], INTERVAL_COLUMNS)
+        );
+    }
+
+    #[test]
+    fn reads_a_run_written_by_position_as_earlier_versions_did() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let testbed = serde_json::to_string(&Testbed::default()).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO runs (set_id, started_at_ms, ended_at_ms, status, status_reason, \
+             workload, workload_hash, settings_json, target, server_flavor, server_version, \
+             server_version_comment, testbed_json, testbed_fingerprint, git_commit, tool_version, \
+             record_version, summary_json, tps, qps, p99_corrected_ms, p99_service_ms, \
+             error_count) VALUES ('s', 1000, 2000, 'complete', NULL, 'w', 'h', \
+             '{{\"threads\":4}}', 'mysql://root@h:3306/db', 'mariadb', '10.11', 'Debian', \
+             '{testbed}', 'fp', 'abc', '0.1.0', 1, NULL, 12.5, 25.0, 3.0, 2.0, 0);
+             INSERT INTO run_intervals (run_id, idx, t, warmup, transactions, reads, writes, \
+             others, errors, retries, reconnects, tps, qps, corrected_p50_ms, corrected_p95_ms, \
+             corrected_p99_ms, corrected_max_ms, service_p99_ms, queue_depth) VALUES \
+             (1, 0, 1.0, 0, 10, 20, 30, 40, 1, 2, 3, 10.0, 90.0, 0.5, 0.9, 1.1, 2.0, 1.0, 4);"
+        ))
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        let rec = read_run(&tx, 1).unwrap();
+        assert_eq!(rec.set_id.as_deref(), Some("s"));
+        assert_eq!((rec.started_at_ms, rec.ended_at_ms), (1000, Some(2000)));
+        assert_eq!(rec.status.0, RunStatus::Complete);
+        assert_eq!(
+            (rec.workload.as_str(), rec.workload_hash.as_str()),
+            ("w", "h")
+        );
+        assert_eq!(rec.settings.to_json()["threads"], 4);
+        assert_eq!(rec.target, "mysql://root@h:3306/db");
+        let server = &rec.server;
+        assert_eq!(server.flavor, "mariadb");
+        assert_eq!(
+            (server.version.as_str(), server.version_comment.as_str()),
+            ("10.11", "Debian")
+        );
+        assert_eq!(rec.git_commit.as_deref(), Some("abc"));
+        assert_eq!(rec.tool_version, "0.1.0");
+        assert!(rec.summary.is_none());
+        let s = &rec.intervals[0];
+        assert_eq!((s.t, s.warmup, s.transactions), (1.0, false, 10));
+        assert_eq!(
+            (s.queries.read, s.queries.write, s.queries.other),
+            (20, 30, 40)
+        );
+        assert_eq!(
+            (s.errors, s.retries, s.reconnects, s.queue_depth),
+            (1, 2, 3, 4)
+        );
+        assert_eq!((s.tps, s.qps, s.service_p99_ms), (10.0, 90.0, 1.0));
+        let corrected = (s.corrected_p50_ms, s.corrected_p95_ms, s.corrected_p99_ms);
+        assert_eq!(corrected, (0.5, 0.9, 1.1));
+        assert_eq!(s.corrected_max_ms, 2.0);
+        // Columns added by a later migration are NULL in older rows and read as zero.
+        assert_eq!((s.conn_open, s.connects, s.conn_discarded), (0, 0, 0));
+        assert_eq!(
+            (s.conn_in_use, s.wait_avg_ms, s.wait_max_ms),
+            (0.0, 0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn statements_are_generated_from_the_column_list() {
+        let cols = &RUN_COLUMNS[..2];
+        assert_eq!(column_list(cols), "set_id, started_at_ms");
+        assert_eq!(
+            insert_sql("runs", &["k"], cols),
+            "INSERT INTO runs (k, set_id, started_at_ms) VALUES (:k, :set_id, :started_at_ms)"
+        );
+        assert_eq!(
+            update_sql("runs", "id", cols),
+            "UPDATE runs SET set_id = :set_id, started_at_ms = :started_at_ms WHERE id = :id"
+        );
+    }
 }

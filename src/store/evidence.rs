@@ -7,7 +7,7 @@
 //! in a fixed relation (an index workload's `before` run and its `after` run) are linked, so
 //! compare machinery can find the pair from either end.
 
-use rusqlite::params;
+use rusqlite::named_params;
 
 use super::redact::redact_json;
 use super::{Store, StoreError};
@@ -49,9 +49,14 @@ impl Store {
         self.write("store evidence of a run", |tx| {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO run_evidence (run_id, kind, name, json) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                 VALUES (:run_id, :kind, :name, :json)",
             )?
-            .execute(params![run_id, kind, name, text])?;
+            .execute(named_params! {
+                ":run_id": run_id,
+                ":kind": kind,
+                ":name": name,
+                ":json": text,
+            })?;
             Ok(())
         })
     }
@@ -60,13 +65,14 @@ impl Store {
     pub fn evidence(&self, run_id: i64) -> Result<Vec<Evidence>, StoreError> {
         self.read("read the evidence of a run", |tx| {
             let mut st = tx.prepare_cached(
-                "SELECT kind, name, json FROM run_evidence WHERE run_id = ?1 ORDER BY kind, name",
+                "SELECT kind, name, json FROM run_evidence WHERE run_id = :run_id \
+                 ORDER BY kind, name",
             )?;
-            let rows = st.query_map([run_id], |r| {
+            let rows = st.query_map(named_params! {":run_id": run_id}, |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, String>("kind")?,
+                    r.get::<_, String>("name")?,
+                    r.get::<_, String>("json")?,
                 ))
             })?;
             let mut out = Vec::new();
@@ -91,9 +97,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write("link two runs", |tx| {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO run_links (from_run, to_run, relation) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO run_links (from_run, to_run, relation) \
+                 VALUES (:from_run, :to_run, :relation)",
             )?
-            .execute(params![from_run, to_run, relation])?;
+            .execute(named_params! {
+                ":from_run": from_run,
+                ":to_run": to_run,
+                ":relation": relation,
+            })?;
             Ok(())
         })
     }
@@ -103,13 +114,13 @@ impl Store {
         self.read("read the links of a run", |tx| {
             let mut st = tx.prepare_cached(
                 "SELECT from_run, to_run, relation FROM run_links \
-                 WHERE from_run = ?1 OR to_run = ?1 ORDER BY from_run, to_run, relation",
+                 WHERE from_run = :id OR to_run = :id ORDER BY from_run, to_run, relation",
             )?;
-            let rows = st.query_map([id], |r| {
+            let rows = st.query_map(named_params! {":id": id}, |r| {
                 Ok(RunLink {
-                    from_run: r.get(0)?,
-                    to_run: r.get(1)?,
-                    relation: r.get(2)?,
+                    from_run: r.get("from_run")?,
+                    to_run: r.get("to_run")?,
+                    relation: r.get("relation")?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

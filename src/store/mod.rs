@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{named_params, Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};
@@ -138,6 +138,13 @@ pub enum StoreError {
 
     #[error("there is no run {0} in the run store")]
     RunNotFound(i64),
+}
+
+impl crate::error::ExitCode for StoreError {
+    /// Every store error means the run store could not be opened or written.
+    fn exit_code(&self) -> u8 {
+        crate::error::exit::STORE
+    }
 }
 
 impl From<EncodeError> for StoreError {
@@ -355,43 +362,44 @@ impl Store {
             "SELECT id, started_at_ms, ended_at_ms, status, workload, target, server_version, \
              tps, p99_corrected_ms, set_id FROM runs WHERE 1 = 1",
         );
-        let mut args: Vec<Value> = Vec::new();
+        let mut args: Vec<(&str, Value)> = Vec::new();
         if let Some(w) = &filter.workload {
-            args.push(Value::Text(w.clone()));
-            sql.push_str(&format!(" AND workload = ?{}", args.len()));
+            args.push((":workload", Value::Text(w.clone())));
+            sql.push_str(" AND workload = :workload");
         }
         if let Some(s) = filter.status {
-            args.push(Value::Text(s.as_str().to_string()));
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
+            args.push((":status", Value::Text(s.as_str().to_string())));
+            sql.push_str(" AND status = :status");
         }
         if let Some(s) = &filter.set_id {
-            args.push(Value::Text(s.clone()));
-            sql.push_str(&format!(" AND set_id = ?{}", args.len()));
+            args.push((":set_id", Value::Text(s.clone())));
+            sql.push_str(" AND set_id = :set_id");
         }
         sql.push_str(" ORDER BY started_at_ms DESC, id DESC");
         if let Some(n) = filter.limit {
-            args.push(Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
-            sql.push_str(&format!(" LIMIT ?{}", args.len()));
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            args.push((":limit", Value::Integer(n)));
+            sql.push_str(" LIMIT :limit");
         }
         self.read("list runs", |tx| {
             let mut st = tx.prepare(&sql)?;
-            let rows = st.query_map(rusqlite::params_from_iter(&args), |r| {
-                let started_at_ms: i64 = r.get(1)?;
-                let ended_at_ms: Option<i64> = r.get(2)?;
+            let rows = st.query_map(&args[..], |r| {
+                let started_at_ms: i64 = r.get("started_at_ms")?;
+                let ended_at_ms: Option<i64> = r.get("ended_at_ms")?;
                 Ok((
                     RunListItem {
-                        id: r.get(0)?,
+                        id: r.get("id")?,
                         started_at_ms,
                         duration_ms: ended_at_ms.map(|e| e.saturating_sub(started_at_ms)),
                         status: RunStatus::Running,
-                        workload: r.get(4)?,
-                        target: r.get(5)?,
-                        server_version: r.get(6)?,
-                        tps: r.get(7)?,
-                        p99_corrected_ms: r.get(8)?,
-                        set_id: r.get(9)?,
+                        workload: r.get("workload")?,
+                        target: r.get("target")?,
+                        server_version: r.get("server_version")?,
+                        tps: r.get("tps")?,
+                        p99_corrected_ms: r.get("p99_corrected_ms")?,
+                        set_id: r.get("set_id")?,
                     },
-                    r.get::<_, String>(3)?,
+                    r.get::<_, String>("status")?,
                 ))
             })?;
             let mut items = Vec::new();
@@ -410,7 +418,7 @@ impl Store {
     /// Deletes run `id` with its histograms and intervals.
     pub fn delete_run(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("delete a run", |tx| {
-            match tx.execute("DELETE FROM runs WHERE id = ?1", [id])? {
+            match tx.execute("DELETE FROM runs WHERE id = :id", named_params! {":id": id})? {
                 0 => Err(TxError::NotFound(id)),
                 _ => Ok(()),
             }

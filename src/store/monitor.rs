@@ -2,7 +2,7 @@
 //! `monitor_samples`, `monitor_statements` and `monitor_alerts`. A run's report is session
 //! `run_id = <run>`; a standalone `loadgate monitor` session has no run.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{named_params, OptionalExtension, Row, RowIndex, Transaction};
 
 use super::redact::{redact_text, redact_url};
 use super::TxError;
@@ -28,78 +28,82 @@ pub(super) fn insert(
     tx.prepare_cached(
         "INSERT INTO monitor_sessions (run_id, started_at_ms, ended_at_ms, target, \
          server_version, interval_s, worst_alert, report_json) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (:run_id, :started_at_ms, :ended_at_ms, :target, :server_version, :interval_s, \
+         :worst_alert, :report_json)",
     )?
-    .execute(params![
-        run_id,
-        rep.started_at_ms,
-        rep.ended_at_ms,
-        head.target,
-        rep.server.version,
-        rep.interval_s,
-        rep.worst().map(Level::as_str),
-        json(&head),
-    ])?;
+    .execute(named_params! {
+        ":run_id": run_id,
+        ":started_at_ms": rep.started_at_ms,
+        ":ended_at_ms": rep.ended_at_ms,
+        ":target": head.target,
+        ":server_version": rep.server.version,
+        ":interval_s": rep.interval_s,
+        ":worst_alert": rep.worst().map(Level::as_str),
+        ":report_json": json(&head),
+    })?;
     let id = tx.last_insert_rowid();
     let mut st = tx.prepare_cached(
         "INSERT INTO monitor_samples (session_id, idx, t, at_ms, threads_connected, \
          threads_running, qps, buffer_pool_hit_pct, avg_statement_ms, sample_json) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (:session_id, :idx, :t, :at_ms, :threads_connected, :threads_running, :qps, \
+         :buffer_pool_hit_pct, :avg_statement_ms, :sample_json)",
     )?;
     for (i, s) in rep.samples.iter().enumerate() {
-        st.execute(params![
-            id,
-            i,
-            s.t,
-            s.at_ms,
-            s.threads_connected,
-            s.threads_running,
-            s.qps,
-            s.buffer_pool_hit_pct,
-            s.avg_statement_ms,
-            json(s),
-        ])?;
+        st.execute(named_params! {
+            ":session_id": id,
+            ":idx": i,
+            ":t": s.t,
+            ":at_ms": s.at_ms,
+            ":threads_connected": s.threads_connected,
+            ":threads_running": s.threads_running,
+            ":qps": s.qps,
+            ":buffer_pool_hit_pct": s.buffer_pool_hit_pct,
+            ":avg_statement_ms": s.avg_statement_ms,
+            ":sample_json": json(s),
+        })?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO monitor_statements (session_id, idx, name, sql, source, digest, count, \
          total_ms, avg_ms, max_ms, rows_examined, rows_sent, lock_ms, no_index_used, \
          tmp_disk_tables, errors) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         VALUES (:session_id, :idx, :name, :sql, :source, :digest, :count, :total_ms, :avg_ms, \
+         :max_ms, :rows_examined, :rows_sent, :lock_ms, :no_index_used, :tmp_disk_tables, \
+         :errors)",
     )?;
     for (i, s) in rep.statements.iter().enumerate() {
-        st.execute(params![
-            id,
-            i,
-            s.name,
-            s.sql,
-            s.source,
-            s.digest,
-            s.count,
-            s.total_ms,
-            s.avg_ms,
-            s.max_ms,
-            s.rows_examined,
-            s.rows_sent,
-            s.lock_ms,
-            s.no_index_used,
-            s.tmp_disk_tables,
-            s.errors,
-        ])?;
+        st.execute(named_params! {
+            ":session_id": id,
+            ":idx": i,
+            ":name": s.name,
+            ":sql": s.sql,
+            ":source": s.source,
+            ":digest": s.digest,
+            ":count": s.count,
+            ":total_ms": s.total_ms,
+            ":avg_ms": s.avg_ms,
+            ":max_ms": s.max_ms,
+            ":rows_examined": s.rows_examined,
+            ":rows_sent": s.rows_sent,
+            ":lock_ms": s.lock_ms,
+            ":no_index_used": s.no_index_used,
+            ":tmp_disk_tables": s.tmp_disk_tables,
+            ":errors": s.errors,
+        })?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO monitor_alerts (session_id, idx, metric, level, value, threshold, message) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (:session_id, :idx, :metric, :level, :value, :threshold, :message)",
     )?;
     for (i, a) in rep.alerts.iter().enumerate() {
-        st.execute(params![
-            id,
-            i,
-            a.metric,
-            a.level.as_str(),
-            a.value,
-            a.threshold,
-            a.message,
-        ])?;
+        st.execute(named_params! {
+            ":session_id": id,
+            ":idx": i,
+            ":metric": a.metric,
+            ":level": a.level.as_str(),
+            ":value": a.value,
+            ":threshold": a.threshold,
+            ":message": a.message,
+        })?;
     }
     Ok(id)
 }
@@ -110,15 +114,16 @@ pub(super) fn replace_for_run(
     run_id: i64,
     rep: Option<&MonitorReport>,
 ) -> Result<(), TxError> {
-    tx.prepare_cached("DELETE FROM monitor_sessions WHERE run_id = ?1")?
-        .execute([run_id])?;
+    tx.prepare_cached("DELETE FROM monitor_sessions WHERE run_id = :run_id")?
+        .execute(named_params! {":run_id": run_id})?;
     if let Some(r) = rep {
         insert(tx, Some(run_id), r)?;
     }
     Ok(())
 }
 
-fn real(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<f64> {
+/// SQLite stores a NaN as NULL; read it back as NaN.
+fn real<I: RowIndex>(r: &Row<'_>, i: I) -> rusqlite::Result<f64> {
     Ok(r.get::<_, Option<f64>>(i)?.unwrap_or(f64::NAN))
 }
 
@@ -129,8 +134,8 @@ pub(super) fn read(
     run_id: i64,
 ) -> Result<Option<MonitorReport>, TxError> {
     let Some(head): Option<String> = tx
-        .prepare_cached("SELECT report_json FROM monitor_sessions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+        .prepare_cached("SELECT report_json FROM monitor_sessions WHERE id = :id")?
+        .query_row(named_params! {":id": id}, |r| r.get("report_json"))
         .optional()?
     else {
         return Ok(None);
@@ -141,10 +146,10 @@ pub(super) fn read(
     };
     let mut rep: MonitorReport = serde_json::from_str(&head).map_err(|e| corrupt("report", e))?;
     let mut st = tx.prepare_cached(
-        "SELECT sample_json FROM monitor_samples WHERE session_id = ?1 ORDER BY idx",
+        "SELECT sample_json FROM monitor_samples WHERE session_id = :session_id ORDER BY idx",
     )?;
     let texts: Vec<String> = st
-        .query_map([id], |r| r.get(0))?
+        .query_map(named_params! {":session_id": id}, |r| r.get("sample_json"))?
         .collect::<Result<_, _>>()?;
     rep.samples = texts
         .iter()
@@ -154,35 +159,41 @@ pub(super) fn read(
     let mut st = tx.prepare_cached(
         "SELECT name, sql, source, digest, count, total_ms, avg_ms, max_ms, rows_examined, \
          rows_sent, lock_ms, no_index_used, tmp_disk_tables, errors \
-         FROM monitor_statements WHERE session_id = ?1 ORDER BY idx",
+         FROM monitor_statements WHERE session_id = :session_id ORDER BY idx",
     )?;
     rep.statements = st
-        .query_map([id], |r| {
+        .query_map(named_params! {":session_id": id}, |r| {
             Ok(StatementStat {
-                name: r.get(0)?,
-                sql: r.get(1)?,
-                source: r.get(2)?,
-                digest: r.get(3)?,
-                count: r.get(4)?,
-                total_ms: real(r, 5)?,
-                avg_ms: real(r, 6)?,
-                max_ms: real(r, 7)?,
-                rows_examined: r.get(8)?,
-                rows_sent: r.get(9)?,
-                lock_ms: r.get(10)?,
-                no_index_used: r.get(11)?,
-                tmp_disk_tables: r.get(12)?,
-                errors: r.get(13)?,
+                name: r.get("name")?,
+                sql: r.get("sql")?,
+                source: r.get("source")?,
+                digest: r.get("digest")?,
+                count: r.get("count")?,
+                total_ms: real(r, "total_ms")?,
+                avg_ms: real(r, "avg_ms")?,
+                max_ms: real(r, "max_ms")?,
+                rows_examined: r.get("rows_examined")?,
+                rows_sent: r.get("rows_sent")?,
+                lock_ms: r.get("lock_ms")?,
+                no_index_used: r.get("no_index_used")?,
+                tmp_disk_tables: r.get("tmp_disk_tables")?,
+                errors: r.get("errors")?,
             })
         })?
         .collect::<Result<_, _>>()?;
     let mut st = tx.prepare_cached(
         "SELECT metric, level, value, threshold, message FROM monitor_alerts \
-         WHERE session_id = ?1 ORDER BY idx",
+         WHERE session_id = :session_id ORDER BY idx",
     )?;
     let rows: Vec<(String, String, f64, f64, String)> = st
-        .query_map([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, real(r, 2)?, real(r, 3)?, r.get(4)?))
+        .query_map(named_params! {":session_id": id}, |r| {
+            Ok((
+                r.get("metric")?,
+                r.get("level")?,
+                real(r, "value")?,
+                real(r, "threshold")?,
+                r.get("message")?,
+            ))
         })?
         .collect::<Result<_, _>>()?;
     rep.alerts = rows
@@ -209,8 +220,8 @@ pub(super) fn read_for_run(
     run_id: i64,
 ) -> Result<Option<MonitorReport>, TxError> {
     let id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM monitor_sessions WHERE run_id = ?1")?
-        .query_row([run_id], |r| r.get(0))
+        .prepare_cached("SELECT id FROM monitor_sessions WHERE run_id = :run_id")?
+        .query_row(named_params! {":run_id": run_id}, |r| r.get("id"))
         .optional()?;
     match id {
         Some(id) => read(tx, id, run_id),

@@ -5,7 +5,7 @@
 //! A baseline copies the metrics of its runs when it is saved, so deleting a run later does not
 //! change a baseline. Every statement on those tables lives here.
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{named_params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::redact::{redact_json, redact_url};
@@ -118,41 +118,44 @@ pub struct Calibration {
 
 const METRIC_COLUMNS: &str = "id, set_id, started_at_ms, status, status_reason, workload, \
     workload_hash, testbed_fingerprint, testbed_json, settings_json, target, server_version, \
-    git_commit, tps, p99_corrected_ms, error_count, json_extract(summary_json, '$.transactions'), \
-    facts_json";
+    git_commit, tps, p99_corrected_ms, error_count, \
+    json_extract(summary_json, '$.transactions') AS transactions, facts_json";
 
 /// A metrics row and its JSON columns still to decode: status, testbed, settings, facts.
 type MetricsRow = (RunMetrics, String, String, String, Option<String>);
 
 fn metrics_row(r: &Row<'_>) -> rusqlite::Result<MetricsRow> {
-    let testbed_json: String = r.get(8)?;
-    let settings_json: String = r.get(9)?;
-    let status: String = r.get(3)?;
+    let testbed_json: String = r.get("testbed_json")?;
+    let settings_json: String = r.get("settings_json")?;
+    let status: String = r.get("status")?;
+    let count = |name: &str| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(name)?.map(|v| v.max(0) as u64))
+    };
     Ok((
         RunMetrics {
-            id: r.get(0)?,
-            set_id: r.get(1)?,
-            started_at_ms: r.get(2)?,
+            id: r.get("id")?,
+            set_id: r.get("set_id")?,
+            started_at_ms: r.get("started_at_ms")?,
             status: RunStatus::Running,
-            status_reason: r.get(4)?,
-            workload: r.get(5)?,
-            workload_hash: r.get(6)?,
-            testbed_fingerprint: r.get(7)?,
+            status_reason: r.get("status_reason")?,
+            workload: r.get("workload")?,
+            workload_hash: r.get("workload_hash")?,
+            testbed_fingerprint: r.get("testbed_fingerprint")?,
             testbed: Testbed::default(),
             settings: serde_json::Value::Null,
             facts: RunFacts::default(),
-            target: r.get(10)?,
-            server_version: r.get(11)?,
-            git_commit: r.get(12)?,
-            tps: r.get(13)?,
-            p99_corrected_ms: r.get(14)?,
-            errors: r.get::<_, Option<i64>>(15)?.map(|v| v.max(0) as u64),
-            transactions: r.get::<_, Option<i64>>(16)?.map(|v| v.max(0) as u64),
+            target: r.get("target")?,
+            server_version: r.get("server_version")?,
+            git_commit: r.get("git_commit")?,
+            tps: r.get("tps")?,
+            p99_corrected_ms: r.get("p99_corrected_ms")?,
+            errors: count("error_count")?,
+            transactions: count("transactions")?,
         },
         status,
         testbed_json,
         settings_json,
-        r.get(17)?,
+        r.get("facts_json")?,
     ))
 }
 
@@ -182,12 +185,12 @@ fn finish_metrics(
 
 fn set_row(r: &Row<'_>) -> rusqlite::Result<RunSet> {
     Ok(RunSet {
-        set_id: r.get(0)?,
-        kind: r.get(1)?,
-        created_at_ms: r.get(2)?,
-        workload: r.get(3)?,
-        trials: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
-        label: r.get(5)?,
+        set_id: r.get("set_id")?,
+        kind: r.get("kind")?,
+        created_at_ms: r.get("created_at_ms")?,
+        workload: r.get("workload")?,
+        trials: r.get::<_, i64>("trials")?.clamp(0, u32::MAX as i64) as u32,
+        label: r.get("label")?,
     })
 }
 
@@ -196,19 +199,19 @@ const SET_COLUMNS: &str = "set_id, kind, created_at_ms, workload, trials, label"
 fn calibration_row(r: &Row<'_>) -> rusqlite::Result<(Calibration, String)> {
     Ok((
         Calibration {
-            id: r.get(0)?,
-            created_at_ms: r.get(1)?,
-            testbed_fingerprint: r.get(2)?,
-            workload: r.get(3)?,
-            workload_hash: r.get(4)?,
+            id: r.get("id")?,
+            created_at_ms: r.get("created_at_ms")?,
+            testbed_fingerprint: r.get("testbed_fingerprint")?,
+            workload: r.get("workload")?,
+            workload_hash: r.get("workload_hash")?,
             settings: serde_json::Value::Null,
-            set_id: r.get(6)?,
-            trials: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
-            noise_tps: r.get(8)?,
-            noise_p99: r.get(9)?,
-            noise_error_rate: r.get(10)?,
+            set_id: r.get("set_id")?,
+            trials: r.get::<_, i64>("trials")?.clamp(0, u32::MAX as i64) as u32,
+            noise_tps: r.get("noise_tps")?,
+            noise_p99: r.get("noise_p99")?,
+            noise_error_rate: r.get("noise_error_rate")?,
         },
-        r.get(5)?,
+        r.get("settings_json")?,
     ))
 }
 
@@ -220,15 +223,18 @@ impl Store {
     pub fn insert_run_set(&mut self, set: &RunSet) -> Result<(), StoreError> {
         self.write("record a run set", |tx| {
             tx.execute(
-                &format!("INSERT INTO run_sets ({SET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    set.set_id,
-                    set.kind,
-                    set.created_at_ms,
-                    set.workload,
-                    set.trials,
-                    set.label
-                ],
+                &format!(
+                    "INSERT INTO run_sets ({SET_COLUMNS}) \
+                     VALUES (:set_id, :kind, :created_at_ms, :workload, :trials, :label)"
+                ),
+                named_params! {
+                    ":set_id": set.set_id,
+                    ":kind": set.kind,
+                    ":created_at_ms": set.created_at_ms,
+                    ":workload": set.workload,
+                    ":trials": set.trials,
+                    ":label": set.label,
+                },
             )?;
             Ok(())
         })
@@ -239,8 +245,8 @@ impl Store {
         self.read("read a run set", |tx| {
             Ok(tx
                 .query_row(
-                    &format!("SELECT {SET_COLUMNS} FROM run_sets WHERE set_id = ?1"),
-                    [set_id],
+                    &format!("SELECT {SET_COLUMNS} FROM run_sets WHERE set_id = :set_id"),
+                    named_params! {":set_id": set_id},
                     set_row,
                 )
                 .optional()?)
@@ -272,9 +278,10 @@ impl Store {
     pub fn runs_in_set(&self, set_id: &str) -> Result<Vec<RunMetrics>, StoreError> {
         self.read("read the runs of a set", |tx| {
             let mut st = tx.prepare(&format!(
-                "SELECT {METRIC_COLUMNS} FROM runs WHERE set_id = ?1 ORDER BY started_at_ms, id"
+                "SELECT {METRIC_COLUMNS} FROM runs WHERE set_id = :set_id \
+                 ORDER BY started_at_ms, id"
             ))?;
-            let rows = st.query_map([set_id], metrics_row)?;
+            let rows = st.query_map(named_params! {":set_id": set_id}, metrics_row)?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(finish_metrics(r?)?);
@@ -291,16 +298,20 @@ impl Store {
     ) -> Result<Vec<RunMetrics>, StoreError> {
         self.read("read the history of a workload", |tx| {
             let mut sql = format!(
-                "SELECT {METRIC_COLUMNS} FROM runs WHERE workload = ?1 AND status = 'complete'"
+                "SELECT {METRIC_COLUMNS} FROM runs \
+                 WHERE workload = :workload AND status = 'complete'"
             );
             if testbed.is_some() {
-                sql.push_str(" AND testbed_fingerprint = ?2");
+                sql.push_str(" AND testbed_fingerprint = :testbed");
             }
             sql.push_str(" ORDER BY started_at_ms, id");
             let mut st = tx.prepare(&sql)?;
             let rows = match testbed {
-                Some(t) => st.query_map(params![workload, t], metrics_row)?,
-                None => st.query_map(params![workload], metrics_row)?,
+                Some(t) => st.query_map(
+                    named_params! {":workload": workload, ":testbed": t},
+                    metrics_row,
+                )?,
+                None => st.query_map(named_params! {":workload": workload}, metrics_row)?,
             };
             let mut out = Vec::new();
             for r in rows {
@@ -335,49 +346,57 @@ impl Store {
         let target = redact_url(&b.target);
         self.write("save a baseline", |tx| {
             let exists: bool = tx
-                .query_row("SELECT 1 FROM baselines WHERE name = ?1", [&b.name], |_| {
-                    Ok(true)
-                })
+                .query_row(
+                    "SELECT 1 FROM baselines WHERE name = :name",
+                    named_params! {":name": b.name},
+                    |_| Ok(true),
+                )
                 .optional()?
                 .unwrap_or(false);
             if exists && !replace {
                 return Ok(false);
             }
-            tx.execute("DELETE FROM baselines WHERE name = ?1", [&b.name])?;
+            tx.execute(
+                "DELETE FROM baselines WHERE name = :name",
+                named_params! {":name": b.name},
+            )?;
             tx.execute(
                 "INSERT INTO baselines (name, created_at_ms, set_id, workload, workload_hash, \
                  testbed_fingerprint, testbed_json, settings_json, target, server_version, \
-                 git_commit, facts_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    b.name,
-                    b.created_at_ms,
-                    b.set_id,
-                    b.workload,
-                    b.workload_hash,
-                    b.testbed.fingerprint,
-                    testbed_json,
-                    settings_json,
-                    target,
-                    b.server_version,
-                    b.git_commit,
-                    facts_json
-                ],
+                 git_commit, facts_json) VALUES (:name, :created_at_ms, :set_id, :workload, \
+                 :workload_hash, :testbed_fingerprint, :testbed_json, :settings_json, :target, \
+                 :server_version, :git_commit, :facts_json)",
+                named_params! {
+                    ":name": b.name,
+                    ":created_at_ms": b.created_at_ms,
+                    ":set_id": b.set_id,
+                    ":workload": b.workload,
+                    ":workload_hash": b.workload_hash,
+                    ":testbed_fingerprint": b.testbed.fingerprint,
+                    ":testbed_json": testbed_json,
+                    ":settings_json": settings_json,
+                    ":target": target,
+                    ":server_version": b.server_version,
+                    ":git_commit": b.git_commit,
+                    ":facts_json": facts_json,
+                },
             )?;
             let mut st = tx.prepare(
                 "INSERT INTO baseline_runs (baseline, idx, run_id, started_at_ms, tps, \
-                 p99_corrected_ms, transactions, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 p99_corrected_ms, transactions, errors) VALUES (:baseline, :idx, :run_id, \
+                 :started_at_ms, :tps, :p99_corrected_ms, :transactions, :errors)",
             )?;
             for (i, r) in b.runs.iter().enumerate() {
-                st.execute(params![
-                    b.name,
-                    i as i64,
-                    r.run_id,
-                    r.started_at_ms,
-                    r.tps,
-                    r.p99_corrected_ms,
-                    r.transactions as i64,
-                    r.errors as i64
-                ])?;
+                st.execute(named_params! {
+                    ":baseline": b.name,
+                    ":idx": i as i64,
+                    ":run_id": r.run_id,
+                    ":started_at_ms": r.started_at_ms,
+                    ":tps": r.tps,
+                    ":p99_corrected_ms": r.p99_corrected_ms,
+                    ":transactions": r.transactions as i64,
+                    ":errors": r.errors as i64,
+                })?;
             }
             Ok(true)
         })
@@ -390,27 +409,27 @@ impl Store {
                 .query_row(
                     "SELECT name, created_at_ms, set_id, workload, workload_hash, testbed_json, \
                      settings_json, target, server_version, git_commit, facts_json FROM baselines \
-                     WHERE name = ?1",
-                    [name],
+                     WHERE name = :name",
+                    named_params! {":name": name},
                     |r| {
                         Ok((
                             Baseline {
-                                name: r.get(0)?,
-                                created_at_ms: r.get(1)?,
-                                set_id: r.get(2)?,
-                                workload: r.get(3)?,
-                                workload_hash: r.get(4)?,
+                                name: r.get("name")?,
+                                created_at_ms: r.get("created_at_ms")?,
+                                set_id: r.get("set_id")?,
+                                workload: r.get("workload")?,
+                                workload_hash: r.get("workload_hash")?,
                                 testbed: Testbed::default(),
                                 settings: serde_json::Value::Null,
                                 facts: RunFacts::default(),
-                                target: r.get(7)?,
-                                server_version: r.get(8)?,
-                                git_commit: r.get(9)?,
+                                target: r.get("target")?,
+                                server_version: r.get("server_version")?,
+                                git_commit: r.get("git_commit")?,
                                 runs: Vec::new(),
                             },
-                            r.get::<_, String>(5)?,
-                            r.get::<_, String>(6)?,
-                            r.get::<_, Option<String>>(10)?,
+                            r.get::<_, String>("testbed_json")?,
+                            r.get::<_, String>("settings_json")?,
+                            r.get::<_, Option<String>>("facts_json")?,
                         ))
                     },
                 )
@@ -430,16 +449,16 @@ impl Store {
             }
             let mut st = tx.prepare(
                 "SELECT run_id, started_at_ms, tps, p99_corrected_ms, transactions, errors \
-                 FROM baseline_runs WHERE baseline = ?1 ORDER BY idx",
+                 FROM baseline_runs WHERE baseline = :baseline ORDER BY idx",
             )?;
-            let rows = st.query_map([name], |r| {
+            let rows = st.query_map(named_params! {":baseline": name}, |r| {
                 Ok(BaselineRun {
-                    run_id: r.get(0)?,
-                    started_at_ms: r.get(1)?,
-                    tps: r.get(2)?,
-                    p99_corrected_ms: r.get(3)?,
-                    transactions: r.get::<_, i64>(4)?.max(0) as u64,
-                    errors: r.get::<_, i64>(5)?.max(0) as u64,
+                    run_id: r.get("run_id")?,
+                    started_at_ms: r.get("started_at_ms")?,
+                    tps: r.get("tps")?,
+                    p99_corrected_ms: r.get("p99_corrected_ms")?,
+                    transactions: r.get::<_, i64>("transactions")?.max(0) as u64,
+                    errors: r.get::<_, i64>("errors")?.max(0) as u64,
                 })
             })?;
             for r in rows {
@@ -454,7 +473,7 @@ impl Store {
         self.read("list baselines", |tx| {
             let mut st =
                 tx.prepare("SELECT name FROM baselines ORDER BY created_at_ms DESC, name")?;
-            let names = st.query_map([], |r| r.get(0))?;
+            let names = st.query_map([], |r| r.get("name"))?;
             Ok(names.collect::<Result<Vec<String>, _>>()?)
         })
     }
@@ -462,7 +481,11 @@ impl Store {
     /// Deletes the baseline `name` (its runs stay in the store). Returns whether it existed.
     pub fn delete_baseline(&mut self, name: &str) -> Result<bool, StoreError> {
         self.write("delete a baseline", |tx| {
-            Ok(tx.execute("DELETE FROM baselines WHERE name = ?1", [name])? > 0)
+            let deleted = tx.execute(
+                "DELETE FROM baselines WHERE name = :name",
+                named_params! {":name": name},
+            )?;
+            Ok(deleted > 0)
         })
     }
 
@@ -479,19 +502,21 @@ impl Store {
             tx.execute(
                 "INSERT INTO calibrations (created_at_ms, testbed_fingerprint, workload, \
                  workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, \
-                 noise_error_rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    c.created_at_ms,
-                    c.testbed_fingerprint,
-                    c.workload,
-                    c.workload_hash,
-                    settings_json,
-                    c.set_id,
-                    c.trials,
-                    c.noise_tps,
-                    c.noise_p99,
-                    c.noise_error_rate
-                ],
+                 noise_error_rate) VALUES (:created_at_ms, :testbed_fingerprint, :workload, \
+                 :workload_hash, :settings_json, :set_id, :trials, :noise_tps, :noise_p99, \
+                 :noise_error_rate)",
+                named_params! {
+                    ":created_at_ms": c.created_at_ms,
+                    ":testbed_fingerprint": c.testbed_fingerprint,
+                    ":workload": c.workload,
+                    ":workload_hash": c.workload_hash,
+                    ":settings_json": settings_json,
+                    ":set_id": c.set_id,
+                    ":trials": c.trials,
+                    ":noise_tps": c.noise_tps,
+                    ":noise_p99": c.noise_p99,
+                    ":noise_error_rate": c.noise_error_rate,
+                },
             )?;
             Ok(tx.last_insert_rowid())
         })
@@ -508,10 +533,13 @@ impl Store {
                 .query_row(
                     &format!(
                         "SELECT {CALIBRATION_COLUMNS} FROM calibrations \
-                         WHERE testbed_fingerprint = ?1 AND workload = ?2 \
-                         ORDER BY created_at_ms DESC, id DESC LIMIT 1"
+                         WHERE testbed_fingerprint = :testbed_fingerprint \
+                         AND workload = :workload ORDER BY created_at_ms DESC, id DESC LIMIT 1"
                     ),
-                    [fingerprint, workload],
+                    named_params! {
+                        ":testbed_fingerprint": fingerprint,
+                        ":workload": workload,
+                    },
                     calibration_row,
                 )
                 .optional()?;

@@ -288,3 +288,21 @@ fn asked_but(fell: &serde_json::Value) -> serde_json::Value {
     o.insert("client_sched".into(), "batch".into());
     v
 }
+
+#[test]
+fn a_store_error_exits_7() {
+    use crate::error::{assert_module_error, exit};
+    assert_module_error(StoreError::RunNotFound(3), exit::STORE);
+    let busy = StoreError::Busy {
+        path: "s.db".into(),
+        what: "store a run",
+        attempts: 3,
+    };
+    assert_module_error(busy, exit::STORE);
+    let corrupt = StoreError::Corrupt {
+        path: "s.db".into(),
+        id: 1,
+        detail: "bad".into(),
+    };
+    assert_module_error(corrupt, exit::STORE);
+}

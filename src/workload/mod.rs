@@ -49,6 +49,13 @@ pub enum WorkloadError {
     Setting { key: String, message: String },
 }
 
+impl crate::error::ExitCode for WorkloadError {
+    /// Every workload error is bad input.
+    fn exit_code(&self) -> u8 {
+        crate::error::exit::USAGE
+    }
+}
+
 /// Where a workload came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -311,5 +318,32 @@ impl From<&str> for SettingValue {
 impl From<bool> for SettingValue {
     fn from(v: bool) -> Self {
         SettingValue::Bool(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{assert_module_error, exit};
+
+    #[test]
+    fn a_workload_error_exits_2() {
+        let invalid = WorkloadError::Invalid {
+            file: "w.toml".into(),
+            line: 3,
+            col: 7,
+            message: "expected a table".into(),
+        };
+        assert_module_error(invalid, exit::USAGE);
+        let unknown = WorkloadError::Unknown {
+            name: "x".into(),
+            available: vec!["oltp_read_only".into()],
+        };
+        assert_module_error(unknown, exit::USAGE);
+        let setting = WorkloadError::Setting {
+            key: "threads".into(),
+            message: "not a number".into(),
+        };
+        assert_module_error(setting, exit::USAGE);
     }
 }
