@@ -31,13 +31,19 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The values it takes, for help and the settings table.
+    /// The values it takes, as the settings table shows them (Markdown).
     pub fn describe(&self) -> String {
         match self {
-            Kind::Int { min, max } => format!("integer {min}..={max}"),
-            Kind::Float { min, max } => format!("number {min}..={max}"),
+            Kind::Int { min, max } if *max == i64::MAX => format!("integer ≥ {min}"),
+            Kind::Int { min, max } => format!("integer {min}–{max}"),
+            Kind::Float { min, max } if *max == f64::MAX => format!("number ≥ {min}"),
+            Kind::Float { min, max } => format!("number {min}–{max}"),
             Kind::Duration { max_s } => format!("duration ≤ {}", human_seconds(*max_s)),
-            Kind::Choice(names) => names.join(" \\| "),
+            Kind::Choice(names) => names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             Kind::Codes => "error codes, comma-separated".into(),
             Kind::Ident => "identifier".into(),
         }
@@ -47,7 +53,7 @@ impl Kind {
 /// One setting: everything the code and the docs need to know about it, in one place. The
 /// table [`SETTINGS`] drives the built-in defaults, `--set` and the workload file's
 /// `[settings]` (which keys exist, their types and ranges), which settings make two runs
-/// incomparable, and the settings table in `docs/settings.md` (a test checks they agree).
+/// incomparable, and the settings table in `workloads/README.md` (a test checks they agree).
 #[derive(Debug, Clone, Copy)]
 pub struct Descriptor {
     /// The name in `--set KEY=VALUE` and in a workload's `[settings]`.
@@ -83,7 +89,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "duration_s",
         default: "10s",
         kind: Kind::Duration { max_s: 30.0 * DAY_S },
-        help: "measured time after warm-up (10s, 2m; 0 = until --events)",
+        help: "measured time after warm-up (`500ms`, `10s`, `2m`, `1h`; `0` = until `events`)",
         comparable: true,
         flag: Some("--duration"),
     },
@@ -119,7 +125,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "tables",
         default: "1",
         kind: Kind::Int { min: 1, max: i64::MAX },
-        help: "number of tables",
+        help: "how many copies of a `{i}` table family",
         comparable: true,
         flag: Some("--tables"),
     },
@@ -137,7 +143,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_type",
         default: "special",
         kind: Kind::Choice(Dist::NAMES),
-        help: "default distribution of random numbers",
+        help: "the default distribution of random numbers",
         comparable: true,
         flag: Some("--rand-type"),
     },
@@ -146,7 +152,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_spec_iter",
         default: "12",
         kind: Kind::Int { min: 1, max: u32::MAX as i64 },
-        help: "special/gaussian: uniforms summed per value",
+        help: "`special`/`gaussian`: uniforms summed per value (sysbench's parameter)",
         comparable: true,
         flag: None,
     },
@@ -155,7 +161,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_spec_pct",
         default: "1",
         kind: Kind::Int { min: 0, max: u32::MAX as i64 },
-        help: "special: percent of the range that gets the special values",
+        help: "`special`: percent of the range that gets the special values",
         comparable: true,
         flag: None,
     },
@@ -164,7 +170,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_spec_res",
         default: "75",
         kind: Kind::Int { min: 0, max: 99 },
-        help: "special: percent of values that are special",
+        help: "`special`: percent of values that are special",
         comparable: true,
         flag: None,
     },
@@ -173,7 +179,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_pareto_h",
         default: "0.2",
         kind: Kind::Float { min: 0.0, max: 1.0 },
-        help: "pareto: shape h, strictly between 0 and 1",
+        help: "Pareto shape h, strictly between 0 and 1",
         comparable: true,
         flag: None,
     },
@@ -182,7 +188,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "rand_zipfian_exp",
         default: "0.8",
         kind: Kind::Float { min: 0.0, max: f64::MAX },
-        help: "zipfian: exponent",
+        help: "Zipfian exponent",
         comparable: true,
         flag: None,
     },
@@ -191,7 +197,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "report_interval_s",
         default: "1s",
         kind: Kind::Duration { max_s: DAY_S },
-        help: "live report interval (0 = progress bar instead)",
+        help: "live line interval (`0` = a progress bar)",
         comparable: false,
         flag: Some("--report-interval"),
     },
@@ -200,7 +206,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "seed",
         default: "0",
         kind: Kind::Int { min: 0, max: i64::MAX },
-        help: "random seed (0 = pick one; the seed used is stored)",
+        help: "random seed (0 picks one; the seed used is stored)",
         comparable: false,
         flag: Some("--seed"),
     },
@@ -209,7 +215,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "client_threads",
         default: "0",
         kind: Kind::Int { min: 0, max: 10_000 },
-        help: "client runtime threads (0 = auto: one per worker)",
+        help: "client runtime threads (0 = one per worker; fewer threads each serve several connections)",
         comparable: true,
         flag: Some("--client-threads"),
     },
@@ -218,7 +224,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "driver",
         default: "lean",
         kind: Kind::Choice(&["lean", "mysql_async"]),
-        help: "client protocol code: lean (loadgate's own, the default) or mysql_async",
+        help: "the client protocol code of the load: `lean` (loadgate's own executor: rows skipped undecoded, less client CPU per query) or `mysql_async`; `lean` falls back to `mysql_async` by itself when the server wants TLS or another authentication plugin, and the run's facts record which one ran",
         comparable: true,
         flag: None,
     },
@@ -227,7 +233,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "reply_wait",
         default: "auto",
         kind: Kind::Choice(&["auto", "poll"]),
-        help: "how a lean connection alone on its client thread waits for a reply: auto (in the kernel's receive, like sysbench) or poll (through the runtime's poller)",
+        help: "how a `lean` connection waits for a reply: `auto` (alone on its client thread: a blocking `recv` bounded at 100 ms, as sysbench's client waits, then the poller; sharing a thread: the poller) or `poll` (always tokio's poller)",
         comparable: true,
         flag: None,
     },
@@ -236,7 +242,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "client_sched",
         default: "auto",
         kind: Kind::Choice(&["auto", "batch", "normal"]),
-        help: "Linux scheduling policy of client threads: auto (batch in closed loop, normal in open loop), batch (SCHED_BATCH: a thread woken by a reply does not preempt the server thread running on that CPU) or normal",
+        help: "Linux scheduling policy of the client threads: `auto` (`batch` in closed loop, `normal` in open loop), `batch` (SCHED_BATCH: a thread woken by a reply does not preempt the server thread on its CPU) or `normal`; the run's facts record what ran",
         comparable: true,
         flag: None,
     },
@@ -254,7 +260,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "retry_errors",
         default: "1213,1020,1205",
         kind: Kind::Codes,
-        help: "MySQL error codes that restart the transaction",
+        help: "MySQL error codes that restart the transaction (sysbench's default list)",
         comparable: true,
         flag: None,
     },
@@ -263,7 +269,7 @@ pub const SETTINGS: &[Descriptor] = &[
         field: "database",
         default: "loadgate",
         kind: Kind::Ident,
-        help: "database (schema) the workload's tables live in",
+        help: "the schema the tables live in (the target URL's database counts as a flag)",
         comparable: false,
         flag: Some("--database"),
     },
@@ -287,7 +293,7 @@ pub fn incomparable_fields() -> Vec<&'static str> {
 }
 
 /// The settings as a Markdown table (key, default, values, flag, compared, meaning): the one
-/// in `docs/settings.md`.
+/// in `workloads/README.md`, between the `settings-table` markers (a test checks it).
 pub fn markdown_table() -> String {
     let mut o = String::from(
         "| key | default | values | flag | compared | meaning |\n|---|---|---|---|---|---|\n",
@@ -904,6 +910,30 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(k) && e.contains(says), "{k}={v}: {e}");
+        }
+    }
+
+    /// The table in `workloads/README.md` is generated from [`SETTINGS`]; after changing a
+    /// descriptor, `LOADGATE_BLESS=1 cargo test --lib settings::` writes it anew.
+    #[test]
+    fn the_settings_table_in_the_docs_is_the_descriptors() {
+        const BEGIN: &str = "<!-- settings-table:begin (generated from src/settings.rs) -->\n";
+        const END: &str = "<!-- settings-table:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/README.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (a, b) = (
+            doc.find(BEGIN).expect("begin marker"),
+            doc.find(END).expect("end marker"),
+        );
+        let table = &doc[a + BEGIN.len()..b];
+        let want = markdown_table();
+        if table != want {
+            if std::env::var_os("LOADGATE_BLESS").is_some() {
+                let new = format!("{}{want}{}", &doc[..a + BEGIN.len()], &doc[b..]);
+                std::fs::write(path, new).unwrap();
+            } else {
+                panic!("workloads/README.md's settings table differs from the descriptors; run LOADGATE_BLESS=1 cargo test --lib settings:: to write it:\n{want}");
+            }
         }
     }
 
