@@ -8,9 +8,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::cli::BaselineCommand;
 use super::compare::usable_runs;
 use super::{comparable_settings, mean_of, Metric, RegressError, RunValues};
+use crate::cli::regress::BaselineCommand;
 use crate::error::Result;
 use crate::report::rfc3339;
 use crate::store::{Baseline, BaselineRun, RunMetrics, Store};

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::cli::CalibrateArgs;
 use super::compare::{margins, needed_for_margin};
 use super::trials::{open_set, run_trials, TrialSpec};
 use super::{mean_of, Metric, RegressError, RunValues, ERROR_RATE_FLOOR};
+use crate::cli::regress::CalibrateArgs;
 use crate::error::Result;
 use crate::stats::{run_noise, Config};
 use crate::store::{Calibration, Store};

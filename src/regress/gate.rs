@@ -12,9 +12,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::ab::{run_ab, AbCase, AbOptions};
-use super::cli::{
-    AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
-};
 use super::compare::{
     calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
 };
@@ -22,6 +19,9 @@ use super::report::{GateReport, Outcome, ReportKind, Side};
 use super::trials::{open_set, run_trials, TrialSpec};
 use super::{settings_diff, RegressError};
 use crate::app::{parse_sets, resolve, resolve_target, runtime, timeout_of, Resolved};
+use crate::cli::regress::{
+    AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
+};
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::settings::Settings;

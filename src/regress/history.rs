@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::cli::HistoryArgs;
 use super::{comparable_settings, Metric, RegressError, RunValues};
+use crate::cli::regress::HistoryArgs;
 use crate::error::Result;
 use crate::report::rfc3339;
 use crate::stats::{e_divisive, ChangePointConfig, StatsError};

@@ -38,7 +38,6 @@
 pub mod ab;
 pub mod baseline;
 pub mod calibrate;
-pub mod cli;
 pub mod compare;
 pub mod gate;
 pub mod history;

@@ -5,10 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 mod monitor;
-pub use crate::regress::cli::{
-    AbArgs, BaselineCommand, CalibrateArgs, CompareArgs, GateArgs, HistoryArgs,
-};
+pub mod regress;
 pub use monitor::{AlertArgs, HealthArgs, MonitorArgs, RunMonitorArgs};
+pub use regress::{AbArgs, BaselineCommand, CalibrateArgs, CompareArgs, GateArgs, HistoryArgs};
 
 /// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
 ///
