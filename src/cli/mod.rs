@@ -4,10 +4,15 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod args;
 mod monitor;
 pub mod regress;
+pub mod values;
+
+pub use args::{ConnectArgs, FormatArgs, ServerOptArgs, SettingArgs, TargetArgs, TimingArgs};
 pub use monitor::{AlertArgs, HealthArgs, MonitorArgs, RunMonitorArgs};
 pub use regress::{AbArgs, BaselineCommand, CalibrateArgs, CompareArgs, GateArgs, HistoryArgs};
+use values::{BulkFormat, StrategyArg, TextOrJson};
 
 /// MySQL/MariaDB benchmark and load-testing harness with regression tracking.
 ///
@@ -36,6 +41,36 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments. Bad input exits with clap's message and code 2, except
+    /// under `health`, whose bad input is "unknown" (3, the Nagios code): a probe must not read
+    /// a typo as a critical server.
+    pub fn parse_args() -> Cli {
+        match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(e) if e.use_stderr() && invokes_health(std::env::args().skip(1)) => {
+                let _ = e.print();
+                std::process::exit(crate::monitor::health::UNKNOWN.into())
+            }
+            Err(e) => e.exit(),
+        }
+    }
+}
+
+/// Whether the subcommand of these arguments is `health` (the global options before it skipped).
+fn invokes_health(mut args: impl Iterator<Item = String>) -> bool {
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--store" => {
+                args.next();
+            }
+            s if s.starts_with('-') => {}
+            s => return s == "health",
+        }
+    }
+    false
 }
 
 // Parsed once per process; boxing the big variant would buy nothing.
@@ -84,63 +119,28 @@ pub enum Command {
     Index(IndexArgs),
 }
 
-/// Where to connect.
-#[derive(Debug, Args, Clone, Default)]
-pub struct TargetArgs {
-    /// Server or proxy: mysql://user[:password]@host[:port][/database]. Without it, the server
-    /// from `loadgate server start` if one is running, else (for `run`) a throwaway server.
-    #[arg(long, env = "LOADGATE_TARGET", value_name = "URL")]
-    pub target: Option<String>,
-
-    /// Read the password from the first line of this file (over the URL and MYSQL_PWD).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// Connect timeout, e.g. 10s.
-    #[arg(long, value_name = "DURATION")]
-    pub connect_timeout: Option<String>,
-
-    /// Database (schema) for the workload's tables [default: loadgate].
-    #[arg(long, value_name = "NAME")]
-    pub database: Option<String>,
-}
-
-/// Workload and its settings.
+/// A SQL workload, its worker count and its settings.
 #[derive(Debug, Args, Clone, Default)]
 pub struct WorkloadArgs {
     /// Built-in workload name or path to a workload .toml file.
     #[arg(default_value = "oltp_read_write")]
     pub workload: String,
 
-    /// Concurrent workers, one connection each.
+    /// Concurrent workers, one connection each [default: the workload's threads, else 1].
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
 
-    /// Number of tables.
-    #[arg(long, value_name = "N")]
-    pub tables: Option<u32>,
-
-    /// Rows per table.
-    #[arg(long, value_name = "N")]
-    pub table_size: Option<u64>,
-
-    /// Default random distribution: uniform, special, gaussian, pareto, zipfian.
-    #[arg(long, value_name = "DIST")]
-    pub rand_type: Option<String>,
-
-    /// Random seed (0 picks one; the seed used is stored).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// Override any setting, workload variables included (repeatable): --set range_size=50.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
+    /// Built-in workload name or path to a workload .toml file.
+    #[arg(default_value = "oltp_read_write")]
+    pub workload: String,
     #[command(flatten)]
-    pub workload: WorkloadArgs,
+    pub settings: SettingArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Prepare even if the database holds tables this workload does not own (they are never
@@ -151,10 +151,46 @@ pub struct PrepareArgs {
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
-    #[command(flatten)]
-    pub workload: WorkloadArgs,
+    /// Built-in workload name or path to a workload .toml file.
+    #[arg(default_value = "oltp_read_write")]
+    pub workload: String,
+
+    /// Number of tables [default: the workload's tables, else 1].
+    #[arg(long, value_name = "N")]
+    pub tables: Option<u32>,
+
+    /// Override any setting, workload variables included (repeatable): --set tables=4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+impl PrepareArgs {
+    /// The workload and settings as `run` takes them (no workers).
+    pub fn workload_args(&self) -> WorkloadArgs {
+        WorkloadArgs {
+            workload: self.workload.clone(),
+            threads: None,
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl CleanupArgs {
+    /// The workload and settings as `run` takes them (only what names the tables).
+    pub fn workload_args(&self) -> WorkloadArgs {
+        WorkloadArgs {
+            workload: self.workload.clone(),
+            threads: None,
+            settings: SettingArgs {
+                tables: self.tables,
+                set: self.set.clone(),
+                ..SettingArgs::default()
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -163,42 +199,28 @@ pub struct RunArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub timing: TimingArgs,
 
-    /// Measured time after warm-up, e.g. 30s, 2m (0 = until --events).
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
-
-    /// Time before measuring; its transactions are not counted.
-    #[arg(long, value_name = "DURATION")]
-    pub warmup: Option<String>,
-
-    /// Open loop: target transactions per second over all workers (0 = closed loop).
-    #[arg(long, value_name = "TPS")]
-    pub rate: Option<f64>,
-
-    /// Stop after this many transactions.
+    /// Stop after this many transactions; 0 = no limit [default: the workload's events, else 0].
     #[arg(long, value_name = "N")]
     pub events: Option<u64>,
 
-    /// Live line interval, e.g. 1s; 0 shows a progress bar instead.
-    #[arg(long, value_name = "DURATION")]
+    /// Live line interval, e.g. 1s; 0 shows a progress bar instead [default: the workload's
+    /// report_interval, else 1s].
+    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub report_interval: Option<String>,
 
-    /// Client runtime threads (0 = one per worker; fewer threads each serve several workers).
-    #[arg(long, value_name = "N")]
-    pub client_threads: Option<u32>,
-
-    /// Print the JSON report (schema reports/schema/run-v1.json) instead of the text summary.
-    #[arg(long)]
-    pub json: bool,
+    // Output: the text summary or the JSON report (schema reports/schema/run-v1.json).
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 
     /// Write the report to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--performance-schema=ON.
-    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub server_args: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerOptArgs,
 
     #[command(flatten)]
     pub monitor: RunMonitorArgs,
@@ -213,9 +235,8 @@ pub struct WorkloadsArgs {
     /// Also list .toml files in this directory.
     #[arg(long, default_value = "workloads", value_name = "DIR")]
     pub dir: PathBuf,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
@@ -223,33 +244,32 @@ pub struct RunsArgs {
     /// Only runs of this workload.
     #[arg(long)]
     pub workload: Option<String>,
-    /// Only runs with this status: complete, partial, failed, running.
-    #[arg(long)]
-    pub status: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<crate::record::RunStatus>,
     /// Only runs of this run set (see `run --trials`).
     #[arg(long, value_name = "SET")]
-    pub set: Option<String>,
+    pub run_set: Option<String>,
     /// At most this many runs.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Run id, or `last`.
     pub run: String,
-    /// JSON report (schema reports/schema/run-v1.json).
-    #[arg(long)]
-    pub json: bool,
+    // Output: the text summary or the JSON report (schema reports/schema/run-v1.json).
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Start a throwaway local server in the background and print its URL.
-    Start(ServerArgs),
+    Start(ServerStartArgs),
     /// Stop it and delete its data directory.
     Stop(ServerArgs),
     /// Say whether one is running, and where.
@@ -261,12 +281,16 @@ pub struct ServerArgs {
     /// Where the server's state file lives [default: $LOADGATE_STATE_DIR, $XDG_RUNTIME_DIR/loadgate or /tmp/loadgate-UID].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Extra server option (repeatable), e.g. --server-arg=--performance-schema=ON.
-    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub server_args: Vec<String>,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerStartArgs {
+    #[command(flatten)]
+    pub common: ServerArgs,
+    #[command(flatten)]
+    pub server: ServerOptArgs,
 }
 
 /// `loadgate bulk`.
@@ -276,10 +300,10 @@ pub struct BulkArgs {
     #[arg(default_value = "bulk_sync")]
     pub workload: String,
 
-    /// row, values, prepared, load-data, a comma-separated list of them, or all (each in turn on
-    /// a fresh target, one table).
-    #[arg(long, value_name = "NAME[,NAME...]")]
-    pub strategy: Option<String>,
+    /// A strategy, a comma-separated list of them, or all (each in turn on a fresh target, one
+    /// table) [default: the workload's strategy, else values].
+    #[arg(long, value_name = "NAME[,NAME...]", value_enum, value_delimiter = ',')]
+    pub strategy: Vec<StrategyArg>,
 
     /// Run every strategy N times, in N rounds, the order rotated each round; the table then
     /// shows the median rows/s and the spread (min–max) [default: the workload's `repeats`, 1].
@@ -298,9 +322,10 @@ pub struct BulkArgs {
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
 
-    /// A row the server refuses: stop (fail the run) or skip (count it and go on) [default: stop].
-    #[arg(long, value_name = "POLICY")]
-    pub on_bad_row: Option<String>,
+    /// A row the server refuses: stop (fail the run) or skip (count it and go on) [default: the
+    /// workload's on_bad_row, else stop].
+    #[arg(long, value_name = "POLICY", value_enum)]
+    pub on_bad_row: Option<crate::bulk::BadRowPolicy>,
 
     /// Read the rows from a table on this server instead of generating them:
     /// mysql://user@host:port/DATABASE (the table: --source-table or the workload's [source]).
@@ -341,12 +366,13 @@ pub struct BulkArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// JSON output: one object per strategy (run id and result).
-    #[arg(long)]
-    pub json: bool,
+    // Output: text, JSON (one object per strategy: run id and result) or, with several
+    // strategies, the comparison as a Markdown table.
+    #[command(flatten)]
+    pub format: FormatArgs<BulkFormat>,
 
-    /// With --strategy all: print the comparison as a Markdown table.
-    #[arg(long)]
+    /// Shorthand for --format markdown.
+    #[arg(long, conflicts_with_all = ["format", "json"])]
     pub markdown: bool,
 
     /// Write the generated rows to FILE in LOAD DATA's default format (tab-separated, `\N` for
@@ -358,9 +384,19 @@ pub struct BulkArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Extra option for the throwaway server (repeatable), e.g. --server-arg=--local-infile=0.
-    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub server_args: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerOptArgs,
+}
+
+impl BulkArgs {
+    /// The output format asked for (`--markdown` and `--json` are shorthands).
+    pub fn output_format(&self) -> BulkFormat {
+        if self.markdown {
+            BulkFormat::Markdown
+        } else {
+            self.format.get()
+        }
+    }
 }
 
 /// `loadgate index`.
@@ -380,17 +416,19 @@ pub struct IndexArgs {
     #[arg(long, value_name = "BARS")]
     pub acceptance: Option<String>,
 
-    /// Each measured part of a phase (probes under writes; writes alone), e.g. 10s.
-    #[arg(long, value_name = "DURATION")]
+    /// Each measured part of a phase (probes under writes; writes alone), e.g. 10s [default:
+    /// the workload's duration].
+    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub duration: Option<String>,
 
-    /// Warm-up before each measured part, not counted.
-    #[arg(long, value_name = "DURATION")]
+    /// Warm-up before each measured part, not counted [default: the workload's warmup].
+    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub warmup: Option<String>,
 
     /// The write mix alone after setup, not measured, so that both phases start from
-    /// steady-state pages (freshly loaded pages split on their first writes) [default: 10s].
-    #[arg(long, value_name = "DURATION")]
+    /// steady-state pages (freshly loaded pages split on their first writes) [default: the
+    /// workload's settle, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub settle: Option<String>,
 
     /// Connections running the read probes.
@@ -417,16 +455,15 @@ pub struct IndexArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Print the whole report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    // Output: the text report or the whole report as JSON.
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Extra option for the throwaway server (repeatable).
-    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub server_args: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerOptArgs,
 }
 
 #[cfg(test)]
@@ -437,5 +474,116 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag with a fixed set of values shows them in `--help` (`[possible values: ...]`).
+    #[test]
+    fn every_enumerated_flag_lists_its_values_in_help() {
+        fn squash(s: &str) -> String {
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+        fn walk(cmd: &mut clap::Command, path: &str, seen: &mut Vec<String>) {
+            let help = squash(&cmd.render_long_help().to_string());
+            for arg in cmd.get_arguments() {
+                if !arg.get_action().takes_values() {
+                    continue;
+                }
+                let names: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .filter(|v| !v.is_hide_set())
+                    .map(|v| v.get_name().to_string())
+                    .collect();
+                if names.is_empty() {
+                    continue;
+                }
+                let listed = format!("[possible values: {}]", names.join(", "));
+                assert!(
+                    help.contains(&listed),
+                    "{path} --{}: {listed} not in its help:\n{help}",
+                    arg.get_long().unwrap_or_default()
+                );
+                seen.push(format!("{path} --{}", arg.get_long().unwrap_or_default()));
+            }
+            for sub in cmd.get_subcommands_mut() {
+                let p = format!("{path} {}", sub.get_name());
+                walk(sub, &p, seen);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut seen = Vec::new();
+        walk(&mut cmd, "loadgate", &mut seen);
+        for flag in [
+            "loadgate run --format",
+            "loadgate run --rand-type",
+            "loadgate run --fail-on",
+            "loadgate runs --status",
+            "loadgate history --metric",
+            "loadgate gate --format",
+            "loadgate compare --format",
+            "loadgate bulk --strategy",
+            "loadgate bulk --on-bad-row",
+            "loadgate bulk --format",
+            "loadgate health --fail-on",
+            "loadgate monitor --fail-on",
+            "loadgate index --format",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == flag),
+                "{flag} not checked: {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_is_a_shorthand_for_format_json() {
+        let cli = Cli::try_parse_from(["loadgate", "runs", "--json"]).unwrap();
+        let Command::Runs(a) = cli.command else {
+            panic!("runs")
+        };
+        assert_eq!(a.format.get(), TextOrJson::Json);
+        assert!(Cli::try_parse_from(["loadgate", "runs", "--json", "--format", "text"]).is_err());
+        let cli = Cli::try_parse_from(["loadgate", "gate", "--format", "md"]).unwrap();
+        let Command::Gate(a) = cli.command else {
+            panic!("gate")
+        };
+        assert_eq!(a.out.format.get(), values::ReportFormat::Markdown);
+    }
+
+    #[test]
+    fn thread_lists_and_durations_are_parsed_by_clap() {
+        let cli =
+            Cli::try_parse_from(["loadgate", "ab", "--threads", "1,4,16", "--duration", "2s"])
+                .unwrap();
+        let Command::Ab(a) = cli.command else {
+            panic!("ab")
+        };
+        assert_eq!(a.trial.threads, vec![1, 4, 16]);
+        // The text as typed goes on to the settings.
+        assert_eq!(a.trial.timing.duration.as_deref(), Some("2s"));
+        for bad in [
+            vec!["loadgate", "ab", "--threads", "1,0"],
+            vec!["loadgate", "run", "--duration", "soon"],
+            vec!["loadgate", "index", "--settle", "-1s"],
+            vec!["loadgate", "monitor", "--duration", "1x"],
+        ] {
+            let e = Cli::try_parse_from(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn health_is_found_after_global_options() {
+        let args = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert!(invokes_health(args(&["health", "--fail-on", "x"])));
+        assert!(invokes_health(args(&["--store", "health", "-q", "health"])));
+        assert!(!invokes_health(args(&["run", "health"])));
+        assert!(!invokes_health(args(&["--store", "health"])));
     }
 }
