@@ -314,11 +314,12 @@ pub struct BulkArgs {
     #[arg(long, value_name = "N")]
     pub rows: Option<u64>,
 
-    /// Rows per batch (one transaction each) [default: sized from max_allowed_packet; 1 for row].
+    /// Rows per batch (one transaction each) [default: the workload's `batch_size`, else sized
+    /// from max_allowed_packet; 1 for row].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
 
-    /// Connections working in parallel [default: 2].
+    /// Connections working in parallel [default: the workload's `workers`, 2].
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
 
@@ -417,11 +418,12 @@ pub struct IndexArgs {
     pub acceptance: Option<String>,
 
     /// Each measured part of a phase (probes under writes; writes alone), e.g. 10s [default:
-    /// the workload's duration].
+    /// the workload's duration, else 10s].
     #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub duration: Option<String>,
 
-    /// Warm-up before each measured part, not counted [default: the workload's warmup].
+    /// Warm-up before each measured part, not counted [default: the workload's warmup, else
+    /// 2s].
     #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub warmup: Option<String>,
 
@@ -431,15 +433,16 @@ pub struct IndexArgs {
     #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub settle: Option<String>,
 
-    /// Connections running the read probes.
+    /// Connections running the read probes [default: the workload's read_workers, else 2].
     #[arg(long, value_name = "N")]
     pub read_workers: Option<u32>,
 
-    /// Connections running the write mix.
+    /// Connections running the write mix [default: the workload's write_workers, else 2].
     #[arg(long, value_name = "N")]
     pub write_workers: Option<u32>,
 
-    /// Random seed for the table contents and parameters.
+    /// Random seed for the table contents and parameters [default: the workload's seed, else
+    /// 7].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
