@@ -3,11 +3,11 @@
 //! code.
 
 use crate::cli::{
-    CleanupArgs, Cli, Command, PrepareArgs, RunArgs, RunsArgs, ServerArgs, ServerCommand, ShowArgs,
-    TargetArgs, WorkloadArgs, WorkloadsArgs,
+    CleanupArgs, Cli, Command, ConnectArgs, PrepareArgs, RunArgs, RunsArgs, ServerArgs,
+    ServerCommand, ShowArgs, TargetArgs, WorkloadArgs, WorkloadsArgs,
 };
 use crate::error::{Error, Result};
-use crate::record::{RunRecord, RunStatus};
+use crate::record::RunRecord;
 use crate::server::{self, LocalServer, LocalServerOptions};
 use crate::settings::{Origin, Settings};
 use crate::store::{RunFilter, Store};
@@ -96,7 +96,7 @@ fn settings_of(
     t: &TargetArgs,
     run: Option<&RunArgs>,
 ) -> Result<(Settings, Plan)> {
-    let sets = parse_sets(&w.set)?;
+    let sets = parse_sets(&w.settings.set)?;
     let mut flags: Vec<(&str, String)> = Vec::new();
     let mut flag = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
@@ -104,25 +104,32 @@ fn settings_of(
         }
     };
     flag("threads", w.threads.map(|v| v.to_string()));
-    flag("tables", w.tables.map(|v| v.to_string()));
-    flag("table_size", w.table_size.map(|v| v.to_string()));
-    flag("rand_type", w.rand_type.clone());
-    flag("seed", w.seed.map(|v| v.to_string()));
-    flag("connect_timeout", t.connect_timeout.clone());
+    flag("tables", w.settings.tables.map(|v| v.to_string()));
+    flag("table_size", w.settings.table_size.map(|v| v.to_string()));
+    flag(
+        "rand_type",
+        w.settings.rand_type.map(|v| v.name().to_string()),
+    );
+    flag("seed", w.settings.seed.map(|v| v.to_string()));
+    flag("connect_timeout", t.conn.connect_timeout.clone());
     // The database: --database, else the one named in the target URL, else --set/file/default.
     let url_db = t
+        .conn
         .target
         .as_deref()
         .and_then(|u| Target::parse(u).ok())
         .and_then(|t| t.database);
     flag("database", t.database.clone().or(url_db));
     if let Some(r) = run {
-        flag("duration", r.duration.clone());
-        flag("warmup", r.warmup.clone());
-        flag("rate", r.rate.map(|v| v.to_string()));
+        flag("duration", r.timing.duration.clone());
+        flag("warmup", r.timing.warmup.clone());
+        flag("rate", r.timing.rate.map(|v| v.to_string()));
         flag("events", r.events.map(|v| v.to_string()));
         flag("report_interval", r.report_interval.clone());
-        flag("client_threads", r.client_threads.map(|v| v.to_string()));
+        flag(
+            "client_threads",
+            r.timing.client_threads.map(|v| v.to_string()),
+        );
     }
     let settings = Settings::resolve(workload, &sets, &flags)?;
     let plan = Plan::compile(workload, &settings)?;
@@ -140,7 +147,7 @@ pub(crate) struct Resolved {
 /// The target of a command: `--target`, else the server from `loadgate server start`, else (if
 /// allowed) a throwaway local server that lives as long as the returned value.
 pub(crate) fn resolve_target(
-    args: &TargetArgs,
+    args: &ConnectArgs,
     allow_throwaway: bool,
     server_args: &[String],
     quiet: bool,
@@ -202,8 +209,8 @@ pub(crate) fn timeout_of(s: &Settings) -> Duration {
 }
 
 fn prepare_cmd(a: PrepareArgs, quiet: bool) -> Result<()> {
-    let (w, s, plan) = resolve(&a.workload, &a.target, None)?;
-    let r = resolve_target(&a.target, false, &[], quiet)?;
+    let (w, s, plan) = resolve(&a.workload_args(), &a.target, None)?;
+    let r = resolve_target(&a.target.conn, false, &[], quiet)?;
     let rep = interruptible(
         &runtime()?,
         prepare::prepare(
@@ -232,8 +239,8 @@ fn prepare_cmd(a: PrepareArgs, quiet: bool) -> Result<()> {
 }
 
 fn cleanup_cmd(a: CleanupArgs) -> Result<()> {
-    let (w, s, plan) = resolve(&a.workload, &a.target, None)?;
-    let r = resolve_target(&a.target, false, &[], true)?;
+    let (w, s, plan) = resolve(&a.workload_args(), &a.target, None)?;
+    let r = resolve_target(&a.target.conn, false, &[], true)?;
     let rep = runtime()?.block_on(prepare::cleanup(
         &r.target,
         &plan,
@@ -293,7 +300,7 @@ fn adopt_prepared_size(
         return Ok((s, plan));
     };
     let mut sized = a.workload.clone();
-    sized.table_size = Some(rows as u64);
+    sized.settings.table_size = Some(rows as u64);
     let (mut s2, plan2) = settings_of(w, &sized, &a.target, Some(a))?;
     // Only when the size is what decides the tables' rows (a workload may size them otherwise).
     if !plan2.tables().all(|t| t.rows == rows) {
@@ -315,7 +322,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let fail_on = monitor_setup.settings.fail_on_alert;
     // Open the store first: a run that cannot be stored is not started.
     let mut store = Store::open(store_path)?;
-    let resolved = resolve_target(&a.target, true, &a.server_args, quiet)?;
+    let resolved = resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let target = resolved.target.clone();
     let rt = runtime()?;
     if resolved.throwaway {
@@ -358,7 +365,13 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             target: &target,
             quiet,
         };
-        let r = regress::trials::trials_cmd(&mut store, &spec, n, a.json, a.output.as_deref());
+        let r = regress::trials::trials_cmd(
+            &mut store,
+            &spec,
+            n,
+            a.format.is_json(),
+            a.output.as_deref(),
+        );
         drop(resolved);
         return r;
     }
@@ -372,7 +385,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         monitor: monitor_setup,
     };
     let done = runner::run_once(&job, &mut store)?;
-    emit(&done.record, a.json, a.output.as_deref())?;
+    emit(&done.record, a.format.is_json(), a.output.as_deref())?;
     drop(resolved);
     let alert = monitor::alert_error(
         format!("run {}", done.record.id.unwrap_or(0)),
@@ -423,26 +436,18 @@ fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
         )),
         other => other.into(),
     })?;
-    emit(&rec, a.json, None)
+    emit(&rec, a.format.is_json(), None)
 }
 
 fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     let store = Store::open(store_path)?;
-    let status = match a.status.as_deref() {
-        None => None,
-        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
-            Error::Usage(format!(
-                "--status `{s}`: use complete, partial, failed or running"
-            ))
-        })?),
-    };
     let items = store.list_runs(&RunFilter {
         workload: a.workload.clone(),
-        status,
-        set_id: a.set.clone(),
+        status: a.status,
+        set_id: a.run_set.clone(),
         limit: Some(a.limit),
     })?;
-    if a.json {
+    if a.format.is_json() {
         println!(
             "{}",
             serde_json::to_string_pretty(&items).unwrap_or_default()
@@ -559,7 +564,7 @@ fn workloads_cmd(a: WorkloadsArgs) -> Result<()> {
             }),
         }
     }
-    if a.json {
+    if a.format.is_json() {
         println!(
             "{}",
             serde_json::to_string_pretty(&items).unwrap_or_default()
@@ -606,16 +611,13 @@ fn describe_special(text: &str, source: workload::Source) -> Result<(String, Str
 }
 
 fn server_cmd(c: ServerCommand) -> Result<()> {
-    let (a, which) = match c {
-        ServerCommand::Start(a) => (a, 0),
-        ServerCommand::Stop(a) => (a, 1),
-        ServerCommand::Status(a) => (a, 2),
+    let (a, server_args, which) = match c {
+        ServerCommand::Start(a) => (a.common, a.server.server_args, 0),
+        ServerCommand::Stop(a) => (a, Vec::new(), 1),
+        ServerCommand::Status(a) => (a, Vec::new(), 2),
     };
-    let ServerArgs {
-        state_dir,
-        server_args,
-        json,
-    } = a;
+    let ServerArgs { state_dir, format } = a;
+    let json = format.is_json();
     let dir: PathBuf = state_dir.unwrap_or_else(server::default_state_dir);
     let print = |s: Option<&server::DetachedState>, verb: &str| {
         if json {

@@ -1,10 +1,9 @@
 //! The `loadgate` binary: parse arguments, set up logging, run, map the outcome to an exit code.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = loadgate::cli::Cli::parse();
+    let cli = loadgate::cli::Cli::parse_args();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",

@@ -485,7 +485,7 @@ fn an_unknown_workload_lists_the_available_ones() {
 fn bad_settings_name_the_setting() {
     let d = scratch();
     for (args, needle) in [
-        (vec!["--rand-type", "bell"], "rand_type"),
+        (vec!["--rand-type", "bell"], "'bell' for '--rand-type"),
         (vec!["--set", "range_size=wide"], "range_size"),
         (vec!["--set", "nosuch=1"], "unknown setting"),
         (vec!["--duration", "soon"], "duration"),

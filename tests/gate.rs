@@ -145,7 +145,7 @@ fn trials_are_one_set_and_runs_filter_by_set() {
     let url = fresh_db("g_trials");
     prepare(d.path(), &url);
     let set = trials(d.path(), &url, 3, &[]);
-    let listed = json(&lg_run(d.path(), &["runs", "--set", &set, "--json"]));
+    let listed = json(&lg_run(d.path(), &["runs", "--run-set", &set, "--json"]));
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 3);
     assert!(listed.iter().all(|r| r["set_id"] == set.as_str()));
@@ -159,7 +159,10 @@ fn trials_are_one_set_and_runs_filter_by_set() {
     }
     seeds.dedup();
     assert_eq!(seeds.len(), 3, "{seeds:?}");
-    let none = json(&lg_run(d.path(), &["runs", "--set", "nosuch", "--json"]));
+    let none = json(&lg_run(
+        d.path(),
+        &["runs", "--run-set", "nosuch", "--json"],
+    ));
     assert!(none.as_array().unwrap().is_empty());
     // The text listing shows the set.
     let text = ok(lg_run(d.path(), &["runs"]));
@@ -406,7 +409,7 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
     // Pair 1 runs A then B, pair 2 B then A.
     assert!(ids[0] < ids[1] && (pairs < 2 || ids[3] < ids[2]), "{ids:?}");
     let set_b = g["b"]["set_id"].as_str().unwrap();
-    let listed = json(&lg_run(d.path(), &["runs", "--set", set_b, "--json"]));
+    let listed = json(&lg_run(d.path(), &["runs", "--run-set", set_b, "--json"]));
     assert_eq!(listed.as_array().unwrap().len(), pairs);
 
     let el = xml_elements(&std::fs::read_to_string(&xml).unwrap());
@@ -556,7 +559,7 @@ fn gate_against_a_baseline_writes_markdown() {
     // what they ran.
     ok(lg_run(
         d.path(),
-        &["baseline", "save", "fell", "--set", &set],
+        &["baseline", "save", "fell", "--run-set", &set],
     ));
     let db = rusqlite::Connection::open(d.path().join("store.db")).unwrap();
     db.execute(
@@ -611,16 +614,20 @@ fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
     // A baseline needs two trials: say how many.
     let one = trials(d.path(), &url, 1, &[]);
     err(
-        &["baseline", "save", "x", "--set", &one],
+        &["baseline", "save", "x", "--run-set", &one],
         2,
         "a baseline needs at least 2, got 1",
     );
     let two = trials(d.path(), &url, 2, &[]);
     ok(lg_run(
         d.path(),
-        &["baseline", "save", "main", "--set", &two],
+        &["baseline", "save", "main", "--run-set", &two],
     ));
-    err(&["baseline", "save", "main", "--set", &two], 2, "--force");
+    err(
+        &["baseline", "save", "main", "--run-set", &two],
+        2,
+        "--force",
+    );
     // Empty run set.
     err(
         &["compare", "--baseline", "main", "--candidate", "nosuch"],
@@ -681,7 +688,7 @@ fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
     err(
         &["gate", "--ab", "--target", &url, "--format", "pdf"],
         2,
-        "report format `pdf`",
+        "'pdf' for '--format",
     );
     err(
         &["compare", "--baseline", "main", "--margin", "3"],
@@ -710,7 +717,7 @@ fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
     err(
         &["history", "oltp_read_write", "--metric", "qps"],
         2,
-        "use tps, p99 or error_rate",
+        "'qps' for '--metric",
     );
     assert_eq!(
         runs_in_store(d.path()),

@@ -28,7 +28,7 @@ pub(super) fn run_setup(
             disabled: a.no_monitor,
             interval: a.monitor_interval.as_deref(),
             thresholds: &a.alerts.thresholds,
-            fail_on_alert: a.alerts.fail_on_alert.as_deref(),
+            fail_on_alert: a.alerts.fail_on.map(Level::as_str),
         },
     )
     .map_err(Error::Usage)?;
@@ -78,7 +78,7 @@ fn settings_of(a: &AlertArgs, interval: Option<&str>) -> Result<MonitorSettings>
             disabled: false,
             interval,
             thresholds: &a.thresholds,
-            fail_on_alert: a.fail_on_alert.as_deref(),
+            fail_on_alert: a.fail_on.map(Level::as_str),
         },
     )
     .map_err(Error::Usage)
@@ -96,12 +96,7 @@ fn connect_timeout(s: Option<&str>) -> Result<Duration> {
 /// `loadgate monitor`: sample any server until `--duration` or Ctrl-C, store the session.
 pub(super) fn monitor_cmd(store_path: &Path, a: MonitorArgs, quiet: bool) -> Result<()> {
     let settings = settings_of(&a.alerts, Some(&a.interval))?;
-    let duration = a
-        .duration
-        .as_deref()
-        .map(|d| parse_duration(d).map_err(|m| Error::Usage(format!("--duration: {m}"))))
-        .transpose()?
-        .filter(|d| *d > 0.0);
+    let duration = a.duration.filter(|d| *d > 0.0);
     let timeout = connect_timeout(a.target.connect_timeout.as_deref())?;
     let mut store = Store::open(store_path)?;
     let resolved = resolve_target(&a.target, false, &[], quiet)?;
@@ -149,7 +144,7 @@ pub(super) fn monitor_cmd(store_path: &Path, a: MonitorArgs, quiet: bool) -> Res
     let mut rep = m.stop();
     mon::finish_run_report(&mut rep, None, None);
     let id = store.insert_monitor_session(&rep)?;
-    if a.json {
+    if a.format.is_json() {
         let mut v = serde_json::to_value(&rep).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("schema".into(), "loadgate.monitor/v1".into());
@@ -185,27 +180,14 @@ pub(super) fn health_cmd(a: HealthArgs) -> Result<()> {
         code: health::UNKNOWN,
     };
     let mut thresholds = crate::record::Thresholds::default();
-    for f in &a.thresholds {
+    for f in &a.alerts.thresholds {
         let (m, t) = config::parse_threshold_flag(f).map_err(|m| unknown(Error::Usage(m)))?;
         if let Some(slot) = config::threshold_mut(&mut thresholds, &m) {
             *slot = t;
         }
     }
-    let fail_on = match Level::parse(&a.fail_on) {
-        Some(l) => l,
-        None => {
-            return Err(unknown(Error::Usage(format!(
-                "--fail-on `{}`: use warning or critical",
-                a.fail_on
-            ))))
-        }
-    };
-    let window = match a.window.as_deref() {
-        None => Duration::ZERO,
-        Some(w) => Duration::from_secs_f64(
-            parse_duration(w).map_err(|m| unknown(Error::Usage(format!("--window: {m}"))))?,
-        ),
-    };
+    let fail_on = a.alerts.fail_on.unwrap_or(Level::Warning);
+    let window = Duration::from_secs_f64(a.window.unwrap_or(0.0));
     let timeout = connect_timeout(a.target.connect_timeout.as_deref()).map_err(unknown)?;
     let resolved = resolve_target(&a.target, false, &[], true).map_err(unknown)?;
     let rep = runtime().map_err(unknown)?.block_on(health::check(
@@ -214,7 +196,7 @@ pub(super) fn health_cmd(a: HealthArgs) -> Result<()> {
         &thresholds,
         window,
     ));
-    let text = if a.json {
+    let text = if a.format.is_json() {
         serde_json::to_string_pretty(&rep).unwrap_or_default() + "\n"
     } else {
         health::render_text(&rep)

@@ -5,6 +5,7 @@ use super::report;
 use super::spec;
 use super::sync::{self, SyncResult};
 use super::{BulkError, BulkFlags, BulkSettings};
+use crate::cli::values::BulkFormat;
 use crate::cli::BulkArgs;
 use crate::error::{Error, Result};
 use crate::record::{
@@ -79,20 +80,27 @@ fn limit_driver_buffers() {
 /// Run `loadgate bulk`.
 pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
     limit_driver_buffers();
+    let format = a.output_format();
+    let markdown = format == BulkFormat::Markdown;
     let spec = spec::load(&a.workload)?;
     let url_db = a
         .target
+        .conn
         .target
         .as_deref()
         .and_then(|u| Target::parse(u).ok())
         .and_then(|t| t.database);
     let flags = BulkFlags {
-        strategy: a.strategy.clone(),
+        strategy: if a.strategy.is_empty() {
+            None
+        } else {
+            Some(crate::cli::values::strategies(&a.strategy).map_err(Error::Usage)?)
+        },
         repeats: a.repeats,
         rows: a.rows,
         batch_size: a.batch_size,
         workers: a.workers,
-        on_bad_row: a.on_bad_row.clone(),
+        on_bad_row: a.on_bad_row,
         database: a.target.database.clone().or(url_db),
         seed: a.seed,
         revision: a.revision,
@@ -103,7 +111,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         force: a.force,
         source: a.source.clone(),
         source_table: a.source_table.clone(),
-        connect_timeout: a.target.connect_timeout.clone(),
+        connect_timeout: a.target.conn.connect_timeout.clone(),
     };
     let settings = BulkSettings::resolve(&spec, &flags).map_err(Error::from)?;
     let source = match &a.source {
@@ -124,7 +132,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         return dump_tsv(&spec, &settings, path, quiet);
     }
     let mut store = Store::open(store_path)?;
-    let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
+    let resolved = crate::app::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let target = resolved.target.clone();
     if let Some(src) = &source {
         if (
@@ -255,7 +263,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
                 &serde_json::to_value(&r).unwrap_or_default(),
             )?;
             let started = !r.method.is_empty();
-            if !started || a.json {
+            if !started || format == BulkFormat::Json {
                 // Failed before any row was sent: the error says why.
             } else if single {
                 print!("{}", report::render_one(&r, Some(id)));
@@ -290,7 +298,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         }
     }
     drop(rt);
-    if a.json {
+    if format == BulkFormat::Json {
         let v: Vec<serde_json::Value> = results
             .iter()
             .map(|(id, r)| serde_json::json!({ "run_id": id, "round": r.round, "result": r }))
@@ -298,7 +306,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if !single {
         let rs: Vec<SyncResult> = results.iter().map(|(_, r)| r.clone()).collect();
-        if !a.markdown {
+        if !markdown {
             println!(
                 "Strategies compared on a fresh `{}`.`{}`, {} rows, {} worker(s){} (runs {}):",
                 settings.database,
@@ -319,9 +327,9 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         }
         print!(
             "{}",
-            report::render_table(&rs, &settings.strategies, rounds, a.markdown)
+            report::render_table(&rs, &settings.strategies, rounds, markdown)
         );
-        if !a.markdown {
+        if !markdown {
             println!("{}", report::TABLE_NOTE);
             if rounds > 1 {
                 println!("{}", report::REPEATS_NOTE);

@@ -160,12 +160,12 @@ pub struct BulkSettings {
 /// What the command line says; `None` means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct BulkFlags {
-    pub strategy: Option<String>,
+    pub strategy: Option<Vec<Strategy>>,
     pub repeats: Option<u32>,
     pub rows: Option<u64>,
     pub batch_size: Option<usize>,
     pub workers: Option<u32>,
-    pub on_bad_row: Option<String>,
+    pub on_bad_row: Option<BadRowPolicy>,
     pub database: Option<String>,
     pub seed: Option<u64>,
     pub revision: Option<u32>,
@@ -202,12 +202,11 @@ impl BulkSettings {
                 ))),
             }
         };
-        let strategy = f
-            .strategy
-            .clone()
-            .or(file_str("strategy")?)
-            .unwrap_or_else(|| "values".into());
-        let strategies = parse_strategies(&strategy).map_err(usage)?;
+        let strategies = match &f.strategy {
+            Some(list) => list.clone(),
+            None => parse_strategies(&file_str("strategy")?.unwrap_or_else(|| "values".into()))
+                .map_err(usage)?,
+        };
         let repeats = match f.repeats {
             Some(r) => r,
             None => file_int("repeats")?.unwrap_or(1).max(0) as u32,
@@ -233,13 +232,14 @@ impl BulkSettings {
         if workers == 0 || workers > 256 {
             return Err(usage(format!("--workers must be 1 to 256, got {workers}")));
         }
-        let policy = f
-            .on_bad_row
-            .clone()
-            .or(file_str("on_bad_row")?)
-            .unwrap_or_else(|| "stop".into());
-        let on_bad_row = BadRowPolicy::parse(&policy)
-            .ok_or_else(|| usage(format!("--on-bad-row `{policy}`: use stop or skip")))?;
+        let on_bad_row = match f.on_bad_row {
+            Some(p) => p,
+            None => {
+                let policy = file_str("on_bad_row")?.unwrap_or_else(|| "stop".into());
+                BadRowPolicy::parse(&policy)
+                    .ok_or_else(|| usage(format!("--on-bad-row `{policy}`: use stop or skip")))?
+            }
+        };
         let database = f
             .database
             .clone()
@@ -488,7 +488,7 @@ mod tests {
     fn repeats_are_bounded_and_each_repeat_starts_fresh() {
         let spec = spec::load("bulk_sync").unwrap();
         let f = |strategy: &str, repeats: Option<u32>| BulkFlags {
-            strategy: Some(strategy.into()),
+            strategy: Some(parse_strategies(strategy).unwrap()),
             repeats,
             ..Default::default()
         };

@@ -1,6 +1,8 @@
 //! Arguments of the embedded monitor (`run`), `monitor` and `health`.
 
-use super::TargetArgs;
+use super::values::{self, TextOrJson};
+use super::{ConnectArgs, FormatArgs};
+use crate::record::Level;
 use clap::Args;
 
 /// The monitor's flags on `run`.
@@ -10,8 +12,9 @@ pub struct RunMonitorArgs {
     #[arg(long)]
     pub no_monitor: bool,
 
-    /// Server sample interval of the embedded monitor, e.g. 1s [default: 1s].
-    #[arg(long, value_name = "DURATION")]
+    /// Server sample interval of the embedded monitor, e.g. 1s [default: the workload's
+    /// [monitor] interval, else 1s].
+    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
     pub monitor_interval: Option<String>,
 
     #[command(flatten)]
@@ -31,23 +34,30 @@ pub struct AlertArgs {
     #[arg(long = "threshold", value_name = "METRIC=WARN,CRIT")]
     pub thresholds: Vec<String>,
 
-    /// Exit with code 6 when an alert at this level or above was raised: warning or critical.
-    #[arg(long, value_name = "LEVEL")]
-    pub fail_on_alert: Option<String>,
+    /// Fail at this level or above: `run` and `monitor` exit 6 when such an alert was raised
+    /// [default: the workload's fail_on_alert, else never]; `health` fails (non-zero exit) on
+    /// such a state [default: warning; critical lets a warning exit 0, for a liveness probe].
+    #[arg(
+        long,
+        visible_alias = "fail-on-alert",
+        value_name = "LEVEL",
+        value_enum
+    )]
+    pub fail_on: Option<Level>,
 }
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: ConnectArgs,
 
     /// Sample interval, e.g. 1s, 500ms.
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = values::duration_text)]
     pub interval: String,
 
-    /// Stop after this long, e.g. 60s (default: until Ctrl-C).
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    /// Stop after this long, e.g. 60s; 0 = until Ctrl-C [default: until Ctrl-C].
+    #[arg(long, value_name = "DURATION", value_parser = values::seconds)]
+    pub duration: Option<f64>,
 
     #[command(flatten)]
     pub alerts: AlertArgs,
@@ -56,30 +66,23 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
 
-    /// Print the session as JSON at the end instead of the text summary.
-    #[arg(long)]
-    pub json: bool,
+    // Output at the end: the text summary or the session as JSON.
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: ConnectArgs,
 
     /// Measure the ratios over this window instead of since the server started, e.g. 5s.
-    #[arg(long, value_name = "DURATION")]
-    pub window: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = values::seconds)]
+    pub window: Option<f64>,
 
-    /// Alert threshold (repeatable), as for `run`: METRIC=WARNING,CRITICAL or METRIC=off.
-    #[arg(long = "threshold", value_name = "METRIC=WARN,CRIT")]
-    pub thresholds: Vec<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
-    /// The lowest state that fails (non-zero exit): warning (default) or critical. With
-    /// critical, a warning exits 0 (for a liveness probe).
-    #[arg(long, value_name = "LEVEL", default_value = "warning")]
-    pub fail_on: String,
-
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }

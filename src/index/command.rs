@@ -135,6 +135,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     let spec = spec::load(&a.workload, &sets)?;
     let url_db = a
         .target
+        .conn
         .target
         .as_deref()
         .and_then(|u| Target::parse(u).ok())
@@ -148,14 +149,14 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         write_workers: a.write_workers,
         seed: a.seed,
         database: a.target.database.clone().or(url_db),
-        connect_timeout: a.target.connect_timeout.clone(),
+        connect_timeout: a.target.conn.connect_timeout.clone(),
         keep: a.keep,
         reuse: a.reuse,
         force: a.force,
     };
     let s = IndexSettings::resolve(&spec, &flags)?;
     let mut store = Store::open(store_path)?;
-    let resolved = crate::app::resolve_target(&a.target, true, &a.server_args, quiet)?;
+    let resolved = crate::app::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let t = resolved.target.clone();
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let (info, vars) = interruptible(&rt, async {
@@ -320,7 +321,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     let json = serde_json::to_value(&rep).unwrap_or_default();
     store.put_evidence(after_id, "index_report", "report", &json)?;
     store.put_evidence(before_id, "index_report", "report", &json)?;
-    if a.json {
+    if a.format.is_json() {
         println!(
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()

@@ -1,4 +1,4 @@
-//! Named baselines: `baseline save NAME [--set SET]`, `list`, `show NAME`, `rm NAME`.
+//! Named baselines: `baseline save NAME [--run-set SET]`, `list`, `show NAME`, `rm NAME`.
 //!
 //! A baseline is a run set frozen under a name, with the testbed fingerprint, the workload and
 //! its hash, and the settings it was measured with; its runs' metrics are copied so that it
@@ -8,9 +8,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::cli::BaselineCommand;
 use super::compare::usable_runs;
 use super::{comparable_settings, mean_of, Metric, RegressError, RunValues};
+use crate::cli::regress::BaselineCommand;
 use crate::error::Result;
 use crate::report::rfc3339;
 use crate::store::{Baseline, BaselineRun, RunMetrics, Store};
@@ -199,13 +199,13 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
     match cmd {
         BaselineCommand::Save(a) => {
             let mut store = Store::open(store_path)?;
-            let set = match &a.set {
+            let set = match &a.run_set {
                 Some(s) => s.clone(),
                 None => store
                     .last_run_set(SAVABLE_KINDS)?
                     .ok_or_else(|| {
                         RegressError::NoSet(
-                            "no run set is stored yet: run `loadgate run WORKLOAD --trials 5` first, or name one with --set".into(),
+                            "no run set is stored yet: run `loadgate run WORKLOAD --trials 5` first, or name one with --run-set".into(),
                         )
                     })?
                     .set_id,
@@ -237,7 +237,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
                     list.push(b);
                 }
             }
-            if a.json {
+            if a.format.is_json() {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
@@ -255,7 +255,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
         BaselineCommand::Show(a) => {
             let store = Store::open(store_path)?;
             let b = load(&store, &a.name)?;
-            if a.json {
+            if a.format.is_json() {
                 println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
             } else {
                 print!("{}", render_show(&b));

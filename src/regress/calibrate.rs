@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::cli::CalibrateArgs;
 use super::compare::{margins, needed_for_margin};
 use super::trials::{open_set, run_trials, TrialSpec};
 use super::{mean_of, Metric, RegressError, RunValues, ERROR_RATE_FLOOR};
+use crate::cli::regress::CalibrateArgs;
 use crate::error::Result;
 use crate::stats::{run_noise, Config};
 use crate::store::{Calibration, Store};
@@ -125,7 +125,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         }
         .into());
     }
-    let threads = super::gate::thread_list(a.trial.threads.as_deref())?;
+    let threads = super::gate::thread_list(&a.trial.threads);
     if threads.len() > 1 {
         return Err(crate::error::Error::Usage(
             "calibrate runs one thread count; calibrate each separately".into(),
@@ -182,7 +182,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         pairs_for_5pct: needed_for_margin(tps * std::f64::consts::SQRT_2, Metric::Tps, 0.05, &cfg),
         calibration: c,
     };
-    if a.json {
+    if a.format.is_json() {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()

@@ -12,9 +12,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::ab::{run_ab, AbCase, AbOptions};
-use super::cli::{
-    AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
-};
 use super::compare::{
     calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
 };
@@ -22,6 +19,10 @@ use super::report::{GateReport, Outcome, ReportKind, Side};
 use super::trials::{open_set, run_trials, TrialSpec};
 use super::{settings_diff, RegressError};
 use crate::app::{parse_sets, resolve, resolve_target, runtime, timeout_of, Resolved};
+use crate::cli::regress::{
+    AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
+};
+use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -62,44 +63,13 @@ fn sequential_config(cfg: &Config, p: &PairsArgs) -> SequentialConfig {
 }
 
 /// Renders the report in `format`.
-pub fn render(report: &GateReport, format: &str) -> Result<String> {
-    Ok(match format {
-        "text" => crate::report::gate::text(report),
-        "json" => crate::report::gate::json(report),
-        "markdown" | "md" => crate::report::markdown::render(report),
-        "junit" | "xml" => crate::report::junit::render(report),
-        other => {
-            return Err(Error::Usage(format!(
-                "--format `{other}`: use text, json, markdown or junit"
-            )))
-        }
-    })
-}
-
-/// Checks the output flags before any trial runs.
-pub fn check_output(out: &OutputArgs) -> Result<Vec<(String, std::path::PathBuf)>> {
-    const FORMATS: &[&str] = &["text", "json", "markdown", "md", "junit", "xml"];
-    let bad = |f: &str| {
-        Error::Usage(format!(
-            "report format `{f}`: use text, json, markdown or junit"
-        ))
-    };
-    if !FORMATS.contains(&out.format.as_str()) {
-        return Err(bad(&out.format));
+pub fn render(report: &GateReport, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Text => crate::report::gate::text(report),
+        ReportFormat::Json => crate::report::gate::json(report),
+        ReportFormat::Markdown => crate::report::markdown::render(report),
+        ReportFormat::Junit => crate::report::junit::render(report),
     }
-    let mut extra = Vec::new();
-    for r in &out.reports {
-        let (f, path) = r.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "--report `{r}`: expected FORMAT=FILE, e.g. junit=gate.xml"
-            ))
-        })?;
-        if !FORMATS.contains(&f) {
-            return Err(bad(f));
-        }
-        extra.push((f.to_string(), std::path::PathBuf::from(path)));
-    }
-    Ok(extra)
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -111,8 +81,8 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// Writes the report where the flags say, then turns the outcome into the exit status.
 pub fn emit(report: &GateReport, out: &OutputArgs, quiet: bool) -> Result<()> {
-    let extra = check_output(out)?;
-    let main = render(report, &out.format)?;
+    let format = out.format.get();
+    let main = render(report, format);
     match &out.output {
         Some(p) => write_file(p, &main)?,
         None => {
@@ -120,10 +90,13 @@ pub fn emit(report: &GateReport, out: &OutputArgs, quiet: bool) -> Result<()> {
             let _ = std::io::stdout().lock().write_all(main.as_bytes());
         }
     }
-    for (f, p) in &extra {
-        write_file(p, &render(report, f)?)?;
+    for (f, p) in &out.reports {
+        write_file(p, &render(report, *f))?;
     }
-    if !quiet && (out.output.is_some() || out.format != "text") && report.outcome == Outcome::Pass {
+    if !quiet
+        && (out.output.is_some() || format != ReportFormat::Text)
+        && report.outcome == Outcome::Pass
+    {
         eprintln!("{}", report.headline());
     }
     verdict(report)
@@ -142,7 +115,6 @@ pub fn verdict(report: &GateReport) -> Result<()> {
 
 /// `loadgate compare --baseline NAME [--candidate SET]`.
 pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()> {
-    check_output(&a.out)?;
     let cfg = stats_config(&a.verdict)?;
     let store = Store::open(store_path)?;
     let baseline = super::baseline::load(&store, &a.baseline)?;
@@ -174,26 +146,18 @@ pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()
     emit(&report, &a.out, _quiet)
 }
 
-/// Parses `--threads 1,4,16`.
-pub fn thread_list(s: Option<&str>) -> Result<Vec<Option<u32>>> {
-    let Some(s) = s else {
-        return Ok(vec![None]);
-    };
+/// The thread counts of `--threads 1,4,16`, each once; `[None]` (the settings decide) for none.
+pub fn thread_list(list: &[u32]) -> Vec<Option<u32>> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let n: u32 = part.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Error::Usage(format!(
-                "--threads `{s}`: expected a positive number or a list such as 1,4,16"
-            ))
-        })?;
-        if !out.contains(&Some(n)) {
-            out.push(Some(n));
+    for n in list {
+        if !out.contains(&Some(*n)) {
+            out.push(Some(*n));
         }
     }
     if out.is_empty() {
-        return Err(Error::Usage(format!("--threads `{s}`: no thread count")));
+        out.push(None);
     }
-    Ok(out)
+    out
 }
 
 /// One side of a job, resolved.
@@ -214,24 +178,19 @@ fn resolve_side(
     extra_sets: &[String],
     target_url: Option<&String>,
 ) -> Result<(Workload, Settings, Plan)> {
+    let mut settings = t.settings.clone();
+    settings.set.extend(extra_sets.iter().cloned());
     let w = WorkloadArgs {
         workload: workload.to_string(),
         threads,
-        tables: t.tables,
-        table_size: t.table_size,
-        rand_type: t.rand_type.clone(),
-        seed: t.seed,
-        set: t.set.iter().chain(extra_sets).cloned().collect(),
+        settings,
     };
-    let ta = TargetArgs {
-        target: target_url.cloned().or_else(|| t.target.target.clone()),
-        ..t.target.clone()
-    };
+    let mut ta = t.target.clone();
+    if let Some(url) = target_url {
+        ta.conn.target = Some(url.clone());
+    }
     let r = RunArgs {
-        duration: t.duration.clone(),
-        warmup: t.warmup.clone(),
-        rate: t.rate,
-        client_threads: t.client_threads,
+        timing: t.timing.clone(),
         ..RunArgs::default()
     };
     parse_sets(extra_sets)?;
@@ -246,7 +205,7 @@ pub(crate) fn setup_single(
     quiet: bool,
 ) -> Result<(SideSetup, Resolved)> {
     let (w, s, plan) = resolve_side(t, &t.workload, threads, &[], None)?;
-    let resolved = resolve_target(&t.target, true, &t.server_args, quiet)?;
+    let resolved = resolve_target(&t.target.conn, true, &t.server.server_args, quiet)?;
     Ok((
         SideSetup {
             workload: w,
@@ -262,7 +221,10 @@ pub(crate) fn setup_single(
 /// A target URL with its password resolved like `--target`'s.
 fn parse_target(url: &str, t: &TargetArgs) -> Result<Target> {
     let mut target = Target::parse(url)?;
-    target.resolve_password(t.password_file.as_deref(), std::env::var("MYSQL_PWD").ok())?;
+    target.resolve_password(
+        t.conn.password_file.as_deref(),
+        std::env::var("MYSQL_PWD").ok(),
+    )?;
     Ok(target)
 }
 
@@ -378,11 +340,9 @@ fn ab_job(
     v: &VerdictArgs,
     pairs: &PairsArgs,
     force_prepare: bool,
-    out: &OutputArgs,
     quiet: bool,
 ) -> Result<GateReport> {
     let started = Instant::now();
-    check_output(out)?;
     let cfg = stats_config(v)?;
     let seq = sequential_config(&cfg, pairs);
     if seq.max_pairs < seq.min_pairs.max(2) {
@@ -406,7 +366,7 @@ fn ab_job(
         }
         .into());
     }
-    let threads = thread_list(trial.threads.as_deref())?;
+    let threads = thread_list(&trial.threads);
     let most = super::ab::max_hypotheses(cfg.alpha) / super::Metric::ALL.len();
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
@@ -429,18 +389,18 @@ fn ab_job(
     let url_a = sides
         .target_a
         .clone()
-        .or_else(|| trial.target.target.clone());
+        .or_else(|| trial.target.conn.target.clone());
     let url_b = sides
         .target_b
         .clone()
-        .or_else(|| trial.target.target.clone());
+        .or_else(|| trial.target.conn.target.clone());
     let mut store = Store::open(store_path)?;
     let mut shared: Option<Resolved> = None;
     if url_a.is_none() || url_b.is_none() {
         shared = Some(resolve_target(
-            &trial.target,
+            &trial.target.conn,
             true,
-            &trial.server_args,
+            &trial.server.server_args,
             quiet,
         )?);
     }
@@ -617,7 +577,7 @@ fn ab_job(
 /// `loadgate ab`.
 pub fn ab_cmd(store_path: &Path, a: AbArgs, quiet: bool) -> Result<()> {
     let report = ab_job(
-        store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, &a.out, quiet,
+        store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, quiet,
     )?;
     emit(&report, &a.out, quiet)
 }
@@ -636,7 +596,7 @@ pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
         }
         None if a.ab || a.sides.any() => {
             let report = ab_job(
-                store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, &a.out, quiet,
+                store_path, &a.trial, &a.sides, &a.verdict, &a.pairs, a.prepare, quiet,
             )?;
             emit(&report, &a.out, quiet)
         }
@@ -649,7 +609,6 @@ pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
 /// `gate --baseline NAME`: N fresh trials compared with the baseline.
 fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Result<GateReport> {
     let started = Instant::now();
-    check_output(&a.out)?;
     let cfg = stats_config(&a.verdict)?;
     let mut store = Store::open(store_path)?;
     let baseline = super::baseline::load(&store, name)?;
@@ -684,7 +643,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         }
         .into());
     }
-    let threads = thread_list(a.trial.threads.as_deref())?;
+    let threads = thread_list(&a.trial.threads);
     if threads.len() > 1 {
         return Err(Error::Usage(
             "gate --baseline runs one thread count (the baseline's); a list of thread counts needs --ab".into(),

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::cli::HistoryArgs;
 use super::{comparable_settings, Metric, RegressError, RunValues};
+use crate::cli::regress::HistoryArgs;
 use crate::error::Result;
 use crate::report::rfc3339;
 use crate::stats::{e_divisive, ChangePointConfig, StatsError};
@@ -221,12 +221,7 @@ pub fn render(h: &History) -> String {
 
 /// `loadgate history`.
 pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
-    let metric = Metric::parse(&a.metric).ok_or_else(|| {
-        RegressError::Invalid(format!(
-            "--metric `{}`: use tps, p99 or error_rate",
-            a.metric
-        ))
-    })?;
+    let metric = a.metric;
     let mut cfg = ChangePointConfig::default();
     if let Some(m) = a.min_segment {
         cfg.min_segment = m;
@@ -246,7 +241,7 @@ pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
         .into());
     }
     let h = build(&a.workload, metric, &runs, &cfg)?;
-    if a.json {
+    if a.format.is_json() {
         println!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
     } else {
         print!("{}", render(&h));

@@ -38,7 +38,6 @@
 pub mod ab;
 pub mod baseline;
 pub mod calibrate;
-pub mod cli;
 pub mod compare;
 pub mod gate;
 pub mod history;
@@ -210,7 +209,7 @@ pub enum RegressError {
     #[error("{0}")]
     NoSet(String),
 
-    #[error("run set `{set}` holds no runs; see `loadgate runs --set {set}`")]
+    #[error("run set `{set}` holds no runs; see `loadgate runs --run-set {set}`")]
     EmptySet { set: String },
 
     #[error(

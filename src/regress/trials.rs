@@ -217,7 +217,7 @@ pub fn set_summary(set_id: &str, recs: &[RunRecord]) -> String {
     }
     let _ = writeln!(
         o,
-        "Save it as a baseline: loadgate baseline save NAME --set {set_id}"
+        "Save it as a baseline: loadgate baseline save NAME --run-set {set_id}"
     );
     o
 }

@@ -4,7 +4,9 @@
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-use crate::cli::TargetArgs;
+use super::values::{self, ReportFormat, TextOrJson};
+use super::{FormatArgs, ServerOptArgs, SettingArgs, TargetArgs, TimingArgs};
+use crate::regress::Metric;
 
 /// The workload, its settings and the target, for commands that run trials.
 #[derive(Debug, Args, Clone, Default)]
@@ -13,52 +15,22 @@ pub struct TrialArgs {
     #[arg(default_value = "oltp_read_write")]
     pub workload: String,
 
-    /// Concurrent workers. `ab` and `gate --ab` take a list (1,4,16): one comparison per count.
-    #[arg(long, value_name = "N[,N...]")]
-    pub threads: Option<String>,
+    /// Concurrent workers [default: the workload's threads, else 1]. `ab` and `gate --ab` take
+    /// a list (1,4,16): one comparison per count.
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', value_parser = values::thread_count)]
+    pub threads: Vec<u32>,
 
-    /// Number of tables.
-    #[arg(long, value_name = "N")]
-    pub tables: Option<u32>,
-
-    /// Rows per table.
-    #[arg(long, value_name = "N")]
-    pub table_size: Option<u64>,
-
-    /// Default random distribution: uniform, special, gaussian, pareto, zipfian.
-    #[arg(long, value_name = "DIST")]
-    pub rand_type: Option<String>,
-
-    /// Random seed for every trial (default: a fresh seed per trial, shared by an A/B pair).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// Override any setting on both sides (repeatable): --set range_size=50.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub settings: SettingArgs,
 
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Measured time of each trial after its warm-up, e.g. 10s.
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
 
-    /// Warm-up of each trial (not measured).
-    #[arg(long, value_name = "DURATION")]
-    pub warmup: Option<String>,
-
-    /// Open loop: target transactions per second over all workers.
-    #[arg(long, value_name = "TPS")]
-    pub rate: Option<f64>,
-
-    /// Client runtime threads (0 = one per worker; fewer threads each serve several workers).
-    #[arg(long, value_name = "N")]
-    pub client_threads: Option<u32>,
-
-    /// Extra option for the throwaway server (repeatable).
-    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub server_args: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerOptArgs,
 }
 
 /// How A and B differ. Anything not given is the same on both sides.
@@ -146,17 +118,18 @@ pub struct PairsArgs {
 /// Where the verdict goes.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
-    /// Format of the report on stdout or in --output: text, json, markdown, junit.
-    #[arg(long, default_value = "text", value_name = "FORMAT")]
-    pub format: String,
+    // Format of the report on stdout or in --output.
+    #[command(flatten)]
+    pub format: FormatArgs<ReportFormat>,
 
     /// Write the report to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Also write the report in another format (repeatable): --report junit=gate.xml.
-    #[arg(long = "report", value_name = "FORMAT=FILE")]
-    pub reports: Vec<String>,
+    /// Also write the report in another format (repeatable): --report junit=gate.xml (formats
+    /// as for --format).
+    #[arg(long = "report", value_name = "FORMAT=FILE", value_parser = values::parse_report)]
+    pub reports: Vec<(ReportFormat, PathBuf)>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +150,7 @@ pub struct BaselineSaveArgs {
     pub name: String,
     /// Run set to save [default: the last set of `run --trials`, `gate` or `calibrate`].
     #[arg(long, value_name = "SET")]
-    pub set: Option<String>,
+    pub run_set: Option<String>,
     /// Replace a baseline of the same name.
     #[arg(long)]
     pub force: bool,
@@ -185,17 +158,15 @@ pub struct BaselineSaveArgs {
 
 #[derive(Debug, Args)]
 pub struct BaselineListArgs {
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
 pub struct BaselineShowArgs {
     pub name: String,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
@@ -282,9 +253,9 @@ pub struct HistoryArgs {
     /// Workload name as stored (see `loadgate runs`).
     pub workload: String,
 
-    /// tps, p99 or error_rate.
-    #[arg(long, default_value = "tps", value_name = "METRIC")]
-    pub metric: String,
+    /// The metric.
+    #[arg(long, value_enum, default_value_t = Metric::Tps, value_name = "METRIC")]
+    pub metric: Metric,
 
     /// Only this testbed fingerprint (default: every testbed, one series each).
     #[arg(long, value_name = "FP")]
@@ -294,9 +265,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "N")]
     pub min_segment: Option<usize>,
 
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }
 
 #[derive(Debug, Args)]
@@ -312,7 +282,6 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub prepare: bool,
 
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
 }

@@ -1,0 +1,201 @@
+//! The values of enumerated flags (`clap::ValueEnum`, so `--help` lists them and clap refuses
+//! anything else with exit code 2) and the value parsers of durations and lists.
+//!
+//! Where the domain already has an enum ([`Dist`], [`Level`], [`RunStatus`], [`Metric`],
+//! [`BadRowPolicy`]), it is the flag's value type; only choices that are not a domain value
+//! (`all` among the bulk strategies, the output formats) have an enum of their own here.
+
+use clap::builder::PossibleValue;
+use clap::ValueEnum;
+
+use crate::bulk::{BadRowPolicy, Strategy};
+use crate::record::{Level, RunStatus};
+use crate::regress::Metric;
+use crate::workload::gen::Dist;
+
+impl ValueEnum for Dist {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Dist::Uniform,
+            Dist::Special,
+            Dist::Gaussian,
+            Dist::Pareto,
+            Dist::Zipfian,
+        ]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for Level {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Level::Warning, Level::Critical]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Level::Warning => PossibleValue::new("warning").alias("warn"),
+            Level::Critical => PossibleValue::new("critical").alias("crit"),
+        })
+    }
+}
+
+impl ValueEnum for RunStatus {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            RunStatus::Complete,
+            RunStatus::Partial,
+            RunStatus::Failed,
+            RunStatus::Running,
+        ]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}
+
+impl ValueEnum for Metric {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Metric::ALL
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for BadRowPolicy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[BadRowPolicy::Stop, BadRowPolicy::Skip]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            BadRowPolicy::Stop => "stop",
+            BadRowPolicy::Skip => "skip",
+        }))
+    }
+}
+
+/// One item of `bulk --strategy`: a strategy, or `all` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyArg {
+    One(Strategy),
+    All,
+}
+
+impl ValueEnum for StrategyArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            StrategyArg::One(Strategy::Row),
+            StrategyArg::One(Strategy::Values),
+            StrategyArg::One(Strategy::Prepared),
+            StrategyArg::One(Strategy::LoadData),
+            StrategyArg::All,
+        ]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            StrategyArg::One(Strategy::LoadData) => {
+                PossibleValue::new("load-data").alias("load_data")
+            }
+            StrategyArg::One(s) => PossibleValue::new(s.name()),
+            StrategyArg::All => PossibleValue::new("all"),
+        })
+    }
+}
+
+/// The strategies of a `--strategy` list: `all` alone, or each strategy at most once.
+pub fn strategies(list: &[StrategyArg]) -> Result<Vec<Strategy>, String> {
+    if list.contains(&StrategyArg::All) {
+        if list.len() > 1 {
+            return Err("--strategy: `all` stands alone, not in a list".into());
+        }
+        return Ok(Strategy::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for a in list {
+        let StrategyArg::One(s) = *a else { continue };
+        if out.contains(&s) {
+            return Err(format!(
+                "strategy `{}` is listed twice; use --repeats N to run each strategy N times",
+                s.name()
+            ));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Output of a command that prints text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TextOrJson {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Output of `bulk`: text, JSON, or the comparison as a Markdown table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum BulkFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Output of the commands that end in a verdict (`compare`, `ab`, `gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    #[value(alias = "md")]
+    Markdown,
+    #[value(alias = "xml")]
+    Junit,
+}
+
+/// A format with a `json` value (what `--json` stands for).
+pub trait HasJson: ValueEnum + Clone + Copy + Default + PartialEq + Send + Sync + 'static {
+    const JSON: Self;
+}
+
+impl HasJson for TextOrJson {
+    const JSON: Self = TextOrJson::Json;
+}
+impl HasJson for BulkFormat {
+    const JSON: Self = BulkFormat::Json;
+}
+impl HasJson for ReportFormat {
+    const JSON: Self = ReportFormat::Json;
+}
+
+/// `--report FORMAT=FILE`.
+pub fn parse_report(s: &str) -> Result<(ReportFormat, std::path::PathBuf), String> {
+    let (f, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected FORMAT=FILE, e.g. junit=gate.xml"))?;
+    let f = ReportFormat::from_str(f, false)
+        .map_err(|_| format!("report format `{f}`: use text, json, markdown or junit"))?;
+    Ok((f, std::path::PathBuf::from(path)))
+}
+
+/// A duration flag as the user typed it (10s, 500ms, 2m, 1h), checked by
+/// [`crate::settings::parse_duration`], the one duration parser; the text is kept because the
+/// settings resolve it themselves (and record where each value came from).
+pub fn duration_text(s: &str) -> Result<String, String> {
+    crate::settings::parse_duration(s).map(|_| s.to_string())
+}
+
+/// A duration flag in seconds, for durations used directly (not through the settings).
+pub fn seconds(s: &str) -> Result<f64, String> {
+    crate::settings::parse_duration(s)
+}
+
+/// One item of a thread-count list (`--threads 1,4,16`): a positive number.
+pub fn thread_count(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}`: expected a positive number or a list such as 1,4,16"))
+}
