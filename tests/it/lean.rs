@@ -2,9 +2,7 @@
 //! and without a password, keeps the protocol in step through errors, big and split result rows
 //! and multi-result replies, and a run counts exactly what a mysql_async run counts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::engine::exec::{Control, Session};
 use loadgate::engine::lean::{LeanConnector, LeanSession, OpenError};
 use loadgate::target::Target;

@@ -3,9 +3,7 @@
 //! through the proxy, counted by the client and by the server, and the proxy must have
 //! carried the connections (it is not bypassed through the server's socket).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::server::{LocalServer, LocalServerOptions};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -3,9 +3,7 @@
 //! plausible server and pool metrics, per-statement server numbers, alerts crossed on purpose,
 //! a restricted account, a connection leak, the Prometheus endpoint, `monitor` and `health`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::server::{LocalServer, LocalServerOptions};
 use serde_json::Value;
 use std::io::{Read, Write};

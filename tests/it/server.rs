@@ -320,7 +320,7 @@ fn detached_server_outlives_its_starter() {
     let out = std::process::Command::new(exe)
         .args([
             "--exact",
-            "helper_start_detached_and_exit",
+            "server::helper_start_detached_and_exit",
             "--ignored",
             "--nocapture",
         ])

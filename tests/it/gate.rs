@@ -6,9 +6,7 @@
 //! Trials are 1 s long. On a shared 2-core machine an A/A comparison may legitimately be
 //! inconclusive (exit 3), so A/A tests assert "not a regression", never "pass".
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;

@@ -4,9 +4,7 @@
 //! error, a target that differs from the source fails the verification, and tables loadgate
 //! does not own are refused.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 
 const STRATEGIES: [&str; 4] = ["row", "values", "prepared", "load-data"];

@@ -3,9 +3,7 @@
 //! accounted for; a server killed mid-run must give a stored partial run and a non-zero exit
 //! at the deadline.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::server::{LocalServer, LocalServerOptions};
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,7 @@
 //! query counts, open-loop rate, the JSON report against its schema, the store, Ctrl-C, and
 //! the clear errors bad input must get.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 fn prepare(dir: &std::path::Path, url: &str, extra: &[&str]) -> std::process::Output {
@@ -451,7 +449,7 @@ fn a_malformed_workload_file_names_file_line_and_column() {
     // A semantic mistake points at its line too.
     std::fs::write(
         &f,
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("max = \"table_size\" }]", "max = \"table_sise\" }]"),
     )
     .unwrap();
@@ -594,7 +592,7 @@ fn a_workload_that_sizes_its_tables_itself_keeps_its_table_size() {
     let file = d.path().join("fixed.toml");
     std::fs::write(
         &file,
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("name = \"oltp_point_select\"", "name = \"fixed\"")
             .replace("rows = \"table_size\"", "rows = 300"),
     )
@@ -618,7 +616,7 @@ fn workloads_lists_builtins_and_files() {
     std::fs::create_dir(d.path().join("workloads")).unwrap();
     std::fs::write(
         d.path().join("workloads/mine.toml"),
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("name = \"oltp_point_select\"", "name = \"mine\""),
     )
     .unwrap();
