@@ -8,7 +8,7 @@ use loadgate::server::{LocalServer, LocalServerOptions};
 use std::time::{Duration, Instant};
 
 fn own_server(db: &str) -> (LocalServer, String) {
-    let srv = LocalServer::start(&LocalServerOptions::default()).expect("throwaway server");
+    let srv = crate::common::own_server(&LocalServerOptions::default());
     let url = format!("{}{db}", srv.url());
     sql(&srv.url(), &[&format!("CREATE DATABASE {db}")]);
     (srv, url)

@@ -1,43 +1,168 @@
 //! Helpers shared by the integration tests: a real MariaDB/MySQL server (one throwaway server
-//! per test binary, or `LOADGATE_TEST_TARGET`), the `loadgate` binary run as a user runs it,
-//! and small SQL helpers.
+//! per test process, or `LOADGATE_TEST_TARGET`, plus the servers of their own that some tests
+//! need), the `loadgate` binary run as a user runs it, the committed JSON schemas, and small SQL
+//! helpers.
+//!
+//! All tests run in one process, so tests of different modules run beside each other on the
+//! shared server: each uses databases of its own (named after its module and test), and what
+//! reads server-wide counters or changes global variables runs on a [`PrivateServer`]. Tests
+//! whose verdicts are statistics that any other load tilts take the machine to themselves with
+//! [`alone`].
 #![allow(dead_code)]
 
 use loadgate::server::{LocalServer, LocalServerOptions};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-static SHARED: Mutex<Option<LocalServer>> = Mutex::new(None);
+/// The servers this process started for its tests (shared or private), stopped at exit.
+static STARTED: Mutex<Vec<LocalServer>> = Mutex::new(Vec::new());
 
-extern "C" fn stop_shared() {
-    if let Ok(mut g) = SHARED.lock() {
-        g.take();
+extern "C" fn stop_started() {
+    if let Ok(mut g) = STARTED.lock() {
+        g.clear();
     }
 }
 
+/// Starts a throwaway server that lives until the test process exits; returns its URL.
+fn start_for_process(opts: &LocalServerOptions, what: &str) -> String {
+    static AT_EXIT: Once = Once::new();
+    let srv = LocalServer::start(opts)
+        .unwrap_or_else(|e| panic!("cannot start {what} for the tests: {e}"));
+    let url = srv.url();
+    STARTED.lock().unwrap_or_else(|e| e.into_inner()).push(srv);
+    // SAFETY: registering a plain extern "C" function.
+    AT_EXIT.call_once(|| unsafe {
+        libc::atexit(stop_started);
+    });
+    url
+}
+
+/// `LOADGATE_TEST_TARGET` as a root URL ending in `/`, when it is set.
+fn test_target() -> Option<String> {
+    let u = std::env::var("LOADGATE_TEST_TARGET").ok()?;
+    if u.is_empty() {
+        return None;
+    }
+    Some(if u.ends_with('/') { u } else { format!("{u}/") })
+}
+
 /// `mysql://root@127.0.0.1:PORT/` of the server the tests share: `LOADGATE_TEST_TARGET` if
-/// set, else a throwaway server started once for this test binary and stopped at exit.
+/// set, else a throwaway server started once for this test process and stopped at exit.
 pub fn server_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
+    beside_others();
     URL.get_or_init(|| {
-        if let Ok(u) = std::env::var("LOADGATE_TEST_TARGET") {
-            if !u.is_empty() {
-                return if u.ends_with('/') { u } else { format!("{u}/") };
-            }
-        }
-        let srv = LocalServer::start(&LocalServerOptions::default())
-            .unwrap_or_else(|e| panic!("cannot start a throwaway server for the tests: {e}"));
-        let url = srv.url();
-        *SHARED.lock().unwrap() = Some(srv);
-        // SAFETY: registering a plain extern "C" function.
-        unsafe { libc::atexit(stop_shared) };
-        url
+        test_target().unwrap_or_else(|| {
+            start_for_process(&LocalServerOptions::default(), "a throwaway server")
+        })
     })
     .clone()
+}
+
+/// A throwaway server for the tests of one module only, started on first use and stopped at
+/// exit, on which they take turns: for tests that read server-wide counters (Questions,
+/// Com_*, connection counts) or change global variables, which another module's tests on the
+/// shared server would mix or see. Without extra arguments it is `LOADGATE_TEST_TARGET` when
+/// that is set (then those tests share it with every other test).
+pub struct PrivateServer {
+    what: &'static str,
+    args: fn() -> Vec<String>,
+    url: OnceLock<String>,
+    turn: Mutex<()>,
+}
+
+impl PrivateServer {
+    /// `what` names it in errors; `args` gives the server's extra arguments.
+    pub const fn new(what: &'static str, args: fn() -> Vec<String>) -> Self {
+        PrivateServer {
+            what,
+            args,
+            url: OnceLock::new(),
+            turn: Mutex::new(()),
+        }
+    }
+
+    /// Its root URL (`mysql://root@host:port/`) and this test's turn on it, held until the
+    /// guard drops.
+    pub fn turn(&'static self) -> (String, MutexGuard<'static, ()>) {
+        beside_others();
+        let url = self
+            .url
+            .get_or_init(|| {
+                let extra_args = (self.args)();
+                if extra_args.is_empty() {
+                    if let Some(u) = test_target() {
+                        return u;
+                    }
+                }
+                let opts = LocalServerOptions {
+                    extra_args,
+                    ..Default::default()
+                };
+                start_for_process(&opts, self.what)
+            })
+            .clone();
+        (url, self.turn.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// No extra server arguments (for [`PrivateServer::new`]).
+pub fn no_args() -> Vec<String> {
+    Vec::new()
+}
+
+/// A throwaway server of the test's own (one it stops, freezes or kills, or starts with
+/// arguments of its own), dropped with the value.
+pub fn own_server(opts: &LocalServerOptions) -> LocalServer {
+    beside_others();
+    LocalServer::start(opts).unwrap_or_else(|e| panic!("cannot start a throwaway server: {e}"))
+}
+
+/// Who the running test shares the machine with: the tests that load a server run beside each
+/// other, or one of them runs [`alone`].
+static LOAD: RwLock<()> = RwLock::new(());
+
+enum Turn {
+    Beside(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+thread_local! {
+    /// The turn of the test running on this thread (the harness runs each test on a thread of
+    /// its own), released when the thread ends with the test.
+    static TURN: RefCell<Option<Turn>> = const { RefCell::new(None) };
+}
+
+/// Joins the tests that run beside each other, for the rest of this test, unless it holds a
+/// turn already. Every helper that starts loadgate or a server, or hands out a server, calls it
+/// before it takes any other lock, so a test waiting in [`alone`] waits only for tests that
+/// can finish.
+pub fn beside_others() {
+    TURN.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.is_none() {
+            *t = Some(Turn::Beside(LOAD.read().unwrap_or_else(|e| e.into_inner())));
+        }
+    });
+}
+
+/// Takes the machine for the rest of this test: no other test that starts loadgate or a
+/// server runs meanwhile. For verdicts that are statistics over short runs, which another
+/// test's load would tilt. Call it first in the test.
+pub fn alone() {
+    TURN.with(|t| {
+        let mut t = t.borrow_mut();
+        if matches!(*t, Some(Turn::Alone(_))) {
+            return;
+        }
+        *t = None;
+        *t = Some(Turn::Alone(LOAD.write().unwrap_or_else(|e| e.into_inner())));
+    });
 }
 
 /// A URL to database `db` on the shared server.
@@ -55,6 +180,7 @@ pub fn scratch() -> tempfile::TempDir {
 
 /// The loadgate binary with an isolated store and state dir.
 pub fn lg(dir: &Path) -> Command {
+    beside_others();
     let mut c = Command::new(env!("CARGO_BIN_EXE_loadgate"));
     c.env("LOADGATE_STORE", dir.join("store.db"))
         .env("LOADGATE_STATE_DIR", dir.join("state"))
@@ -63,6 +189,13 @@ pub fn lg(dir: &Path) -> Command {
         .current_dir(dir)
         .stdin(Stdio::null());
     c
+}
+
+/// `loadgate ARGS` in `dir` (isolated as [`lg`]), run to the end.
+pub fn lg_run(dir: &Path, args: &[&str]) -> Output {
+    let mut c = lg(dir);
+    c.args(args);
+    run(c)
 }
 
 pub fn run(mut c: Command) -> Output {
@@ -127,9 +260,10 @@ pub fn run_on(dir: &Path, workload: &str, url: &str, rows: u32) -> Command {
     c
 }
 
-/// Holds `lock` for the rest of a test: for the tests of one file that must not run beside each
-/// other (server-wide counters, or statistics that another test's load would tilt).
-pub fn one_at_a_time(lock: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
+/// Holds `lock` for the rest of a test: for the tests of one module that must not run beside
+/// each other.
+pub fn one_at_a_time(lock: &'static Mutex<()>) -> MutexGuard<'static, ()> {
+    beside_others();
     lock.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -192,15 +326,21 @@ pub fn status(url: &str, name: &str) -> u64 {
     rows[0][1].parse().expect("numeric status")
 }
 
+/// Database `name`, empty, on the shared server; its URL.
 pub fn fresh_db(name: &str) -> String {
+    fresh_db_on(&server_url(), name)
+}
+
+/// Database `name`, empty, on the server at root URL `root` (ending in `/`); its URL.
+pub fn fresh_db_on(root: &str, name: &str) -> String {
     sql(
-        &server_url(),
+        root,
         &[
             &format!("DROP DATABASE IF EXISTS `{name}`"),
             &format!("CREATE DATABASE `{name}`"),
         ],
     );
-    url_db(name)
+    format!("{root}{name}")
 }
 
 pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
@@ -235,4 +375,43 @@ pub fn prepare_on(dir: &Path, workload: &str, url: &str, rows: u32, extra: &[&st
     ])
     .args(extra);
     ok(run(c));
+}
+
+/// The committed JSON schema `file` (e.g. `"run-v1.json"`), from `schema/` or, in a tree that
+/// keeps them there, `reports/schema/`.
+pub fn schema_path(file: &str) -> PathBuf {
+    let path = repo_path(&format!("schema/{file}"));
+    if path.exists() {
+        path
+    } else {
+        repo_path(&format!("reports/schema/{file}"))
+    }
+}
+
+/// The validator of the committed JSON schema `file` (see [`schema_path`]).
+pub fn schema_validator(file: &str) -> jsonschema::Validator {
+    let path = schema_path(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    jsonschema::validator_for(&schema).expect("schema compiles")
+}
+
+/// Where `value` breaks the committed JSON schema `file`: one line per violation, empty when
+/// it conforms.
+pub fn schema_errors(file: &str, value: &serde_json::Value) -> Vec<String> {
+    schema_validator(file)
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}
+
+/// Asserts that `value` conforms to the committed JSON schema `file`.
+pub fn validate_against_schema(file: &str, value: &serde_json::Value) {
+    let errors = schema_errors(file, value);
+    assert!(
+        errors.is_empty(),
+        "{file}: schema violations: {errors:#?}\n{value:#}"
+    );
 }
