@@ -39,25 +39,20 @@ PROG=bench-bulk.sh
 source scripts/lib.sh
 need mariadb:mariadb-client
 
-echo "bench-bulk.sh: building (release)..." >&2
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/loadgate"
+build_loadgate
+BIN="$LOADGATE"
 
 WORK=$(mktemp -d -t loadgate-bench-XXXXXX)
 export LOADGATE_STORE="$WORK/store.db"
 STATE="$WORK/state"
-cleanup() {
-  if [ -z "${LOADGATE_BENCH_TARGET:-}" ]; then
-    "$BIN" server stop --state-dir "$STATE" >/dev/null 2>&1 || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+cleanup() { rm -rf "$WORK"; }
+at_exit cleanup
 
 if [ -n "${LOADGATE_BENCH_TARGET:-}" ]; then
   URL=${LOADGATE_BENCH_TARGET%/}/
 else
-  URL=$("$BIN" server start --state-dir "$STATE" --json | sed -n 's/.*"url": *"\([^"]*\)".*/\1/p')
+  start_throwaway_server "$STATE"
+  URL=$SERVER_URL
 fi
 # mysql://user[:pass]@host:port/ -> client options
 HOSTPORT=${URL#*@}; HOSTPORT=${HOSTPORT%%/*}

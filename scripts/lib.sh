@@ -40,3 +40,50 @@ build_loadgate() {
   fi
   [ -x "$LOADGATE" ] || die "no loadgate binary at $LOADGATE"
 }
+
+# at_exit FUNCTION: runs FUNCTION when the script exits (normally, on an error, or on Ctrl-C
+# or SIGTERM, which exit 130 and 143), the last registered first, and keeps the script's exit
+# status. Use it instead of `trap ... EXIT`, which would replace the list.
+_AT_EXIT=()
+at_exit() {
+  _AT_EXIT=("$1" ${_AT_EXIT[@]+"${_AT_EXIT[@]}"})
+  trap _run_at_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+_run_at_exit() {
+  local rc=$? f
+  for f in ${_AT_EXIT[@]+"${_AT_EXIT[@]}"}; do "$f" || true; done
+  exit "$rc"
+}
+
+# start_throwaway_server STATE_DIR [ARG...]: starts a throwaway local server with $LOADGATE
+# (see build_loadgate), its state file in STATE_DIR and ARGs passed to `loadgate server start`
+# (e.g. --store FILE, --server-arg=OPTION); sets SERVER_URL (mysql://root@127.0.0.1:PORT/) and
+# SERVER_PID, and stops the server when the script exits (at_exit). Prints nothing; dies with
+# the server's messages when it does not start.
+SERVER_STATE=""
+start_throwaway_server() {
+  local state="$1" out
+  shift
+  mkdir -p "$state"
+  at_exit stop_throwaway_server
+  SERVER_STATE="$state"
+  if ! out="$("$LOADGATE" server start --state-dir "$state" "$@" -q 2>&1 >/dev/null)"; then
+    SERVER_STATE=""
+    [ -z "$out" ] || printf '%s\n' "$out" >&2
+    die "could not start a throwaway server"
+  fi
+  SERVER_URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$state/server.json")"
+  SERVER_PID="$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$state/server.json")"
+  [ -n "$SERVER_URL" ] || die "no server URL in $state/server.json"
+}
+
+# stop_throwaway_server: stops the server start_throwaway_server started, if it runs (called at
+# exit; a script may call it earlier).
+stop_throwaway_server() {
+  [ -n "$SERVER_STATE" ] || return 0
+  "$LOADGATE" server stop --state-dir "$SERVER_STATE" -q >/dev/null 2>&1 ||
+    note "warning: could not stop the server in $SERVER_STATE"
+  SERVER_STATE=""
+}

@@ -73,26 +73,13 @@ need /usr/bin/time:time
 build_loadgate
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/memory-flat.XXXXXX")"
-STATE=""
-cleanup() {
-  local rc=$?
-  if [ -n "$STATE" ]; then
-    "$LOADGATE" server stop --state-dir "$STATE" -q >/dev/null 2>&1 || note "warning: could not stop the server in $STATE"
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+cleanup() { rm -rf "$TMP"; }
+at_exit cleanup
 
 if [ -z "$TARGET" ]; then
-  STATE="$TMP/state"
-  mkdir -p "$STATE"
   note "starting a throwaway server"
-  "$LOADGATE" server start --state-dir "$STATE" --store "$TMP/store.db" -q >/dev/null 2>"$TMP/server.log" ||
-    { cat "$TMP/server.log" >&2; STATE=""; die "could not start a local server"; }
-  TARGET="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$STATE/server.json")sbtest"
+  start_throwaway_server "$TMP/state" --store "$TMP/store.db"
+  TARGET="${SERVER_URL}sbtest"
 fi
 
 note "preparing sbtest1 ($TABLE_SIZE rows)"

@@ -162,11 +162,8 @@ build_loadgate
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/loadgate-overhead-XXXXXX")"
 export LOADGATE_STORE="$WORK/store.db" LOADGATE_STATE_DIR="$WORK/state"
 unset LOADGATE_TARGET MYSQL_PWD || true
-cleanup() {
-  if [ -z "${TARGET_GIVEN:-}" ]; then "$LOADGATE" server stop >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+cleanup() { rm -rf "$WORK"; }
+at_exit cleanup
 
 # The CPU accounting: `cpu.py [--server-pid P] [--probe FROM TO URL THREADS] --out FILE --
 # CMD...` runs CMD (stdout to FILE) and prints one JSON object: the command's own CPU (wait4),
@@ -289,17 +286,13 @@ EOF
 cpu() { python3 "$WORK/cpu.py" ${SERVER_PID:+--server-pid "$SERVER_PID"} "$@"; }
 
 if [ -n "$TARGET" ]; then
-  TARGET_GIVEN=1
   MONITOR_TARGET="$TARGET"
   [ -z "$SERVER_PID" ] || [ -r "/proc/$SERVER_PID/stat" ] || die "no process $SERVER_PID (--server-pid)"
   [ ${#SERVER_ARGS[@]} -eq 0 ] || note "--server-arg is for the throwaway server; ignored with --target"
 else
   note "starting a throwaway server"
-  started="$("$LOADGATE" server start "${SERVER_ARGS[@]}" --json)" || die "loadgate server start failed"
-  read -r MONITOR_TARGET SERVER_PID < <(python3 -c '
-import json, sys
-s = json.loads(sys.argv[1])
-print(s["url"], s["pid"])' "$started")
+  start_throwaway_server "$LOADGATE_STATE_DIR" ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}
+  MONITOR_TARGET="$SERVER_URL"
   TARGET="${MONITOR_TARGET%/}/loadgate"
 fi
 [ -n "$SERVER_PID" ] || note "no --server-pid: the CPU accounting is skipped; only the QPS pairs are measured"

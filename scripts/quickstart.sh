@@ -10,5 +10,5 @@ PROG=quickstart
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 have mysqld || need mariadbd:mariadb-server
-cargo build --release --quiet
-exec ./target/release/loadgate run oltp_read_write "$@"
+build_loadgate
+exec "$LOADGATE" run oltp_read_write "$@"

@@ -11,8 +11,8 @@
 # Settings (environment): GATES (10), THREADS (4), DURATION (5s), WARMUP (1s), TABLE_SIZE
 # (10000), EXTRA (12 point selects in B), MAX_PAIRS (16), CALIBRATE (8 A/A trials first so the
 # margins fit this testbed; 0 skips), TARGET (a mysql:// URL; default: a throwaway server
-# started for the script), LOADGATE (the binary; default target/release/loadgate, built if
-# missing). Everything is stored in a temporary store, removed at the end unless KEEP=1.
+# started for the script), LOADGATE (the binary; default: cargo build --release). Everything is
+# stored in a temporary store, removed at the end unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,26 +24,23 @@ TABLE_SIZE=${TABLE_SIZE:-10000}
 EXTRA=${EXTRA:-12}
 MAX_PAIRS=${MAX_PAIRS:-16}
 CALIBRATE=${CALIBRATE:-8}
-LOADGATE=${LOADGATE:-target/release/loadgate}
 
-if [ ! -x "$LOADGATE" ]; then
-  echo "validate-gate: building $LOADGATE" >&2
-  cargo build --release --quiet
-fi
+PROG=validate-gate
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+build_loadgate
 
 work=$(mktemp -d -t loadgate-validate-XXXXXX)
 export LOADGATE_STORE="$work/store.db"
 export LOADGATE_STATE_DIR="$work/state"
-started_server=0
 cleanup() {
-  if [ "$started_server" = 1 ]; then "$LOADGATE" server stop >/dev/null 2>&1 || true; fi
   if [ "${KEEP:-0}" = 1 ]; then echo "validate-gate: kept $work" >&2; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+at_exit cleanup
 
 if [ -z "${TARGET:-}" ]; then
-  TARGET=$("$LOADGATE" server start --json | sed -n 's/.*"url": *"\([^"]*\)".*/\1/p')
-  started_server=1
+  start_throwaway_server "$LOADGATE_STATE_DIR"
+  TARGET=$SERVER_URL
 fi
 
 common=(oltp_read_write --target "$TARGET" --threads "$THREADS" --duration "$DURATION"

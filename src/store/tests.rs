@@ -1,5 +1,5 @@
 //! Unit tests of the store that need its internals: a writer killed inside its transaction.
-//! The public behaviour is tested in `tests/store.rs`.
+//! The public behaviour is tested in `tests/it/store.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

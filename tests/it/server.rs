@@ -1,14 +1,14 @@
 //! Integration tests of the throwaway local server against the real MariaDB/MySQL binaries on
 //! this machine: start, query over TCP, pause/resume, kill, stop, and the detached round trip.
 
+use crate::common::{beside_others, block_on, connect, own_server};
 use loadgate::server::{
     detached_status, find_server_binary, find_server_binary_in, start_detached, status_detached,
     stop_detached, DetachedState, DetachedStatus, Flavor, LocalServer, LocalServerOptions,
     ServerError, STATE_FILE,
 };
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder};
-use std::future::Future;
+use mysql_async::Conn;
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,21 +16,6 @@ use std::time::Duration;
 const HINT: &str = "no MariaDB/MySQL server binary found; install one with \
 `apt-get install mariadb-server` (Debian/Ubuntu) or pass `--target mysql://user@host:port/db` \
 to use an existing server";
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
-}
-
-async fn connect(url: &str) -> Conn {
-    let opts = OptsBuilder::from_opts(Opts::from_url(url).expect("url"))
-        .prefer_socket(false)
-        .tcp_nodelay(true);
-    Conn::new(opts).await.expect("connect")
-}
 
 async fn query_u64(conn: &mut Conn, sql: &str) -> u64 {
     conn.query_first::<u64, _>(sql)
@@ -56,7 +41,7 @@ fn start_query_stop_removes_everything() {
         datadir_parent: Some(parent.path().to_path_buf()),
         ..Default::default()
     };
-    let server = LocalServer::start(&opts).expect("start");
+    let server = own_server(&opts);
     let (port, pid, datadir) = (server.port(), server.pid(), server.datadir().to_path_buf());
     assert_eq!(server.url(), format!("mysql://root@127.0.0.1:{port}/"));
     assert!(datadir.starts_with(parent.path()), "{}", datadir.display());
@@ -103,7 +88,7 @@ fn start_query_stop_removes_everything() {
 
 #[test]
 fn paused_server_blocks_queries_until_resumed() {
-    let server = LocalServer::start(&LocalServerOptions::default()).expect("start");
+    let server = own_server(&LocalServerOptions::default());
     block_on(async {
         let mut conn = connect(&server.url()).await;
         assert_eq!(query_u64(&mut conn, "SELECT 1").await, 1);
@@ -132,7 +117,7 @@ fn paused_server_blocks_queries_until_resumed() {
 
 #[test]
 fn killed_server_is_reaped_and_cleaned_up_on_drop() {
-    let mut server = LocalServer::start(&LocalServerOptions::default()).expect("start");
+    let mut server = own_server(&LocalServerOptions::default());
     let (port, pid, datadir) = (server.port(), server.pid(), server.datadir().to_path_buf());
     server.kill().expect("kill");
     assert!(pid_gone(pid), "killed server not reaped");
@@ -167,6 +152,7 @@ fn failed_start_reports_the_log_tail_and_cleans_up() {
 fn detached_round_trip_and_second_start_refused() {
     let state = tempfile::tempdir().expect("tempdir");
     let state_dir = state.path().join("nested");
+    beside_others();
     let started = start_detached(&LocalServerOptions::default(), &state_dir).expect("start");
     let state_file = state_dir.join(STATE_FILE);
     assert!(state_file.exists());
@@ -315,12 +301,13 @@ fn helper_start_detached_and_exit() {
 
 #[test]
 fn detached_server_outlives_its_starter() {
+    beside_others();
     let state = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current_exe");
     let out = std::process::Command::new(exe)
         .args([
             "--exact",
-            "helper_start_detached_and_exit",
+            "server::helper_start_detached_and_exit",
             "--ignored",
             "--nocapture",
         ])
@@ -389,6 +376,7 @@ fn running(pid: u32) -> bool {
 /// directory now finds the owner gone, stops the orphan and removes its datadir.
 #[test]
 fn a_server_left_by_a_killed_loadgate_is_stopped_by_the_next_start() {
+    beside_others();
     let parent = tempfile::tempdir().expect("tempdir");
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loadgate"))
@@ -455,7 +443,7 @@ fn a_server_left_by_a_killed_loadgate_is_stopped_by_the_next_start() {
         datadir_parent: Some(parent.path().to_path_buf()),
         ..Default::default()
     };
-    let next = LocalServer::start(&opts).expect("start");
+    let next = own_server(&opts);
     assert!(!running(server_pid), "the orphaned server still runs");
     assert!(!datadir.exists(), "the orphan's datadir is still there");
     assert_ne!(next.datadir(), datadir.as_path());

@@ -6,17 +6,13 @@
 //! Trials are 1 s long. On a shared 2-core machine an A/A comparison may legitimately be
 //! inconclusive (exit 3), so A/A tests assert "not a regression", never "pass".
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Output;
-use std::sync::Mutex;
 
-/// One test at a time: the verdicts here are statistics over short trials, and another test's
-/// load on the shared server during one arm tilts them (an A/A gate once called a deadlock rate
-/// that rose only under the other tests' load a regression).
-static SERIAL: Mutex<()> = Mutex::new(());
+// Each test takes the machine to itself (`alone`): the verdicts here are statistics over short
+// trials, and another test's load during one arm tilts them (an A/A gate once called a deadlock
+// rate that rose only under the other tests' load a regression).
 
 /// Short trials: 2 workers, 1 s measured after 0.2 s of warm-up.
 const SHORT: &[&str] = &[
@@ -30,29 +26,12 @@ const SHORT: &[&str] = &[
     "1000",
 ];
 
-fn lg_run(dir: &Path, args: &[&str]) -> Output {
-    let mut c = lg(dir);
-    c.args(args);
-    run(c)
-}
-
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
 fn prepare(dir: &Path, url: &str) {
-    ok(lg_run(
-        dir,
-        &[
-            "prepare",
-            "oltp_read_write",
-            "--target",
-            url,
-            "--table-size",
-            "1000",
-            "-q",
-        ],
-    ));
+    prepare_on(dir, "oltp_read_write", url, 1000, &[]);
 }
 
 /// `run oltp_read_write --trials n` with the short settings; returns the set id.
@@ -81,18 +60,8 @@ fn runs_in_store(dir: &Path) -> usize {
     json(&o).as_array().unwrap().len()
 }
 
-fn gate_schema() -> jsonschema::Validator {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/gate-v1.json")).unwrap())
-            .unwrap();
-    jsonschema::validator_for(&schema).expect("schema compiles")
-}
-
 fn assert_schema(v: &serde_json::Value) {
-    let errors: Vec<String> = gate_schema()
-        .iter_errors(v)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
+    let errors = schema_errors("gate-v1.json", v);
     assert!(errors.is_empty(), "schema violations: {errors:#?}\n{v:#}");
 }
 
@@ -140,7 +109,7 @@ fn count(elements: &[(String, String)], name: &str) -> usize {
 
 #[test]
 fn trials_are_one_set_and_runs_filter_by_set() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_trials");
     prepare(d.path(), &url);
@@ -171,7 +140,7 @@ fn trials_are_one_set_and_runs_filter_by_set() {
 
 #[test]
 fn baseline_round_trip_calibration_and_compare_formats() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_baseline");
     prepare(d.path(), &url);
@@ -341,7 +310,7 @@ fn baseline_round_trip_calibration_and_compare_formats() {
 
 #[test]
 fn gate_ab_flags_an_obviously_worse_candidate() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     // Not prepared beforehand: the gate prepares what is missing.
     let url = fresh_db("g_worse");
@@ -428,7 +397,7 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
 
 #[test]
 fn gate_aa_is_not_a_regression() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_aa");
     prepare(d.path(), &url);
@@ -461,12 +430,12 @@ fn gate_aa_is_not_a_regression() {
     let mut bad = r.clone();
     bad["outcome"] = serde_json::json!("regression");
     bad["exit_code"] = serde_json::json!(0);
-    assert!(!gate_schema().is_valid(&bad));
+    assert!(!schema_validator("gate-v1.json").is_valid(&bad));
 }
 
 #[test]
 fn gate_reloads_tables_prepared_at_another_size() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_resize");
     prepare_on(d.path(), "oltp_read_write", &url, 400, &[]);
@@ -495,7 +464,7 @@ fn gate_reloads_tables_prepared_at_another_size() {
 
 #[test]
 fn gate_against_a_baseline_writes_markdown() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_gate_base");
     prepare(d.path(), &url);
@@ -586,7 +555,7 @@ fn gate_against_a_baseline_writes_markdown() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     let d = scratch();
     let url = fresh_db("g_bad");
     prepare(d.path(), &url);
@@ -754,7 +723,7 @@ fn bad_input_gets_a_clear_message_and_the_error_exit_code() {
 
 #[test]
 fn history_finds_a_step_in_stored_runs() {
-    let _serial = one_at_a_time(&SERIAL);
+    alone();
     use loadgate::record::{RunRecord, RunStatus, RunStatusField, Summary, Testbed};
     let d = scratch();
     let mut store = loadgate::store::Store::open(&d.path().join("store.db")).unwrap();

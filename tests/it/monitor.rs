@@ -1,58 +1,36 @@
-//! The embedded monitor against real servers: performance_schema off (the shared throwaway
-//! server, MariaDB's default) and on (a second throwaway server with `--max-connections=10`),
+//! The embedded monitor against real servers: performance_schema off (a throwaway server of
+//! this module's own, MariaDB's default) and on (a second throwaway server with `--max-connections=10`),
 //! plausible server and pool metrics, per-statement server numbers, alerts crossed on purpose,
 //! a restricted account, a connection leak, the Prometheus endpoint, `monitor` and `health`.
 
-mod common;
-
-use common::*;
-use loadgate::server::{LocalServer, LocalServerOptions};
+use crate::common::*;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-static PS_SERVER: Mutex<Option<LocalServer>> = Mutex::new(None);
-static PS_TURN: Mutex<()> = Mutex::new(());
-static SHARED_TURN: Mutex<()> = Mutex::new(());
+/// A server of the monitor tests' own (performance_schema off, MariaDB's default), one test
+/// at a time: server-wide counters such as Questions must not mix two tests' work, nor the
+/// work of the tests of other modules on the shared server.
+static QUIET: PrivateServer = PrivateServer::new("a server for the monitor tests", no_args);
 
-/// The shared server (performance_schema off), one test at a time: server-wide counters such
-/// as Questions must not mix two tests' work.
-fn shared() -> (String, MutexGuard<'static, ()>) {
-    let url = server_url();
-    (url, SHARED_TURN.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-extern "C" fn stop_ps_server() {
-    if let Ok(mut g) = PS_SERVER.lock() {
-        g.take();
-    }
+fn quiet_server() -> (String, MutexGuard<'static, ()>) {
+    QUIET.turn()
 }
 
 /// A throwaway server with performance_schema on (as `loadgate run --server-arg=
-/// --performance-schema=ON` starts it) and `max_connections` at MariaDB's floor of 10, plus a
-/// guard: tests on it take turns, so their connection counts do not mix.
+/// --performance-schema=ON` starts it) and `max_connections` at MariaDB's floor of 10; tests
+/// on it take turns, so their connection counts do not mix.
+static PS: PrivateServer = PrivateServer::new("a performance_schema server", ps_args);
+
+fn ps_args() -> Vec<String> {
+    let mut args = loadgate::monitor::throwaway_server_args(&["--performance-schema=ON".into()]);
+    args.push("--max-connections=10".into());
+    args
+}
+
 fn ps_server() -> (String, MutexGuard<'static, ()>) {
-    static URL: OnceLock<String> = OnceLock::new();
-    let url = URL
-        .get_or_init(|| {
-            let mut args =
-                loadgate::monitor::throwaway_server_args(&["--performance-schema=ON".into()]);
-            args.push("--max-connections=10".into());
-            let srv = LocalServer::start(&LocalServerOptions {
-                extra_args: args,
-                ..Default::default()
-            })
-            .unwrap_or_else(|e| panic!("cannot start a performance_schema server: {e}"));
-            let url = srv.url();
-            *PS_SERVER.lock().unwrap() = Some(srv);
-            // SAFETY: registering a plain extern "C" function.
-            unsafe { libc::atexit(stop_ps_server) };
-            url
-        })
-        .clone();
-    let guard = PS_TURN.lock().unwrap_or_else(|e| e.into_inner());
-    (url, guard)
+    PS.turn()
 }
 
 /// `mysql://user:pw@host:port/db` from a root URL `mysql://root@host:port/`.
@@ -117,22 +95,10 @@ fn client_queries(r: &Value) -> u64 {
         .sum()
 }
 
-fn schema_errors(r: &Value) -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/run-v1.json")).unwrap())
-            .unwrap();
-    let v = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errs: Vec<String> = v
-        .iter_errors(r)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
-    errs
-}
-
 #[test]
 fn without_performance_schema_server_and_pool_metrics_are_plausible() {
     let d = scratch();
-    let (root, _turn) = shared();
+    let (root, _turn) = quiet_server();
     let url = user_with_db(d.path(), &root, "lg_off", "t_mon_off", 2000);
     let r = run_ok(
         d.path(),
@@ -153,7 +119,11 @@ fn without_performance_schema_server_and_pool_metrics_are_plausible() {
         ],
     );
     assert_eq!(r["status"], "complete");
-    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    assert!(
+        schema_errors("run-v1.json", &r).is_empty(),
+        "{:#?}",
+        schema_errors("run-v1.json", &r)
+    );
     let m = &r["monitor"];
     assert_eq!(m["performance_schema"], "off");
     let notes = m["notes"].as_array().unwrap();
@@ -277,7 +247,11 @@ fn performance_schema_gives_every_workload_statement_as_the_server_saw_it() {
             "0",
         ],
     );
-    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    assert!(
+        schema_errors("run-v1.json", &r).is_empty(),
+        "{:#?}",
+        schema_errors("run-v1.json", &r)
+    );
     let m = &r["monitor"];
     assert_eq!(m["performance_schema"], "on");
     assert_eq!(m["statements_source"], "performance_schema");
@@ -461,7 +435,7 @@ fn a_restricted_account_gets_what_it_may_read_and_one_warning() {
 #[test]
 fn thresholds_from_the_workload_file_and_the_command_line_raise_alerts() {
     let d = scratch();
-    let (root, _turn) = shared();
+    let (root, _turn) = quiet_server();
     let url = user_with_db(d.path(), &root, "lg_thr", "t_mon_thr", 1000);
     let base = [
         "--target",
@@ -536,7 +510,7 @@ fn thresholds_from_the_workload_file_and_the_command_line_raise_alerts() {
 #[test]
 fn idle_connections_beyond_the_pool_are_a_leak() {
     let d = scratch();
-    let (root, _turn) = shared();
+    let (root, _turn) = quiet_server();
     let url = user_with_db(d.path(), &root, "lg_leak", "t_mon_leak", 1000);
     // Three idle connections of the harness user that the run did not open: after the run
     // the user has more idle connections than its pool of one.
@@ -604,7 +578,7 @@ fn metric(body: &str, name: &str) -> Option<f64> {
 #[test]
 fn prometheus_is_scraped_during_a_run() {
     let d = scratch();
-    let (root, _turn) = shared();
+    let (root, _turn) = quiet_server();
     let url = user_with_db(d.path(), &root, "lg_prom", "t_mon_prom", 1000);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -666,7 +640,7 @@ fn health(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn health_states_have_matching_exit_codes() {
-    let (url, _turn) = shared();
+    let (url, _turn) = quiet_server();
     let o = health(&["--target", &url]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
@@ -757,7 +731,7 @@ fn health_states_have_matching_exit_codes() {
 #[test]
 fn monitor_watches_a_server_and_stores_its_samples() {
     let d = scratch();
-    let (url, _turn) = shared();
+    let (url, _turn) = quiet_server();
     let mut c = lg(d.path());
     c.args([
         "monitor",
@@ -772,15 +746,7 @@ fn monitor_watches_a_server_and_stores_its_samples() {
     let o = run(c);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json(&o);
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("schema/monitor-v1.json")).unwrap(),
-    )
-    .unwrap();
-    let v = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errs: Vec<String> = v
-        .iter_errors(&j)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
+    let errs = schema_errors("monitor-v1.json", &j);
     assert!(errs.is_empty(), "{errs:#?}");
     let samples = j["samples"].as_array().unwrap();
     assert!(samples.len() >= 4, "{}", samples.len());

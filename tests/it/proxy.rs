@@ -3,10 +3,8 @@
 //! through the proxy, counted by the client and by the server, and the proxy must have
 //! carried the connections (it is not bypassed through the server's socket).
 
-mod common;
-
-use common::*;
-use loadgate::server::{LocalServer, LocalServerOptions};
+use crate::common::*;
+use loadgate::server::LocalServerOptions;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
@@ -105,7 +103,7 @@ fn sessions(h: &Haproxy) -> u64 {
 #[test]
 fn through_haproxy_gives_the_same_query_counts_as_direct() {
     let d = scratch();
-    let srv = LocalServer::start(&LocalServerOptions::default()).expect("server");
+    let srv = own_server(&LocalServerOptions::default());
     sql(&srv.url(), &["CREATE DATABASE px"]);
     let direct = format!("{}px", srv.url());
     let h = haproxy(srv.port());

@@ -2,9 +2,7 @@
 //! once it is dropped, a probe that does not use its index fails the verdict with the EXPLAIN
 //! shown, the rollback leaves the schema as it was, and before/after are linked stored runs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::index::{explain, spec};
 use loadgate::target::Target;
 use std::path::Path;

@@ -320,8 +320,9 @@ fn user_version(path: &Path) -> i64 {
 
 /// Runs this test binary again as a child acting out `role`.
 fn child(role: &str, arg: &str) -> Command {
+    crate::common::beside_others();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["child_process", "--exact", "--nocapture"])
+    cmd.args(["store::child_process", "--exact", "--nocapture"])
         .env(ROLE_ENV, role)
         .env(ARG_ENV, arg);
     cmd

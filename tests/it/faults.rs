@@ -3,14 +3,12 @@
 //! accounted for; a server killed mid-run must give a stored partial run and a non-zero exit
 //! at the deadline.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::server::{LocalServer, LocalServerOptions};
 use std::time::{Duration, Instant};
 
-fn own_server(db: &str) -> (LocalServer, String) {
-    let srv = LocalServer::start(&LocalServerOptions::default()).expect("throwaway server");
+fn own_server_with_db(db: &str) -> (LocalServer, String) {
+    let srv = own_server(&LocalServerOptions::default());
     let url = format!("{}{db}", srv.url());
     sql(&srv.url(), &[&format!("CREATE DATABASE {db}")]);
     (srv, url)
@@ -19,7 +17,7 @@ fn own_server(db: &str) -> (LocalServer, String) {
 #[test]
 fn a_frozen_server_shows_in_corrected_latency_and_nothing_is_dropped() {
     let d = scratch();
-    let (srv, url) = own_server("stall");
+    let (srv, url) = own_server_with_db("stall");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
     let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
     c.args([
@@ -93,7 +91,7 @@ fn a_frozen_server_shows_in_corrected_latency_and_nothing_is_dropped() {
 #[test]
 fn a_killed_server_gives_a_stored_partial_run_and_a_nonzero_exit() {
     let d = scratch();
-    let (mut srv, url) = own_server("killed");
+    let (mut srv, url) = own_server_with_db("killed");
     prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     let mut c = lg(d.path());
     c.args([
@@ -151,7 +149,7 @@ fn a_killed_server_gives_a_stored_partial_run_and_a_nonzero_exit() {
 #[test]
 fn the_backlog_is_reported_when_connections_are_too_few_for_the_rate() {
     let d = scratch();
-    let (_srv, url) = own_server("behind");
+    let (_srv, url) = own_server_with_db("behind");
     prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     // One connection cannot do 5000 read/write transactions a second (each takes ~1 ms+).
     let mut c = lg(d.path());

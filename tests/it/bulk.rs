@@ -4,9 +4,7 @@
 //! error, a target that differs from the source fails the verification, and tables loadgate
 //! does not own are refused.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 
 const STRATEGIES: [&str; 4] = ["row", "values", "prepared", "load-data"];
@@ -252,11 +250,10 @@ fn a_bad_row_is_reported_with_its_key_and_the_policy_applies() {
 
 #[test]
 fn local_infile_off_gives_a_clear_error() {
-    let srv = loadgate::server::LocalServer::start(&loadgate::server::LocalServerOptions {
+    let srv = own_server(&loadgate::server::LocalServerOptions {
         extra_args: vec!["--local-infile=0".into()],
         ..Default::default()
-    })
-    .expect("a server with local_infile off");
+    });
     let d = scratch();
     let url = format!("{}t_bulk_infile", srv.url());
     let o = bulk(

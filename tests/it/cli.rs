@@ -2,9 +2,7 @@
 //! query counts, open-loop rate, the JSON report against its schema, the store, Ctrl-C, and
 //! the clear errors bad input must get.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 fn prepare(dir: &std::path::Path, url: &str, extra: &[&str]) -> std::process::Output {
@@ -257,10 +255,6 @@ fn json_report_matches_the_committed_schema() {
     let d = scratch();
     let url = fresh_db("t_schema");
     ok(prepare(d.path(), &url, &["--table-size", "500"]));
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_path("schema/run-v1.json")).unwrap())
-            .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     for args in [
         vec!["oltp_read_write", "--duration", "1s", "--warmup", "0"],
         vec![
@@ -277,10 +271,7 @@ fn json_report_matches_the_committed_schema() {
         a.extend(["--target", url.as_str()]);
         a.extend(["--table-size", "500"]);
         let r = run_json(d.path(), &a);
-        let errors: Vec<String> = validator
-            .iter_errors(&r)
-            .map(|e| format!("{} at {}", e, e.instance_path))
-            .collect();
+        let errors = schema_errors("run-v1.json", &r);
         assert!(errors.is_empty(), "schema violations: {errors:#?}");
     }
     // Something that breaks the schema is caught (the test can fail).
@@ -299,7 +290,7 @@ fn json_report_matches_the_committed_schema() {
         ],
     );
     bad["status"] = serde_json::json!("great");
-    assert!(!validator.is_valid(&bad));
+    assert!(!schema_validator("run-v1.json").is_valid(&bad));
 }
 
 #[test]
@@ -450,7 +441,7 @@ fn a_malformed_workload_file_names_file_line_and_column() {
     // A semantic mistake points at its line too.
     std::fs::write(
         &f,
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("max = \"table_size\" }]", "max = \"table_sise\" }]"),
     )
     .unwrap();
@@ -593,7 +584,7 @@ fn a_workload_that_sizes_its_tables_itself_keeps_its_table_size() {
     let file = d.path().join("fixed.toml");
     std::fs::write(
         &file,
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("name = \"oltp_point_select\"", "name = \"fixed\"")
             .replace("rows = \"table_size\"", "rows = 300"),
     )
@@ -617,7 +608,7 @@ fn workloads_lists_builtins_and_files() {
     std::fs::create_dir(d.path().join("workloads")).unwrap();
     std::fs::write(
         d.path().join("workloads/mine.toml"),
-        include_str!("../workloads/oltp_point_select.toml")
+        include_str!("../../workloads/oltp_point_select.toml")
             .replace("name = \"oltp_point_select\"", "name = \"mine\""),
     )
     .unwrap();

@@ -2,22 +2,19 @@
 //! and without a password, keeps the protocol in step through errors, big and split result rows
 //! and multi-result replies, and a run counts exactly what a mysql_async run counts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use loadgate::engine::exec::{Control, Session};
 use loadgate::engine::lean::{LeanConnector, LeanSession, OpenError};
 use loadgate::target::Target;
 use mysql_async::Value;
-use std::sync::Mutex;
 use std::time::Duration;
 
-/// The tests of this file share one server and one test reads server-wide counters: one at a
-/// time.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// The tests of this module take turns on a server of their own: one test reads server-wide
+/// counters and one raises `max_allowed_packet` globally.
+static LEAN: PrivateServer = PrivateServer::new("a server for the lean tests", no_args);
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    one_at_a_time(&SERIAL)
+fn serial() -> (String, std::sync::MutexGuard<'static, ()>) {
+    LEAN.turn()
 }
 
 fn connector(url: &str, db: &str, sql: &[&str]) -> LeanConnector {
@@ -39,10 +36,10 @@ async fn open(url: &str, db: &str, sql: &[&str]) -> LeanSession {
 
 #[test]
 fn a_password_account_authenticates_and_a_wrong_password_is_refused_by_name() {
-    let _serial = serial();
-    let url = fresh_db("t_lean_auth");
+    let (root, _serial) = serial();
+    let url = fresh_db_on(&root, "t_lean_auth");
     sql(
-        &server_url(),
+        &root,
         &[
             "DROP USER IF EXISTS 'lg_lean'@'%'",
             "CREATE USER 'lg_lean'@'%' IDENTIFIED BY 'Lean-pw-42'",
@@ -69,8 +66,8 @@ fn a_password_account_authenticates_and_a_wrong_password_is_refused_by_name() {
 
 #[test]
 fn errors_big_rows_split_packets_and_multiple_results_keep_the_protocol_in_step() {
-    let _serial = serial();
-    let url = fresh_db("t_lean_proto");
+    let (root, _serial) = serial();
+    let url = fresh_db_on(&root, "t_lean_proto");
     // Rows longer than one protocol packet (16 MiB) need a larger max_allowed_packet; it applies
     // to new connections.
     sql(
@@ -148,8 +145,8 @@ fn errors_big_rows_split_packets_and_multiple_results_keep_the_protocol_in_step(
 
 #[test]
 fn a_statement_that_does_not_prepare_names_itself_and_the_server_error() {
-    let _serial = serial();
-    let url = fresh_db("t_lean_prep");
+    let (root, _serial) = serial();
+    let url = fresh_db_on(&root, "t_lean_prep");
     block_on(async {
         match connector(
             &url,
@@ -175,8 +172,8 @@ fn a_statement_that_does_not_prepare_names_itself_and_the_server_error() {
 /// the ticker below would not tick at all during the 300 ms query.
 #[test]
 fn kernel_waits_read_every_reply_and_leave_the_thread_to_its_other_tasks() {
-    let _serial = serial();
-    let url = fresh_db("t_lean_kernel_wait");
+    let (root, _serial) = serial();
+    let url = fresh_db_on(&root, "t_lean_kernel_wait");
     sql(&url, &["CREATE TABLE u (id INT PRIMARY KEY)"]);
     let local = tokio::task::LocalSet::new();
     block_on(local.run_until(async {
@@ -269,9 +266,9 @@ fn run_events(dir: &std::path::Path, url: &str, driver: &str, more: &[&str]) -> 
 
 #[test]
 fn lean_and_mysql_async_runs_count_the_same_and_say_which_ran() {
-    let _serial = serial();
+    let (root, _serial) = serial();
     let d = scratch();
-    let url = fresh_db("t_lean_same");
+    let url = fresh_db_on(&root, "t_lean_same");
     prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
     let before = status(&url, "Com_stmt_execute");
     let lean = run_events(d.path(), &url, "lean", &[]);
@@ -305,14 +302,14 @@ fn lean_and_mysql_async_runs_count_the_same_and_say_which_ran() {
 /// `--set KEY=VALUE` with a value the setting does not take: exit 2, and the message names the
 /// setting, the value and one of the values it does take.
 fn assert_bad_choice(key: &str, value: &str, one_valid: &str) {
-    let _serial = serial();
+    let (root, _serial) = serial();
     let d = scratch();
     let mut c = lg(d.path());
     c.args([
         "run",
         "oltp_point_select",
         "--target",
-        &url_db("x"),
+        &format!("{root}x"),
         "--set",
         &format!("{key}={value}"),
     ]);
@@ -341,9 +338,9 @@ fn every_interval_holds_what_completed_in_it_with_many_workers_on_kernel_waits()
     // can run long after an interval ends; the series must not depend on it. Before workers
     // handed their intervals over themselves, the first second of a 32-worker run showed a few
     // percent of the rate and the rest swung by half from one second to the next.
-    let _serial = serial();
+    let (root, _serial) = serial();
     let d = scratch();
-    let url = fresh_db("t_lean_intervals");
+    let url = fresh_db_on(&root, "t_lean_intervals");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
     let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
     c.args([
@@ -425,9 +422,9 @@ fn client_thread_policies(pid: u32, n: usize) -> Vec<u32> {
 fn client_threads_run_sched_batch_in_closed_loop_only_and_the_record_says_so() {
     const SCHED_OTHER: u32 = 0;
     const SCHED_BATCH: u32 = 3;
-    let _serial = serial();
+    let (root, _serial) = serial();
     let d = scratch();
-    let url = fresh_db("t_lean_sched");
+    let url = fresh_db_on(&root, "t_lean_sched");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
     for (more, policy, recorded) in [
         (&[][..], SCHED_BATCH, "batch"),

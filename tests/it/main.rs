@@ -1,0 +1,16 @@
+//! The integration tests, one crate (one binary, one process): each module is one area of
+//! loadgate tested end to end, and `common` holds what they share, among it the throwaway
+//! server that every test which can share one uses.
+
+mod common;
+
+mod bulk;
+mod cli;
+mod faults;
+mod gate;
+mod index;
+mod lean;
+mod monitor;
+mod proxy;
+mod server;
+mod store;
