@@ -3,9 +3,9 @@
 //! The binary (`src/main.rs`) only parses arguments, sets up logging and maps the result of
 //! [`app::run`] to an exit code. Everything else lives here; ARCHITECTURE.md has the map.
 
-pub mod app;
 pub mod bulk;
 pub mod cli;
+pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod index;

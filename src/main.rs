@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    match loadgate::app::run(cli) {
+    match loadgate::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_verdict() => {
             eprintln!("{e}");

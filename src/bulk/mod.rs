@@ -16,7 +16,6 @@
 //! `unchanged = N − inserted − D`. A single-row statement has no info string; there
 //! `affected` alone says which (1, 2 or 0).
 
-pub mod command;
 pub mod gen;
 pub mod report;
 pub mod spec;

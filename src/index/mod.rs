@@ -18,7 +18,6 @@
 //!    TABLE` with the snapshot;
 //! 7. the verdict against the acceptance bars ([`report`]).
 
-pub mod command;
 pub mod explain;
 pub mod load;
 pub mod report;

@@ -5,16 +5,14 @@
 //! p ≤ 0.01, fixed seed).
 
 use std::fmt::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::{comparable_settings, Metric, RegressError, RunValues};
-use crate::cli::regress::HistoryArgs;
 use crate::error::Result;
 use crate::report::rfc3339;
 use crate::stats::{e_divisive, ChangePointConfig, StatsError};
-use crate::store::{RunMetrics, Store};
+use crate::store::RunMetrics;
 use crate::testbed::short_hash;
 
 /// One run in a series.
@@ -217,36 +215,6 @@ pub fn render(h: &History) -> String {
         }
     }
     o
-}
-
-/// `loadgate history`.
-pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
-    let metric = a.metric;
-    let mut cfg = ChangePointConfig::default();
-    if let Some(m) = a.min_segment {
-        cfg.min_segment = m;
-    }
-    let store = Store::open(store_path)?;
-    let runs = store.run_series(&a.workload, a.testbed.as_deref())?;
-    if runs.is_empty() {
-        return Err(RegressError::Invalid(format!(
-            "no complete runs of `{}`{} in {}; see `loadgate runs`",
-            a.workload,
-            a.testbed
-                .as_deref()
-                .map(|t| format!(" on testbed {t}"))
-                .unwrap_or_default(),
-            store_path.display()
-        ))
-        .into());
-    }
-    let h = build(&a.workload, metric, &runs, &cfg)?;
-    if a.format.is_json() {
-        println!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
-    } else {
-        print!("{}", render(&h));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -39,7 +39,6 @@ pub mod ab;
 pub mod baseline;
 pub mod calibrate;
 pub mod compare;
-pub mod gate;
 pub mod history;
 pub mod report;
 pub mod trials;

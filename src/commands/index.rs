@@ -1,11 +1,11 @@
 //! `loadgate index`: setup, before, change, EXPLAIN, after, rollback, verdict; the before and
 //! after phases stored as linked runs with their evidence.
 
-use super::report::{self, IndexReport};
-use super::spec;
-use super::{IndexError, IndexFlags, IndexSettings, Phase};
 use crate::cli::IndexArgs;
 use crate::error::{Error, Result};
+use crate::index::report::{self, IndexReport};
+use crate::index::spec;
+use crate::index::{IndexError, IndexFlags, IndexSettings, Phase};
 use crate::record::{
     HistKey, HistKind, HistScope, IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord,
     RunSettings, RunStatus, RunStatusField, StoredHistogram, Summary,
@@ -156,7 +156,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     };
     let s = IndexSettings::resolve(&spec, &flags)?;
     let mut store = Store::open(store_path)?;
-    let resolved = crate::app::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
+    let resolved = super::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let t = resolved.target.clone();
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let (info, vars) = interruptible(&rt, async {
@@ -178,23 +178,23 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
             info.version
         );
     }
-    let setup = interruptible(&rt, super::setup(&t, &s, &spec, quiet))?;
+    let setup = interruptible(&rt, crate::index::setup(&t, &s, &spec, quiet))?;
     if !quiet && s.settle_s > 0.0 && !spec.writes.is_empty() {
         eprintln!(
             "Settling: the write mix alone for {:.0} s, not measured...",
             s.settle_s
         );
     }
-    interruptible(&rt, super::settle(&t, &s, &spec))?;
+    interruptible(&rt, crate::index::settle(&t, &s, &spec))?;
     let table_names: Vec<String> = spec.tables.iter().map(|x| x.name.clone()).collect();
     let schema_before = interruptible(&rt, async {
         let mut conn = t.connect(t.opts(None, 4), s.timeout()).await?;
-        let snap = super::schema_snapshot(&mut conn, &t, &s.database, &table_names).await?;
+        let snap = crate::index::schema_snapshot(&mut conn, &t, &s.database, &table_names).await?;
         let _ = conn.disconnect().await;
         Ok(snap)
     })?;
-    let sizes_before = interruptible(&rt, super::sizes(&t, &s, &spec))?;
-    let explain_before = interruptible(&rt, super::explain_all(&t, &s, &spec))?;
+    let sizes_before = interruptible(&rt, crate::index::sizes(&t, &s, &spec))?;
+    let explain_before = interruptible(&rt, crate::index::explain_all(&t, &s, &spec))?;
 
     let set_id = format!("index-{}", now_ms());
     let new_record = |phase: &str| RunRecord {
@@ -219,7 +219,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         let mut rec = new_record(name);
         let id = store.begin_run(&rec)?;
         rec.id = Some(id);
-        let out = interruptible(&rt, super::measure_phase(&t, &s, &spec, name, quiet));
+        let out = interruptible(&rt, crate::index::measure_phase(&t, &s, &spec, name, quiet));
         rec.ended_at_ms = Some(now_ms());
         match out {
             Ok(p) => {
@@ -253,11 +253,11 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         )?;
     }
 
-    let change = interruptible(&rt, super::apply_indexes(&t, &s, &spec, quiet))?;
+    let change = interruptible(&rt, crate::index::apply_indexes(&t, &s, &spec, quiet))?;
     // From here on the indexes exist: whatever happens, roll them back unless --keep.
     let after_part = (|| -> Result<_> {
-        let sizes_after = interruptible(&rt, super::sizes(&t, &s, &spec))?;
-        let explain_after = interruptible(&rt, super::explain_all(&t, &s, &spec))?;
+        let sizes_after = interruptible(&rt, crate::index::sizes(&t, &s, &spec))?;
+        let explain_after = interruptible(&rt, crate::index::explain_all(&t, &s, &spec))?;
         for c in explain_after.iter().filter(|c| !c.ok) {
             if !quiet {
                 eprintln!(
@@ -276,7 +276,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         if !quiet {
             eprintln!("Rolling back: dropping the indexes...");
         }
-        match rt.block_on(super::rollback(&t, &s, &spec, &schema_before)) {
+        match rt.block_on(crate::index::rollback(&t, &s, &spec, &schema_before)) {
             Ok(r) => Some(r),
             Err(e) => {
                 // The measurement may have succeeded; the schema not being restored wins.

@@ -20,6 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod baseline;
+mod bulk;
+mod calibrate;
+pub mod gate;
+mod history;
+mod index;
 mod monitor;
 
 pub use crate::util::VERSION;
@@ -38,14 +44,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run_cmd(&store_path, a, quiet),
         Command::Monitor(a) => monitor::monitor_cmd(&store_path, a, quiet),
         Command::Health(a) => monitor::health_cmd(a),
-        Command::Baseline(c) => regress::baseline::command(&store_path, c),
-        Command::Compare(a) => regress::gate::compare_cmd(&store_path, a, quiet),
-        Command::Ab(a) => regress::gate::ab_cmd(&store_path, a, quiet),
-        Command::Gate(a) => regress::gate::gate_cmd(&store_path, a, quiet),
-        Command::History(a) => regress::history::command(&store_path, a),
-        Command::Calibrate(a) => regress::calibrate::command(&store_path, a, quiet),
-        Command::Bulk(a) => crate::bulk::command::run(&store_path, a, quiet),
-        Command::Index(a) => crate::index::command::run(&store_path, a, quiet),
+        Command::Baseline(c) => baseline::command(&store_path, c),
+        Command::Compare(a) => gate::compare_cmd(&store_path, a, quiet),
+        Command::Ab(a) => gate::ab_cmd(&store_path, a, quiet),
+        Command::Gate(a) => gate::gate_cmd(&store_path, a, quiet),
+        Command::History(a) => history::command(&store_path, a),
+        Command::Calibrate(a) => calibrate::command(&store_path, a, quiet),
+        Command::Bulk(a) => bulk::run(&store_path, a, quiet),
+        Command::Index(a) => index::run(&store_path, a, quiet),
     }
 }
 

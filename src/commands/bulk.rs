@@ -1,10 +1,10 @@
 //! `loadgate bulk`: resolve the workload, settings and target, run each strategy, store every
 //! sync as a run (with its result as evidence), print.
 
-use super::report;
-use super::spec;
-use super::sync::{self, SyncResult};
-use super::{BulkError, BulkFlags, BulkSettings};
+use crate::bulk::report;
+use crate::bulk::spec;
+use crate::bulk::sync::{self, SyncResult};
+use crate::bulk::{BulkError, BulkFlags, BulkSettings};
 use crate::cli::values::BulkFormat;
 use crate::cli::BulkArgs;
 use crate::error::{Error, Result};
@@ -132,7 +132,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
         return dump_tsv(&spec, &settings, path, quiet);
     }
     let mut store = Store::open(store_path)?;
-    let resolved = crate::app::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
+    let resolved = super::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let target = resolved.target.clone();
     if let Some(src) = &source {
         if (
@@ -193,7 +193,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
     let mut results: Vec<(i64, SyncResult)> = Vec::new();
     let mut first_error: Option<Error> = None;
     'rounds: for round in 0..rounds {
-        for strategy in super::round_order(&settings.strategies, round) {
+        for strategy in crate::bulk::round_order(&settings.strategies, round) {
             let mut one = settings.clone();
             one.strategies = vec![strategy];
             let mut rec = RunRecord {
@@ -355,7 +355,7 @@ fn dump_tsv(spec: &spec::BulkSpec, s: &BulkSettings, path: &Path, quiet: bool) -
     let mut buf = Vec::with_capacity(1 << 16);
     for n in 1..=s.rows {
         buf.clear();
-        super::gen::push_tsv_line(&mut buf, &g.row(n));
+        crate::bulk::gen::push_tsv_line(&mut buf, &g.row(n));
         w.write_all(&buf).map_err(|source| Error::Output {
             path: path.to_path_buf(),
             source,

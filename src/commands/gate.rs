@@ -4,27 +4,27 @@
 //! 3 inconclusive; bad input 2, a trial that did not complete 5, see the README).
 //!
 //! `gate` is the CI entry point: with `--baseline NAME` it runs `--trials N` fresh trials and
-//! compares them with the baseline ([`super::compare`]); with `--ab` (or any flag that makes A
-//! and B differ) it runs the sequential A/B job ([`super::ab`]).
+//! compares them with the baseline ([`crate::regress::compare`]); with `--ab` (or any flag that makes A
+//! and B differ) it runs the sequential A/B job ([`crate::regress::ab`]).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::ab::{run_ab, AbCase, AbOptions};
-use super::compare::{
-    calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
-};
-use super::report::{GateReport, Outcome, ReportKind, Side};
-use super::trials::{open_set, run_trials, TrialSpec};
-use super::{settings_diff, RegressError};
-use crate::app::{parse_sets, resolve, resolve_target, runtime, timeout_of, Resolved};
+use super::{parse_sets, resolve, resolve_target, runtime, timeout_of, Resolved};
 use crate::cli::regress::{
     AbArgs, CompareArgs, GateArgs, OutputArgs, PairsArgs, SidesArgs, TrialArgs, VerdictArgs,
 };
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
+use crate::regress::ab::{run_ab, AbCase, AbOptions};
+use crate::regress::compare::{
+    calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
+};
+use crate::regress::report::{GateReport, Outcome, ReportKind, Side};
+use crate::regress::trials::{open_set, run_trials, TrialSpec};
+use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
 use crate::stats::{Config, SequentialConfig};
 use crate::store::{Calibration, Store};
@@ -40,7 +40,7 @@ pub const DEFAULT_GATE_TRIALS: u32 = 5;
 pub fn stats_config(v: &VerdictArgs) -> Result<Config> {
     let mut cfg = Config::default();
     if let Some(m) = &v.margin {
-        cfg.margin = super::parse_fraction("--margin", m)?;
+        cfg.margin = crate::regress::parse_fraction("--margin", m)?;
     }
     if let Some(a) = v.alpha {
         cfg.alpha = a;
@@ -117,7 +117,7 @@ pub fn verdict(report: &GateReport) -> Result<()> {
 pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()> {
     let cfg = stats_config(&a.verdict)?;
     let store = Store::open(store_path)?;
-    let baseline = super::baseline::load(&store, &a.baseline)?;
+    let baseline = crate::regress::baseline::load(&store, &a.baseline)?;
     let set = match &a.candidate {
         Some(s) => s.clone(),
         None => store
@@ -367,7 +367,7 @@ fn ab_job(
         .into());
     }
     let threads = thread_list(&trial.threads);
-    let most = super::ab::max_hypotheses(cfg.alpha) / super::Metric::ALL.len();
+    let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
             "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
@@ -491,7 +491,7 @@ fn ab_job(
                 format!("{} vs {}", a.workload.name, b.workload.name)
             };
             if a.settings.threads == b.settings.threads {
-                format!("{wl}, {}", super::threads_text(a.settings.threads))
+                format!("{wl}, {}", crate::regress::threads_text(a.settings.threads))
             } else {
                 format!(
                     "{wl}, {} vs {} threads",
@@ -527,7 +527,7 @@ fn ab_job(
         margins: m,
         quiet,
     };
-    let prefix = super::new_set_id();
+    let prefix = crate::regress::new_set_id();
     if !quiet {
         eprintln!(
             "A/B job {prefix}: {} vs {}, {} to {} pairs per thread count, interleaved A B B A",
@@ -548,7 +548,7 @@ fn ab_job(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
     let mut report = GateReport {
-        schema: super::report::SCHEMA_ID,
+        schema: crate::regress::report::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
         kind: ReportKind::Ab,
         outcome: Outcome::Pass,
@@ -611,7 +611,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
     let started = Instant::now();
     let cfg = stats_config(&a.verdict)?;
     let mut store = Store::open(store_path)?;
-    let baseline = super::baseline::load(&store, name)?;
+    let baseline = crate::regress::baseline::load(&store, name)?;
     let n = a.trials.unwrap_or(DEFAULT_GATE_TRIALS);
     if n < 2 {
         let calibration = calibration_for(
@@ -621,9 +621,9 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
             &baseline.workload,
         )?;
         let advice = match &calibration {
-            Some(c) => super::compare::needed_for_margin(
+            Some(c) => crate::regress::compare::needed_for_margin(
                 c.noise_tps * std::f64::consts::SQRT_2,
-                super::Metric::Tps,
+                crate::regress::Metric::Tps,
                 cfg.margin.max(0.05),
                 &cfg,
             )
@@ -677,7 +677,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
     }
     let (side, resolved) = setup_single(&a.trial, threads[0], quiet)?;
     prepare_sides(&[&side], a.prepare, quiet)?;
-    let set_id = super::new_set_id();
+    let set_id = crate::regress::new_set_id();
     open_set(&mut store, &set_id, "gate", &side.workload.name, n, None)?;
     if !quiet {
         eprintln!(

@@ -1,0 +1,93 @@
+//! `loadgate calibrate`: A/A trials on this testbed, their noise stored ([`crate::regress::calibrate`]).
+
+use std::path::Path;
+
+use crate::cli::regress::CalibrateArgs;
+use crate::error::Result;
+use crate::regress::calibrate::*;
+use crate::regress::compare::{margins, needed_for_margin};
+use crate::regress::trials::{open_set, run_trials, TrialSpec};
+use crate::regress::{Metric, RegressError, RunValues};
+use crate::stats::Config;
+use crate::store::{Calibration, Store};
+use std::sync::Arc;
+
+/// `loadgate calibrate`.
+pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
+    let n = a.trials.unwrap_or(DEFAULT_TRIALS);
+    if (n as usize) < MIN_TRIALS {
+        return Err(RegressError::TooFewTrials {
+            what: "a calibration".into(),
+            needed: MIN_TRIALS,
+            got: n as usize,
+            advice: Some(format!("{DEFAULT_TRIALS} trials are the default")),
+        }
+        .into());
+    }
+    let threads = crate::commands::gate::thread_list(&a.trial.threads);
+    if threads.len() > 1 {
+        return Err(crate::error::Error::Usage(
+            "calibrate runs one thread count; calibrate each separately".into(),
+        ));
+    }
+    let (side, resolved) = crate::commands::gate::setup_single(&a.trial, threads[0], quiet)?;
+    crate::commands::gate::prepare_sides(&[&side], a.prepare, quiet)?;
+    let mut store = Store::open(store_path)?;
+    let set_id = crate::regress::new_set_id();
+    open_set(
+        &mut store,
+        &set_id,
+        "calibrate",
+        &side.workload.name,
+        n,
+        None,
+    )?;
+    if !quiet {
+        eprintln!(
+            "Calibrating {} on {}: {n} A/A trials (run set {set_id})",
+            side.workload.name,
+            side.target.redacted()
+        );
+    }
+    let spec = TrialSpec {
+        workload: &side.workload,
+        settings: &side.settings,
+        plan: Arc::clone(&side.plan),
+        target: &side.target,
+        quiet,
+    };
+    let recs = run_trials(&mut store, &spec, &set_id, n)?;
+    drop(resolved);
+    let values: Vec<RunValues> = recs.iter().filter_map(RunValues::of_record).collect();
+    let (tps, p99, errors) = noise(&values)?;
+    let first = &recs[0];
+    let mut c = Calibration {
+        id: None,
+        created_at_ms: crate::runner::now_ms(),
+        testbed_fingerprint: first.testbed.fingerprint.clone(),
+        workload: first.workload.clone(),
+        workload_hash: first.workload_hash.clone(),
+        settings: first.settings.to_json(),
+        set_id,
+        trials: values.len() as u32,
+        noise_tps: tps,
+        noise_p99: p99,
+        noise_error_rate: errors,
+    };
+    c.id = Some(store.insert_calibration(&c)?);
+    let cfg = Config::default();
+    let report = CalibrationReport {
+        margins: margins(cfg.margin, Some(&c)),
+        pairs_for_5pct: needed_for_margin(tps * std::f64::consts::SQRT_2, Metric::Tps, 0.05, &cfg),
+        calibration: c,
+    };
+    if a.format.is_json() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `loadgate history`: a workload's series with change points ([`crate::regress::history`]).
+
+use std::path::Path;
+
+use crate::cli::regress::HistoryArgs;
+use crate::error::Result;
+use crate::regress::history::*;
+use crate::regress::RegressError;
+use crate::stats::ChangePointConfig;
+use crate::store::Store;
+
+/// `loadgate history`.
+pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
+    let metric = a.metric;
+    let mut cfg = ChangePointConfig::default();
+    if let Some(m) = a.min_segment {
+        cfg.min_segment = m;
+    }
+    let store = Store::open(store_path)?;
+    let runs = store.run_series(&a.workload, a.testbed.as_deref())?;
+    if runs.is_empty() {
+        return Err(RegressError::Invalid(format!(
+            "no complete runs of `{}`{} in {}; see `loadgate runs`",
+            a.workload,
+            a.testbed
+                .as_deref()
+                .map(|t| format!(" on testbed {t}"))
+                .unwrap_or_default(),
+            store_path.display()
+        ))
+        .into());
+    }
+    let h = build(&a.workload, metric, &runs, &cfg)?;
+    if a.format.is_json() {
+        println!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
+    } else {
+        print!("{}", render(&h));
+    }
+    Ok(())
+}
