@@ -19,7 +19,7 @@ use crate::workload::plan::Plan;
 use crate::workload::Workload;
 use crate::{prepare, testbed};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Everything one run needs.
 pub struct RunJob<'a> {
@@ -57,12 +57,6 @@ impl RunDone {
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
 /// tables not prepared) is stored as a failed run and returned as the error it was.
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
@@ -70,7 +64,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let mut rec = RunRecord {
-        started_at_ms: now_ms(),
+        started_at_ms: crate::util::now_ms(),
         status: RunStatusField(RunStatus::Running),
         workload: job.workload.name.clone(),
         workload_hash: job.workload.hash.clone(),
@@ -89,7 +83,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         Err(e) => {
             rec.status = RunStatusField(RunStatus::Failed);
             rec.status_reason = Some(e.to_string());
-            rec.ended_at_ms = Some(now_ms());
+            rec.ended_at_ms = Some(crate::util::now_ms());
             store.finish_run(id, &rec)?;
             return Err(e);
         }
@@ -141,7 +135,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let (status, reason) = status_of(&out, &summary, s, target);
     rec.status = RunStatusField(status);
     rec.status_reason = reason;
-    rec.ended_at_ms = Some(now_ms());
+    rec.ended_at_ms = Some(crate::util::now_ms());
     rec.histograms = histograms(plan, &out.totals);
     rec.intervals = out.intervals;
     rec.summary = (out.startup_error.is_none()).then_some(summary);

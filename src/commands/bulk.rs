@@ -12,10 +12,10 @@ use crate::record::{
     HistKey, HistKind, HistScope, NamedLatency, Qps, QueryCounts, RunRecord, RunSettings,
     RunStatus, RunStatusField, StoredHistogram, Summary,
 };
-use crate::runner::now_ms;
 use crate::store::Store;
 use crate::target::Target;
 use crate::testbed;
+use crate::util::now_ms;
 use std::path::Path;
 use std::time::Duration;
 

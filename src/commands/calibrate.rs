@@ -63,7 +63,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
     let first = &recs[0];
     let mut c = Calibration {
         id: None,
-        created_at_ms: crate::runner::now_ms(),
+        created_at_ms: crate::util::now_ms(),
         testbed_fingerprint: first.testbed.fingerprint.clone(),
         workload: first.workload.clone(),
         workload_hash: first.workload_hash.clone(),

@@ -553,7 +553,7 @@ fn ab_job(
         kind: ReportKind::Ab,
         outcome: Outcome::Pass,
         exit_code: 0,
-        generated_at: crate::report::rfc3339(crate::runner::now_ms()),
+        generated_at: crate::util::rfc3339(crate::util::now_ms()),
         elapsed_s: Some(started.elapsed().as_secs_f64()),
         alpha: cfg.alpha,
         power: cfg.power,

@@ -10,10 +10,10 @@ use crate::record::{
     HistKey, HistKind, HistScope, IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord,
     RunSettings, RunStatus, RunStatusField, StoredHistogram, Summary,
 };
-use crate::runner::now_ms;
 use crate::store::Store;
 use crate::target::Target;
 use crate::testbed;
+use crate::util::now_ms;
 use std::future::Future;
 use std::path::Path;
 

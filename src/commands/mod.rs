@@ -483,7 +483,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
         println!(
             "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}{}",
             r.id,
-            report::rfc3339(r.started_at_ms),
+            crate::util::rfc3339(r.started_at_ms),
             r.status.as_str(),
             r.workload,
             r.tps.unwrap_or(0.0),

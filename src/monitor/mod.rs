@@ -383,7 +383,7 @@ struct Session {
 impl Session {
     fn new(opts: MonitorOptions) -> Self {
         let report = MonitorReport {
-            started_at_ms: crate::runner::now_ms(),
+            started_at_ms: crate::util::now_ms(),
             target: opts.target.redacted(),
             interval_s: opts.interval.as_secs_f64(),
             thresholds: opts.thresholds,
@@ -454,7 +454,7 @@ impl Session {
                     Cmd::Stop => break,
                 }
             }
-            self.report.ended_at_ms = Some(crate::runner::now_ms());
+            self.report.ended_at_ms = Some(crate::util::now_ms());
             return self.report;
         }
         self.baseline().await;
@@ -672,7 +672,7 @@ impl Session {
         }));
         Ok(Snapshot {
             t: self.start.elapsed().as_secs_f64(),
-            at_ms: crate::runner::now_ms(),
+            at_ms: crate::util::now_ms(),
             values,
             monitor_queries: self.own,
             statement_events: events,
@@ -797,6 +797,6 @@ impl Session {
             }
             self.report.window = Some(w);
         }
-        self.report.ended_at_ms = Some(crate::runner::now_ms());
+        self.report.ended_at_ms = Some(crate::util::now_ms());
     }
 }

@@ -10,8 +10,8 @@ use std::fmt::Write;
 use super::compare::usable_runs;
 use super::{comparable_settings, mean_of, Metric, RegressError, RunValues};
 use crate::error::Result;
-use crate::report::rfc3339;
 use crate::store::{Baseline, BaselineRun, RunMetrics, Store};
+use crate::util::rfc3339;
 
 /// Kinds of run sets `baseline save` picks as "the last set".
 pub const SAVABLE_KINDS: &[&str] = &["trials", "gate", "calibrate"];
@@ -66,7 +66,7 @@ pub fn from_set(name: &str, set_id: &str, runs: &[RunMetrics]) -> Result<Baselin
     }
     Ok(Baseline {
         name: name.to_string(),
-        created_at_ms: crate::runner::now_ms(),
+        created_at_ms: crate::util::now_ms(),
         set_id: set_id.to_string(),
         workload: first.workload.clone(),
         workload_hash: first.workload_hash.clone(),

@@ -98,7 +98,7 @@ pub fn margin_of(margins: &[f64; 3], m: Metric) -> f64 {
 pub fn calibration_used(c: &Calibration) -> CalibrationUsed {
     CalibrationUsed {
         id: c.id.unwrap_or(0),
-        created_at: crate::report::rfc3339(c.created_at_ms),
+        created_at: crate::util::rfc3339(c.created_at_ms),
         trials: c.trials,
         set_id: c.set_id.clone(),
         noise_tps: c.noise_tps,
@@ -389,7 +389,7 @@ pub fn compare_with_baseline(
         kind: ReportKind::Baseline,
         outcome: super::Outcome::Pass,
         exit_code: 0,
-        generated_at: crate::report::rfc3339(crate::runner::now_ms()),
+        generated_at: crate::util::rfc3339(crate::util::now_ms()),
         elapsed_s: None,
         alpha: opts.stats.alpha,
         power: opts.stats.power,
@@ -434,7 +434,7 @@ pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
         "calibration {} ({} A/A trials on this testbed, {}): run-to-run noise tps {:.1} %, p99 {:.1} %{}; margins tps {:.1} %, p99 {:.1} %, error rate {:.1} % (requested {:.1} %)",
         c.id.unwrap_or(0),
         c.trials,
-        crate::report::rfc3339(c.created_at_ms),
+        crate::util::rfc3339(c.created_at_ms),
         c.noise_tps * 100.0,
         c.noise_p99 * 100.0,
         c.noise_error_rate

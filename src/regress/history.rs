@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::{comparable_settings, Metric, RegressError, RunValues};
 use crate::error::Result;
-use crate::report::rfc3339;
 use crate::stats::{e_divisive, ChangePointConfig, StatsError};
 use crate::store::RunMetrics;
 use crate::testbed::short_hash;
+use crate::util::rfc3339;
 
 /// One run in a series.
 #[derive(Debug, Clone, Serialize)]

@@ -412,7 +412,7 @@ pub fn testbed_diff(a: &crate::record::Testbed, b: &crate::record::Testbed) -> V
 
 /// A new run set id: UTC time and 4 random hex digits, e.g. `20261121-100938-3f2a`.
 pub fn new_set_id() -> String {
-    let ts = crate::report::rfc3339(crate::runner::now_ms());
+    let ts = crate::util::rfc3339(crate::util::now_ms());
     let compact: String = ts[..19]
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == 'T')

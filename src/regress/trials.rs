@@ -59,7 +59,7 @@ pub fn open_set(
     let set = RunSet {
         set_id: set_id.to_string(),
         kind: kind.to_string(),
-        created_at_ms: runner::now_ms(),
+        created_at_ms: crate::util::now_ms(),
         workload: workload.to_string(),
         trials: n,
         label,
