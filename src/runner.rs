@@ -57,24 +57,43 @@ impl RunDone {
     }
 }
 
+/// The record of a run about to start: what runs (`workload`, its file's hash), with which
+/// settings, against which target (redacted), in which set; status `running`, this build's
+/// version and commit. The caller adds what it knows of the server before storing it.
+pub fn new_record(
+    workload: &str,
+    workload_hash: &str,
+    settings: RunSettings,
+    target: &Target,
+    set_id: Option<String>,
+) -> RunRecord {
+    RunRecord {
+        started_at_ms: crate::util::now_ms(),
+        status: RunStatusField(RunStatus::Running),
+        workload: workload.to_string(),
+        workload_hash: workload_hash.to_string(),
+        settings,
+        target: target.redacted(),
+        git_commit: testbed::git_commit(),
+        tool_version: crate::util::VERSION.to_string(),
+        set_id,
+        ..Default::default()
+    }
+}
+
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
 /// tables not prepared) is stored as a failed run and returned as the error it was.
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let (s, plan, target, quiet) = (job.settings, &job.plan, job.target, job.quiet);
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
     let rt = crate::util::runtime().map_err(Error::runtime)?;
-    let mut rec = RunRecord {
-        started_at_ms: crate::util::now_ms(),
-        status: RunStatusField(RunStatus::Running),
-        workload: job.workload.name.clone(),
-        workload_hash: job.workload.hash.clone(),
-        settings: RunSettings::Oltp(s.clone()),
-        target: target.redacted(),
-        git_commit: testbed::git_commit(),
-        tool_version: crate::util::VERSION.to_string(),
-        set_id: job.set_id.clone(),
-        ..Default::default()
-    };
+    let mut rec = new_record(
+        &job.workload.name,
+        &job.workload.hash,
+        RunSettings::Oltp(s.clone()),
+        target,
+        job.set_id.clone(),
+    );
     let id = store.begin_run(&rec)?;
     rec.id = Some(id);
 
@@ -169,10 +188,7 @@ async fn preflight(
     let mut conn = target
         .connect(target.opts(Some(&s.database), 16), timeout)
         .await?;
-    let info = testbed::server_info(&mut conn, target).await?;
-    let vars = testbed::key_variables(&mut conn, target)
-        .await
-        .unwrap_or_default();
+    let (info, vars) = testbed::probe(&mut conn, target).await?;
     prepare::check_prepared(
         &mut conn,
         target,

@@ -292,6 +292,26 @@ pub fn incomparable_fields() -> Vec<&'static str> {
         .collect()
 }
 
+/// The long help of `--set`: what it does and every setting with its default, from the
+/// descriptors (`loadgate run --help`).
+pub fn set_help() -> String {
+    let mut o = String::from(
+        "Override any setting, workload variables included (repeatable; both sides of an A/B \
+         job): --set range_size=50. A dedicated flag wins over --set, --set over the workload \
+         file, the file over the default. Settings [default]:\n",
+    );
+    for d in SETTINGS {
+        o.push_str(&format!(
+            "  {} [{}]: {}\n",
+            d.key,
+            d.default,
+            d.help.replace('`', "")
+        ));
+    }
+    o.push_str("  and the integer variables of the workload file's [settings].");
+    o
+}
+
 /// The settings as a Markdown table (key, default, values, flag, compared, meaning): the one
 /// in `workloads/README.md`, between the `settings-table` markers (a test checks it).
 pub fn markdown_table() -> String {

@@ -58,6 +58,17 @@ pub async fn server_info(conn: &mut Conn, target: &Target) -> Result<ServerInfo,
     })
 }
 
+/// Who answers on `conn` and how it is configured: [`server_info`] and [`key_variables`] (an
+/// empty list when the account may not read them). What every command reads first.
+pub async fn probe(
+    conn: &mut Conn,
+    target: &Target,
+) -> Result<(ServerInfo, Vec<(String, String)>), TargetError> {
+    let info = server_info(conn, target).await?;
+    let vars = key_variables(conn, target).await.unwrap_or_default();
+    Ok((info, vars))
+}
+
 /// The key variables, sorted by name.
 pub async fn key_variables(
     conn: &mut Conn,

@@ -17,7 +17,6 @@
 //! `affected` alone says which (1, 2 or 0).
 
 pub mod gen;
-pub mod report;
 pub mod spec;
 pub mod sync;
 

@@ -66,7 +66,7 @@ pub struct SettingArgs {
 
     /// Override any setting, workload variables included (repeatable; both sides of an A/B
     /// job): --set range_size=50.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", long_help = crate::settings::set_help())]
     pub set: Vec<String>,
 }
 

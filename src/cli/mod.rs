@@ -479,6 +479,33 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The flag a setting's descriptor names exists on `run`, and `run` has no setting flag
+    /// the descriptors do not know: the descriptors are the one list.
+    #[test]
+    fn every_setting_flag_of_a_descriptor_is_on_run() {
+        let cmd = Cli::command();
+        let run = cmd.find_subcommand("run").expect("run");
+        let longs: Vec<String> = run
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        for d in crate::settings::SETTINGS {
+            if let Some(flag) = d.flag {
+                assert!(longs.iter().any(|l| l == flag), "{} names {flag}", d.key);
+            }
+        }
+        for long in &longs {
+            let key = long.trim_start_matches("--").replace('-', "_");
+            if crate::settings::descriptor(&key).is_some() {
+                assert_eq!(
+                    crate::settings::descriptor(&key).unwrap().flag,
+                    Some(long.as_str()),
+                    "{long} sets {key}: its descriptor should name it"
+                );
+            }
+        }
+    }
+
     /// Every flag with a fixed set of values shows them in `--help` (`[possible values: ...]`).
     #[test]
     fn every_enumerated_flag_lists_its_values_in_help() {

@@ -1,7 +1,6 @@
 //! `loadgate bulk`: resolve the workload, settings and target, run each strategy, store every
 //! sync as a run (with its result as evidence), print.
 
-use crate::bulk::report;
 use crate::bulk::spec;
 use crate::bulk::sync::{self, SyncResult};
 use crate::bulk::{BulkError, BulkFlags, BulkSettings};
@@ -12,6 +11,7 @@ use crate::record::{
     HistKey, HistKind, HistScope, NamedLatency, Qps, QueryCounts, RunRecord, RunSettings,
     RunStatus, RunStatusField, StoredHistogram, Summary,
 };
+use crate::report::bulk as report;
 use crate::store::Store;
 use crate::target::Target;
 use crate::testbed;
@@ -158,10 +158,7 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
     let timeout = Duration::from_secs_f64(settings.connect_timeout_s);
     let (info, vars) = rt.block_on(async {
         let mut conn = target.connect(target.opts(None, 16), timeout).await?;
-        let info = testbed::server_info(&mut conn, &target).await?;
-        let vars = testbed::key_variables(&mut conn, &target)
-            .await
-            .unwrap_or_default();
+        let (info, vars) = testbed::probe(&mut conn, &target).await?;
         let _ = conn.disconnect().await;
         Ok::<_, Error>((info, vars))
     })?;
@@ -197,18 +194,15 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
             let mut one = settings.clone();
             one.strategies = vec![strategy];
             let mut rec = RunRecord {
-                started_at_ms: now_ms(),
-                status: RunStatusField(RunStatus::Running),
-                workload: spec.name.clone(),
-                workload_hash: spec.hash.clone(),
-                settings: RunSettings::Bulk(one.clone()),
-                target: target.redacted(),
-                git_commit: testbed::git_commit(),
-                tool_version: crate::util::VERSION.to_string(),
-                set_id: set_id.clone(),
                 server: info.clone(),
                 testbed: testbed::testbed(&info, &vars),
-                ..Default::default()
+                ..crate::runner::new_record(
+                    &spec.name,
+                    &spec.hash,
+                    RunSettings::Bulk(one.clone()),
+                    &target,
+                    set_id.clone(),
+                )
             };
             let id = store.begin_run(&rec)?;
             rec.id = Some(id);

@@ -238,10 +238,7 @@ fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String>
     let (fingerprint, missing) = rt.block_on(async {
         let t = &side.target;
         let mut conn = t.connect(t.opts(None, 16), timeout).await?;
-        let info = testbed::server_info(&mut conn, t).await?;
-        let vars = testbed::key_variables(&mut conn, t)
-            .await
-            .unwrap_or_default();
+        let (info, vars) = testbed::probe(&mut conn, t).await?;
         let fp = testbed::testbed(&info, &vars).fingerprint;
         let todo =
             prepare::needs_prepare(&mut conn, t, &side.plan, &side.workload.name, &s.database)

@@ -3,13 +3,14 @@
 
 use crate::cli::IndexArgs;
 use crate::error::{Error, Result};
-use crate::index::report::{self, IndexReport};
 use crate::index::spec;
+use crate::index::verdict::{self, IndexReport};
 use crate::index::{IndexError, IndexFlags, IndexSettings, Phase};
 use crate::record::{
     HistKey, HistKind, HistScope, IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord,
     RunSettings, RunStatus, RunStatusField, StoredHistogram, Summary,
 };
+use crate::report::index as report;
 use crate::store::Store;
 use crate::target::Target;
 use crate::testbed;
@@ -161,10 +162,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let (info, vars) = interruptible(&rt, async {
         let mut conn = t.connect(t.opts(None, 4), s.timeout()).await?;
-        let info = testbed::server_info(&mut conn, &t).await?;
-        let vars = testbed::key_variables(&mut conn, &t)
-            .await
-            .unwrap_or_default();
+        let (info, vars) = testbed::probe(&mut conn, &t).await?;
         let _ = conn.disconnect().await;
         Ok((info, vars))
     })?;
@@ -198,21 +196,18 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
 
     let set_id = format!("index-{}", now_ms());
     let new_record = |phase: &str| RunRecord {
-        started_at_ms: now_ms(),
-        status: RunStatusField(RunStatus::Running),
-        workload: spec.name.clone(),
-        workload_hash: spec.hash.clone(),
-        settings: RunSettings::Index(IndexRunSettings {
-            settings: s.clone(),
-            phase: phase.to_string(),
-        }),
-        target: t.redacted(),
-        git_commit: testbed::git_commit(),
-        tool_version: crate::util::VERSION.to_string(),
-        set_id: Some(set_id.clone()),
         server: info.clone(),
         testbed: testbed::testbed(&info, &vars),
-        ..Default::default()
+        ..crate::runner::new_record(
+            &spec.name,
+            &spec.hash,
+            RunSettings::Index(IndexRunSettings {
+                settings: s.clone(),
+                phase: phase.to_string(),
+            }),
+            &t,
+            Some(set_id.clone()),
+        )
     };
     // Measure a phase as a stored run.
     let phase_run = |store: &mut Store, name: &str| -> Result<(i64, Phase)> {
@@ -297,7 +292,7 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
             &serde_json::to_value(c).unwrap_or_default(),
         )?;
     }
-    let (probes, writes, verdict) = report::judge(&before, &after, &explain_after, s.acceptance);
+    let (probes, writes, verdict) = verdict::judge(&before, &after, &explain_after, s.acceptance);
     let rep = IndexReport {
         workload: spec.name.clone(),
         database: s.database.clone(),

@@ -9,11 +9,11 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::record::RunRecord;
 use crate::server::{self, LocalServer, LocalServerOptions};
-use crate::settings::{Origin, Settings};
+use crate::settings::{Layers, Origin, Settings};
 use crate::store::{RunFilter, Store};
 use crate::target::Target;
 use crate::workload::plan::Plan;
-use crate::workload::{self, Workload};
+use crate::workload::{self, SettingValue, Workload};
 use crate::{prepare, regress, report, runner};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,21 +103,27 @@ fn settings_of(
     run: Option<&RunArgs>,
 ) -> Result<(Settings, Plan)> {
     let sets = parse_sets(&w.settings.set)?;
-    let mut flags: Vec<(&str, String)> = Vec::new();
-    let mut flag = |k: &'static str, v: Option<String>| {
+    // The dedicated flags, typed, by setting key (each key's flag is named in its descriptor,
+    // and a test checks that `run` has it).
+    let mut flags: Vec<(String, SettingValue)> = Vec::new();
+    let mut flag = |k: &str, v: Option<SettingValue>| {
         if let Some(v) = v {
-            flags.push((k, v));
+            flags.push((k.to_string(), v));
         }
     };
-    flag("threads", w.threads.map(|v| v.to_string()));
-    flag("tables", w.settings.tables.map(|v| v.to_string()));
-    flag("table_size", w.settings.table_size.map(|v| v.to_string()));
-    flag(
-        "rand_type",
-        w.settings.rand_type.map(|v| v.name().to_string()),
-    );
-    flag("seed", w.settings.seed.map(|v| v.to_string()));
-    flag("connect_timeout", t.conn.connect_timeout.clone());
+    // A number past i64 stays text, so that resolution refuses it by name.
+    let int = |v: Option<u64>| {
+        v.map(|v| {
+            i64::try_from(v).map_or_else(|_| SettingValue::Str(v.to_string()), SettingValue::Int)
+        })
+    };
+    let text = |v: &Option<String>| v.as_deref().map(SettingValue::from);
+    flag("threads", int(w.threads.map(u64::from)));
+    flag("tables", int(w.settings.tables.map(u64::from)));
+    flag("table_size", int(w.settings.table_size));
+    flag("rand_type", w.settings.rand_type.map(|v| v.name().into()));
+    flag("seed", int(w.settings.seed));
+    flag("connect_timeout", text(&t.conn.connect_timeout));
     // The database: --database, else the one named in the target URL, else --set/file/default.
     let url_db = t
         .conn
@@ -125,19 +131,26 @@ fn settings_of(
         .as_deref()
         .and_then(|u| Target::parse(u).ok())
         .and_then(|t| t.database);
-    flag("database", t.database.clone().or(url_db));
+    flag("database", text(&t.database.clone().or(url_db)));
     if let Some(r) = run {
-        flag("duration", r.timing.duration.clone());
-        flag("warmup", r.timing.warmup.clone());
-        flag("rate", r.timing.rate.map(|v| v.to_string()));
-        flag("events", r.events.map(|v| v.to_string()));
-        flag("report_interval", r.report_interval.clone());
+        flag("duration", text(&r.timing.duration));
+        flag("warmup", text(&r.timing.warmup));
+        flag("rate", r.timing.rate.map(SettingValue::Float));
+        flag("events", int(r.events));
+        flag("report_interval", text(&r.report_interval));
         flag(
             "client_threads",
-            r.timing.client_threads.map(|v| v.to_string()),
+            int(r.timing.client_threads.map(u64::from)),
         );
     }
-    let settings = Settings::resolve(workload, &sets, &flags)?;
+    let sets = sets
+        .into_iter()
+        .map(|(k, v)| (k, SettingValue::Str(v)))
+        .collect();
+    let settings = Layers::default()
+        .layer(Origin::Set, sets)
+        .layer(Origin::Flag, flags)
+        .resolve(workload)?;
     let plan = Plan::compile(workload, &settings)?;
     Ok((settings, plan))
 }

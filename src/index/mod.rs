@@ -20,8 +20,8 @@
 
 pub mod explain;
 pub mod load;
-pub mod report;
 pub mod spec;
+pub mod verdict;
 
 use crate::bulk::gen::{self, RowGen};
 use crate::engine::summary::latency_stats;

@@ -8,7 +8,9 @@
 //! renderers: [`gate`] (text and JSON, schema `schema/gate-v1.json`), [`markdown`] (a
 //! PR comment or CI step summary) and [`junit`] (one test case per metric).
 
+pub mod bulk;
 pub mod gate;
+pub mod index;
 pub mod json;
 pub mod junit;
 pub mod live;

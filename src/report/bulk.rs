@@ -1,8 +1,8 @@
 //! Bulk sync output: one strategy in detail, several as one comparison table (text or
 //! Markdown).
 
-use super::sync::SyncResult;
-use super::Strategy;
+use crate::bulk::sync::SyncResult;
+use crate::bulk::Strategy;
 use std::fmt::Write;
 
 fn mib(b: u64) -> f64 {
