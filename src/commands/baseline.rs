@@ -62,7 +62,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
                     store_path.display()
                 );
             } else {
-                print!("{}", render_list(&list));
+                print!("{}", crate::report::regress::baseline_list(&list));
             }
             Ok(())
         }
@@ -72,7 +72,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
             if a.format.is_json() {
                 println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
             } else {
-                print!("{}", render_show(&b));
+                print!("{}", crate::report::regress::baseline_show(&b));
             }
             Ok(())
         }

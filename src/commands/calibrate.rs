@@ -87,7 +87,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        print!("{}", render(&report));
+        print!("{}", crate::report::regress::calibration(&report));
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
     if a.format.is_json() {
         println!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
     } else {
-        print!("{}", render(&h));
+        print!("{}", crate::report::regress::history(&h));
     }
     Ok(())
 }

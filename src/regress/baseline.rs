@@ -5,13 +5,10 @@
 //! does not change when runs are deleted. Only a set of at least two complete, homogeneous runs
 //! (same workload file, testbed and settings) can become a baseline.
 
-use std::fmt::Write;
-
 use super::compare::usable_runs;
-use super::{comparable_settings, mean_of, Metric, RegressError, RunValues};
+use super::{comparable_settings, RegressError, RunValues};
 use crate::error::Result;
 use crate::store::{Baseline, BaselineRun, RunMetrics, Store};
-use crate::util::rfc3339;
 
 /// Kinds of run sets `baseline save` picks as "the last set".
 pub const SAVABLE_KINDS: &[&str] = &["trials", "gate", "calibrate"];
@@ -109,87 +106,6 @@ pub(crate) fn values(b: &Baseline) -> Vec<RunValues> {
 
 pub(crate) fn threads(b: &Baseline) -> String {
     b.settings["threads"].to_string()
-}
-
-/// `baseline list` as a table.
-pub fn render_list(list: &[Baseline]) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10} {:>9}  {:<16} set",
-        "name", "saved", "workload", "threads", "runs", "tps", "p99 ms", "testbed"
-    );
-    for b in list {
-        let v = values(b);
-        let _ = writeln!(
-            o,
-            "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10.1} {:>9.2}  {:<16} {}",
-            b.name,
-            rfc3339(b.created_at_ms),
-            b.workload,
-            threads(b),
-            b.runs.len(),
-            mean_of(&v, Metric::Tps),
-            mean_of(&v, Metric::P99),
-            b.testbed.fingerprint,
-            b.set_id
-        );
-    }
-    o
-}
-
-/// `baseline show NAME`.
-pub fn render_show(b: &Baseline) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "baseline {}: saved {}", b.name, rfc3339(b.created_at_ms));
-    let _ = writeln!(o, "  set:       {}", b.set_id);
-    let _ = writeln!(o, "  workload:  {} (hash {})", b.workload, b.workload_hash);
-    let _ = writeln!(o, "  target:    {} — server {}", b.target, b.server_version);
-    let t = &b.testbed;
-    let _ = writeln!(
-        o,
-        "  testbed:   {} — {}, {} cores, {} GiB, kernel {}, server config {}",
-        t.fingerprint,
-        t.cpu_model,
-        t.cores,
-        t.memory_bytes >> 30,
-        t.kernel,
-        t.server_config_hash
-    );
-    if let Some(c) = &b.git_commit {
-        let _ = writeln!(o, "  commit:    {c}");
-    }
-    let settings: Vec<String> = comparable_settings(&b.settings_as_ran())
-        .into_iter()
-        .map(|(k, v)| format!("{}={}", k.trim_start_matches("vars."), v))
-        .collect();
-    let _ = writeln!(o, "  settings:  {}", settings.join(" "));
-    let v = values(b);
-    let _ = writeln!(
-        o,
-        "  mean:      {} tps, p99 {} ms, error rate {}",
-        Metric::Tps.format(mean_of(&v, Metric::Tps)),
-        Metric::P99.format(mean_of(&v, Metric::P99)),
-        Metric::ErrorRate.format(mean_of(&v, Metric::ErrorRate))
-    );
-    let _ = writeln!(
-        o,
-        "\n  {:>6}  {:<24} {:>10} {:>9} {:>12} {:>8}",
-        "run", "started", "tps", "p99 ms", "transactions", "errors"
-    );
-    for r in &b.runs {
-        let _ = writeln!(
-            o,
-            "  {:>6}  {:<24} {:>10.1} {:>9.2} {:>12} {:>8}",
-            r.run_id,
-            rfc3339(r.started_at_ms),
-            r.tps,
-            r.p99_corrected_ms,
-            r.transactions,
-            r.errors
-        );
-    }
-    o
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@
 //! each metric's margin to `max(margin, exp(noise) − 1)` ([`crate::stats::calibrated_margin`])
 //! and print the calibration they used.
 
-use std::fmt::Write;
-
 use serde::Serialize;
 
 use super::{mean_of, Metric, RegressError, RunValues, ERROR_RATE_FLOOR};
@@ -48,64 +46,6 @@ pub struct CalibrationReport {
     /// A/B pairs (or trials per side against a baseline) needed to catch a 5 % throughput
     /// drop with 90 % power at α = 0.01, fixed-sample (the sequential plan needs a few more).
     pub pairs_for_5pct: Option<usize>,
-}
-
-pub fn render(r: &CalibrationReport) -> String {
-    let c = &r.calibration;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "calibration {} of {} on testbed {}: {} A/A trials (run set {})",
-        c.id.unwrap_or(0),
-        c.workload,
-        c.testbed_fingerprint,
-        c.trials,
-        c.set_id
-    );
-    let _ = writeln!(
-        o,
-        "  run-to-run noise (sd of successive log differences / √2):"
-    );
-    let _ = writeln!(
-        o,
-        "    tps         {:>6.2} %   → margin {:.1} %",
-        c.noise_tps * 100.0,
-        r.margins[0] * 100.0
-    );
-    let _ = writeln!(
-        o,
-        "    p99         {:>6.2} %   → margin {:.1} %",
-        c.noise_p99 * 100.0,
-        r.margins[1] * 100.0
-    );
-    match c.noise_error_rate {
-        Some(e) => {
-            let _ = writeln!(
-                o,
-                "    error rate  {:>6.2} %   → margin {:.1} %",
-                e * 100.0,
-                r.margins[2] * 100.0
-            );
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "    error rate  negligible (below {} % of transactions)",
-                ERROR_RATE_FLOOR * 100.0
-            );
-        }
-    }
-    if let Some(p) = r.pairs_for_5pct {
-        let _ = writeln!(
-            o,
-            "  to catch a 5 % throughput drop with 90 % power at α = 0.01: about {p} A/B pairs (or trials per side against a baseline)"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "  compare, ab and gate on this testbed and workload now use these margins (--no-calibration to ignore)"
-    );
-    o
 }
 
 #[cfg(test)]

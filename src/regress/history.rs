@@ -4,8 +4,6 @@
 //! a permutation test over the whole series ([`crate::stats::e_divisive`]; minimum segment 5,
 //! p ≤ 0.01, fixed seed).
 
-use std::fmt::Write;
-
 use serde::Serialize;
 
 use super::{comparable_settings, Metric, RegressError, RunValues};
@@ -147,76 +145,6 @@ pub fn build(
     })
 }
 
-/// The history as text.
-pub fn render(h: &History) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "history of {}: {} over {} series (change points: E-divisive, min segment {}, p ≤ {})",
-        h.workload,
-        h.metric.title(),
-        h.series.len(),
-        h.min_segment,
-        h.significance
-    );
-    for s in &h.series {
-        let _ = writeln!(
-            o,
-            "\ntestbed {}, settings {} ({} runs)\n  {}",
-            s.testbed,
-            s.settings_key,
-            s.points.len(),
-            s.settings.join(" ")
-        );
-        match &s.note {
-            Some(n) => {
-                let _ = writeln!(o, "  no change-point search: {n}");
-            }
-            None if s.change_points.is_empty() => {
-                let _ = writeln!(o, "  no change point");
-            }
-            None => {
-                for c in &s.change_points {
-                    let _ = writeln!(
-                        o,
-                        "  change point before run {} ({}): {} → {} ({}), p = {:.3}",
-                        c.run_id,
-                        c.started_at,
-                        h.metric.format(c.mean_before),
-                        h.metric.format(c.mean_after),
-                        super::pct(c.relative_change),
-                        c.p_value
-                    );
-                }
-            }
-        }
-        let _ = writeln!(
-            o,
-            "  {:>6}  {:<24} {:<24} {:>12}",
-            "run",
-            "started",
-            "set",
-            h.metric.name()
-        );
-        for (i, p) in s.points.iter().enumerate() {
-            let mark = if s.change_points.iter().any(|c| c.index == i) {
-                "  ◆ change"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                o,
-                "  {:>6}  {:<24} {:<24} {:>12}{mark}",
-                p.run_id,
-                p.started_at,
-                p.set_id.as_deref().unwrap_or("-"),
-                h.metric.format(p.value)
-            );
-        }
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +190,7 @@ mod tests {
         assert_eq!(main.change_points.len(), 1, "{:?}", main.change_points);
         assert_eq!(main.change_points[0].run_id, 12);
         assert!(h.series[1].note.is_some());
-        let text = render(&h);
+        let text = crate::report::regress::history(&h);
         assert!(text.contains("◆ change"), "{text}");
     }
 }

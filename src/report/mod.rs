@@ -15,4 +15,5 @@ pub mod json;
 pub mod junit;
 pub mod live;
 pub mod markdown;
+pub mod regress;
 pub mod text;

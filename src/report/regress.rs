@@ -1,0 +1,221 @@
+//! The regression commands' text for people: baselines (`baseline list`, `baseline show`), a
+//! workload's history with its change points, and a calibration. Their JSON is the serialized
+//! value itself; the gate's report is in [`super::gate`].
+
+use std::fmt::Write;
+
+use crate::regress::baseline::{threads, values};
+use crate::regress::calibrate::CalibrationReport;
+use crate::regress::history::History;
+use crate::regress::{comparable_settings, mean_of, pct, Metric, ERROR_RATE_FLOOR};
+use crate::store::Baseline;
+use crate::util::rfc3339;
+
+/// `baseline list` as a table.
+pub fn baseline_list(list: &[Baseline]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10} {:>9}  {:<16} set",
+        "name", "saved", "workload", "threads", "runs", "tps", "p99 ms", "testbed"
+    );
+    for b in list {
+        let v = values(b);
+        let _ = writeln!(
+            o,
+            "{:<20} {:<24} {:<20} {:>7} {:>6} {:>10.1} {:>9.2}  {:<16} {}",
+            b.name,
+            rfc3339(b.created_at_ms),
+            b.workload,
+            threads(b),
+            b.runs.len(),
+            mean_of(&v, Metric::Tps),
+            mean_of(&v, Metric::P99),
+            b.testbed.fingerprint,
+            b.set_id
+        );
+    }
+    o
+}
+
+/// `baseline show NAME`.
+pub fn baseline_show(b: &Baseline) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "baseline {}: saved {}", b.name, rfc3339(b.created_at_ms));
+    let _ = writeln!(o, "  set:       {}", b.set_id);
+    let _ = writeln!(o, "  workload:  {} (hash {})", b.workload, b.workload_hash);
+    let _ = writeln!(o, "  target:    {} — server {}", b.target, b.server_version);
+    let t = &b.testbed;
+    let _ = writeln!(
+        o,
+        "  testbed:   {} — {}, {} cores, {} GiB, kernel {}, server config {}",
+        t.fingerprint,
+        t.cpu_model,
+        t.cores,
+        t.memory_bytes >> 30,
+        t.kernel,
+        t.server_config_hash
+    );
+    if let Some(c) = &b.git_commit {
+        let _ = writeln!(o, "  commit:    {c}");
+    }
+    let settings: Vec<String> = comparable_settings(&b.settings_as_ran())
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", k.trim_start_matches("vars."), v))
+        .collect();
+    let _ = writeln!(o, "  settings:  {}", settings.join(" "));
+    let v = values(b);
+    let _ = writeln!(
+        o,
+        "  mean:      {} tps, p99 {} ms, error rate {}",
+        Metric::Tps.format(mean_of(&v, Metric::Tps)),
+        Metric::P99.format(mean_of(&v, Metric::P99)),
+        Metric::ErrorRate.format(mean_of(&v, Metric::ErrorRate))
+    );
+    let _ = writeln!(
+        o,
+        "\n  {:>6}  {:<24} {:>10} {:>9} {:>12} {:>8}",
+        "run", "started", "tps", "p99 ms", "transactions", "errors"
+    );
+    for r in &b.runs {
+        let _ = writeln!(
+            o,
+            "  {:>6}  {:<24} {:>10.1} {:>9.2} {:>12} {:>8}",
+            r.run_id,
+            rfc3339(r.started_at_ms),
+            r.tps,
+            r.p99_corrected_ms,
+            r.transactions,
+            r.errors
+        );
+    }
+    o
+}
+
+/// The history as text.
+pub fn history(h: &History) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "history of {}: {} over {} series (change points: E-divisive, min segment {}, p ≤ {})",
+        h.workload,
+        h.metric.title(),
+        h.series.len(),
+        h.min_segment,
+        h.significance
+    );
+    for s in &h.series {
+        let _ = writeln!(
+            o,
+            "\ntestbed {}, settings {} ({} runs)\n  {}",
+            s.testbed,
+            s.settings_key,
+            s.points.len(),
+            s.settings.join(" ")
+        );
+        match &s.note {
+            Some(n) => {
+                let _ = writeln!(o, "  no change-point search: {n}");
+            }
+            None if s.change_points.is_empty() => {
+                let _ = writeln!(o, "  no change point");
+            }
+            None => {
+                for c in &s.change_points {
+                    let _ = writeln!(
+                        o,
+                        "  change point before run {} ({}): {} → {} ({}), p = {:.3}",
+                        c.run_id,
+                        c.started_at,
+                        h.metric.format(c.mean_before),
+                        h.metric.format(c.mean_after),
+                        pct(c.relative_change),
+                        c.p_value
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "  {:>6}  {:<24} {:<24} {:>12}",
+            "run",
+            "started",
+            "set",
+            h.metric.name()
+        );
+        for (i, p) in s.points.iter().enumerate() {
+            let mark = if s.change_points.iter().any(|c| c.index == i) {
+                "  ◆ change"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "  {:>6}  {:<24} {:<24} {:>12}{mark}",
+                p.run_id,
+                p.started_at,
+                p.set_id.as_deref().unwrap_or("-"),
+                h.metric.format(p.value)
+            );
+        }
+    }
+    o
+}
+
+pub fn calibration(r: &CalibrationReport) -> String {
+    let c = &r.calibration;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "calibration {} of {} on testbed {}: {} A/A trials (run set {})",
+        c.id.unwrap_or(0),
+        c.workload,
+        c.testbed_fingerprint,
+        c.trials,
+        c.set_id
+    );
+    let _ = writeln!(
+        o,
+        "  run-to-run noise (sd of successive log differences / √2):"
+    );
+    let _ = writeln!(
+        o,
+        "    tps         {:>6.2} %   → margin {:.1} %",
+        c.noise_tps * 100.0,
+        r.margins[0] * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "    p99         {:>6.2} %   → margin {:.1} %",
+        c.noise_p99 * 100.0,
+        r.margins[1] * 100.0
+    );
+    match c.noise_error_rate {
+        Some(e) => {
+            let _ = writeln!(
+                o,
+                "    error rate  {:>6.2} %   → margin {:.1} %",
+                e * 100.0,
+                r.margins[2] * 100.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "    error rate  negligible (below {} % of transactions)",
+                ERROR_RATE_FLOOR * 100.0
+            );
+        }
+    }
+    if let Some(p) = r.pairs_for_5pct {
+        let _ = writeln!(
+            o,
+            "  to catch a 5 % throughput drop with 90 % power at α = 0.01: about {p} A/B pairs (or trials per side against a baseline)"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  compare, ab and gate on this testbed and workload now use these margins (--no-calibration to ignore)"
+    );
+    o
+}
