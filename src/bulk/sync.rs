@@ -1099,21 +1099,109 @@ pub async fn sync(
     fresh: bool,
     quiet: bool,
 ) -> SyncOutcome {
-    let table = format!("{}.{}", quote_ident(&s.database), quote_ident(&spec.table));
-    let columns = spec.column_names();
-    let columns_sql = columns
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ");
     let gen = source.is_none().then(|| row_gen(spec, s));
-    let mut result = SyncResult {
+    let mut result = new_result(spec, s, strategy, source);
+    let pre = match preflight(spec, s, strategy, target, fresh).await {
+        Ok(p) => p,
+        Err(e) => return failed(result, e),
+    };
+    result.max_allowed_packet = pre.max_allowed_packet;
+    let plan = plan_batches(spec, s, strategy, &pre, gen.as_ref());
+    result.batch_size = plan.batch_size;
+    result.batch_size_origin = plan.origin.clone();
+    result.method = plan.method.clone();
+    if strategy == Strategy::LoadData && s.workers > 1 {
+        result.notes.extend(pre.autoinc_note.clone());
+    }
+    let ctx = Rc::new(context(spec, s, strategy, target, &pre, &plan, gen.clone()));
+    let state = Rc::new(RefCell::new(State {
+        next_batch: 0,
+        counts: Counts::default(),
+        rows_done: 0,
+        payload: 0,
+        batches: 0,
+        retries: 0,
+        splits: 0,
+        errors: BTreeMap::new(),
+        other_warnings: 0,
+        bad_rows: Vec::new(),
+        hist: new_histogram(),
+        stop: false,
+        fatal: None,
+    }));
+    // Connect every worker before the clock starts.
+    let workers = match connect_workers(&ctx, &state, s.workers).await {
+        Ok(w) => w,
+        Err(e) => return failed(result, e),
+    };
+
+    let rss_reset = reset_peak_rss();
+    result.rss_start_bytes = current_rss();
+    let started = Instant::now();
+    let reader_out = drive(workers, &ctx, &state, s, source, quiet).await;
+    let seconds = started.elapsed().as_secs_f64();
+    result.peak_rss_bytes = peak_rss();
+    result.peak_rss_scope = if rss_reset {
+        "this sync".into()
+    } else {
+        "since process start".into()
+    };
+    if let Some(e) = collect(&mut result, &state, reader_out, seconds, s) {
+        result.interrupted = matches!(e, BulkError::Interrupted);
+        return failed(result, e);
+    }
+
+    // Verification.
+    let columns = spec.column_names();
+    let skipped: HashSet<String> = result.bad_rows.iter().map(|b| b.key.clone()).collect();
+    match verify(spec, s, target, source, gen.as_ref(), &skipped, &columns).await {
+        Ok(v) => {
+            let ok = v.ok;
+            let (expected, actual) = (v.expected, v.actual);
+            result.verification = Some(v);
+            if !ok {
+                let e = BulkError::Mismatch {
+                    table: result.table.clone(),
+                    expected_rows: expected.rows,
+                    expected_sum: expected.crc_sum.to_string(),
+                    actual_rows: actual.rows,
+                    actual_sum: actual.crc_sum.to_string(),
+                    excluded: (!skipped.is_empty()).then_some(skipped.len()),
+                };
+                return failed(result, e);
+            }
+            SyncOutcome {
+                result,
+                error: None,
+            }
+        }
+        Err(e) => failed(result, e),
+    }
+}
+
+/// A sync that stopped on `e`, with what it did so far.
+fn failed(mut result: SyncResult, e: BulkError) -> SyncOutcome {
+    result.failure = Some(e.to_string());
+    SyncOutcome {
+        result,
+        error: Some(e),
+    }
+}
+
+/// The result of a sync that has not started: what it syncs from and to, nothing done.
+fn new_result(
+    spec: &BulkSpec,
+    s: &BulkSettings,
+    strategy: Strategy,
+    source: Option<&Target>,
+) -> SyncResult {
+    SyncResult {
         strategy,
         round: 1,
         method: String::new(),
-        source: match (source, &gen) {
-            (Some(t), _) => format!("{} table `{}`", t.redacted(), s.source_table),
-            (None, _) => format!(
+        source: match source {
+            Some(t) => format!("{} table `{}`", t.redacted(), s.source_table),
+            None => format!(
                 "the generator (seed {}, revision {}, {} rows{})",
                 s.seed,
                 s.revision,
@@ -1155,23 +1243,31 @@ pub async fn sync(
         failure: None,
         interrupted: false,
         histogram: None,
-    };
-    let fail = |mut result: SyncResult, e: BulkError| {
-        result.failure = Some(e.to_string());
-        SyncOutcome {
-            result,
-            error: Some(e),
-        }
-    };
-    let pre = match preflight(spec, s, strategy, target, fresh).await {
-        Ok(p) => p,
-        Err(e) => return fail(result, e),
-    };
-    result.max_allowed_packet = pre.max_allowed_packet;
+    }
+}
 
-    // Batch sizing.
+/// How a sync cuts its rows: rows per transaction (and why), rows per statement, the largest
+/// statement, whether `LOAD DATA` goes straight into the target, and the method in words.
+struct BatchPlan {
+    batch_size: usize,
+    origin: String,
+    stmt_rows: usize,
+    max_statement: usize,
+    direct_load: bool,
+    method: String,
+}
+
+/// Sizes the batches from a sample of rows and the server's `max_allowed_packet`.
+fn plan_batches(
+    spec: &BulkSpec,
+    s: &BulkSettings,
+    strategy: Strategy,
+    pre: &Preflight,
+    gen: Option<&RowGen>,
+) -> BatchPlan {
+    let columns = spec.column_names();
     let sample: Vec<Row> = {
-        let g = gen.clone().unwrap_or_else(|| row_gen(spec, s));
+        let g = gen.cloned().unwrap_or_else(|| row_gen(spec, s));
         (1..=256).map(|n| g.row(n)).collect()
     };
     let avg_row = sample.iter().map(gen::payload_bytes).sum::<u64>() as f64 / sample.len() as f64;
@@ -1204,10 +1300,8 @@ pub async fn sync(
         .min(65_535 / columns.len().max(1))
         .min(((max_statement as f64 / 2.0) / (max_row * 1.2 + 16.0)).max(1.0) as usize)
         .max(1);
-    result.batch_size = batch_size;
-    result.batch_size_origin = origin;
     let direct_load = strategy == Strategy::LoadData && pre.target_empty;
-    result.method = match strategy {
+    let method = match strategy {
         Strategy::Row => "one INSERT ... ON DUPLICATE KEY UPDATE per row (text protocol)".into(),
         Strategy::Values => {
             "multi-row INSERT ... VALUES ... ON DUPLICATE KEY UPDATE (text protocol)".into()
@@ -1224,10 +1318,33 @@ pub async fn sync(
             pre.infile_charset
         ),
     };
-    if strategy == Strategy::LoadData && s.workers > 1 {
-        result.notes.extend(pre.autoinc_note.clone());
+    BatchPlan {
+        batch_size,
+        origin,
+        stmt_rows,
+        max_statement,
+        direct_load,
+        method,
     }
+}
 
+/// What every worker of a sync shares: the target, the statements' fixed parts, the plan.
+fn context(
+    spec: &BulkSpec,
+    s: &BulkSettings,
+    strategy: Strategy,
+    target: &Target,
+    pre: &Preflight,
+    plan: &BatchPlan,
+    gen: Option<RowGen>,
+) -> Ctx {
+    let table = format!("{}.{}", quote_ident(&s.database), quote_ident(&spec.table));
+    let columns = spec.column_names();
+    let columns_sql = columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let non_key: Vec<String> = columns
         .iter()
         .enumerate()
@@ -1243,47 +1360,38 @@ pub async fn sync(
     } else {
         format!(" ON DUPLICATE KEY UPDATE {}", non_key.join(", "))
     };
-    let ctx = Rc::new(Ctx {
+    Ctx {
         strategy,
         target: target.clone(),
         opts: target.opts(Some(&s.database), 16),
         timeout: Duration::from_secs_f64(s.connect_timeout_s),
         key: spec.key,
         key_name: spec.key_name().to_string(),
-        table: table.clone(),
         insert_head: format!("INSERT INTO {table} ({columns_sql}) VALUES "),
+        table,
         odku,
         ncols: columns.len(),
-        columns_sql: columns_sql.clone(),
-        max_statement,
-        stmt_rows,
-        direct_load,
+        columns_sql,
+        max_statement: plan.max_statement,
+        stmt_rows: plan.stmt_rows,
+        direct_load: plan.direct_load,
         infile_charset: pre.infile_charset,
         policy: s.on_bad_row,
         fault_every: s.fault_every,
-        gen: gen.clone(),
-        batch_size,
+        gen,
+        batch_size: plan.batch_size,
         rows: s.rows,
-    });
-    let state = Rc::new(RefCell::new(State {
-        next_batch: 0,
-        counts: Counts::default(),
-        rows_done: 0,
-        payload: 0,
-        batches: 0,
-        retries: 0,
-        splits: 0,
-        errors: BTreeMap::new(),
-        other_warnings: 0,
-        bad_rows: Vec::new(),
-        hist: new_histogram(),
-        stop: false,
-        fatal: None,
-    }));
+    }
+}
 
-    // Connect every worker before the clock starts.
+/// `n` workers, each connected.
+async fn connect_workers(
+    ctx: &Rc<Ctx>,
+    state: &Rc<RefCell<State>>,
+    n: u32,
+) -> Result<Vec<Worker>, BulkError> {
     let mut workers = Vec::new();
-    for _ in 0..s.workers {
+    for _ in 0..n {
         let mut w = Worker {
             ctx: ctx.clone(),
             state: state.clone(),
@@ -1292,25 +1400,34 @@ pub async fn sync(
         };
         match w.connect().await {
             Ok(()) => workers.push(w),
-            Err(TxnError::Fatal(e)) => return fail(result, e),
+            Err(TxnError::Fatal(e)) => return Err(e),
             Err(TxnError::Retry { message, .. } | TxnError::Data { message, .. }) => {
-                return fail(
-                    result,
-                    BulkError::Target(TargetError::Unreachable {
-                        host: target.host.clone(),
-                        port: target.port,
-                        why: message,
-                    }),
-                )
+                return Err(BulkError::Target(TargetError::Unreachable {
+                    host: ctx.target.host.clone(),
+                    port: ctx.target.port,
+                    why: message,
+                }))
             }
         }
     }
+    Ok(workers)
+}
 
-    let rss_reset = reset_peak_rss();
-    result.rss_start_bytes = current_rss();
-    let started = Instant::now();
+/// What the source reader returned, if there was one: the rows it read, or why it stopped.
+type ReaderOut = Option<Result<Result<u64, BulkError>, tokio::task::JoinError>>;
+
+/// Runs the workers to the end on this thread (with the source reader, a progress line every
+/// 2 s unless `quiet`, and Ctrl-C stopping them), and returns what the reader did.
+async fn drive(
+    mut workers: Vec<Worker>,
+    ctx: &Rc<Ctx>,
+    state: &Rc<RefCell<State>>,
+    s: &BulkSettings,
+    source: Option<&Target>,
+    quiet: bool,
+) -> ReaderOut {
     let local = tokio::task::LocalSet::new();
-    let reader_out = local
+    local
         .run_until(async {
             let (feed, reader) = match source {
                 None => (Rc::new(Feed::Gen), None),
@@ -1319,8 +1436,8 @@ pub async fn sync(
                     let reader = tokio::task::spawn_local(read_source(
                         src.clone(),
                         s.source_table.clone(),
-                        columns_sql.clone(),
-                        batch_size,
+                        ctx.columns_sql.clone(),
+                        ctx.batch_size,
                         ctx.timeout,
                         tx,
                         state.clone(),
@@ -1336,7 +1453,7 @@ pub async fn sync(
                 .map(|w| tokio::task::spawn_local(w.run(feed.clone())))
                 .collect();
             let progress = (!quiet).then(|| {
-                let (state, total, name) = (state.clone(), s.rows, strategy.name());
+                let (state, total, name) = (state.clone(), s.rows, ctx.strategy.name());
                 let from_source = source.is_some();
                 tokio::task::spawn_local(async move {
                     let t0 = Instant::now();
@@ -1379,86 +1496,56 @@ pub async fn sync(
             ctrl_c.abort();
             read
         })
-        .await;
-    let seconds = started.elapsed().as_secs_f64();
-    result.peak_rss_bytes = peak_rss();
-    result.peak_rss_scope = if rss_reset {
-        "this sync".into()
-    } else {
-        "since process start".into()
-    };
+        .await
+}
 
-    let fatal = {
-        let mut st = state.borrow_mut();
-        let source_rows = match reader_out {
-            Some(Ok(Ok(n))) => Some(n),
-            Some(Ok(Err(e))) => {
-                st.fatal.get_or_insert(e);
-                None
-            }
-            Some(Err(join)) => {
-                st.fatal.get_or_insert(BulkError::Usage(format!(
-                    "the source reader failed: {join}"
-                )));
-                None
-            }
-            None => None,
-        };
-        result.rows = source_rows.unwrap_or(s.rows);
-        result.inserted = st.counts.inserted;
-        result.updated = st.counts.updated;
-        result.unchanged = st.counts.unchanged;
-        result.statements = st.counts.statements;
-        result.bad_rows = st.bad_rows.clone();
-        result.skipped_bad = if s.on_bad_row == BadRowPolicy::Skip {
-            st.bad_rows.len() as u64
-        } else {
-            0
-        };
-        result.batches = st.batches;
-        result.retries = st.retries;
-        result.splits = st.splits;
-        result.errors = st.errors.values().cloned().collect();
-        result.other_warnings = st.other_warnings;
-        result.seconds = seconds;
-        let synced = st.counts.inserted + st.counts.updated + st.counts.unchanged;
-        result.rows_per_s = synced as f64 / seconds.max(1e-9);
-        result.payload_bytes = st.payload;
-        result.mb_per_s = st.payload as f64 / 1e6 / seconds.max(1e-9);
-        result.batch_latency = latency_stats(&st.hist);
-        result.histogram = Some(st.hist.clone());
-        st.fatal.take()
-    };
-    if let Some(e) = fatal {
-        result.interrupted = matches!(e, BulkError::Interrupted);
-        return fail(result, e);
-    }
-
-    // Verification.
-    let skipped: HashSet<String> = result.bad_rows.iter().map(|b| b.key.clone()).collect();
-    match verify(spec, s, target, source, gen.as_ref(), &skipped, &columns).await {
-        Ok(v) => {
-            let ok = v.ok;
-            let (expected, actual) = (v.expected, v.actual);
-            result.verification = Some(v);
-            if !ok {
-                let e = BulkError::Mismatch {
-                    table: result.table.clone(),
-                    expected_rows: expected.rows,
-                    expected_sum: expected.crc_sum.to_string(),
-                    actual_rows: actual.rows,
-                    actual_sum: actual.crc_sum.to_string(),
-                    excluded: (!skipped.is_empty()).then_some(skipped.len()),
-                };
-                return fail(result, e);
-            }
-            SyncOutcome {
-                result,
-                error: None,
-            }
+/// Moves what the workers counted into `result`; returns the error that stopped the sync.
+fn collect(
+    result: &mut SyncResult,
+    state: &RefCell<State>,
+    reader_out: ReaderOut,
+    seconds: f64,
+    s: &BulkSettings,
+) -> Option<BulkError> {
+    let mut st = state.borrow_mut();
+    let source_rows = match reader_out {
+        Some(Ok(Ok(n))) => Some(n),
+        Some(Ok(Err(e))) => {
+            st.fatal.get_or_insert(e);
+            None
         }
-        Err(e) => fail(result, e),
-    }
+        Some(Err(join)) => {
+            st.fatal.get_or_insert(BulkError::Usage(format!(
+                "the source reader failed: {join}"
+            )));
+            None
+        }
+        None => None,
+    };
+    result.rows = source_rows.unwrap_or(s.rows);
+    result.inserted = st.counts.inserted;
+    result.updated = st.counts.updated;
+    result.unchanged = st.counts.unchanged;
+    result.statements = st.counts.statements;
+    result.bad_rows = st.bad_rows.clone();
+    result.skipped_bad = if s.on_bad_row == BadRowPolicy::Skip {
+        st.bad_rows.len() as u64
+    } else {
+        0
+    };
+    result.batches = st.batches;
+    result.retries = st.retries;
+    result.splits = st.splits;
+    result.errors = st.errors.values().cloned().collect();
+    result.other_warnings = st.other_warnings;
+    result.seconds = seconds;
+    let synced = st.counts.inserted + st.counts.updated + st.counts.unchanged;
+    result.rows_per_s = synced as f64 / seconds.max(1e-9);
+    result.payload_bytes = st.payload;
+    result.mb_per_s = st.payload as f64 / 1e6 / seconds.max(1e-9);
+    result.batch_latency = latency_stats(&st.hist);
+    result.histogram = Some(st.hist.clone());
+    st.fatal.take()
 }
 
 /// The generator for this workload and settings.
