@@ -3,12 +3,13 @@
 
 use crate::cli::IndexArgs;
 use crate::error::{Error, Result};
+use crate::index::explain::ProbeCheck;
 use crate::index::spec;
 use crate::index::verdict::{self, IndexReport};
-use crate::index::{IndexError, IndexFlags, IndexSettings, Phase};
+use crate::index::{IndexError, IndexFlags, IndexSettings, Phase, Setup, Sizes};
 use crate::record::{
     HistKey, HistKind, HistScope, IndexRunSettings, NamedLatency, Qps, QueryCounts, RunRecord,
-    RunSettings, RunStatus, RunStatusField, StoredHistogram, Summary,
+    RunSettings, RunStatus, RunStatusField, ServerInfo, StoredHistogram, Summary, Testbed,
 };
 use crate::report::index as report;
 use crate::store::Store;
@@ -134,28 +135,7 @@ fn interruptible<T>(
 pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     let sets = parse_sets(&a.set)?;
     let spec = spec::load(&a.workload, &sets)?;
-    let url_db = a
-        .target
-        .conn
-        .target
-        .as_deref()
-        .and_then(|u| Target::parse(u).ok())
-        .and_then(|t| t.database);
-    let flags = IndexFlags {
-        acceptance: a.acceptance.clone(),
-        duration: a.duration.clone(),
-        warmup: a.warmup.clone(),
-        settle: a.settle.clone(),
-        read_workers: a.read_workers,
-        write_workers: a.write_workers,
-        seed: a.seed,
-        database: a.target.database.clone().or(url_db),
-        connect_timeout: a.target.conn.connect_timeout.clone(),
-        keep: a.keep,
-        reuse: a.reuse,
-        force: a.force,
-    };
-    let s = IndexSettings::resolve(&spec, &flags)?;
+    let s = IndexSettings::resolve(&spec, &flags_of(&a))?;
     let mut store = Store::open(store_path)?;
     let resolved = super::resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
     let t = resolved.target.clone();
@@ -176,102 +156,30 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
             info.version
         );
     }
-    let setup = interruptible(&rt, crate::index::setup(&t, &s, &spec, quiet))?;
-    if !quiet && s.settle_s > 0.0 && !spec.writes.is_empty() {
-        eprintln!(
-            "Settling: the write mix alone for {:.0} s, not measured...",
-            s.settle_s
-        );
-    }
-    interruptible(&rt, crate::index::settle(&t, &s, &spec))?;
-    let table_names: Vec<String> = spec.tables.iter().map(|x| x.name.clone()).collect();
-    let schema_before = interruptible(&rt, async {
-        let mut conn = t.connect(t.opts(None, 4), s.timeout()).await?;
-        let snap = crate::index::schema_snapshot(&mut conn, &t, &s.database, &table_names).await?;
-        let _ = conn.disconnect().await;
-        Ok(snap)
-    })?;
-    let sizes_before = interruptible(&rt, crate::index::sizes(&t, &s, &spec))?;
-    let explain_before = interruptible(&rt, crate::index::explain_all(&t, &s, &spec))?;
-
-    let set_id = format!("index-{}", now_ms());
-    let new_record = |phase: &str| RunRecord {
-        server: info.clone(),
+    let job = Job {
+        spec: &spec,
+        s: &s,
+        t: &t,
+        rt: &rt,
+        server: &info,
         testbed: testbed::testbed(&info, &vars),
-        ..crate::runner::new_record(
-            &spec.name,
-            &spec.hash,
-            RunSettings::Index(IndexRunSettings {
-                settings: s.clone(),
-                phase: phase.to_string(),
-            }),
-            &t,
-            Some(set_id.clone()),
-        )
+        set_id: format!("index-{}", now_ms()),
+        quiet,
     };
-    // Measure a phase as a stored run.
-    let phase_run = |store: &mut Store, name: &str| -> Result<(i64, Phase)> {
-        let mut rec = new_record(name);
-        let id = store.begin_run(&rec)?;
-        rec.id = Some(id);
-        let out = interruptible(&rt, crate::index::measure_phase(&t, &s, &spec, name, quiet));
-        rec.ended_at_ms = Some(now_ms());
-        match out {
-            Ok(p) => {
-                rec.status = RunStatusField(RunStatus::Complete);
-                rec.summary = Some(summary_of(&p));
-                rec.histograms = histograms_of(&p, &spec);
-                store.finish_run(id, &rec)?;
-                Ok((id, p))
-            }
-            Err(e) => {
-                rec.status = RunStatusField(match e {
-                    IndexError::Interrupted => RunStatus::Partial,
-                    _ => RunStatus::Failed,
-                });
-                rec.status_reason = Some(e.to_string());
-                store.finish_run(id, &rec)?;
-                Err(match e {
-                    IndexError::Interrupted => Error::Interrupted { id: Some(id) },
-                    other => other.into(),
-                })
-            }
-        }
-    };
-    let (before_id, before) = phase_run(&mut store, "before")?;
-    for c in &explain_before {
-        store.put_evidence(
-            before_id,
-            "explain",
-            &c.probe,
-            &serde_json::to_value(c).unwrap_or_default(),
-        )?;
-    }
+    let ready = get_ready(&job)?;
+    let (before_id, before) = stored_phase(&job, &mut store, "before")?;
+    put_explains(&mut store, before_id, &ready.explain_before)?;
 
     let change = interruptible(&rt, crate::index::apply_indexes(&t, &s, &spec, quiet))?;
     // From here on the indexes exist: whatever happens, roll them back unless --keep.
-    let after_part = (|| -> Result<_> {
-        let sizes_after = interruptible(&rt, crate::index::sizes(&t, &s, &spec))?;
-        let explain_after = interruptible(&rt, crate::index::explain_all(&t, &s, &spec))?;
-        for c in explain_after.iter().filter(|c| !c.ok) {
-            if !quiet {
-                eprintln!(
-                    "WARNING: probe `{}` does not use its index after the change: {}",
-                    c.probe,
-                    c.problems.join("; ")
-                );
-            }
-        }
-        let (after_id, after) = phase_run(&mut store, "after")?;
-        Ok((sizes_after, explain_after, after_id, after))
-    })();
+    let after_part = after_change(&job, &mut store);
     let rollback = if s.keep {
         None
     } else {
         if !quiet {
             eprintln!("Rolling back: dropping the indexes...");
         }
-        match rt.block_on(crate::index::rollback(&t, &s, &spec, &schema_before)) {
+        match rt.block_on(crate::index::rollback(&t, &s, &spec, &ready.schema_before)) {
             Ok(r) => Some(r),
             Err(e) => {
                 // The measurement may have succeeded; the schema not being restored wins.
@@ -284,25 +192,18 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
     };
     let (sizes_after, explain_after, after_id, after) = after_part?;
     store.link_runs(before_id, after_id, "index_after")?;
-    for c in &explain_after {
-        store.put_evidence(
-            after_id,
-            "explain",
-            &c.probe,
-            &serde_json::to_value(c).unwrap_or_default(),
-        )?;
-    }
+    put_explains(&mut store, after_id, &explain_after)?;
     let (probes, writes, verdict) = verdict::judge(&before, &after, &explain_after, s.acceptance);
     let rep = IndexReport {
         workload: spec.name.clone(),
         database: s.database.clone(),
         target: t.redacted(),
         server: format!("{} {}", info.flavor, info.version),
-        setup,
+        setup: ready.setup,
         change,
-        sizes_before,
+        sizes_before: ready.sizes_before,
         sizes_after,
-        explain_before,
+        explain_before: ready.explain_before,
         explain_after,
         probes,
         writes,
@@ -336,4 +237,156 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
         }
         .into())
     }
+}
+
+/// The index flags as the settings resolution takes them.
+fn flags_of(a: &IndexArgs) -> IndexFlags {
+    let url_db = a
+        .target
+        .conn
+        .target
+        .as_deref()
+        .and_then(|u| Target::parse(u).ok())
+        .and_then(|t| t.database);
+    IndexFlags {
+        acceptance: a.acceptance.clone(),
+        duration: a.duration.clone(),
+        warmup: a.warmup.clone(),
+        settle: a.settle.clone(),
+        read_workers: a.read_workers,
+        write_workers: a.write_workers,
+        seed: a.seed,
+        database: a.target.database.clone().or(url_db),
+        connect_timeout: a.target.conn.connect_timeout.clone(),
+        keep: a.keep,
+        reuse: a.reuse,
+        force: a.force,
+    }
+}
+
+/// What every step of one `loadgate index` shares.
+struct Job<'a> {
+    spec: &'a spec::IndexSpec,
+    s: &'a IndexSettings,
+    t: &'a Target,
+    rt: &'a tokio::runtime::Runtime,
+    server: &'a ServerInfo,
+    testbed: Testbed,
+    set_id: String,
+    quiet: bool,
+}
+
+/// The state before the change: the tables set up and settled, their schema, sizes and plans.
+struct Ready {
+    setup: Setup,
+    schema_before: std::collections::BTreeMap<String, String>,
+    sizes_before: Sizes,
+    explain_before: Vec<ProbeCheck>,
+}
+
+/// Sets the tables up, lets the write mix settle, and records the schema, sizes and plans the
+/// change starts from.
+fn get_ready(job: &Job<'_>) -> Result<Ready> {
+    let (rt, t, s, spec) = (job.rt, job.t, job.s, job.spec);
+    let setup = interruptible(rt, crate::index::setup(t, s, spec, job.quiet))?;
+    if !job.quiet && s.settle_s > 0.0 && !spec.writes.is_empty() {
+        eprintln!(
+            "Settling: the write mix alone for {:.0} s, not measured...",
+            s.settle_s
+        );
+    }
+    interruptible(rt, crate::index::settle(t, s, spec))?;
+    let table_names: Vec<String> = spec.tables.iter().map(|x| x.name.clone()).collect();
+    let schema_before = interruptible(rt, async {
+        let mut conn = t.connect(t.opts(None, 4), s.timeout()).await?;
+        let snap = crate::index::schema_snapshot(&mut conn, t, &s.database, &table_names).await?;
+        let _ = conn.disconnect().await;
+        Ok(snap)
+    })?;
+    let sizes_before = interruptible(rt, crate::index::sizes(t, s, spec))?;
+    let explain_before = interruptible(rt, crate::index::explain_all(t, s, spec))?;
+    Ok(Ready {
+        setup,
+        schema_before,
+        sizes_before,
+        explain_before,
+    })
+}
+
+/// After the change: sizes, plans (a probe that does not use its index is warned about) and
+/// the after phase.
+fn after_change(job: &Job<'_>, store: &mut Store) -> Result<(Sizes, Vec<ProbeCheck>, i64, Phase)> {
+    let (rt, t, s, spec) = (job.rt, job.t, job.s, job.spec);
+    let sizes_after = interruptible(rt, crate::index::sizes(t, s, spec))?;
+    let explain_after = interruptible(rt, crate::index::explain_all(t, s, spec))?;
+    for c in explain_after.iter().filter(|c| !c.ok) {
+        if !job.quiet {
+            eprintln!(
+                "WARNING: probe `{}` does not use its index after the change: {}",
+                c.probe,
+                c.problems.join("; ")
+            );
+        }
+    }
+    let (after_id, after) = stored_phase(job, store, "after")?;
+    Ok((sizes_after, explain_after, after_id, after))
+}
+
+/// Measures phase `name` as a stored run of the set.
+fn stored_phase(job: &Job<'_>, store: &mut Store, name: &str) -> Result<(i64, Phase)> {
+    let mut rec = RunRecord {
+        server: job.server.clone(),
+        testbed: job.testbed.clone(),
+        ..crate::runner::new_record(
+            &job.spec.name,
+            &job.spec.hash,
+            RunSettings::Index(IndexRunSettings {
+                settings: job.s.clone(),
+                phase: name.to_string(),
+            }),
+            job.t,
+            Some(job.set_id.clone()),
+        )
+    };
+    let id = store.begin_run(&rec)?;
+    rec.id = Some(id);
+    let out = interruptible(
+        job.rt,
+        crate::index::measure_phase(job.t, job.s, job.spec, name, job.quiet),
+    );
+    rec.ended_at_ms = Some(now_ms());
+    match out {
+        Ok(p) => {
+            rec.status = RunStatusField(RunStatus::Complete);
+            rec.summary = Some(summary_of(&p));
+            rec.histograms = histograms_of(&p, job.spec);
+            store.finish_run(id, &rec)?;
+            Ok((id, p))
+        }
+        Err(e) => {
+            rec.status = RunStatusField(match e {
+                IndexError::Interrupted => RunStatus::Partial,
+                _ => RunStatus::Failed,
+            });
+            rec.status_reason = Some(e.to_string());
+            store.finish_run(id, &rec)?;
+            Err(match e {
+                IndexError::Interrupted => Error::Interrupted { id: Some(id) },
+                other => other.into(),
+            })
+        }
+    }
+}
+
+/// Each probe's EXPLAIN check as evidence of run `id`.
+fn put_explains(store: &mut Store, id: i64, checks: &[ProbeCheck]) -> Result<()> {
+    for c in checks {
+        store.put_evidence(
+            id,
+            "explain",
+            &c.probe,
+            &serde_json::to_value(c).unwrap_or_default(),
+        )?;
+    }
+    Ok(())
 }
