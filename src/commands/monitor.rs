@@ -199,7 +199,7 @@ pub(super) fn health_cmd(a: HealthArgs) -> Result<()> {
     let text = if a.format.is_json() {
         serde_json::to_string_pretty(&rep).unwrap_or_default() + "\n"
     } else {
-        health::render_text(&rep)
+        crate::report::health::render_text(&rep)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     let code = match rep.exit_code() {

@@ -10,6 +10,7 @@
 
 pub mod bulk;
 pub mod gate;
+pub mod health;
 pub mod index;
 pub mod json;
 pub mod junit;
