@@ -76,22 +76,7 @@ pub async fn list_tables(
 async fn exec(conn: &mut Conn, target: &Target, sql: &str) -> Result<(), TargetError> {
     conn.query_drop(sql)
         .await
-        .map_err(|e| target.classify(e, Some(&abbreviate(sql))))
-}
-
-fn abbreviate(sql: &str) -> String {
-    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.len() > 160 {
-        format!(
-            "{}…",
-            &one_line[..one_line
-                .char_indices()
-                .nth(157)
-                .map_or(one_line.len(), |(i, _)| i)]
-        )
-    } else {
-        one_line
-    }
+        .map_err(|e| target.classify(e, Some(&crate::util::abbreviate(sql, 160, 157))))
 }
 
 /// What `prepare` did.
@@ -282,7 +267,11 @@ async fn load_table(
     }
     for q in &t.after_load {
         if !quiet {
-            eprintln!("Running '{}' on '{}'...", abbreviate(q), t.name);
+            eprintln!(
+                "Running '{}' on '{}'...",
+                crate::util::abbreviate(q, 160, 157),
+                t.name
+            );
         }
         exec(&mut conn, target, q).await?;
     }

@@ -1,6 +1,7 @@
 //! Small things every layer may use and that use nothing of the crate: the version, the
 //! clock (milliseconds since the epoch and their RFC 3339 form), the current-thread runtime
-//! every part of loadgate runs its async code on.
+//! every part of loadgate runs its async code on, SQL identifier quoting and statement
+//! abbreviation for messages.
 //!
 //! This module is a leaf: it imports nothing from the rest of the crate (checked by
 //! `scripts/check-layers.sh`).
@@ -15,6 +16,23 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// `ident` as a MySQL identifier: in backticks, a backtick doubled.
+pub fn quote_ident(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// `sql` on one line for a message: white space folded, and when it has more than `limit`
+/// characters, its first `keep` followed by `…`.
+pub fn abbreviate(sql: &str, limit: usize, keep: usize) -> String {
+    let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > limit {
+        let end = one.char_indices().nth(keep).map_or(one.len(), |(i, _)| i);
+        format!("{}…", &one[..end])
+    } else {
+        one
+    }
 }
 
 /// Milliseconds since the Unix epoch, now (0 on a clock before 1970).
@@ -51,6 +69,14 @@ pub fn rfc3339(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn identifiers_are_quoted_and_statements_abbreviated() {
+        assert_eq!(super::quote_ident("a`b"), "`a``b`");
+        assert_eq!(super::abbreviate("SELECT\n  1", 20, 20), "SELECT 1");
+        assert_eq!(super::abbreviate("SELECT 12345", 8, 6), "SELECT…");
+        assert_eq!(super::abbreviate("é é é é", 3, 2), "é …");
+    }
+
     #[test]
     fn formats_timestamps() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

@@ -31,6 +31,7 @@ use crate::engine::summary::latency_stats;
 use crate::prepare::{list_tables, OWNER_MARK};
 use crate::record::{ErrorCount, LatencyStats};
 use crate::target::{Target, TargetError};
+use crate::util::quote_ident;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -312,10 +313,6 @@ enum Feed {
     Source(SourceRx),
 }
 
-fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
 fn sql_string(s: &str) -> String {
     let mut out = Vec::new();
     gen::push_sql_literal(&mut out, &Some(s.as_bytes().to_vec()));
@@ -443,14 +440,6 @@ fn classify(e: mysql_async::Error, target: &Target, statement: &str) -> TxnError
     }
 }
 
-fn abbreviate(sql: &str) -> String {
-    let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one.char_indices().nth(120) {
-        Some((i, _)) => format!("{}…", &one[..i]),
-        None => one,
-    }
-}
-
 fn key_of(row: &Row, key: usize) -> String {
     row.get(key)
         .and_then(|c| c.as_deref())
@@ -508,7 +497,7 @@ impl Worker {
             classify(
                 e,
                 &self.ctx.target,
-                &abbreviate(&String::from_utf8_lossy(sql)),
+                &crate::util::abbreviate(&String::from_utf8_lossy(sql), 120, 120),
             )
         })
     }
@@ -603,10 +592,13 @@ impl Worker {
                 sql.push_str(&vec![tuple.as_str(); n].join(", "));
                 sql.push_str(&self.ctx.odku);
                 let conn = self.conn.as_mut().expect("connected");
-                let st = conn
-                    .prep(sql.as_str())
-                    .await
-                    .map_err(|e| classify(e, &self.ctx.target, &abbreviate(&sql)))?;
+                let st = conn.prep(sql.as_str()).await.map_err(|e| {
+                    classify(
+                        e,
+                        &self.ctx.target,
+                        &crate::util::abbreviate(&sql, 120, 120),
+                    )
+                })?;
                 self.stmts.insert(n, st);
             }
             let st = self.stmts.get(&n).expect("prepared").clone();
@@ -1026,7 +1018,7 @@ async fn preflight(
         let create = spec.create.replace("{table}", &table);
         conn.query_drop(create.as_str())
             .await
-            .map_err(|e| target.classify(e, Some(&abbreviate(&create))))?;
+            .map_err(|e| target.classify(e, Some(&crate::util::abbreviate(&create, 120, 120))))?;
         let q = format!(
             "ALTER TABLE {table} COMMENT = {}",
             sql_string(&format!("{OWNER_MARK} workload={}", spec.name))
@@ -1596,7 +1588,7 @@ async fn server_checksum(
     let row: Option<(u64, String)> = conn
         .query_first(q.as_str())
         .await
-        .map_err(|e| t.classify(e, Some(&abbreviate(&q))))?;
+        .map_err(|e| t.classify(e, Some(&crate::util::abbreviate(&q, 120, 120))))?;
     let _ = conn.disconnect().await;
     let (rows, sum) = row.unwrap_or((0, "0".into()));
     Ok(Checksum {

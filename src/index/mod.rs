@@ -28,6 +28,7 @@ use crate::engine::summary::latency_stats;
 use crate::prepare::{list_tables, OWNER_MARK};
 use crate::record::{ErrorCount, LatencyStats};
 use crate::target::{Target, TargetError};
+use crate::util::quote_ident as q;
 use crate::workload::WorkloadError;
 use hdrhistogram::Histogram;
 use load::{run_load, LoadSpec};
@@ -215,10 +216,6 @@ impl IndexSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout_s)
     }
-}
-
-fn q(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
 }
 
 async fn exec(conn: &mut Conn, t: &Target, sql: &str) -> Result<(), TargetError> {
