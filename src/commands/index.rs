@@ -107,17 +107,6 @@ fn histograms_of(p: &Phase, spec: &spec::IndexSpec) -> Vec<StoredHistogram> {
     out
 }
 
-fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>> {
-    sets.iter()
-        .map(|s| {
-            s.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| Error::Usage(format!("--set `{s}`: expected KEY=VALUE")))
-        })
-        .collect()
-}
-
 /// Run `fut` to completion unless Ctrl-C comes first.
 fn interruptible<T>(
     rt: &tokio::runtime::Runtime,
@@ -133,7 +122,7 @@ fn interruptible<T>(
 
 /// Run `loadgate index`.
 pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
-    let sets = parse_sets(&a.set)?;
+    let sets = super::parse_sets(&a.set)?;
     let spec = spec::load(&a.workload, &sets)?;
     let s = IndexSettings::resolve(&spec, &flags_of(&a))?;
     let mut store = Store::open(store_path)?;
