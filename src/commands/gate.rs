@@ -342,115 +342,17 @@ fn ab_job(
     let started = Instant::now();
     let cfg = stats_config(v)?;
     let seq = sequential_config(&cfg, pairs);
-    if seq.max_pairs < seq.min_pairs.max(2) {
-        return Err(RegressError::TooFewTrials {
-            what: "the sequential A/B plan (--max-pairs)".into(),
-            needed: seq.min_pairs.max(2),
-            got: seq.max_pairs,
-            advice: Some(format!(
-                "its first look is after --min-pairs = {} pairs; 16 is the default maximum",
-                seq.min_pairs
-            )),
-        }
-        .into());
-    }
-    if seq.min_pairs < 2 {
-        return Err(RegressError::TooFewTrials {
-            what: "the sequential A/B plan (--min-pairs)".into(),
-            needed: 2,
-            got: seq.min_pairs,
-            advice: Some("a variance needs two pairs; 3 is the default".into()),
-        }
-        .into());
-    }
     let threads = thread_list(&trial.threads);
-    let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
-    if threads.len() > most {
-        return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
-            threads.len(),
-            cfg.alpha
-        ))
-        .into());
-    }
-    if threads.len() > 1 && (sides.threads_a.is_some() || sides.threads_b.is_some()) {
-        return Err(Error::Usage(
-            "--threads with several counts cannot be combined with --threads-a/--threads-b".into(),
-        ));
-    }
-    let wl_b = sides
-        .workload_b
-        .clone()
-        .unwrap_or_else(|| trial.workload.clone());
-    // Targets: per side, else --target, else the detached or a throwaway server (shared).
-    let url_a = sides
-        .target_a
-        .clone()
-        .or_else(|| trial.target.conn.target.clone());
-    let url_b = sides
-        .target_b
-        .clone()
-        .or_else(|| trial.target.conn.target.clone());
+    check_ab_plan(&cfg, &seq, &threads, sides)?;
     let mut store = Store::open(store_path)?;
-    let mut shared: Option<Resolved> = None;
-    if url_a.is_none() || url_b.is_none() {
-        shared = Some(resolve_target(
-            &trial.target.conn,
-            true,
-            &trial.server.server_args,
-            quiet,
-        )?);
-    }
-    let target_of = |url: &Option<String>| -> Result<(Target, bool)> {
-        match url {
-            Some(u) => Ok((parse_target(u, &trial.target)?, false)),
-            None => {
-                let r = shared.as_ref().expect("resolved above");
-                Ok((r.target.clone(), r.throwaway))
-            }
-        }
-    };
-    let (ta, throw_a) = target_of(&url_a)?;
-    let (tb, throw_b) = target_of(&url_b)?;
-    let mut setups: Vec<(SideSetup, SideSetup)> = Vec::new();
-    for t in &threads {
-        let (wa, sa, pa) = resolve_side(
-            trial,
-            &trial.workload,
-            sides.threads_a.or(*t),
-            &sides.set_a,
-            url_a.as_ref(),
-        )?;
-        let (wb, sb, pb) = resolve_side(
-            trial,
-            &wl_b,
-            sides.threads_b.or(*t),
-            &sides.set_b,
-            url_b.as_ref(),
-        )?;
-        setups.push((
-            SideSetup {
-                workload: wa,
-                settings: sa,
-                plan: Arc::new(pa),
-                target: ta.clone(),
-                throwaway: throw_a,
-            },
-            SideSetup {
-                workload: wb,
-                settings: sb,
-                plan: Arc::new(pb),
-                target: tb.clone(),
-                throwaway: throw_b,
-            },
-        ));
-    }
+    let targets = AbTargets::resolve(trial, sides, quiet)?;
+    let setups = side_setups(trial, sides, &threads, &targets)?;
     let (first_a, first_b) = &setups[0];
     let fps = prepare_sides(&[first_a, first_b], force_prepare, quiet)?;
     let fingerprint = fps[1].clone();
     let calibration = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
     let m = margins(cfg.margin, calibration.as_ref());
-    let only_targets = ta.redacted() != tb.redacted()
+    let only_targets = targets.a.redacted() != targets.b.redacted()
         && sides.workload_b.is_none()
         && sides.set_a.is_empty()
         && sides.set_b.is_empty()
@@ -461,64 +363,10 @@ fn ab_job(
         .clone()
         .unwrap_or_else(|| if only_targets { "direct" } else { "A" }.to_string());
     let label_b = sides.label_b.clone().unwrap_or_else(|| "B".to_string());
-    let mut cases: Vec<AbCase<'_>> = Vec::new();
-    for (a, b) in &setups {
-        let mut differs = Vec::new();
-        if a.workload.name != b.workload.name || a.workload.hash != b.workload.hash {
-            differs.push(format!(
-                "workload {} ({}) → {} ({})",
-                a.workload.name, a.workload.hash, b.workload.name, b.workload.hash
-            ));
-        }
-        if a.target.redacted() != b.target.redacted() {
-            differs.push(format!(
-                "target {} → {}",
-                a.target.redacted(),
-                b.target.redacted()
-            ));
-        }
-        differs.extend(settings_diff(
-            &settings_json(&a.settings),
-            &settings_json(&b.settings),
-        ));
-        let title = {
-            let wl = if a.workload.name == b.workload.name {
-                a.workload.name.clone()
-            } else {
-                format!("{} vs {}", a.workload.name, b.workload.name)
-            };
-            if a.settings.threads == b.settings.threads {
-                format!("{wl}, {}", crate::regress::threads_text(a.settings.threads))
-            } else {
-                format!(
-                    "{wl}, {} vs {} threads",
-                    a.settings.threads, b.settings.threads
-                )
-            }
-        };
-        let a_side = side_meta(&label_a, a);
-        let mut b_side = side_meta(&label_b, b);
-        b_side.differs_by = differs;
-        cases.push(AbCase {
-            title,
-            a: TrialSpec {
-                workload: &a.workload,
-                settings: &a.settings,
-                plan: a.plan.clone(),
-                target: &a.target,
-                quiet,
-            },
-            b: TrialSpec {
-                workload: &b.workload,
-                settings: &b.settings,
-                plan: b.plan.clone(),
-                target: &b.target,
-                quiet,
-            },
-            a_side,
-            b_side,
-        });
-    }
+    let mut cases: Vec<AbCase<'_>> = setups
+        .iter()
+        .map(|(a, b)| ab_case(a, b, &label_a, &label_b, quiet))
+        .collect();
     let opts = AbOptions {
         seq,
         margins: m,
@@ -532,7 +380,7 @@ fn ab_job(
         );
     }
     let groups = run_ab(&mut store, &mut cases, &opts, &prefix)?;
-    drop(shared);
+    drop(targets);
     let hyps: usize = groups
         .iter()
         .map(|g| g.metrics.iter().filter(|m| m.tested).count())
@@ -569,6 +417,219 @@ fn ab_job(
     };
     report.decide();
     Ok(report)
+}
+
+/// Refuses an A/B plan that cannot run: too few pairs for a variance or a first look, more
+/// thread counts than the job's α can spread over, or thread lists on both levels.
+fn check_ab_plan(
+    cfg: &Config,
+    seq: &SequentialConfig,
+    threads: &[Option<u32>],
+    sides: &SidesArgs,
+) -> Result<()> {
+    if seq.max_pairs < seq.min_pairs.max(2) {
+        return Err(RegressError::TooFewTrials {
+            what: "the sequential A/B plan (--max-pairs)".into(),
+            needed: seq.min_pairs.max(2),
+            got: seq.max_pairs,
+            advice: Some(format!(
+                "its first look is after --min-pairs = {} pairs; 16 is the default maximum",
+                seq.min_pairs
+            )),
+        }
+        .into());
+    }
+    if seq.min_pairs < 2 {
+        return Err(RegressError::TooFewTrials {
+            what: "the sequential A/B plan (--min-pairs)".into(),
+            needed: 2,
+            got: seq.min_pairs,
+            advice: Some("a variance needs two pairs; 3 is the default".into()),
+        }
+        .into());
+    }
+    let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
+    if threads.len() > most {
+        return Err(RegressError::Invalid(format!(
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
+            threads.len(),
+            cfg.alpha
+        ))
+        .into());
+    }
+    if threads.len() > 1 && (sides.threads_a.is_some() || sides.threads_b.is_some()) {
+        return Err(Error::Usage(
+            "--threads with several counts cannot be combined with --threads-a/--threads-b".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where each side of an A/B job connects: its own `--target-a`/`--target-b`, else `--target`,
+/// else the detached or a throwaway server, shared (kept alive as long as this value).
+struct AbTargets {
+    url_a: Option<String>,
+    url_b: Option<String>,
+    a: Target,
+    b: Target,
+    throwaway_a: bool,
+    throwaway_b: bool,
+    _shared: Option<Resolved>,
+}
+
+impl AbTargets {
+    fn resolve(trial: &TrialArgs, sides: &SidesArgs, quiet: bool) -> Result<AbTargets> {
+        let url_a = sides
+            .target_a
+            .clone()
+            .or_else(|| trial.target.conn.target.clone());
+        let url_b = sides
+            .target_b
+            .clone()
+            .or_else(|| trial.target.conn.target.clone());
+        let shared = if url_a.is_none() || url_b.is_none() {
+            Some(resolve_target(
+                &trial.target.conn,
+                true,
+                &trial.server.server_args,
+                quiet,
+            )?)
+        } else {
+            None
+        };
+        let target_of = |url: &Option<String>| -> Result<(Target, bool)> {
+            match url {
+                Some(u) => Ok((parse_target(u, &trial.target)?, false)),
+                None => {
+                    let r = shared.as_ref().expect("resolved above");
+                    Ok((r.target.clone(), r.throwaway))
+                }
+            }
+        };
+        let (a, throwaway_a) = target_of(&url_a)?;
+        let (b, throwaway_b) = target_of(&url_b)?;
+        Ok(AbTargets {
+            url_a,
+            url_b,
+            a,
+            b,
+            throwaway_a,
+            throwaway_b,
+            _shared: shared,
+        })
+    }
+}
+
+/// The two sides of the job for each thread count: workload, settings, plan and target.
+fn side_setups(
+    trial: &TrialArgs,
+    sides: &SidesArgs,
+    threads: &[Option<u32>],
+    targets: &AbTargets,
+) -> Result<Vec<(SideSetup, SideSetup)>> {
+    let wl_b = sides
+        .workload_b
+        .clone()
+        .unwrap_or_else(|| trial.workload.clone());
+    let mut setups = Vec::new();
+    for t in threads {
+        let (wa, sa, pa) = resolve_side(
+            trial,
+            &trial.workload,
+            sides.threads_a.or(*t),
+            &sides.set_a,
+            targets.url_a.as_ref(),
+        )?;
+        let (wb, sb, pb) = resolve_side(
+            trial,
+            &wl_b,
+            sides.threads_b.or(*t),
+            &sides.set_b,
+            targets.url_b.as_ref(),
+        )?;
+        setups.push((
+            SideSetup {
+                workload: wa,
+                settings: sa,
+                plan: Arc::new(pa),
+                target: targets.a.clone(),
+                throwaway: targets.throwaway_a,
+            },
+            SideSetup {
+                workload: wb,
+                settings: sb,
+                plan: Arc::new(pb),
+                target: targets.b.clone(),
+                throwaway: targets.throwaway_b,
+            },
+        ));
+    }
+    Ok(setups)
+}
+
+/// One A/B case (a thread count): its title, both sides' trial specs, and what B changes.
+fn ab_case<'s>(
+    a: &'s SideSetup,
+    b: &'s SideSetup,
+    label_a: &str,
+    label_b: &str,
+    quiet: bool,
+) -> AbCase<'s> {
+    let mut differs = Vec::new();
+    if a.workload.name != b.workload.name || a.workload.hash != b.workload.hash {
+        differs.push(format!(
+            "workload {} ({}) → {} ({})",
+            a.workload.name, a.workload.hash, b.workload.name, b.workload.hash
+        ));
+    }
+    if a.target.redacted() != b.target.redacted() {
+        differs.push(format!(
+            "target {} → {}",
+            a.target.redacted(),
+            b.target.redacted()
+        ));
+    }
+    differs.extend(settings_diff(
+        &settings_json(&a.settings),
+        &settings_json(&b.settings),
+    ));
+    let title = {
+        let wl = if a.workload.name == b.workload.name {
+            a.workload.name.clone()
+        } else {
+            format!("{} vs {}", a.workload.name, b.workload.name)
+        };
+        if a.settings.threads == b.settings.threads {
+            format!("{wl}, {}", crate::regress::threads_text(a.settings.threads))
+        } else {
+            format!(
+                "{wl}, {} vs {} threads",
+                a.settings.threads, b.settings.threads
+            )
+        }
+    };
+    let a_side = side_meta(label_a, a);
+    let mut b_side = side_meta(label_b, b);
+    b_side.differs_by = differs;
+    AbCase {
+        title,
+        a: TrialSpec {
+            workload: &a.workload,
+            settings: &a.settings,
+            plan: a.plan.clone(),
+            target: &a.target,
+            quiet,
+        },
+        b: TrialSpec {
+            workload: &b.workload,
+            settings: &b.settings,
+            plan: b.plan.clone(),
+            target: &b.target,
+            quiet,
+        },
+        a_side,
+        b_side,
+    }
 }
 
 /// `loadgate ab`.
