@@ -41,6 +41,8 @@ forbid "stats depends on nothing but itself (and util)" \
   $(files src/stats)
 forbid "only cli/ and the command glue know clap" '(\bclap::|use clap\b|crate::cli\b)' "${not_glue[@]}"
 forbid "only the command glue uses commands" 'crate::commands\b' "${not_glue[@]}"
+forbid "regress computes, report renders: regress does not import report" '^\s*use crate::report' \
+  $(files src/regress)
 forbid "the engine never prints (report::live renders its progress)" '\b(e?println|e?print)!' \
   $(files src/engine)
 forbid "the model (record, settings) does not reach up" \

@@ -27,6 +27,7 @@ pub mod gate;
 mod history;
 mod index;
 mod monitor;
+mod trials;
 
 pub use crate::util::VERSION;
 
@@ -384,7 +385,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             target: &target,
             quiet,
         };
-        let r = regress::trials::trials_cmd(
+        let r = trials::run(
             &mut store,
             &spec,
             n,

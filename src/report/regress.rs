@@ -1,13 +1,14 @@
-//! The regression commands' text for people: baselines (`baseline list`, `baseline show`), a
-//! workload's history with its change points, and a calibration. Their JSON is the serialized
+//! The regression commands' text for people: a run set of trials, baselines (`baseline list`,
+//! `baseline show`), a workload's history with its change points, and a calibration. Their JSON is the serialized
 //! value itself; the gate's report is in [`super::gate`].
 
 use std::fmt::Write;
 
+use crate::record::RunRecord;
 use crate::regress::baseline::{threads, values};
 use crate::regress::calibrate::CalibrationReport;
 use crate::regress::history::History;
-use crate::regress::{comparable_settings, mean_of, pct, Metric, ERROR_RATE_FLOOR};
+use crate::regress::{comparable_settings, mean_of, pct, Metric, RunValues, ERROR_RATE_FLOOR};
 use crate::store::Baseline;
 use crate::util::rfc3339;
 
@@ -216,6 +217,50 @@ pub fn calibration(r: &CalibrationReport) -> String {
     let _ = writeln!(
         o,
         "  compare, ab and gate on this testbed and workload now use these margins (--no-calibration to ignore)"
+    );
+    o
+}
+
+/// The text summary of a run set: one line per trial, then mean and spread.
+pub fn trial_set(set_id: &str, recs: &[RunRecord]) -> String {
+    let mut o = String::new();
+    let vals: Vec<RunValues> = recs.iter().filter_map(RunValues::of_record).collect();
+    let _ = writeln!(o, "run set {set_id}: {} trial(s)", recs.len());
+    let _ = writeln!(
+        o,
+        "  {:>6} {:>10} {:>9} {:>12} {:>8}",
+        "run", "tps", "p99 ms", "transactions", "errors"
+    );
+    for v in &vals {
+        let _ = writeln!(
+            o,
+            "  {:>6} {:>10.1} {:>9.2} {:>12} {:>8}",
+            v.run_id, v.tps, v.p99_ms, v.transactions, v.errors
+        );
+    }
+    if vals.len() >= 2 {
+        let spread = |m: Metric| -> String {
+            let xs: Vec<f64> = vals.iter().map(|v| v.get(m)).collect();
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let sd =
+                (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt();
+            format!(
+                "{} ± {} ({:.1} %)",
+                m.format(mean),
+                m.format(sd),
+                if mean > 0.0 { 100.0 * sd / mean } else { 0.0 }
+            )
+        };
+        let _ = writeln!(
+            o,
+            "  mean ± sd: tps {}, p99 {} ms",
+            spread(Metric::Tps),
+            spread(Metric::P99)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Save it as a baseline: loadgate baseline save NAME --run-set {set_id}"
     );
     o
 }
