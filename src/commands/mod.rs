@@ -104,46 +104,7 @@ fn settings_of(
     run: Option<&RunArgs>,
 ) -> Result<(Settings, Plan)> {
     let sets = parse_sets(&w.settings.set)?;
-    // The dedicated flags, typed, by setting key (each key's flag is named in its descriptor,
-    // and a test checks that `run` has it).
-    let mut flags: Vec<(String, SettingValue)> = Vec::new();
-    let mut flag = |k: &str, v: Option<SettingValue>| {
-        if let Some(v) = v {
-            flags.push((k.to_string(), v));
-        }
-    };
-    // A number past i64 stays text, so that resolution refuses it by name.
-    let int = |v: Option<u64>| {
-        v.map(|v| {
-            i64::try_from(v).map_or_else(|_| SettingValue::Str(v.to_string()), SettingValue::Int)
-        })
-    };
-    let text = |v: &Option<String>| v.as_deref().map(SettingValue::from);
-    flag("threads", int(w.threads.map(u64::from)));
-    flag("tables", int(w.settings.tables.map(u64::from)));
-    flag("table_size", int(w.settings.table_size));
-    flag("rand_type", w.settings.rand_type.map(|v| v.name().into()));
-    flag("seed", int(w.settings.seed));
-    flag("connect_timeout", text(&t.conn.connect_timeout));
-    // The database: --database, else the one named in the target URL, else --set/file/default.
-    let url_db = t
-        .conn
-        .target
-        .as_deref()
-        .and_then(|u| Target::parse(u).ok())
-        .and_then(|t| t.database);
-    flag("database", text(&t.database.clone().or(url_db)));
-    if let Some(r) = run {
-        flag("duration", text(&r.timing.duration));
-        flag("warmup", text(&r.timing.warmup));
-        flag("rate", r.timing.rate.map(SettingValue::Float));
-        flag("events", int(r.events));
-        flag("report_interval", text(&r.report_interval));
-        flag(
-            "client_threads",
-            int(r.timing.client_threads.map(u64::from)),
-        );
-    }
+    let flags = w.setting_flags(t, run);
     let sets = sets
         .into_iter()
         .map(|(k, v)| (k, SettingValue::Str(v)))
