@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod gate;
 mod monitor;
 pub use monitor::{
     Alert, IdleCheck, Level, MonitorReport, PoolSummary, ServerSample, StatementStat, Threshold,

@@ -35,6 +35,15 @@ pub fn abbreviate(sql: &str, limit: usize, keep: usize) -> String {
     }
 }
 
+/// `12.3 %` with a sign.
+pub fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:+.1} %", v * 100.0)
+    } else {
+        "n/a".into()
+    }
+}
+
 /// Milliseconds since the Unix epoch, now (0 on a clock before 1970).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -18,11 +18,11 @@ use crate::cli::regress::{
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
+use crate::record::gate::{GateReport, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
 use crate::regress::compare::{
     calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
 };
-use crate::regress::report::{GateReport, Outcome, ReportKind, Side};
 use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
@@ -393,7 +393,7 @@ fn ab_job(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
     let mut report = GateReport {
-        schema: crate::regress::report::SCHEMA_ID,
+        schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
         kind: ReportKind::Ab,
         outcome: Outcome::Pass,

@@ -28,10 +28,10 @@ use super::compare::{
     error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin,
     negligible_errors,
 };
-use super::report::{Group, MetricResult, Side};
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{mean_of, Metric, RegressError, RunValues};
 use crate::error::Result;
+use crate::record::gate::{Group, MetricResult, Side};
 use crate::stats::dist::student_t_sf;
 use crate::stats::{
     Config, Decision, SequentialConfig, SequentialOutcome, SequentialPlan, Verdict,
@@ -395,7 +395,7 @@ pub fn run_ab(
                     Metric::Tps.format(va.tps),
                     case.b_side.label,
                     Metric::Tps.format(vb.tps),
-                    super::pct(vb.tps / va.tps - 1.0),
+                    crate::util::pct(vb.tps / va.tps - 1.0),
                     Metric::P99.format(va.p99_ms),
                     Metric::P99.format(vb.p99_ms),
                 );

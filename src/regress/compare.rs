@@ -3,11 +3,11 @@
 //! testbed's calibrated noise, and the checks that refuse what cannot be compared (a different
 //! testbed, workload or settings, failed or too few runs).
 
-use super::report::{CalibrationUsed, GateReport, Group, MetricResult, ReportKind, Side};
 use super::{
     comparable_settings, mean_of, settings_diff, testbed_diff, Metric, RegressError, RunValues,
     ERROR_RATE_FLOOR,
 };
+use crate::record::gate::{CalibrationUsed, GateReport, Group, MetricResult, ReportKind, Side};
 use crate::record::RunStatus;
 use crate::stats::{self, Comparison, Config, Direction, MetricVerdict, Verdict};
 use crate::store::{Baseline, Calibration, RunMetrics};
@@ -384,7 +384,7 @@ pub fn compare_with_baseline(
         notes.push(calibration_note(opts.stats.margin, c, &m));
     }
     let mut report = GateReport {
-        schema: super::report::SCHEMA_ID,
+        schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
         kind: ReportKind::Baseline,
         outcome: super::Outcome::Pass,

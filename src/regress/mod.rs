@@ -40,76 +40,20 @@ pub mod baseline;
 pub mod calibrate;
 pub mod compare;
 pub mod history;
-pub mod report;
 pub mod trials;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::error::exit;
-use crate::stats::{Direction, StatsError};
+use crate::stats::StatsError;
 use crate::store::{BaselineRun, RunMetrics};
 
-pub use report::{GateReport, Outcome};
+pub use crate::record::gate::{GateReport, Metric, Outcome};
 
 /// Below this mean error rate (errors per transaction) on both sides, the error rate is
 /// "negligible": reported as unchanged and not tested.
 pub const ERROR_RATE_FLOOR: f64 = 0.001;
-
-/// A primary metric of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    Tps,
-    P99,
-    ErrorRate,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Tps => "tps",
-            Metric::P99 => "p99",
-            Metric::ErrorRate => "error_rate",
-        }
-    }
-
-    /// For people: what it is and its unit.
-    pub fn title(self) -> &'static str {
-        match self {
-            Metric::Tps => "throughput (tps)",
-            Metric::P99 => "corrected p99 (ms)",
-            Metric::ErrorRate => "error rate (per transaction)",
-        }
-    }
-
-    pub fn direction(self) -> Direction {
-        match self {
-            Metric::Tps => Direction::HigherIsBetter,
-            Metric::P99 | Metric::ErrorRate => Direction::LowerIsBetter,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Metric> {
-        match s {
-            "tps" | "throughput" => Some(Metric::Tps),
-            "p99" => Some(Metric::P99),
-            "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
-            _ => None,
-        }
-    }
-
-    /// A value for people, in the metric's unit.
-    pub fn format(self, v: f64) -> String {
-        match self {
-            Metric::Tps => format!("{v:.1}"),
-            Metric::P99 => format!("{v:.2}"),
-            Metric::ErrorRate => format!("{:.3} %", v * 100.0),
-        }
-    }
-}
 
 /// The metrics of one complete run, the unit of evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -443,15 +387,6 @@ pub fn threads_text(n: u32) -> String {
         "1 thread".into()
     } else {
         format!("{n} threads")
-    }
-}
-
-/// `12.3 %` with a sign.
-pub fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:+.1} %", v * 100.0)
-    } else {
-        "n/a".into()
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use crate::regress::report::{GateReport, Group, MetricResult, ReportKind};
-use crate::regress::{pct, Metric};
+use crate::record::gate::Metric;
+use crate::record::gate::{GateReport, Group, MetricResult, ReportKind};
 use crate::stats::Verdict;
+use crate::util::pct;
 
 /// `[−14.0 %, −7.7 %]`.
 pub fn ci_text(m: &MetricResult) -> String {
@@ -66,7 +67,7 @@ pub fn verdict_detail(m: &MetricResult, kind: ReportKind) -> String {
 
 fn group_head(o: &mut String, g: &Group, kind: ReportKind) {
     let _ = writeln!(o, "\n{}", g.title);
-    let side = |s: &crate::regress::report::Side| {
+    let side = |s: &crate::record::gate::Side| {
         format!(
             "{}{} run(s){}",
             if s.label == "A" || s.label == "B" {

@@ -6,9 +6,9 @@
 use std::fmt::Write;
 
 use super::gate::{ci_text, opt_pct, p_text, verdict_detail};
-use crate::regress::pct;
-use crate::regress::report::GateReport;
+use crate::record::gate::GateReport;
 use crate::stats::Verdict;
+use crate::util::pct;
 
 /// Escapes text for XML content and attribute values.
 pub fn escape(s: &str) -> String {

@@ -5,9 +5,10 @@
 use std::fmt::Write;
 
 use super::gate::{ci_text, opt_pct, p_text, verdict_detail};
-use crate::regress::report::{GateReport, MetricResult, Outcome, ReportKind};
-use crate::regress::{pct, Metric};
+use crate::record::gate::Metric;
+use crate::record::gate::{GateReport, MetricResult, Outcome, ReportKind};
 use crate::stats::Verdict;
+use crate::util::pct;
 
 /// Escapes the characters that would break a table cell.
 fn cell(s: &str) -> String {

@@ -8,8 +8,9 @@ use crate::record::RunRecord;
 use crate::regress::baseline::{threads, values};
 use crate::regress::calibrate::CalibrationReport;
 use crate::regress::history::History;
-use crate::regress::{comparable_settings, mean_of, pct, Metric, RunValues, ERROR_RATE_FLOOR};
+use crate::regress::{comparable_settings, mean_of, Metric, RunValues, ERROR_RATE_FLOOR};
 use crate::store::Baseline;
+use crate::util::pct;
 use crate::util::rfc3339;
 
 /// `baseline list` as a table.

@@ -1,15 +1,72 @@
 //! [`GateReport`]: the result of a comparison (`compare`, `ab`, `gate`), the one type behind
 //! the text, JSON (schema `schema/gate-v1.json`), Markdown and JUnit outputs
-//! (`crate::report::{gate, markdown, junit}`).
+//! (`crate::report::{gate, markdown, junit}`), and the [`Metric`]s it judges. Part of the
+//! model: `regress` computes it, `report` renders it.
 
 use serde::Serialize;
 
-use super::Metric;
 use crate::error::exit;
-use crate::stats::{Interval, MarginRule, Verdict};
+use crate::stats::{Direction, Interval, MarginRule, Verdict};
+use crate::util::pct;
+use serde::Deserialize;
 
 /// Version of the JSON gate report; bump with breaking changes to the schema.
 pub const SCHEMA_ID: &str = "loadgate.gate/v1";
+
+/// A primary metric of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Tps,
+    P99,
+    ErrorRate,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Tps => "tps",
+            Metric::P99 => "p99",
+            Metric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// For people: what it is and its unit.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::Tps => "throughput (tps)",
+            Metric::P99 => "corrected p99 (ms)",
+            Metric::ErrorRate => "error rate (per transaction)",
+        }
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            Metric::Tps => Direction::HigherIsBetter,
+            Metric::P99 | Metric::ErrorRate => Direction::LowerIsBetter,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        match s {
+            "tps" | "throughput" => Some(Metric::Tps),
+            "p99" => Some(Metric::P99),
+            "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
+            _ => None,
+        }
+    }
+
+    /// A value for people, in the metric's unit.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Metric::Tps => format!("{v:.1}"),
+            Metric::P99 => format!("{v:.2}"),
+            Metric::ErrorRate => format!("{:.3} %", v * 100.0),
+        }
+    }
+}
 
 /// The overall outcome and its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -203,7 +260,7 @@ impl GateReport {
                     worst.push(format!(
                         "{} {}{}",
                         m.metric.name(),
-                        m.relative_change.map_or("n/a".into(), super::pct),
+                        m.relative_change.map_or("n/a".into(), pct),
                         if self.groups.len() > 1 {
                             format!(" ({})", g.title)
                         } else {
