@@ -73,6 +73,9 @@ pub struct Descriptor {
 
 const DAY_S: f64 = 86_400.0;
 
+/// The most tables a workload may have (`tables`).
+pub const MAX_TABLES: i64 = 100_000;
+
 /// Every setting a run understands besides the workload's own variables.
 pub const SETTINGS: &[Descriptor] = &[
     Descriptor {
@@ -124,7 +127,9 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "tables",
         field: "tables",
         default: "1",
-        kind: Kind::Int { min: 1, max: i64::MAX },
+        // Each table of a family is compiled into the plan up front: a billion would grow the
+        // client's memory until the machine runs out.
+        kind: Kind::Int { min: 1, max: MAX_TABLES },
         help: "how many copies of a `{i}` table family",
         comparable: true,
         flag: Some("--tables"),
@@ -922,6 +927,7 @@ mod tests {
         for (k, v, says) in [
             ("duration", "18446744073709551615s", "at most 30 d"),
             ("threads", "10001", "at most 10000"),
+            ("tables", "1000000000", "at most 100000"),
             ("rand_spec_res", "100", "at most 99"),
             ("rand_pareto_h", "1", "between 0 and 1"),
             ("rate", "-1", "≥ 0"),

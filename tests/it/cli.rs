@@ -497,6 +497,46 @@ fn bad_settings_name_the_setting() {
     }
 }
 
+/// `--duration 18446744073709551615s` panicked in the runner, `--tables 1000000000` grew memory
+/// without end, and `tables = 1_000_000_000_000` in a file aborted: each is refused before any
+/// work, naming the setting, its origin and the limit.
+#[test]
+fn numbers_out_of_range_are_refused_before_any_work() {
+    let d = scratch();
+    let big = d.path().join("big.toml");
+    let text = std::fs::read_to_string(repo_path("workloads/oltp_point_select.toml")).unwrap();
+    let text = text.replacen("tables = 1\n", "tables = 1_000_000_000_000\n", 1);
+    assert!(
+        text.contains("1_000_000_000_000"),
+        "the built-in names tables = 1"
+    );
+    std::fs::write(&big, text).unwrap();
+    let big = big.display().to_string();
+    for (args, needle) in [
+        (
+            vec!["oltp_point_select", "--duration", "18446744073709551615s"],
+            "at most 30 d",
+        ),
+        (
+            vec!["oltp_point_select", "--tables", "1000000000"],
+            "at most 100000, got 1000000000 (from command-line flag)",
+        ),
+        (
+            vec![big.as_str()],
+            "at most 100000, got 1000000000000 (from workload [settings])",
+        ),
+    ] {
+        let mut c = lg(d.path());
+        c.arg("run")
+            .args(&args)
+            .args(["--target", "mysql://root@127.0.0.1:1/x"]);
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
 #[test]
 fn run_without_prepare_says_what_to_do() {
     let d = scratch();
