@@ -36,6 +36,20 @@ pub struct TargetArgs {
     pub database: Option<String>,
 }
 
+impl TargetArgs {
+    /// The database the flags name: `--database`, else the one in the `--target` URL (`None`:
+    /// the workload's or the default decides).
+    pub fn database(&self) -> Option<String> {
+        self.database.clone().or_else(|| {
+            self.conn
+                .target
+                .as_deref()
+                .and_then(|u| crate::target::Target::parse(u).ok())
+                .and_then(|t| t.database)
+        })
+    }
+}
+
 /// Options of a throwaway server started for the command.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServerOptArgs {

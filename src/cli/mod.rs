@@ -503,14 +503,8 @@ impl WorkloadArgs {
         );
         flag("seed", int(self.settings.seed));
         flag("connect_timeout", text(&t.conn.connect_timeout));
-        // The database: --database, else the one named in the target URL, else --set/file/default.
-        let url_db = t
-            .conn
-            .target
-            .as_deref()
-            .and_then(|u| crate::target::Target::parse(u).ok())
-            .and_then(|t| t.database);
-        flag("database", text(&t.database.clone().or(url_db)));
+        // --database, else the target URL's; else --set, the file or the default.
+        flag("database", text(&t.database()));
         if let Some(r) = run {
             flag("duration", text(&r.timing.duration));
             flag("warmup", text(&r.timing.warmup));

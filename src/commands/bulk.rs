@@ -183,13 +183,6 @@ pub fn run(store_path: &Path, a: BulkArgs, quiet: bool) -> Result<()> {
 
 /// The bulk flags as the settings resolution takes them.
 fn flags_of(a: &BulkArgs) -> Result<BulkFlags> {
-    let url_db = a
-        .target
-        .conn
-        .target
-        .as_deref()
-        .and_then(|u| Target::parse(u).ok())
-        .and_then(|t| t.database);
     Ok(BulkFlags {
         strategy: if a.strategy.is_empty() {
             None
@@ -201,7 +194,7 @@ fn flags_of(a: &BulkArgs) -> Result<BulkFlags> {
         batch_size: a.batch_size,
         workers: a.workers,
         on_bad_row: a.on_bad_row,
-        database: a.target.database.clone().or(url_db),
+        database: a.target.database(),
         seed: a.seed,
         revision: a.revision,
         changed_pct: a.changed_pct,

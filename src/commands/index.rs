@@ -230,13 +230,6 @@ pub fn run(store_path: &Path, a: IndexArgs, quiet: bool) -> Result<()> {
 
 /// The index flags as the settings resolution takes them.
 fn flags_of(a: &IndexArgs) -> IndexFlags {
-    let url_db = a
-        .target
-        .conn
-        .target
-        .as_deref()
-        .and_then(|u| Target::parse(u).ok())
-        .and_then(|t| t.database);
     IndexFlags {
         acceptance: a.acceptance.clone(),
         duration: a.duration.clone(),
@@ -245,7 +238,7 @@ fn flags_of(a: &IndexArgs) -> IndexFlags {
         read_workers: a.read_workers,
         write_workers: a.write_workers,
         seed: a.seed,
-        database: a.target.database.clone().or(url_db),
+        database: a.target.database(),
         connect_timeout: a.target.conn.connect_timeout.clone(),
         keep: a.keep,
         reuse: a.reuse,
