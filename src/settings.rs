@@ -228,7 +228,7 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "driver",
         field: "driver",
         default: "lean",
-        kind: Kind::Choice(&["lean", "mysql_async"]),
+        kind: Kind::Choice(Driver::NAMES),
         help: "the client protocol code of the load: `lean` (loadgate's own executor: rows skipped undecoded, less client CPU per query) or `mysql_async`; `lean` falls back to `mysql_async` by itself when the server wants TLS or another authentication plugin, and the run's facts record which one ran",
         comparable: true,
         flag: None,
@@ -237,7 +237,7 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "reply_wait",
         field: "reply_wait",
         default: "auto",
-        kind: Kind::Choice(&["auto", "poll"]),
+        kind: Kind::Choice(ReplyWait::NAMES),
         help: "how a `lean` connection waits for a reply: `auto` (alone on its client thread: a blocking `recv` bounded at 100 ms, as sysbench's client waits, then the poller; sharing a thread: the poller) or `poll` (always tokio's poller)",
         comparable: true,
         flag: None,
@@ -246,7 +246,7 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "client_sched",
         field: "client_sched",
         default: "auto",
-        kind: Kind::Choice(&["auto", "batch", "normal"]),
+        kind: Kind::Choice(ClientSched::NAMES),
         help: "Linux scheduling policy of the client threads: `auto` (`batch` in closed loop, `normal` in open loop), `batch` (SCHED_BATCH: a thread woken by a reply does not preempt the server thread on its CPU) or `normal`; the run's facts record what ran",
         comparable: true,
         flag: None,
@@ -359,6 +359,11 @@ pub enum Driver {
 }
 
 impl Driver {
+    /// Every driver, in the order of [`Driver::NAMES`].
+    pub const ALL: [Driver; 2] = [Driver::Lean, Driver::MysqlAsync];
+    /// The names a setting accepts (`Kind::Choice`).
+    pub const NAMES: &'static [&'static str] = &["lean", "mysql_async"];
+
     pub fn name(self) -> &'static str {
         match self {
             Driver::Lean => "lean",
@@ -385,6 +390,9 @@ pub enum ReplyWait {
 }
 
 impl ReplyWait {
+    pub const ALL: [ReplyWait; 2] = [ReplyWait::Auto, ReplyWait::Poll];
+    pub const NAMES: &'static [&'static str] = &["auto", "poll"];
+
     pub fn name(self) -> &'static str {
         match self {
             ReplyWait::Auto => "auto",
@@ -415,6 +423,9 @@ pub enum ClientSched {
 }
 
 impl ClientSched {
+    pub const ALL: [ClientSched; 3] = [ClientSched::Auto, ClientSched::Batch, ClientSched::Normal];
+    pub const NAMES: &'static [&'static str] = &["auto", "batch", "normal"];
+
     pub fn name(self) -> &'static str {
         match self {
             ClientSched::Auto => "auto",
@@ -749,19 +760,17 @@ fn from_raw(
             "must be between 0 and 1".into(),
         ));
     }
-    let driver = match name("driver").as_str() {
-        "mysql_async" => Driver::MysqlAsync,
-        _ => Driver::Lean,
+    // A checked choice is one of the enum's names (a test keeps `NAMES` and `name` in step).
+    let pick = |k: &str, names: &[&str]| {
+        let n = name(k);
+        names
+            .iter()
+            .position(|x| *x == n)
+            .expect("a checked choice is one of its names")
     };
-    let reply_wait = match name("reply_wait").as_str() {
-        "poll" => ReplyWait::Poll,
-        _ => ReplyWait::Auto,
-    };
-    let client_sched = match name("client_sched").as_str() {
-        "batch" => ClientSched::Batch,
-        "normal" => ClientSched::Normal,
-        _ => ClientSched::Auto,
-    };
+    let driver = Driver::ALL[pick("driver", Driver::NAMES)];
+    let reply_wait = ReplyWait::ALL[pick("reply_wait", ReplyWait::NAMES)];
+    let client_sched = ClientSched::ALL[pick("client_sched", ClientSched::NAMES)];
     let retry_errors = match checked.get("retry_errors") {
         Some(Checked::Codes(c)) => c.clone(),
         _ => unreachable!("retry_errors is a list of codes"),
@@ -903,6 +912,37 @@ mod tests {
                 d.field,
                 d.key
             );
+        }
+    }
+
+    /// The names a choice setting accepts are the enum's own, in order, so resolving a name
+    /// gives the variant of that name.
+    #[test]
+    fn choice_names_are_the_enums_names() {
+        let names = |v: &[&'static str]| v.to_vec();
+        assert_eq!(names(Driver::NAMES), Driver::ALL.map(Driver::name).to_vec());
+        assert_eq!(
+            names(ReplyWait::NAMES),
+            ReplyWait::ALL.map(ReplyWait::name).to_vec()
+        );
+        assert_eq!(
+            names(ClientSched::NAMES),
+            ClientSched::ALL.map(ClientSched::name).to_vec()
+        );
+        let w = rw();
+        for d in Driver::ALL {
+            let s = Layers::default()
+                .set("driver", d.name())
+                .resolve(&w)
+                .unwrap();
+            assert_eq!(s.driver, d);
+        }
+        for r in ReplyWait::ALL {
+            let s = Layers::default()
+                .set("reply_wait", r.name())
+                .resolve(&w)
+                .unwrap();
+            assert_eq!(s.reply_wait, r);
         }
     }
 
