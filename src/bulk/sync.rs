@@ -934,7 +934,7 @@ struct Preflight {
 pub fn infile_charset<'a>(columns: impl IntoIterator<Item = Option<&'a str>>) -> &'static str {
     let all_utf8mb4 = columns
         .into_iter()
-        .all(|cs| cs.map_or(true, |cs| cs.eq_ignore_ascii_case("utf8mb4")));
+        .all(|cs| cs.is_none_or(|cs| cs.eq_ignore_ascii_case("utf8mb4")));
     if all_utf8mb4 {
         "binary"
     } else {

@@ -117,6 +117,25 @@ pub enum Command {
     /// Index before/after: measure read probes and a write mix, add indexes (online DDL), check
     /// EXPLAIN, measure again, judge, roll back.
     Index(IndexArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write loadgate.1 and one page per subcommand (loadgate-run.1, ...) into this directory
+    /// (created when missing) instead of printing loadgate.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// A SQL workload, its worker count and its settings.

@@ -345,8 +345,9 @@ fn ab_job(
     let threads = thread_list(&trial.threads);
     check_ab_plan(&cfg, &seq, &threads, sides)?;
     let mut store = Store::open(store_path)?;
+    let resolved = resolve_sides(trial, sides, &threads)?;
     let targets = AbTargets::resolve(trial, sides, quiet)?;
-    let setups = side_setups(trial, sides, &threads, &targets)?;
+    let setups = side_setups(resolved, &targets);
     let (first_a, first_b) = &setups[0];
     let fps = prepare_sides(&[first_a, first_b], force_prepare, quiet)?;
     let fingerprint = fps[1].clone();
@@ -468,8 +469,6 @@ fn check_ab_plan(
 /// Where each side of an A/B job connects: its own `--target-a`/`--target-b`, else `--target`,
 /// else the detached or a throwaway server, shared (kept alive as long as this value).
 struct AbTargets {
-    url_a: Option<String>,
-    url_b: Option<String>,
     a: Target,
     b: Target,
     throwaway_a: bool,
@@ -479,14 +478,7 @@ struct AbTargets {
 
 impl AbTargets {
     fn resolve(trial: &TrialArgs, sides: &SidesArgs, quiet: bool) -> Result<AbTargets> {
-        let url_a = sides
-            .target_a
-            .clone()
-            .or_else(|| trial.target.conn.target.clone());
-        let url_b = sides
-            .target_b
-            .clone()
-            .or_else(|| trial.target.conn.target.clone());
+        let (url_a, url_b) = side_urls(trial, sides);
         let shared = if url_a.is_none() || url_b.is_none() {
             Some(resolve_target(
                 &trial.target.conn,
@@ -509,8 +501,6 @@ impl AbTargets {
         let (a, throwaway_a) = target_of(&url_a)?;
         let (b, throwaway_b) = target_of(&url_b)?;
         Ok(AbTargets {
-            url_a,
-            url_b,
             a,
             b,
             throwaway_a,
@@ -520,51 +510,75 @@ impl AbTargets {
     }
 }
 
-/// The two sides of the job for each thread count: workload, settings, plan and target.
-fn side_setups(
+/// One side's workload, settings and plan.
+type Resolution = (Workload, Settings, Plan);
+
+/// The URLs the flags give each side (`--target-a`/`--target-b`, else `--target`); none means
+/// the detached or a throwaway server.
+fn side_urls(trial: &TrialArgs, sides: &SidesArgs) -> (Option<String>, Option<String>) {
+    let target = || trial.target.conn.target.clone();
+    (
+        sides.target_a.clone().or_else(target),
+        sides.target_b.clone().or_else(target),
+    )
+}
+
+/// The two sides of the job for each thread count: workload, settings and plan, resolved before
+/// any server starts, so bad input costs nothing.
+fn resolve_sides(
     trial: &TrialArgs,
     sides: &SidesArgs,
     threads: &[Option<u32>],
-    targets: &AbTargets,
-) -> Result<Vec<(SideSetup, SideSetup)>> {
+) -> Result<Vec<(Resolution, Resolution)>> {
     let wl_b = sides
         .workload_b
         .clone()
         .unwrap_or_else(|| trial.workload.clone());
-    let mut setups = Vec::new();
-    for t in threads {
-        let (wa, sa, pa) = resolve_side(
-            trial,
-            &trial.workload,
-            sides.threads_a.or(*t),
-            &sides.set_a,
-            targets.url_a.as_ref(),
-        )?;
-        let (wb, sb, pb) = resolve_side(
-            trial,
-            &wl_b,
-            sides.threads_b.or(*t),
-            &sides.set_b,
-            targets.url_b.as_ref(),
-        )?;
-        setups.push((
-            SideSetup {
-                workload: wa,
-                settings: sa,
-                plan: Arc::new(pa),
-                target: targets.a.clone(),
-                throwaway: targets.throwaway_a,
-            },
-            SideSetup {
-                workload: wb,
-                settings: sb,
-                plan: Arc::new(pb),
-                target: targets.b.clone(),
-                throwaway: targets.throwaway_b,
-            },
-        ));
-    }
-    Ok(setups)
+    let (url_a, url_b) = side_urls(trial, sides);
+    threads
+        .iter()
+        .map(|t| {
+            let a = resolve_side(
+                trial,
+                &trial.workload,
+                sides.threads_a.or(*t),
+                &sides.set_a,
+                url_a.as_ref(),
+            )?;
+            let b = resolve_side(
+                trial,
+                &wl_b,
+                sides.threads_b.or(*t),
+                &sides.set_b,
+                url_b.as_ref(),
+            )?;
+            Ok((a, b))
+        })
+        .collect()
+}
+
+/// The resolved sides, each with the target it runs on.
+fn side_setups(
+    resolved: Vec<(Resolution, Resolution)>,
+    targets: &AbTargets,
+) -> Vec<(SideSetup, SideSetup)> {
+    let setup =
+        |(workload, settings, plan): Resolution, target: &Target, throwaway: bool| SideSetup {
+            workload,
+            settings,
+            plan: Arc::new(plan),
+            target: target.clone(),
+            throwaway,
+        };
+    resolved
+        .into_iter()
+        .map(|(a, b)| {
+            (
+                setup(a, &targets.a, targets.throwaway_a),
+                setup(b, &targets.b, targets.throwaway_b),
+            )
+        })
+        .collect()
 }
 
 /// One A/B case (a thread count): its title, both sides' trial specs, and what B changes.

@@ -24,6 +24,7 @@ mod baseline;
 mod bulk;
 mod calibrate;
 pub mod gate;
+mod generate;
 mod history;
 mod index;
 mod monitor;
@@ -53,6 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Calibrate(a) => calibrate::command(&store_path, a, quiet),
         Command::Bulk(a) => bulk::run(&store_path, a, quiet),
         Command::Index(a) => index::run(&store_path, a, quiet),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
     }
 }
 

@@ -485,7 +485,7 @@ impl Session {
             && self
                 .last
                 .as_ref()
-                .map_or(true, |l| self.start.elapsed().as_secs_f64() - l.t > 0.05)
+                .is_none_or(|l| self.start.elapsed().as_secs_f64() - l.t > 0.05)
         {
             self.sample().await;
         }
