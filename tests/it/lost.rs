@@ -1,0 +1,122 @@
+//! Nothing lost under faults: an interrupted `prepare` leaves tables that say they are
+//! half-prepared, a damaged store does not throw a run's results away, a killed run does not
+//! stay `running`, and Ctrl-C while a throwaway server starts unwinds and leaves nothing behind.
+
+use crate::common::*;
+use std::time::{Duration, Instant};
+
+/// The comment of table `t` in the database of `url`'s server named `db`.
+fn comment(root: &str, db: &str, t: &str) -> Option<String> {
+    sql(
+        root,
+        &[&format!(
+            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{t}'"
+        )],
+    )
+    .first()
+    .map(|r| r[0].clone())
+}
+
+/// Rows in `db`.`t` (0 when it does not exist yet).
+fn row_count(root: &str, db: &str, t: &str) -> u64 {
+    let exists = comment(root, db, t).is_some();
+    if !exists {
+        return 0;
+    }
+    sql(root, &[&format!("SELECT COUNT(*) FROM `{db}`.`{t}`")])[0][0]
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Regression: a `prepare` killed while it loaded left `rows=N` on a table holding fewer rows
+/// and no secondary index, and `run` accepted it. The mark now says `state=loading` until the
+/// last row and index are in; `run` refuses such a table with the command that reloads it, and
+/// that command finishes it.
+#[test]
+fn a_killed_prepare_leaves_a_half_prepared_table_that_run_refuses() {
+    let d = scratch();
+    let db = "lost_half_prepared";
+    let url = fresh_db(db);
+    let root = server_url();
+    let rows = "400000";
+    let mut c = lg(d.path());
+    c.args([
+        "prepare",
+        "oltp_read_write",
+        "--target",
+        &url,
+        "--tables",
+        "1",
+        "--table-size",
+        rows,
+        "-q",
+    ]);
+    let mut child = spawn(c);
+    // Wait until it is loading: the table is marked as loadgate's and holds some rows.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let marked = comment(&root, db, "sbtest1").is_some_and(|c| c.starts_with("loadgate:"));
+        if marked && row_count(&root, db, "sbtest1") > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "prepare ended before it could be killed mid-load"
+        );
+        assert!(Instant::now() < deadline, "prepare never started loading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL prepare");
+    child.wait().expect("reap prepare");
+    let loaded = row_count(&root, db, "sbtest1");
+    assert!(loaded < 400_000, "the load finished before the kill");
+    let mark = comment(&root, db, "sbtest1").unwrap();
+    assert!(mark.contains("state=loading"), "{mark}");
+
+    // `run` refuses it, whatever size it asks for, and names the fixing command.
+    for size in [rows, "10000"] {
+        let mut c = lg(d.path());
+        c.args([
+            "run",
+            "oltp_read_write",
+            "--target",
+            &url,
+            "--tables",
+            "1",
+            "--table-size",
+            size,
+            "--duration",
+            "1s",
+            "-q",
+        ]);
+        let o = run(c);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("half-prepared"), "{err}");
+        assert!(
+            err.contains("loadgate prepare oltp_read_write --table-size 400000"),
+            "{err}"
+        );
+    }
+
+    // Preparing again reloads it and marks it complete at the end.
+    let mut c = lg(d.path());
+    c.args([
+        "prepare",
+        "oltp_read_write",
+        "--target",
+        &url,
+        "--tables",
+        "1",
+        "--table-size",
+        "1000",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("half-prepared"), "{}", stderr(&o));
+    assert_eq!(
+        comment(&root, db, "sbtest1").unwrap(),
+        "loadgate:owned workload=oltp_read_write rows=1000"
+    );
+    assert_eq!(row_count(&root, db, "sbtest1"), 1000);
+}
