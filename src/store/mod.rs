@@ -12,6 +12,7 @@
 mod codec;
 mod evidence;
 mod monitor;
+mod owner;
 mod redact;
 mod regress;
 mod schema;
@@ -34,6 +35,10 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long SQLite itself waits for a lock before reporting the store busy.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long flushing a running run's intervals waits for a lock before giving up until the
+/// next interval.
+const FLUSH_BUSY_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// Retries after SQLite gave up waiting, with growing pauses between them.
 const BUSY_RETRIES: u32 = 3;
@@ -294,7 +299,58 @@ impl Store {
     fn setup(mut conn: Connection, path: PathBuf, wal: bool) -> Result<Store, StoreError> {
         retry_busy(|| configure(&conn, wal)).map_err(|(e, n)| open_error(&path, e, n))?;
         schema::migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        let mut store = Store { conn, path };
+        if wal {
+            // Best effort: a store that cannot be written now still opens for reading.
+            if let Err(e) = store.mark_interrupted() {
+                tracing::warn!("cannot look for runs whose process died: {e}");
+            }
+        }
+        Ok(store)
+    }
+
+    /// Marks as `interrupted` every `running` run whose loadgate process is gone (killed with
+    /// SIGKILL, crashed, the machine restarted): its status says so, and its end is the end of
+    /// the last interval it flushed, whose measurements it keeps. Runs of live processes, and
+    /// of processes on other hosts, are left `running`. Returns the ids it marked.
+    pub fn mark_interrupted(&mut self) -> Result<Vec<i64>, StoreError> {
+        let dead = self.read("look for runs whose process died", |tx| {
+            let mut st = tx.prepare(
+                "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM runs \
+                 WHERE status = 'running' AND owner_pid IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>("id")?,
+                    owner::Owner {
+                        host: r.get("owner_host")?,
+                        boot_id: r.get("owner_boot_id")?,
+                        pid: r.get("owner_pid")?,
+                        start: r.get("owner_start")?,
+                    },
+                ))
+            })?;
+            let mut dead = Vec::new();
+            for row in rows {
+                let (id, o) = row?;
+                if o.gone() == Some(true) {
+                    dead.push((id, o.pid));
+                }
+            }
+            Ok(dead)
+        })?;
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write("mark runs whose process died as interrupted", |tx| {
+            let mut marked = Vec::new();
+            for (id, pid) in &dead {
+                if codec::mark_interrupted(tx, *id, *pid)? {
+                    marked.push(*id);
+                }
+            }
+            Ok(marked)
+        })
     }
 
     /// The file this store lives in (`:memory:` for an in-memory store).
@@ -318,6 +374,23 @@ impl Store {
         self.write("store the results of a run", |tx| {
             codec::write_finished(tx, id, &row)
         })
+    }
+
+    /// Stores the intervals of run `id` (still `running`) closed so far, `samples` being the
+    /// ones from index `from` on, so that a run whose process dies keeps what it measured. One
+    /// short attempt: it is called from the thread that paces the run, so a store locked by
+    /// another process makes it fail at once (the caller tries again with the next interval)
+    /// rather than wait.
+    pub fn flush_intervals(
+        &mut self,
+        id: i64,
+        from: usize,
+        samples: &[crate::record::IntervalSample],
+    ) -> Result<(), StoreError> {
+        let what = "flush the intervals of a running run";
+        let r = flush_once(&mut self.conn, id, from, samples);
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        r.map_err(|e| self.error(e, what, 1, true))
     }
 
     /// Stores a whole run at once, in one transaction. Returns its id.
@@ -471,6 +544,21 @@ impl Store {
             TxError::Sql(source) => StoreError::Read { path, what, source },
         }
     }
+}
+
+/// One attempt at [`Store::flush_intervals`], waiting at most [`FLUSH_BUSY_TIMEOUT`] for the
+/// lock.
+fn flush_once(
+    conn: &mut Connection,
+    id: i64,
+    from: usize,
+    samples: &[crate::record::IntervalSample],
+) -> Result<(), TxError> {
+    conn.busy_timeout(FLUSH_BUSY_TIMEOUT)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    codec::write_intervals(&tx, id, from, samples)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Connection settings, applied on every open.

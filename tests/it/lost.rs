@@ -120,3 +120,56 @@ fn a_killed_prepare_leaves_a_half_prepared_table_that_run_refuses() {
     );
     assert_eq!(row_count(&root, db, "sbtest1"), 1000);
 }
+
+/// Regression: a run whose loadgate was killed with SIGKILL stayed `running` in `runs` and
+/// `history` for good. Its intervals are now flushed to the store while it runs, and the next
+/// open marks it `interrupted` with them.
+#[test]
+fn a_killed_run_becomes_interrupted_with_the_intervals_it_flushed() {
+    let d = scratch();
+    let url = fresh_db("lost_killed_run");
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
+    c.args(["--threads", "1", "--duration", "120s", "-q"]);
+    let mut child = spawn(c);
+    let store_path = d.path().join("store.db");
+    // Wait for two intervals of the running run in the store.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let flushed = loadgate::store::Store::open(&store_path)
+            .ok()
+            .and_then(|s| {
+                let id = s.last_run_id().ok()??;
+                let r = s.get_run(id).ok()?;
+                (r.intervals.len() >= 2).then_some(id)
+            });
+        if let Some(id) = flushed {
+            break id;
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the run ended"
+        );
+        assert!(Instant::now() < deadline, "no interval reached the store");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let pid = child.id();
+    child.kill().expect("SIGKILL loadgate");
+    child.wait().expect("reap loadgate");
+
+    let runs = lg_json(d.path(), &["runs", "--json"]);
+    assert_eq!(runs[0]["id"], id);
+    assert_eq!(runs[0]["status"], "interrupted", "{runs:#}");
+    let r = lg_json(d.path(), &["show", &id.to_string(), "--json"]);
+    validate_against_schema("run-v1.json", &r);
+    let reason = r["status_reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("pid {pid}")), "{reason}");
+    let intervals = r["intervals"].as_array().unwrap();
+    assert!(intervals.len() >= 2, "{r:#}");
+    let measured: u64 = intervals
+        .iter()
+        .map(|i| i["transactions"].as_u64().unwrap())
+        .sum();
+    assert!(measured > 0, "the flushed intervals hold no transactions");
+    assert!(r["ended_at"].is_string(), "{r:#}");
+}
