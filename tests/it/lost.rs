@@ -173,3 +173,109 @@ fn a_killed_run_becomes_interrupted_with_the_intervals_it_flushed() {
     assert!(measured > 0, "the flushed intervals hold no transactions");
     assert!(r["ended_at"].is_string(), "{r:#}");
 }
+
+/// The `loadgate-server-*` datadirs in `parent`.
+fn datadirs(parent: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(parent)
+        .expect("read parent")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(loadgate::server::DATADIR_PREFIX))
+        })
+        .collect()
+}
+
+/// Regression: Ctrl-C while the throwaway server was being initialised killed loadgate with
+/// no message and left the datadir (its owner file was written only after initialisation), so
+/// no later run removed it. The owner file now comes first, and Ctrl-C unwinds: the tool and
+/// its bootstrap server are stopped, the datadir removed, and loadgate exits 130 saying so.
+#[test]
+fn ctrl_c_while_the_throwaway_server_initialises_removes_its_datadir() {
+    beside_others();
+    let parent = tempfile::tempdir().expect("tempdir");
+    let d = scratch();
+    let mut c = lg(d.path());
+    c.env("TMPDIR", parent.path())
+        .args(["run", "oltp_point_select", "--duration", "60s"]);
+    let mut child = spawn(c);
+    // Wait for the datadir to be claimed and initialisation to be under way (the system
+    // tables' directory appears early in it).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let datadir = loop {
+        let found = datadirs(parent.path())
+            .into_iter()
+            .find(|p| p.join("loadgate-owner").exists() && p.join("mysql").exists());
+        if let Some(dir) = found {
+            break dir;
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "loadgate exited before its server was initialised"
+        );
+        assert!(Instant::now() < deadline, "no datadir was initialised");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        !datadir.join("mysqld.pid").exists(),
+        "initialisation was over before Ctrl-C could be sent"
+    );
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let out = child.wait_with_output().expect("output");
+    let err = stderr(&out);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted while the throwaway server"),
+        "{err}"
+    );
+    assert!(
+        datadirs(parent.path()).is_empty(),
+        "left {:?}",
+        datadirs(parent.path())
+    );
+}
+
+/// Regression: a datadir without an owner file (from a start interrupted before the file was
+/// written) was never swept. The sweep now removes one untouched for longer than a start
+/// takes, and leaves a fresh one, and a detached server's, alone.
+#[test]
+fn the_sweep_removes_ownerless_datadirs_older_than_a_start() {
+    beside_others();
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = |name: &str| {
+        let p = parent
+            .path()
+            .join(format!("{}{name}", loadgate::server::DATADIR_PREFIX));
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("ibdata1"), vec![0u8; 4096]).unwrap();
+        p
+    };
+    let old = dir("old");
+    let fresh = dir("fresh");
+    let detached = dir("detached");
+    std::fs::write(detached.join("loadgate-owner"), "detached\n").unwrap();
+    for p in [&old, &detached] {
+        let o = std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+    }
+    let opts = loadgate::server::LocalServerOptions {
+        datadir_parent: Some(parent.path().to_path_buf()),
+        ..Default::default()
+    };
+    let srv = own_server(&opts);
+    assert!(
+        !old.exists(),
+        "the abandoned ownerless datadir is still there"
+    );
+    assert!(fresh.exists(), "a datadir that may be starting was removed");
+    assert!(detached.exists(), "a detached server's datadir was removed");
+    srv.stop();
+}
