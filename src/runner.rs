@@ -13,7 +13,7 @@ use crate::record::{
 };
 use crate::report::live;
 use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
-use crate::store::Store;
+use crate::store::{pending, Store, StoreError};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::Workload;
@@ -35,10 +35,13 @@ pub struct RunJob<'a> {
     pub monitor: MonitorSetup,
 }
 
-/// A finished (stored) run.
+/// A finished run: stored, or (from [`run_once_keeping`]) measured but not stored.
 pub struct RunDone {
     pub record: RunRecord,
     pub interrupted: bool,
+    /// Why the run could not be stored, and where it was saved instead
+    /// ([`StoreError::NotStored`]); `None` once it is in the store.
+    pub unstored: Option<StoreError>,
 }
 
 impl RunDone {
@@ -82,10 +85,25 @@ pub fn new_record(
 }
 
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
-/// tables not prepared) is stored as a failed run and returned as the error it was.
+/// tables not prepared) is stored as a failed run and returned as the error it was; a run that
+/// could not be stored at the end is the error [`StoreError::NotStored`] (saved beside the
+/// store, see [`run_once_keeping`]).
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
+    let mut done = run_once_keeping(job, store)?;
+    match done.unstored.take() {
+        Some(e) => Err(e.into()),
+        None => Ok(done),
+    }
+}
+
+/// [`run_once`], except that a run measured but not stored at the end comes back with the
+/// reason in [`RunDone::unstored`], so that the caller still reports it. The store is checked
+/// before the load ([`Store::check_before_run`]); if storing fails anyway, the run is saved as
+/// JSON beside the store ([`pending`]), which `loadgate import` or the next open brings in.
+pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let (s, plan, target, quiet) = (job.settings, &job.plan, job.target, job.quiet);
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
+    store.check_before_run()?;
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let mut rec = new_record(
         &job.workload.name,
@@ -171,12 +189,30 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         }
     }
     rec.monitor = mon_report;
-    store.finish_run(id, &rec)?;
+    let unstored = store
+        .finish_run(id, &rec)
+        .err()
+        .map(|e| spill(store, id, &rec, e));
 
     Ok(RunDone {
         record: rec,
         interrupted: out.interrupted,
+        unstored,
     })
+}
+
+/// Saves run `id`, which the store refused with `error`, beside the store; the error that says
+/// where it went.
+fn spill(store: &Store, id: i64, rec: &RunRecord, error: StoreError) -> StoreError {
+    let saved = if store.path() == std::path::Path::new(":memory:") {
+        Err("an in-memory store has no directory beside it".to_string())
+    } else {
+        pending::save(store.path(), Some(id), rec).map_err(|e| e.to_string())
+    };
+    StoreError::NotStored {
+        source: Box::new(error),
+        saved,
+    }
 }
 
 /// Reachable, who answers, its key variables, the tables prepared.

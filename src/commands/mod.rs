@@ -25,6 +25,7 @@ mod bulk;
 mod calibrate;
 pub mod gate;
 mod history;
+mod import;
 mod index;
 mod monitor;
 mod trials;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Workloads(a) => workloads_cmd(a),
         Command::Runs(a) => runs_cmd(&store_path, a),
         Command::Show(a) => show_cmd(&store_path, a),
+        Command::Import(a) => import::command(&store_path, a),
         Command::Server(c) => server_cmd(c),
         Command::Prepare(a) => prepare_cmd(a, quiet),
         Command::Cleanup(a) => cleanup_cmd(a),
@@ -365,9 +367,13 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         quiet,
         monitor: monitor_setup,
     };
-    let done = runner::run_once(&job, &mut store)?;
+    let mut done = runner::run_once_keeping(&job, &mut store)?;
+    // Reported even when it could not be stored: what was measured is never thrown away.
     emit(&done.record, a.format.is_json(), a.output.as_deref())?;
     drop(resolved);
+    if let Some(e) = done.unstored.take() {
+        return Err(e.into());
+    }
     let alert = monitor::alert_error(
         format!("run {}", done.record.id.unwrap_or(0)),
         done.record.monitor.as_ref(),

@@ -342,6 +342,42 @@ pub(super) fn mark_interrupted(tx: &Transaction<'_>, id: i64, pid: i64) -> Resul
     Ok(changed > 0)
 }
 
+/// The id of a finished run (neither `running` nor `interrupted`) that is `rec`: the same
+/// start, workload and target. How an import sees that it was imported before.
+pub(super) fn same_run(tx: &Transaction<'_>, rec: &RunRecord) -> Result<Option<i64>, TxError> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM runs WHERE started_at_ms = :started AND workload = :workload \
+             AND target = :target AND status NOT IN ('running', 'interrupted') \
+             ORDER BY id LIMIT 1",
+            named_params! {
+                ":started": rec.started_at_ms,
+                ":workload": rec.workload,
+                ":target": redact_url(&rec.target),
+            },
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Whether run `id` is the row `rec` began and never finished: `running` or `interrupted`,
+/// with `rec`'s start and workload.
+pub(super) fn is_unfinished(
+    tx: &Transaction<'_>,
+    id: i64,
+    rec: &RunRecord,
+) -> Result<bool, TxError> {
+    let found: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM runs WHERE id = :id AND started_at_ms = :started \
+             AND workload = :workload AND status IN ('running', 'interrupted')",
+            named_params! {":id": id, ":started": rec.started_at_ms, ":workload": rec.workload},
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Inserts a complete run (row, histograms, intervals) and returns its id.
 pub(super) fn insert_full(tx: &Transaction<'_>, row: &RunRow<'_>) -> Result<i64, TxError> {
     let id = insert_run_row(tx, row)?;

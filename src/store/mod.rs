@@ -13,6 +13,7 @@ mod codec;
 mod evidence;
 mod monitor;
 mod owner;
+pub mod pending;
 mod redact;
 mod regress;
 mod schema;
@@ -143,14 +144,77 @@ pub enum StoreError {
 
     #[error("there is no run {0} in the run store")]
     RunNotFound(i64),
+
+    #[error(
+        "the run store {path} is damaged ({detail}), so a run could not be stored in it; \
+         nothing was run. Move it away (loadgate then starts a new one) or recover it with \
+         `sqlite3 {path} .recover`"
+    )]
+    Damaged { path: PathBuf, detail: String },
+
+    /// The run was measured, reported, but could not be stored; `saved` says where it waits.
+    #[error(
+        "the run was measured but could not be stored: {source}; {}",
+        match .saved {
+            Ok(file) => format!(
+                "it was saved to {}, which `loadgate import {}` (or the next successful open of \
+                 the store) brings in",
+                file.display(),
+                file.display()
+            ),
+            Err(why) => format!("saving it beside the store failed too: {why}"),
+        }
+    )]
+    NotStored {
+        source: Box<StoreError>,
+        saved: Result<PathBuf, String>,
+    },
+
+    #[error(transparent)]
+    Pending(#[from] pending::PendingError),
 }
 
 impl crate::error::ExitCode for StoreError {
-    /// Every store error means the run store could not be opened or written.
+    /// Every store error means the run store could not be opened or written, but a file given
+    /// to import that is not a saved run, which is bad input.
     fn exit_code(&self) -> u8 {
-        crate::error::exit::STORE
+        match self {
+            StoreError::Pending(e) => e.exit_code(),
+            _ => crate::error::exit::STORE,
+        }
     }
 }
+
+/// What importing a saved run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// It finished the `running` (or `interrupted`) row it had begun: this id.
+    Finished(i64),
+    /// It was added as a new run.
+    Added(i64),
+    /// The store already held it (imported before): this id.
+    AlreadyThere(i64),
+}
+
+impl Imported {
+    /// The run's id in the store.
+    pub fn id(&self) -> i64 {
+        match self {
+            Imported::Finished(i) | Imported::Added(i) | Imported::AlreadyThere(i) => *i,
+        }
+    }
+}
+
+/// The tables a run writes, which [`Store::check_before_run`] checks.
+const RUN_TABLES: &[&str] = &[
+    "runs",
+    "run_histograms",
+    "run_intervals",
+    "monitor_sessions",
+    "monitor_samples",
+    "monitor_statements",
+    "monitor_alerts",
+];
 
 impl From<EncodeError> for StoreError {
     fn from(e: EncodeError) -> Self {
@@ -305,8 +369,81 @@ impl Store {
             if let Err(e) = store.mark_interrupted() {
                 tracing::warn!("cannot look for runs whose process died: {e}");
             }
+            store.import_waiting();
         }
         Ok(store)
+    }
+
+    /// Brings in the runs saved beside the store because they could not be stored
+    /// ([`pending`]); one that fails stays where it is, with a warning.
+    fn import_waiting(&mut self) {
+        for file in pending::waiting(&self.path) {
+            match self.import_run(&file) {
+                Ok(i) => tracing::warn!(
+                    "brought in run {} saved in {} when the store could not be written",
+                    i.id(),
+                    file.display()
+                ),
+                Err(e) => tracing::warn!("a saved run stays outside the store: {e}"),
+            }
+        }
+    }
+
+    /// Imports a run saved by [`pending::save`]: it finishes the row it began when that row is
+    /// still `running` or `interrupted`, is skipped when the store holds it already, and is
+    /// added otherwise. A file in this store's pending directory is removed once imported.
+    pub fn import_run(&mut self, file: &Path) -> Result<Imported, StoreError> {
+        let (begun, rec) = pending::load(file)?;
+        let row = RunRow::full(&rec)?;
+        let done = self.write("import a saved run", |tx| {
+            if let Some(id) = codec::same_run(tx, &rec)? {
+                return Ok(Imported::AlreadyThere(id));
+            }
+            match begun.filter(|id| codec::is_unfinished(tx, *id, &rec).unwrap_or(false)) {
+                Some(id) => {
+                    codec::write_finished(tx, id, &row)?;
+                    Ok(Imported::Finished(id))
+                }
+                None => Ok(Imported::Added(codec::insert_full(tx, &row)?)),
+            }
+        })?;
+        let ours = file.parent() == Some(pending::dir_for(&self.path).as_path());
+        if ours {
+            if let Err(e) = std::fs::remove_file(file) {
+                tracing::warn!("cannot remove {} after importing it: {e}", file.display());
+            }
+        }
+        Ok(done)
+    }
+
+    /// Checks the tables a run writes (`PRAGMA quick_check` of each) before a run starts, so
+    /// that a damaged store is found before the load, not after it.
+    pub fn check_before_run(&self) -> Result<(), StoreError> {
+        let mut problems = Vec::new();
+        for table in RUN_TABLES {
+            let sql = format!("PRAGMA quick_check('{table}')");
+            let found: Result<Vec<String>, rusqlite::Error> =
+                self.conn.prepare(&sql).and_then(|mut st| {
+                    st.query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<Result<_, _>>()
+                });
+            match found {
+                Ok(lines) if lines == ["ok"] => {}
+                Ok(lines) => problems.push(format!(
+                    "{table}: {}",
+                    lines.into_iter().take(3).collect::<Vec<_>>().join("; ")
+                )),
+                Err(e) if is_busy(&e) => {}
+                Err(e) => problems.push(format!("{table}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Damaged {
+            path: self.path.clone(),
+            detail: format!("PRAGMA quick_check: {}", problems.join("; ")),
+        })
     }
 
     /// Marks as `interrupted` every `running` run whose loadgate process is gone (killed with

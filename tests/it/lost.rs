@@ -279,3 +279,151 @@ fn the_sweep_removes_ownerless_datadirs_older_than_a_start() {
     assert!(detached.exists(), "a detached server's datadir was removed");
     srv.stop();
 }
+
+/// The byte range of the root page of `table` in the SQLite file at `store` (read while no
+/// other process has it open, so that closing this connection leaves the WAL empty).
+fn root_page(store: &std::path::Path, table: &str) -> (u64, usize) {
+    let conn = rusqlite::Connection::open(store).expect("open store");
+    let root: u64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .expect("root page");
+    let size: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page size");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
+    ((root - 1) * size, size as usize)
+}
+
+/// Overwrites `len` bytes at `at` in `file` with `bytes` (repeated garbage when `None`);
+/// returns what was there.
+fn overwrite(file: &std::path::Path, at: u64, len: usize, bytes: Option<&[u8]>) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .expect("open store file");
+    let mut old = vec![0u8; len];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut old).unwrap();
+    let garbage = vec![0xA5u8; len];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(bytes.unwrap_or(&garbage)).unwrap();
+    f.sync_all().unwrap();
+    old
+}
+
+/// Regression: a damaged store was found only after the load, which was then thrown away. The
+/// pages a run writes are checked first: the run is refused before any load, exit 7, naming
+/// the file and what is damaged.
+#[test]
+fn a_damaged_store_is_refused_before_the_load() {
+    let d = scratch();
+    let url = fresh_db("lost_damaged_store");
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
+    ok(lg_run(d.path(), &["runs"]));
+    let store = d.path().join("store.db");
+    let (at, len) = root_page(&store, "run_histograms");
+    overwrite(&store, at, len, None);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
+    c.args(["--threads", "1", "--duration", "5s", "-q"]);
+    let o = run(c);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("is damaged") && err.contains("run_histograms"),
+        "{err}"
+    );
+    assert!(err.contains(&store.display().to_string()), "{err}");
+    assert!(stdout(&o).is_empty());
+    // Nothing was begun: the run table (undamaged) holds no run.
+    let runs = lg_json(d.path(), &["runs", "--json"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs:#}");
+}
+
+/// Regression: when storing failed at the end, stdout stayed empty, `-o` was not written and a
+/// `running` row was left. The report is now written all the same, the run saved as JSON beside
+/// the store, and the next successful open brings it in, finishing the row it had begun;
+/// `loadgate import` brings it into another store.
+#[test]
+fn a_run_the_store_refuses_at_the_end_is_reported_saved_and_brought_in() {
+    let d = scratch();
+    let url = fresh_db("lost_store_fails");
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
+    ok(lg_run(d.path(), &["runs"]));
+    let store = d.path().join("store.db");
+    let (at, len) = root_page(&store, "run_histograms");
+    let out = d.path().join("report.json");
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
+    c.args(["--threads", "1", "--duration", "4s", "-q", "--json", "-o"])
+        .arg(&out);
+    let mut child = spawn(c);
+    // Once the run flushes intervals, damage a page only its final write reads.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let flushed = loadgate::store::Store::open(&store).ok().and_then(|s| {
+            let id = s.last_run_id().ok()??;
+            Some(!s.get_run(id).ok()?.intervals.is_empty())
+        });
+        if flushed == Some(true) {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the run ended"
+        );
+        assert!(Instant::now() < deadline, "no interval reached the store");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let good = overwrite(&store, at, len, None);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let o = child.wait_with_output().expect("output");
+    let err = stderr(&o);
+    assert_eq!(status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("could not be stored") && err.contains("loadgate import"),
+        "{err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("-o written")).unwrap();
+    validate_against_schema("run-v1.json", &report);
+    let transactions = report["transactions"].as_u64().unwrap();
+    assert!(transactions > 0);
+    let pending: Vec<_> = std::fs::read_dir(d.path().join("store.db.pending"))
+        .expect("pending dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let saved = pending[0].clone();
+
+    // Into another store, with `loadgate import`.
+    let other = scratch();
+    let mut c = lg(other.path());
+    c.arg("import").arg(&saved);
+    let said = ok(run(c));
+    assert!(said.contains("stored as run 1"), "{said}");
+    let r = lg_json(other.path(), &["show", "1", "--json"]);
+    assert_eq!(r["status"], "complete");
+    assert_eq!(r["transactions"].as_u64(), Some(transactions));
+    assert!(
+        saved.exists(),
+        "a file outside this store's pending directory is kept"
+    );
+
+    // The store repaired, its next open brings the run in as the row it had begun.
+    overwrite(&store, at, len, Some(&good));
+    let runs = lg_json(d.path(), &["runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["id"], report["id"]);
+    assert_eq!(runs[0]["status"], "complete");
+    let r = lg_json(d.path(), &["show", "last", "--json"]);
+    assert_eq!(r["transactions"].as_u64(), Some(transactions));
+    assert!(!saved.exists(), "the imported file is still waiting");
+}
