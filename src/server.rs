@@ -230,36 +230,49 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// While it lives, SIGINT sets [`INTERRUPTED`] instead of killing the process (or reaching
 /// whatever handler was there, such as tokio's), so that Ctrl-C while a server is initialised
-/// or started unwinds: the children are stopped and the datadir removed. The previous handler
-/// is put back on drop.
-struct InterruptGuard {
-    previous: libc::sigaction,
-}
+/// or started unwinds: the children are stopped and the datadir removed. Guards may overlap
+/// (servers started on several threads): the first installs the handler, the last puts the
+/// previous one back.
+struct InterruptGuard;
+
+/// How many [`InterruptGuard`]s live, and the handler that was there before the first.
+static GUARDS: std::sync::Mutex<(usize, Option<libc::sigaction>)> =
+    std::sync::Mutex::new((0, None));
 
 impl InterruptGuard {
-    fn install() -> Option<InterruptGuard> {
-        INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: a zeroed sigaction is a valid value; the handler only stores an atomic, and
-        // the previous action is read into memory this guard owns.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGINT, &action, &mut previous) != 0 {
-                return None;
+    fn install() -> InterruptGuard {
+        let mut g = GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 == 0 {
+            INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: a zeroed sigaction is a valid value; the handler only stores an atomic,
+            // and the previous action is read into memory the guard count owns.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGINT, &action, &mut previous) == 0 {
+                    g.1 = Some(previous);
+                }
             }
-            Some(InterruptGuard { previous })
         }
+        g.0 += 1;
+        InterruptGuard
     }
 }
 
 impl Drop for InterruptGuard {
     fn drop(&mut self) {
-        // SAFETY: restores the action saved by `install`.
-        unsafe {
-            libc::sigaction(libc::SIGINT, &self.previous, std::ptr::null_mut());
+        let mut g = GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = g.0.saturating_sub(1);
+        if g.0 == 0 {
+            if let Some(previous) = g.1.take() {
+                // SAFETY: restores the action saved by the first guard.
+                unsafe {
+                    libc::sigaction(libc::SIGINT, &previous, std::ptr::null_mut());
+                }
+            }
         }
     }
 }
