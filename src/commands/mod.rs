@@ -447,7 +447,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     }
     let sets = items.iter().any(|r| r.set_id.is_some());
     println!(
-        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  {}target",
+        "{:>5}  {:<24} {:<11} {:<20} {:>10} {:>10}  {}target",
         "id",
         "started",
         "status",
@@ -462,7 +462,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     );
     for r in items {
         println!(
-            "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}{}",
+            "{:>5}  {:<24} {:<11} {:<20} {:>10.1} {:>10.2}  {}{}",
             r.id,
             crate::util::rfc3339(r.started_at_ms),
             r.status.as_str(),
