@@ -7,6 +7,12 @@
 //! not. `cleanup` drops only tables of the workload that carry the mark, so a user's table of
 //! the same name survives. The row count in the mark lets `run` refuse (and `gate` reload)
 //! tables prepared at another size: their ids would not be the ones the run draws.
+//!
+//! A table is marked `state=loading` while `prepare` creates and fills it, and gets the plain
+//! mark (which says it is complete) only after its last row and its `after_load` statements
+//! (the secondary indexes) are in: a `prepare` that is interrupted or killed leaves a table
+//! that says it is half-prepared, which `run` refuses with the command that reloads it. Marks
+//! written before the state existed carry no state and are complete.
 
 use crate::error::Error;
 use crate::target::{Target, TargetError};
@@ -21,26 +27,59 @@ pub const OWNER_MARK: &str = "loadgate:owned";
 /// Rows per multi-row INSERT while loading.
 const LOAD_BATCH: usize = 1000;
 
+/// The token a table's mark carries while `prepare` is still filling it.
+const LOADING: &str = "state=loading";
+
+/// The mark of a table whose rows and indexes are all in.
 fn mark(workload: &str, rows: i64) -> String {
     format!("{OWNER_MARK} workload={workload} rows={rows}")
 }
 
-/// The owner and the row count a table comment records (`None, None` when loadgate did not
-/// create the table; the row count is missing on tables prepared before it was recorded).
-fn parse_mark(comment: &str) -> (Option<String>, Option<i64>) {
+/// The mark of a table `prepare` has created but not finished loading.
+fn loading_mark(workload: &str, rows: i64) -> String {
+    format!("{} {LOADING}", mark(workload, rows))
+}
+
+/// What a table comment says about the table.
+#[derive(Debug, Clone, PartialEq)]
+struct Mark {
+    /// `Some(workload)` when loadgate created the table.
+    owner: Option<String>,
+    /// The rows `prepare` loads into it (missing on tables prepared before it was recorded).
+    rows: Option<i64>,
+    /// False while `prepare` is (or was, when it was stopped) still loading it.
+    complete: bool,
+}
+
+/// Reads a table comment: owner, row count and whether loading finished. A comment without
+/// loadgate's prefix is a user's table; a mark without a state is complete (marks written
+/// before the state existed).
+fn parse_mark(comment: &str) -> Mark {
     let Some(rest) = comment.strip_prefix(OWNER_MARK) else {
-        return (None, None);
+        return Mark {
+            owner: None,
+            rows: None,
+            complete: true,
+        };
     };
     let mut owner = String::new();
     let mut rows = None;
+    let mut complete = true;
     for token in rest.split_whitespace() {
         if let Some(w) = token.strip_prefix("workload=") {
             owner = w.to_string();
         } else if let Some(n) = token.strip_prefix("rows=") {
             rows = n.parse().ok();
+        } else if token.starts_with("state=") {
+            // Any state but the absent one means not finished (only `loading` is written).
+            complete = false;
         }
     }
-    (Some(owner), rows)
+    Mark {
+        owner: Some(owner),
+        rows,
+        complete,
+    }
 }
 
 /// A table found in the target schema.
@@ -49,8 +88,11 @@ pub struct ExistingTable {
     pub name: String,
     /// `Some(workload)` when loadgate created it.
     pub owner: Option<String>,
-    /// The rows `prepare` loaded, when the mark records them.
+    /// The rows `prepare` loaded (or was loading), when the mark records them.
     pub rows: Option<i64>,
+    /// False when `prepare` had not finished loading it (interrupted or killed): rows or
+    /// indexes may be missing. True for tables without loadgate's mark.
+    pub complete: bool,
 }
 
 /// Tables in `database`, with their owner mark.
@@ -67,8 +109,17 @@ pub async fn list_tables(
     Ok(rows
         .into_iter()
         .map(|(name, comment)| {
-            let (owner, rows) = parse_mark(&comment);
-            ExistingTable { name, owner, rows }
+            let Mark {
+                owner,
+                rows,
+                complete,
+            } = parse_mark(&comment);
+            ExistingTable {
+                name,
+                owner,
+                rows,
+                complete,
+            }
         })
         .collect())
 }
@@ -154,6 +205,17 @@ pub async fn prepare(
         )));
     }
     drop(conn);
+    if !quiet {
+        for t in existing
+            .iter()
+            .filter(|t| ours.contains(&t.name) && t.owner.is_some() && !t.complete)
+        {
+            eprintln!(
+                "note: `{database}`.`{}` is half-prepared (an earlier prepare stopped before it was complete); reloading it",
+                t.name
+            );
+        }
+    }
 
     let mut report = PrepareReport {
         database: database.to_string(),
@@ -226,16 +288,8 @@ async fn load_table(
         eprintln!("Creating table '{}'...", t.name);
     }
     exec(&mut conn, target, &t.create).await?;
-    exec(
-        &mut conn,
-        target,
-        &format!(
-            "ALTER TABLE `{}` COMMENT = '{}'",
-            t.name,
-            mark(workload, t.rows)
-        ),
-    )
-    .await?;
+    // Owned but not complete until the last row and index are in.
+    set_mark(&mut conn, target, &t.name, &loading_mark(workload, t.rows)).await?;
     if !quiet {
         eprintln!("Inserting {} records into '{}'", t.rows, t.name);
     }
@@ -275,8 +329,24 @@ async fn load_table(
         }
         exec(&mut conn, target, q).await?;
     }
+    set_mark(&mut conn, target, &t.name, &mark(workload, t.rows)).await?;
     let _ = conn.disconnect().await;
     Ok(())
+}
+
+/// Writes `mark` as the comment of `table` (a metadata-only change: no rows are copied).
+async fn set_mark(
+    conn: &mut Conn,
+    target: &Target,
+    table: &str,
+    mark: &str,
+) -> Result<(), TargetError> {
+    exec(
+        conn,
+        target,
+        &format!("ALTER TABLE `{table}` COMMENT = '{mark}'"),
+    )
+    .await
 }
 
 /// What `cleanup` did.
@@ -357,6 +427,13 @@ pub async fn needs_prepare(
                     "table `{database}`.`{name}` was not created by loadgate; refusing to run a workload that writes to it. Use another database."
                 )))
             }
+            Some(t) if !t.complete => {
+                let rows = t.rows.unwrap_or(expected);
+                return Ok(Some(format!(
+                    "table `{database}`.`{name}` on {} is half-prepared: `loadgate prepare` stopped before its last row and index were in (it was loading {rows} rows), so its rows and indexes are not what a run expects: run `loadgate prepare {workload} --table-size {rows}` with the same --target and table settings to reload it",
+                    target.addr()
+                )));
+            }
             Some(ExistingTable {
                 rows: Some(rows), ..
             }) if *rows != expected => {
@@ -372,7 +449,7 @@ pub async fn needs_prepare(
 }
 
 /// The row count `prepare` recorded on every table the plan uses, when they all exist, are
-/// loadgate's and record the same one.
+/// loadgate's, are complete and record the same one.
 pub async fn recorded_rows(
     conn: &mut Conn,
     target: &Target,
@@ -384,7 +461,7 @@ pub async fn recorded_rows(
     for want in plan.tables() {
         let rows = existing
             .iter()
-            .find(|t| t.name == want.name && t.owner.is_some())
+            .find(|t| t.name == want.name && t.owner.is_some() && t.complete)
             .and_then(|t| t.rows);
         match (rows, found) {
             (None, _) => return Ok(None),
@@ -413,18 +490,45 @@ pub async fn check_prepared(
 mod tests {
     use super::*;
 
+    fn owned(workload: &str, rows: Option<i64>, complete: bool) -> Mark {
+        Mark {
+            owner: Some(workload.to_string()),
+            rows,
+            complete,
+        }
+    }
+
     #[test]
     fn the_mark_round_trips_owner_and_rows() {
         assert_eq!(
             parse_mark(&mark("oltp_read_write", 10_000)),
-            (Some("oltp_read_write".to_string()), Some(10_000))
+            owned("oltp_read_write", Some(10_000), true)
         );
         // Marked before the row count was recorded.
         assert_eq!(
             parse_mark("loadgate:owned workload=bulk_sync"),
-            (Some("bulk_sync".to_string()), None)
+            owned("bulk_sync", None, true)
         );
-        assert_eq!(parse_mark("a user's table"), (None, None));
-        assert_eq!(parse_mark(""), (None, None));
+        let user = Mark {
+            owner: None,
+            rows: None,
+            complete: true,
+        };
+        assert_eq!(parse_mark("a user's table"), user);
+        assert_eq!(parse_mark(""), user);
+    }
+
+    #[test]
+    fn a_table_being_loaded_is_not_complete_until_its_final_mark() {
+        assert_eq!(
+            parse_mark(&loading_mark("oltp_read_write", 300_000)),
+            owned("oltp_read_write", Some(300_000), false)
+        );
+        // The complete mark is the one written before the state existed: old tables stay
+        // complete, and an older loadgate reads new complete tables as before.
+        assert_eq!(
+            mark("oltp_read_write", 300_000),
+            "loadgate:owned workload=oltp_read_write rows=300000"
+        );
     }
 }

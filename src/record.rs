@@ -37,6 +37,9 @@ pub enum RunStatus {
     Partial,
     /// Measured nothing usable.
     Failed,
+    /// Its loadgate process died (SIGKILL, a crash, a reboot) before it could finish the run;
+    /// found out by a later open of the store. Keeps the intervals flushed while it ran.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -46,6 +49,7 @@ impl RunStatus {
             RunStatus::Complete => "complete",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -55,6 +59,7 @@ impl RunStatus {
             "complete" => RunStatus::Complete,
             "partial" => RunStatus::Partial,
             "failed" => RunStatus::Failed,
+            "interrupted" => RunStatus::Interrupted,
             _ => return None,
         })
     }

@@ -13,7 +13,7 @@ use crate::record::{
 };
 use crate::report::live;
 use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
-use crate::store::Store;
+use crate::store::{pending, Store, StoreError};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::Workload;
@@ -35,10 +35,13 @@ pub struct RunJob<'a> {
     pub monitor: MonitorSetup,
 }
 
-/// A finished (stored) run.
+/// A finished run: stored, or (from [`run_once_keeping`]) measured but not stored.
 pub struct RunDone {
     pub record: RunRecord,
     pub interrupted: bool,
+    /// Why the run could not be stored, and where it was saved instead
+    /// ([`StoreError::NotStored`]); `None` once it is in the store.
+    pub unstored: Option<StoreError>,
 }
 
 impl RunDone {
@@ -82,10 +85,25 @@ pub fn new_record(
 }
 
 /// Run once and store the result, whatever happens. A failed preflight (unreachable target,
-/// tables not prepared) is stored as a failed run and returned as the error it was.
+/// tables not prepared) is stored as a failed run and returned as the error it was; a run that
+/// could not be stored at the end is the error [`StoreError::NotStored`] (saved beside the
+/// store, see [`run_once_keeping`]).
 pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
+    let mut done = run_once_keeping(job, store)?;
+    match done.unstored.take() {
+        Some(e) => Err(e.into()),
+        None => Ok(done),
+    }
+}
+
+/// [`run_once`], except that a run measured but not stored at the end comes back with the
+/// reason in [`RunDone::unstored`], so that the caller still reports it. The store is checked
+/// before the load ([`Store::check_before_run`]); if storing fails anyway, the run is saved as
+/// JSON beside the store ([`pending`]), which `loadgate import` or the next open brings in.
+pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let (s, plan, target, quiet) = (job.settings, &job.plan, job.target, job.quiet);
     let timeout = Duration::from_secs_f64(s.connect_timeout_s);
+    store.check_before_run()?;
     let rt = crate::util::runtime().map_err(Error::runtime)?;
     let mut rec = new_record(
         &job.workload.name,
@@ -126,7 +144,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let hub = job.monitor.hub.clone();
     let hooks = Hooks {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
-        progress: progress(quiet, s, cfg.interval),
+        progress: Flush::wrap(progress(quiet, s, cfg.interval), store.path(), id),
         before_close: mon.as_ref().map(Monitor::last_look_hook),
     };
     let out = match driver {
@@ -171,12 +189,30 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         }
     }
     rec.monitor = mon_report;
-    store.finish_run(id, &rec)?;
+    let unstored = store
+        .finish_run(id, &rec)
+        .err()
+        .map(|e| spill(store, id, &rec, e));
 
     Ok(RunDone {
         record: rec,
         interrupted: out.interrupted,
+        unstored,
     })
+}
+
+/// Saves run `id`, which the store refused with `error`, beside the store; the error that says
+/// where it went.
+fn spill(store: &Store, id: i64, rec: &RunRecord, error: StoreError) -> StoreError {
+    let saved = if store.path() == std::path::Path::new(":memory:") {
+        Err("an in-memory store has no directory beside it".to_string())
+    } else {
+        pending::save(store.path(), Some(id), rec).map_err(|e| e.to_string())
+    };
+    StoreError::NotStored {
+        source: Box::new(error),
+        saved,
+    }
 }
 
 /// Reachable, who answers, its key variables, the tables prepared.
@@ -379,5 +415,110 @@ fn progress(quiet: bool, s: &Settings, interval: Duration) -> Option<Box<dyn Pro
         )))
     } else {
         Some(Box::new(live::Bar::default()))
+    }
+}
+
+/// A [`Progress`] sink that also stores each closed interval of the run as it closes, so that
+/// a run whose process is killed keeps what it measured: the next open marks it `interrupted`
+/// with those intervals. The engine calls it under its interval lock, so the writes happen on a
+/// thread of their own with a connection of their own; a busy store is tried again with the
+/// next interval, and the run's final write replaces them all.
+struct Flush {
+    inner: Option<Box<dyn Progress>>,
+    /// New intervals for the writer: (index of the first, the intervals).
+    tx: Option<std::sync::mpsc::Sender<(usize, Vec<crate::record::IntervalSample>)>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Intervals handed to the writer so far.
+    sent: usize,
+}
+
+impl Flush {
+    /// `inner` wrapped in a flushing sink for run `id`, when the store is a file that a second
+    /// connection can open; else `inner` as it is.
+    fn wrap(
+        inner: Option<Box<dyn Progress>>,
+        path: &std::path::Path,
+        id: i64,
+    ) -> Option<Box<dyn Progress>> {
+        if path == std::path::Path::new(":memory:") {
+            return inner;
+        }
+        let mut store = match Store::open(path) {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::warn!("intervals will be stored only at the end of the run: {e}");
+                return inner;
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<crate::record::IntervalSample>)>();
+        let writer = std::thread::Builder::new()
+            .name("lg-flush".into())
+            .spawn(move || {
+                let (mut from, mut pending) = (0, Vec::new());
+                for (first, batch) in rx {
+                    if pending.is_empty() {
+                        from = first;
+                    }
+                    pending.extend(batch);
+                    match store.flush_intervals(id, from, &pending) {
+                        Ok(()) => pending.clear(),
+                        Err(e) => tracing::debug!("interval flush deferred: {e}"),
+                    }
+                }
+            });
+        match writer {
+            Ok(writer) => Some(Box::new(Flush {
+                inner,
+                tx: Some(tx),
+                writer: Some(writer),
+                sent: 0,
+            })),
+            Err(e) => {
+                tracing::warn!("intervals will be stored only at the end of the run: {e}");
+                inner
+            }
+        }
+    }
+}
+
+impl Progress for Flush {
+    fn start(&mut self, total: Duration) {
+        if let Some(p) = self.inner.as_mut() {
+            p.start(total);
+        }
+    }
+
+    fn update(&mut self, samples: &[crate::record::IntervalSample], elapsed: Duration) {
+        if let Some(p) = self.inner.as_mut() {
+            p.update(samples, elapsed);
+        }
+        let Some(new) = samples.get(self.sent..).filter(|n| !n.is_empty()) else {
+            return;
+        };
+        if let Some(tx) = &self.tx {
+            if tx.send((self.sent, new.to_vec())).is_ok() {
+                self.sent = samples.len();
+            }
+        }
+    }
+
+    /// Waits for the writer, so that no flush lands after the run's final write.
+    fn finish(&mut self) {
+        if let Some(p) = self.inner.as_mut() {
+            p.finish();
+        }
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }

@@ -72,6 +72,17 @@ const TMPDIR: &str = ".tmp";
 /// file: they outlive their starter by design.
 const OWNER_FILE: &str = "loadgate-owner";
 
+/// The content of [`OWNER_FILE`] in a detached server's datadir once it runs: no process owns
+/// it, its state file does.
+const DETACHED_OWNER: &str = "detached";
+
+/// How long setting up a server can take at most: initialising the datadir, then every start
+/// attempt. A datadir without an owner file (left by a loadgate from before the file was
+/// written first, or one killed between creating the directory and writing the file) and
+/// untouched for longer than this is not being set up any more; the sweep removes it.
+const START_BOUND: Duration =
+    Duration::from_secs(INIT_TIMEOUT.as_secs() + STARTUP_TIMEOUT.as_secs() * PORT_ATTEMPTS as u64);
+
 /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -185,13 +196,90 @@ pub enum ServerError {
 
     #[error("state directory {path} cannot be used: {reason}; set LOADGATE_STATE_DIR to another directory")]
     StateDir { path: PathBuf, reason: String },
+
+    /// Ctrl-C (SIGINT) while the server was being set up: whatever had started was stopped and
+    /// the datadir removed.
+    #[error(
+        "interrupted while the throwaway server was {stage}; it was stopped and its datadir \
+         {datadir} removed"
+    )]
+    Interrupted {
+        stage: &'static str,
+        datadir: PathBuf,
+    },
 }
 
 impl crate::error::ExitCode for ServerError {
-    /// Every local-server error means the target could not be used.
+    /// Ctrl-C is an interruption (130); every other local-server error means the target could
+    /// not be used.
     fn exit_code(&self) -> u8 {
-        crate::error::exit::TARGET
+        match self {
+            ServerError::Interrupted { .. } => crate::error::exit::INTERRUPTED,
+            _ => crate::error::exit::TARGET,
+        }
     }
+}
+
+/// Set by the SIGINT handler [`InterruptGuard`] installs while a server is set up.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// While it lives, SIGINT sets [`INTERRUPTED`] instead of killing the process (or reaching
+/// whatever handler was there, such as tokio's), so that Ctrl-C while a server is initialised
+/// or started unwinds: the children are stopped and the datadir removed. Guards may overlap
+/// (servers started on several threads): the first installs the handler, the last puts the
+/// previous one back.
+struct InterruptGuard;
+
+/// How many [`InterruptGuard`]s live, and the handler that was there before the first.
+static GUARDS: std::sync::Mutex<(usize, Option<libc::sigaction>)> =
+    std::sync::Mutex::new((0, None));
+
+impl InterruptGuard {
+    fn install() -> InterruptGuard {
+        let mut g = GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 == 0 {
+            INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: a zeroed sigaction is a valid value; the handler only stores an atomic,
+            // and the previous action is read into memory the guard count owns.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGINT, &action, &mut previous) == 0 {
+                    g.1 = Some(previous);
+                }
+            }
+        }
+        g.0 += 1;
+        InterruptGuard
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        let mut g = GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = g.0.saturating_sub(1);
+        if g.0 == 0 {
+            if let Some(previous) = g.1.take() {
+                // SAFETY: restores the action saved by the first guard.
+                unsafe {
+                    libc::sigaction(libc::SIGINT, &previous, std::ptr::null_mut());
+                }
+            }
+        }
+    }
+}
+
+/// True once Ctrl-C came while an [`InterruptGuard`] was installed.
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 fn io_err(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ServerError {
@@ -388,13 +476,9 @@ impl LocalServer {
     /// 127.0.0.1 (at most [`STARTUP_TIMEOUT`] after it was spawned).
     pub fn start(opts: &LocalServerOptions) -> Result<LocalServer, ServerError> {
         let binary = resolve_binary(opts)?;
+        let _ctrl_c = InterruptGuard::install();
         let datadir = Datadir::create(opts.datadir_parent.as_deref())?;
         initialise(&binary, &datadir.path)?;
-        if let Some(me) = proc_start_time(std::process::id()) {
-            let owner = datadir.path.join(OWNER_FILE);
-            fs::write(&owner, format!("{} {me}\n", std::process::id()))
-                .map_err(io_err("cannot write", &owner))?;
-        }
         let started = Instant::now();
         let (child, port) = spawn_until_ready(&binary, &datadir.path, &opts.extra_args, false)?;
         tracing::info!(
@@ -573,6 +657,13 @@ impl Datadir {
             path: dir.keep(),
             keep: false,
         };
+        // Before anything else is written: a process killed from here on leaves a datadir
+        // that names its gone owner, which the next sweep removes.
+        if let Some(me) = proc_start_time(std::process::id()) {
+            let owner = datadir.path.join(OWNER_FILE);
+            fs::write(&owner, format!("{} {me}\n", std::process::id()))
+                .map_err(io_err("cannot write", &owner))?;
+        }
         let tmp = datadir.path.join(TMPDIR);
         fs::create_dir(&tmp).map_err(io_err("cannot create", &tmp))?;
         Ok(datadir)
@@ -601,7 +692,9 @@ fn proc_start_time(pid: u32) -> Option<u64> {
 }
 
 /// Stops and removes the throwaway servers in `parent` whose loadgate process is gone (see
-/// [`OWNER_FILE`]). Best effort: what cannot be read or removed is left as it is.
+/// [`OWNER_FILE`]), and removes the datadirs without an owner file that no server runs and
+/// that nothing has touched for longer than a start takes ([`START_BOUND`]). Detached servers'
+/// datadirs are left alone. Best effort: what cannot be read or removed is left as it is.
 fn sweep_orphans(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -615,38 +708,82 @@ fn sweep_orphans(parent: &Path) {
         if !ours {
             continue;
         }
-        let Ok(owner) = fs::read_to_string(path.join(OWNER_FILE)) else {
-            continue;
-        };
-        let mut words = owner.split_whitespace();
-        let (Some(Ok(owner_pid)), Some(Ok(owner_start))) = (
-            words.next().map(str::parse::<u32>),
-            words.next().map(str::parse::<u64>),
-        ) else {
-            continue;
-        };
-        let owner_alive = pid_alive(owner_pid) && proc_start_time(owner_pid) == Some(owner_start);
-        if owner_alive {
-            continue;
-        }
-        let server = fs::read_to_string(path.join("mysqld.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .filter(|pid| pid_alive(*pid) && runs_datadir(*pid, &path));
-        if let Some(pid) = server {
-            if let Err(e) = terminate_pid(pid, SHUTDOWN_TIMEOUT) {
-                tracing::warn!("an orphaned throwaway server stays: {e}");
-                continue;
+        let owner_pid = match fs::read_to_string(path.join(OWNER_FILE)) {
+            Ok(owner) => match owner_gone(&owner) {
+                Some(pid) => Some(pid),
+                None => continue,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !abandoned(&path) {
+                    continue;
+                }
+                None
             }
+            Err(_) => continue,
+        };
+        sweep_one(&path, owner_pid);
+    }
+}
+
+/// The pid named by an owner file's content when that process is gone; `None` when it is
+/// alive, the datadir is a detached server's, or the content cannot be read.
+fn owner_gone(owner: &str) -> Option<u32> {
+    let mut words = owner.split_whitespace();
+    let (Some(Ok(owner_pid)), Some(Ok(owner_start))) = (
+        words.next().map(str::parse::<u32>),
+        words.next().map(str::parse::<u64>),
+    ) else {
+        return None;
+    };
+    let owner_alive = pid_alive(owner_pid) && proc_start_time(owner_pid) == Some(owner_start);
+    (!owner_alive).then_some(owner_pid)
+}
+
+/// Whether a datadir without an owner file was left behind: untouched for longer than a start
+/// takes, and no live server runs it (an older loadgate's detached server has no owner file).
+fn abandoned(datadir: &Path) -> bool {
+    let age = fs::metadata(datadir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok());
+    if !matches!(age, Some(a) if a > START_BOUND) {
+        return false;
+    }
+    server_running_in(datadir).is_none()
+}
+
+/// The pid of a live server running `datadir`, from its pid file.
+fn server_running_in(datadir: &Path) -> Option<u32> {
+    fs::read_to_string(datadir.join("mysqld.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .filter(|pid| pid_alive(*pid) && runs_datadir(*pid, datadir))
+}
+
+/// Stops the server left in `path` (if one runs it) and removes the datadir; `owner_pid` is
+/// the gone loadgate process that started it, when its owner file says.
+fn sweep_one(path: &Path, owner_pid: Option<u32>) {
+    let server = server_running_in(path);
+    if let Some(pid) = server {
+        if let Err(e) = terminate_pid(pid, SHUTDOWN_TIMEOUT) {
+            tracing::warn!("an orphaned throwaway server stays: {e}");
+            return;
         }
-        match remove_datadir(&path) {
-            Ok(()) => tracing::warn!(
-                "stopped{} and removed a throwaway server left behind by loadgate process {owner_pid}, which is gone: {}",
-                server.map_or(String::new(), |p| format!(" (pid {p})")),
-                path.display()
-            ),
-            Err(e) => tracing::warn!("an orphaned throwaway server's datadir stays: {e}"),
-        }
+    }
+    let whose = match owner_pid {
+        Some(pid) => format!("by loadgate process {pid}, which is gone"),
+        None => format!(
+            "without an owner, untouched for more than {} s",
+            START_BOUND.as_secs()
+        ),
+    };
+    match remove_datadir(path) {
+        Ok(()) => tracing::warn!(
+            "stopped{} and removed a throwaway server left behind {whose}: {}",
+            server.map_or(String::new(), |p| format!(" (pid {p})")),
+            path.display()
+        ),
+        Err(e) => tracing::warn!("an orphaned throwaway server's datadir stays: {e}"),
     }
 }
 
@@ -764,8 +901,23 @@ fn initialise(binary: &ServerBinary, datadir: &Path) -> Result<(), ServerError> 
         reason,
         output_tail: last_lines(output, LOG_TAIL_LINES),
     };
-    let (status, output) =
-        run_captured(&mut cmd, INIT_TIMEOUT).map_err(|e| failed(e.to_string(), ""))?;
+    // Its own process group: Ctrl-C in the terminal reaches loadgate only, which stops the
+    // tool and the bootstrap server it runs (the whole group) before removing the datadir.
+    cmd.process_group(0);
+    let interrupted_here = || ServerError::Interrupted {
+        stage: "being initialised",
+        datadir: datadir.to_path_buf(),
+    };
+    let (status, output) = run_captured(&mut cmd, INIT_TIMEOUT).map_err(|e| {
+        if e.kind() == io::ErrorKind::Interrupted {
+            interrupted_here()
+        } else {
+            failed(e.to_string(), "")
+        }
+    })?;
+    if interrupted() {
+        return Err(interrupted_here());
+    }
     if !status.success() {
         return Err(failed(format!("it exited with {status}"), &output));
     }
@@ -816,9 +968,12 @@ fn run_captured(cmd: &mut Command, timeout: Duration) -> io::Result<(ExitStatus,
         if let Some(status) = child.try_wait()? {
             break status;
         }
+        if interrupted() {
+            kill_group(&mut child);
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
@@ -836,6 +991,17 @@ fn run_captured(cmd: &mut Command, timeout: Duration) -> io::Result<(ExitStatus,
         }
     }
     Ok((status, output))
+}
+
+/// Kills `child` and, when it leads a process group of its own, everything in that group (the
+/// bootstrap server `mariadb-install-db` runs); reaps it.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: signals the process group `child` leads, if it leads one; ESRCH otherwise.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn pick_port() -> Result<u16, ServerError> {
@@ -975,6 +1141,13 @@ fn wait_ready(
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let log = datadir.join("error.log");
     loop {
+        // The caller stops the server on any error.
+        if interrupted() {
+            return Err(ServerError::Interrupted {
+                stage: "starting",
+                datadir: datadir.to_path_buf(),
+            });
+        }
         let exited = child
             .try_wait()
             .map_err(io_err("cannot wait for", &binary.path))?;
@@ -1292,9 +1465,11 @@ pub fn start_detached(
     }
 
     let binary = resolve_binary(opts)?;
+    let ctrl_c = InterruptGuard::install();
     let datadir = Datadir::create(opts.datadir_parent.as_deref())?;
     initialise(&binary, &datadir.path)?;
     let (mut child, port) = spawn_until_ready(&binary, &datadir.path, &opts.extra_args, true)?;
+    drop(ctrl_c);
     let state = DetachedState {
         pid: child.id(),
         port,
@@ -1310,6 +1485,11 @@ pub fn start_detached(
     if let Err(e) = write_state_exclusive(state_dir, &state) {
         let _ = terminate_child(&mut child, SHUTDOWN_TIMEOUT);
         return Err(e);
+    }
+    // From now on the state file, not a process, owns it: sweeps leave it alone.
+    let owner = datadir.path.join(OWNER_FILE);
+    if let Err(e) = fs::write(&owner, format!("{DETACHED_OWNER}\n")) {
+        tracing::warn!("cannot mark {} as detached: {e}", owner.display());
     }
     let datadir = datadir.keep();
     // Reap the server if it exits while this process still runs, so no zombie is left; once

@@ -89,6 +89,9 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show one stored run.
     Show(ShowArgs),
+    /// Bring in runs saved beside the store because it could not be written (files in
+    /// `<store>.pending/`).
+    Import(ImportArgs),
     /// Manage a throwaway local server that outlives one command.
     #[command(subcommand)]
     Server(ServerCommand),
@@ -283,6 +286,13 @@ pub struct ShowArgs {
     // Output: the text summary or the JSON report (schema schema/run-v1.json).
     #[command(flatten)]
     pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Saved run files (`<store>.pending/run-*.json`, written when a run could not be stored).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,7 @@ impl ValueEnum for RunStatus {
             RunStatus::Partial,
             RunStatus::Failed,
             RunStatus::Running,
+            RunStatus::Interrupted,
         ]
     }
     fn to_possible_value(&self) -> Option<PossibleValue> {

@@ -26,6 +26,7 @@ mod calibrate;
 pub mod gate;
 mod generate;
 mod history;
+mod import;
 mod index;
 mod monitor;
 mod trials;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Workloads(a) => workloads_cmd(a),
         Command::Runs(a) => runs_cmd(&store_path, a),
         Command::Show(a) => show_cmd(&store_path, a),
+        Command::Import(a) => import::command(&store_path, a),
         Command::Server(c) => server_cmd(c),
         Command::Prepare(a) => prepare_cmd(a, quiet),
         Command::Cleanup(a) => cleanup_cmd(a),
@@ -368,9 +370,13 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         quiet,
         monitor: monitor_setup,
     };
-    let done = runner::run_once(&job, &mut store)?;
+    let mut done = runner::run_once_keeping(&job, &mut store)?;
+    // Reported even when it could not be stored: what was measured is never thrown away.
     emit(&done.record, a.format.is_json(), a.output.as_deref())?;
     drop(resolved);
+    if let Some(e) = done.unstored.take() {
+        return Err(e.into());
+    }
     let alert = monitor::alert_error(
         format!("run {}", done.record.id.unwrap_or(0)),
         done.record.monitor.as_ref(),
@@ -444,7 +450,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     }
     let sets = items.iter().any(|r| r.set_id.is_some());
     println!(
-        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  {}target",
+        "{:>5}  {:<24} {:<11} {:<20} {:>10} {:>10}  {}target",
         "id",
         "started",
         "status",
@@ -459,7 +465,7 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     );
     for r in items {
         println!(
-            "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}{}",
+            "{:>5}  {:<24} {:<11} {:<20} {:>10.1} {:>10.2}  {}{}",
             r.id,
             crate::util::rfc3339(r.started_at_ms),
             r.status.as_str(),

@@ -33,6 +33,11 @@ pub(super) struct RunRow<'a> {
     p99_corrected_ms: Option<f64>,
     p99_service_ms: Option<f64>,
     error_count: Option<u64>,
+    /// The process that began the run, while it runs ([`super::owner::Owner`]).
+    owner_host: Option<String>,
+    owner_boot_id: Option<String>,
+    owner_pid: Option<i64>,
+    owner_start: Option<i64>,
 }
 
 /// A JSON encoding failure: which part of the record could not be encoded.
@@ -74,13 +79,24 @@ impl<'a> RunRow<'a> {
             p99_corrected_ms: s.map(|s| s.latency_corrected.p99),
             p99_service_ms: s.map(|s| s.latency_service.p99),
             error_count: s.map(|s| s.errors.iter().fold(0u64, |n, e| n.saturating_add(e.count))),
+            owner_host: None,
+            owner_boot_id: None,
+            owner_pid: None,
+            owner_start: None,
         })
     }
 
     /// The row of a run that has just started: its identity and configuration, status
-    /// `running`, no end and no results.
+    /// `running`, no end and no results, and the process that runs it (so that an open after
+    /// that process died can say the run was interrupted).
     pub fn started(rec: &'a RunRecord) -> Result<Self, EncodeError> {
         let mut row = Self::full(rec)?;
+        if let Some(o) = super::owner::Owner::current() {
+            row.owner_host = Some(o.host);
+            row.owner_boot_id = Some(o.boot_id);
+            row.owner_pid = Some(o.pid);
+            row.owner_start = Some(o.start);
+        }
         row.ended_at_ms = None;
         row.status = RunStatus::Running.as_str();
         row.status_reason = None;
@@ -140,6 +156,10 @@ pub(super) const RUN_COLUMNS: &[Column<RunValue>] = &[
     col("p99_service_ms", |r| &r.p99_service_ms),
     col("error_count", |r| &r.error_count),
     col("facts_json", |r| &r.facts_json),
+    col("owner_host", |r| &r.owner_host),
+    col("owner_boot_id", |r| &r.owner_boot_id),
+    col("owner_pid", |r| &r.owner_pid),
+    col("owner_start", |r| &r.owner_start),
 ];
 
 /// The columns of `run_intervals` after its key (`run_id`, `idx`), in table order.
@@ -244,6 +264,28 @@ pub(super) fn write_finished(
     super::monitor::replace_for_run(tx, id, r.monitor.as_ref())
 }
 
+/// Inserts `samples` as the intervals of run `id` from index `from` on (replacing any there).
+pub(super) fn write_intervals(
+    tx: &Transaction<'_>,
+    id: i64,
+    from: usize,
+    samples: &[IntervalSample],
+) -> Result<(), TxError> {
+    let sql = insert_sql("run_intervals", &["run_id", "idx"], INTERVAL_COLUMNS).replacen(
+        "INSERT",
+        "INSERT OR REPLACE",
+        1,
+    );
+    let mut st = tx.prepare_cached(&sql)?;
+    for (i, s) in samples.iter().enumerate() {
+        bind(&mut st, "run_id", &id)?;
+        bind(&mut st, "idx", &(from + i))?;
+        bind_columns(&mut st, INTERVAL_COLUMNS, s)?;
+        st.raw_execute()?;
+    }
+    Ok(())
+}
+
 /// Inserts the histograms and intervals of run `id`.
 fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxError> {
     let mut st = tx.prepare_cached(
@@ -271,6 +313,69 @@ fn write_body(tx: &Transaction<'_>, id: i64, rec: &RunRecord) -> Result<(), TxEr
         st.raw_execute()?;
     }
     Ok(())
+}
+
+/// Marks run `id`, still `running`, as `interrupted`: its process (`pid`) is gone. Its end is
+/// the end of the last interval it flushed (none: no end). False when it is no longer running
+/// (its process finished it meanwhile).
+pub(super) fn mark_interrupted(tx: &Transaction<'_>, id: i64, pid: i64) -> Result<bool, TxError> {
+    let (flushed, last_t): (i64, Option<f64>) = tx.query_row(
+        "SELECT count(*), max(t) FROM run_intervals WHERE run_id = :id",
+        named_params! {":id": id},
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let kept = match flushed {
+        0 => "nothing it measured had been flushed to the store".to_string(),
+        n => format!("the {n} interval(s) it flushed are kept"),
+    };
+    let reason = format!(
+        "its loadgate process (pid {pid}) ended before the run finished (killed, or the \
+         machine restarted); {kept}"
+    );
+    let changed = tx.execute(
+        "UPDATE runs SET status = 'interrupted', status_reason = :reason, \
+         ended_at_ms = started_at_ms + CAST(round(:last_t * 1000) AS INTEGER), \
+         owner_host = NULL, owner_boot_id = NULL, owner_pid = NULL, owner_start = NULL \
+         WHERE id = :id AND status = 'running'",
+        named_params! {":id": id, ":reason": reason, ":last_t": last_t},
+    )?;
+    Ok(changed > 0)
+}
+
+/// The id of a finished run (neither `running` nor `interrupted`) that is `rec`: the same
+/// start, workload and target. How an import sees that it was imported before.
+pub(super) fn same_run(tx: &Transaction<'_>, rec: &RunRecord) -> Result<Option<i64>, TxError> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM runs WHERE started_at_ms = :started AND workload = :workload \
+             AND target = :target AND status NOT IN ('running', 'interrupted') \
+             ORDER BY id LIMIT 1",
+            named_params! {
+                ":started": rec.started_at_ms,
+                ":workload": rec.workload,
+                ":target": redact_url(&rec.target),
+            },
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Whether run `id` is the row `rec` began and never finished: `running` or `interrupted`,
+/// with `rec`'s start and workload.
+pub(super) fn is_unfinished(
+    tx: &Transaction<'_>,
+    id: i64,
+    rec: &RunRecord,
+) -> Result<bool, TxError> {
+    let found: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM runs WHERE id = :id AND started_at_ms = :started \
+             AND workload = :workload AND status IN ('running', 'interrupted')",
+            named_params! {":id": id, ":started": rec.started_at_ms, ":workload": rec.workload},
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// Inserts a complete run (row, histograms, intervals) and returns its id.

@@ -12,6 +12,8 @@
 mod codec;
 mod evidence;
 mod monitor;
+mod owner;
+pub mod pending;
 mod redact;
 mod regress;
 mod schema;
@@ -34,6 +36,10 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How long SQLite itself waits for a lock before reporting the store busy.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long flushing a running run's intervals waits for a lock before giving up until the
+/// next interval.
+const FLUSH_BUSY_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// Retries after SQLite gave up waiting, with growing pauses between them.
 const BUSY_RETRIES: u32 = 3;
@@ -138,14 +144,77 @@ pub enum StoreError {
 
     #[error("there is no run {0} in the run store")]
     RunNotFound(i64),
+
+    #[error(
+        "the run store {path} is damaged ({detail}), so a run could not be stored in it; \
+         nothing was run. Move it away (loadgate then starts a new one) or recover it with \
+         `sqlite3 {path} .recover`"
+    )]
+    Damaged { path: PathBuf, detail: String },
+
+    /// The run was measured, reported, but could not be stored; `saved` says where it waits.
+    #[error(
+        "the run was measured but could not be stored: {source}; {}",
+        match .saved {
+            Ok(file) => format!(
+                "it was saved to {}, which `loadgate import {}` (or the next successful open of \
+                 the store) brings in",
+                file.display(),
+                file.display()
+            ),
+            Err(why) => format!("saving it beside the store failed too: {why}"),
+        }
+    )]
+    NotStored {
+        source: Box<StoreError>,
+        saved: Result<PathBuf, String>,
+    },
+
+    #[error(transparent)]
+    Pending(#[from] pending::PendingError),
 }
 
 impl crate::error::ExitCode for StoreError {
-    /// Every store error means the run store could not be opened or written.
+    /// Every store error means the run store could not be opened or written, but a file given
+    /// to import that is not a saved run, which is bad input.
     fn exit_code(&self) -> u8 {
-        crate::error::exit::STORE
+        match self {
+            StoreError::Pending(e) => e.exit_code(),
+            _ => crate::error::exit::STORE,
+        }
     }
 }
+
+/// What importing a saved run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// It finished the `running` (or `interrupted`) row it had begun: this id.
+    Finished(i64),
+    /// It was added as a new run.
+    Added(i64),
+    /// The store already held it (imported before): this id.
+    AlreadyThere(i64),
+}
+
+impl Imported {
+    /// The run's id in the store.
+    pub fn id(&self) -> i64 {
+        match self {
+            Imported::Finished(i) | Imported::Added(i) | Imported::AlreadyThere(i) => *i,
+        }
+    }
+}
+
+/// The tables a run writes, which [`Store::check_before_run`] checks.
+const RUN_TABLES: &[&str] = &[
+    "runs",
+    "run_histograms",
+    "run_intervals",
+    "monitor_sessions",
+    "monitor_samples",
+    "monitor_statements",
+    "monitor_alerts",
+];
 
 impl From<EncodeError> for StoreError {
     fn from(e: EncodeError) -> Self {
@@ -294,7 +363,131 @@ impl Store {
     fn setup(mut conn: Connection, path: PathBuf, wal: bool) -> Result<Store, StoreError> {
         retry_busy(|| configure(&conn, wal)).map_err(|(e, n)| open_error(&path, e, n))?;
         schema::migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        let mut store = Store { conn, path };
+        if wal {
+            // Best effort: a store that cannot be written now still opens for reading.
+            if let Err(e) = store.mark_interrupted() {
+                tracing::warn!("cannot look for runs whose process died: {e}");
+            }
+            store.import_waiting();
+        }
+        Ok(store)
+    }
+
+    /// Brings in the runs saved beside the store because they could not be stored
+    /// ([`pending`]); one that fails stays where it is, with a warning.
+    fn import_waiting(&mut self) {
+        for file in pending::waiting(&self.path) {
+            match self.import_run(&file) {
+                Ok(i) => tracing::warn!(
+                    "brought in run {} saved in {} when the store could not be written",
+                    i.id(),
+                    file.display()
+                ),
+                Err(e) => tracing::warn!("a saved run stays outside the store: {e}"),
+            }
+        }
+    }
+
+    /// Imports a run saved by [`pending::save`]: it finishes the row it began when that row is
+    /// still `running` or `interrupted`, is skipped when the store holds it already, and is
+    /// added otherwise. A file in this store's pending directory is removed once imported.
+    pub fn import_run(&mut self, file: &Path) -> Result<Imported, StoreError> {
+        let (begun, rec) = pending::load(file)?;
+        let row = RunRow::full(&rec)?;
+        let done = self.write("import a saved run", |tx| {
+            if let Some(id) = codec::same_run(tx, &rec)? {
+                return Ok(Imported::AlreadyThere(id));
+            }
+            match begun.filter(|id| codec::is_unfinished(tx, *id, &rec).unwrap_or(false)) {
+                Some(id) => {
+                    codec::write_finished(tx, id, &row)?;
+                    Ok(Imported::Finished(id))
+                }
+                None => Ok(Imported::Added(codec::insert_full(tx, &row)?)),
+            }
+        })?;
+        let ours = file.parent() == Some(pending::dir_for(&self.path).as_path());
+        if ours {
+            if let Err(e) = std::fs::remove_file(file) {
+                tracing::warn!("cannot remove {} after importing it: {e}", file.display());
+            }
+        }
+        Ok(done)
+    }
+
+    /// Checks the tables a run writes (`PRAGMA quick_check` of each) before a run starts, so
+    /// that a damaged store is found before the load, not after it.
+    pub fn check_before_run(&self) -> Result<(), StoreError> {
+        let mut problems = Vec::new();
+        for table in RUN_TABLES {
+            let sql = format!("PRAGMA quick_check('{table}')");
+            let found: Result<Vec<String>, rusqlite::Error> =
+                self.conn.prepare(&sql).and_then(|mut st| {
+                    st.query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<Result<_, _>>()
+                });
+            match found {
+                Ok(lines) if lines == ["ok"] => {}
+                Ok(lines) => problems.push(format!(
+                    "{table}: {}",
+                    lines.into_iter().take(3).collect::<Vec<_>>().join("; ")
+                )),
+                Err(e) if is_busy(&e) => {}
+                Err(e) => problems.push(format!("{table}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Damaged {
+            path: self.path.clone(),
+            detail: format!("PRAGMA quick_check: {}", problems.join("; ")),
+        })
+    }
+
+    /// Marks as `interrupted` every `running` run whose loadgate process is gone (killed with
+    /// SIGKILL, crashed, the machine restarted): its status says so, and its end is the end of
+    /// the last interval it flushed, whose measurements it keeps. Runs of live processes, and
+    /// of processes on other hosts, are left `running`. Returns the ids it marked.
+    pub fn mark_interrupted(&mut self) -> Result<Vec<i64>, StoreError> {
+        let dead = self.read("look for runs whose process died", |tx| {
+            let mut st = tx.prepare(
+                "SELECT id, owner_host, owner_boot_id, owner_pid, owner_start FROM runs \
+                 WHERE status = 'running' AND owner_pid IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>("id")?,
+                    owner::Owner {
+                        host: r.get("owner_host")?,
+                        boot_id: r.get("owner_boot_id")?,
+                        pid: r.get("owner_pid")?,
+                        start: r.get("owner_start")?,
+                    },
+                ))
+            })?;
+            let mut dead = Vec::new();
+            for row in rows {
+                let (id, o) = row?;
+                if o.gone() == Some(true) {
+                    dead.push((id, o.pid));
+                }
+            }
+            Ok(dead)
+        })?;
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write("mark runs whose process died as interrupted", |tx| {
+            let mut marked = Vec::new();
+            for (id, pid) in &dead {
+                if codec::mark_interrupted(tx, *id, *pid)? {
+                    marked.push(*id);
+                }
+            }
+            Ok(marked)
+        })
     }
 
     /// The file this store lives in (`:memory:` for an in-memory store).
@@ -318,6 +511,23 @@ impl Store {
         self.write("store the results of a run", |tx| {
             codec::write_finished(tx, id, &row)
         })
+    }
+
+    /// Stores the intervals of run `id` (still `running`) closed so far, `samples` being the
+    /// ones from index `from` on, so that a run whose process dies keeps what it measured. One
+    /// short attempt: it is called from the thread that paces the run, so a store locked by
+    /// another process makes it fail at once (the caller tries again with the next interval)
+    /// rather than wait.
+    pub fn flush_intervals(
+        &mut self,
+        id: i64,
+        from: usize,
+        samples: &[crate::record::IntervalSample],
+    ) -> Result<(), StoreError> {
+        let what = "flush the intervals of a running run";
+        let r = flush_once(&mut self.conn, id, from, samples);
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        r.map_err(|e| self.error(e, what, 1, true))
     }
 
     /// Stores a whole run at once, in one transaction. Returns its id.
@@ -471,6 +681,21 @@ impl Store {
             TxError::Sql(source) => StoreError::Read { path, what, source },
         }
     }
+}
+
+/// One attempt at [`Store::flush_intervals`], waiting at most [`FLUSH_BUSY_TIMEOUT`] for the
+/// lock.
+fn flush_once(
+    conn: &mut Connection,
+    id: i64,
+    from: usize,
+    samples: &[crate::record::IntervalSample],
+) -> Result<(), TxError> {
+    conn.busy_timeout(FLUSH_BUSY_TIMEOUT)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    codec::write_intervals(&tx, id, from, samples)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Connection settings, applied on every open.

@@ -266,6 +266,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     WHERE json_valid(settings_json)
       AND json_type(settings_json, '$.client_sched_refused') IS NOT NULL;
     "#,
+    // 6: the process that began a `running` run (host, boot id, pid and its start time), so
+    // that an open finds the runs whose process is gone and marks them `interrupted`. A run
+    // left `running` before this had no owner to look at: its process is taken to be gone
+    // (should it still be going, its own finish overwrites the status).
+    r#"
+    ALTER TABLE runs ADD COLUMN owner_host TEXT;
+    ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_start INTEGER;
+
+    UPDATE runs SET status = 'interrupted',
+        status_reason = 'its loadgate process ended before the run finished (killed, or the machine restarted); it was begun by a loadgate that did not record its process'
+    WHERE status = 'running';
+    "#,
 ];
 
 /// The schema version this build creates and understands.

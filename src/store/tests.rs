@@ -306,3 +306,93 @@ fn a_store_error_exits_7() {
     };
     assert_module_error(corrupt, exit::STORE);
 }
+
+/// Regression: a run whose process was killed with SIGKILL stayed `running` for good. An open
+/// now marks it `interrupted`, keeping the intervals it flushed; runs of live processes and of
+/// other hosts stay `running`.
+#[test]
+fn an_open_marks_the_runs_of_dead_processes_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reap.db");
+    let mut store = Store::open(&path).unwrap();
+    let live = store.begin_run(&record(1, 0)).unwrap();
+    let dead = store.begin_run(&record(2, 0)).unwrap();
+    let silent = store.begin_run(&record(3, 0)).unwrap();
+    let elsewhere = store.begin_run(&record(4, 0)).unwrap();
+    let flushed = record(2, 3).intervals;
+    store.flush_intervals(dead, 0, &flushed[..2]).unwrap();
+    store.flush_intervals(dead, 2, &flushed[2..]).unwrap();
+    // Their processes: one gone and its pid reused by a later process (another start time),
+    // one gone with nothing flushed, one on another host.
+    for (id, set) in [
+        (dead, "owner_start = owner_start + 1"),
+        (silent, "owner_boot_id = 'a boot before'"),
+        (
+            elsewhere,
+            "owner_host = owner_host || '-elsewhere', owner_start = 0",
+        ),
+    ] {
+        store
+            .conn
+            .execute(&format!("UPDATE runs SET {set} WHERE id = ?1"), [id])
+            .unwrap();
+    }
+    drop(store);
+
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.get_run(live).unwrap().status.0, RunStatus::Running);
+    assert_eq!(
+        store.get_run(elsewhere).unwrap().status.0,
+        RunStatus::Running
+    );
+    let got = store.get_run(dead).unwrap();
+    assert_eq!(got.status.0, RunStatus::Interrupted);
+    let reason = got.status_reason.unwrap();
+    assert!(
+        reason.contains("pid") && reason.contains("3 interval(s)"),
+        "{reason}"
+    );
+    assert_eq!(got.intervals, flushed);
+    // It ended with its last flushed interval (t = 2 s).
+    assert_eq!(got.ended_at_ms, Some(got.started_at_ms + 2000));
+    let got = store.get_run(silent).unwrap();
+    assert_eq!(got.status.0, RunStatus::Interrupted);
+    assert_eq!(got.ended_at_ms, None);
+    assert!(got.intervals.is_empty());
+    // Nothing more to mark; the live run's own finish still works.
+    assert!(store.mark_interrupted().unwrap().is_empty());
+    store.finish_run(live, &record(1, 2)).unwrap();
+    assert_eq!(store.get_run(live).unwrap().status.0, RunStatus::Complete);
+}
+
+/// A run left `running` by a loadgate that did not record its process is taken as
+/// interrupted by the migration that adds the owner (on a file, as users' stores are).
+#[test]
+fn the_owner_migration_marks_runs_left_running_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let mut conn = Connection::open(&path).unwrap();
+    schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..5]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO runs (started_at_ms, status, workload, workload_hash, settings_json, target,
+             server_flavor, server_version, server_version_comment, testbed_json,
+             testbed_fingerprint, tool_version, record_version)
+         VALUES (1, 'running', 'w', 'h', '{}', 't', '', '', '', '{}', '', 'v', 1),
+                (2, 'complete', 'w', 'h', '{}', 't', '', '', '', '{}', '', 'v', 1)",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let runs = store.list_runs(&RunFilter::default()).unwrap();
+    let status: Vec<RunStatus> = runs.iter().map(|r| r.status).collect();
+    assert_eq!(status, [RunStatus::Complete, RunStatus::Interrupted]);
+    let reason: String = store
+        .conn
+        .query_row(
+            "SELECT status_reason FROM runs WHERE id = ?1",
+            [runs[1].id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(reason.contains("did not record its process"), "{reason}");
+}

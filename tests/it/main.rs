@@ -11,6 +11,7 @@ mod gate;
 mod index;
 mod install;
 mod lean;
+mod lost;
 mod monitor;
 mod proxy;
 mod server;
