@@ -14,3 +14,4 @@ mod monitor;
 mod proxy;
 mod server;
 mod store;
+mod truth;

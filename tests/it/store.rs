@@ -135,6 +135,7 @@ fn sample(seed: u64) -> RunRecord {
                 corrected: None,
                 service: latency(0.2),
             }],
+            unfinished: None,
         }),
         histograms: vec![
             StoredHistogram {
