@@ -326,6 +326,10 @@ struct WorkerCtx<C: Connector> {
     wait_in_kernel: bool,
     /// The worker's index among its thread's workers (its slot in `counts.flying`).
     slot: usize,
+    /// The workers of a thread open their first connections one at a time: a burst of
+    /// simultaneous connects from many workers per thread overflows the server's listen
+    /// backlog, and the retransmitted SYNs outlast the connect timeout.
+    connecting: Rc<tokio::sync::Semaphore>,
     /// The client thread's index (its slot in the aggregator).
     thread: usize,
     plan: Arc<Plan>,
@@ -523,10 +527,12 @@ where
         ..ThreadCounts::default()
     }));
     let mut joins = Vec::new();
+    let connecting = Rc::new(tokio::sync::Semaphore::new(1));
     for (slot, w) in workers.into_iter().enumerate() {
         let ctx = WorkerCtx {
             wait_in_kernel,
             slot,
+            connecting: connecting.clone(),
             thread: t,
             plan: plan.clone(),
             connector: connector.clone(),
@@ -987,9 +993,12 @@ async fn worker<C: Connector>(w: u32, mut ctx: WorkerCtx<C>) -> Option<C::S> {
         params: Vec::new(),
     };
 
-    // First connection, before the clock starts.
+    // First connection, before the clock starts; one at a time per thread.
+    let permit = ctx.connecting.acquire().await;
     let t0 = Instant::now();
-    let mut session = match ctx.connector.connect().await {
+    let first = ctx.connector.connect().await;
+    drop(permit);
+    let mut session = match first {
         Ok(s) => {
             ctx.rec
                 .borrow_mut()
