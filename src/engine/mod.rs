@@ -34,6 +34,15 @@
 //! end every scheduled transaction is accounted for: completed, failed, in flight, or not
 //! started.
 //!
+//! The end: at the deadline (or Ctrl-C) no new transaction starts; the ones in flight get the
+//! grace, then the hard stop drops them, however long the server takes. Nothing is left out of
+//! the latency: each transaction still in flight at the hard stop counts at the time from its
+//! intended start (and its send) to the hard stop, and in open loop each one due before the end
+//! that never started at the time from its intended start to the end; both are lower bounds,
+//! kept apart from the completions (so counts and rates hold completions only) and described by
+//! [`Outcome::unfinished`]. A run on a duration lasts its duration even when every worker is
+//! done before it (an open-loop schedule at a low rate): the window is the duration asked for.
+//!
 //! The pool (one connection per worker) is measured the same way: each thread's recorder counts
 //! connections opened (and how long that took), discarded, busy time and open-loop waits, merged
 //! at interval boundaries. Two hooks serve the embedded monitor ([`Hooks`]): a [`LiveSink`]
