@@ -436,3 +436,21 @@ fn a_low_rate_measures_the_whole_duration() {
     assert!((s.achieved_rate - 4.0).abs() < 0.1, "{s:?}");
     assert!(out.unfinished.is_none());
 }
+
+#[test]
+fn a_transaction_due_just_before_the_deadline_starts_though_its_timer_wakes_after() {
+    // 10/s for 300.001 ms: the 4th transaction is due 1 µs before the deadline, and no timer
+    // wakes its (idle) worker that precisely.
+    let (m, _) = mock(0, 0, 0);
+    let mut c = cfg(1);
+    c.rate = Some(10.0);
+    c.duration = Some(Duration::from_micros(300_001));
+    let out = run(c, plan("oltp_point_select"), m);
+    let s = out.schedule.expect("open loop");
+    assert_eq!(
+        (s.scheduled, s.completed, s.not_started),
+        (4, 4, 0),
+        "{s:?}"
+    );
+    assert!(out.unfinished.is_none());
+}
