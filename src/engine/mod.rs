@@ -886,10 +886,9 @@ fn cut_not_started(
         return;
     };
     let period_ns = 1e9 / rate;
-    let due = end.duration_since(clock.start).as_nanos() as f64 / period_ns;
-    let due = cfg
-        .events
-        .map_or(due.ceil() as u64, |e| (due.ceil() as u64).min(e));
+    // As `close_series` counts the schedule.
+    let due = (end.duration_since(clock.start).as_secs_f64() * rate).ceil() as u64;
+    let due = cfg.events.map_or(due, |e| due.min(e));
     let taken = shared.next_seq.load(Relaxed).min(due);
     let left = counts.abandoned.iter().copied().filter(|&q| q < due);
     for seq in left.chain(taken..due).take(not_started as usize) {
@@ -952,8 +951,9 @@ async fn sleep_until_opt(t: Option<Instant>) {
 
 /// Rotates this thread's recorder at interval boundaries and hands finished intervals over,
 /// for a thread whose workers complete nothing (they hand over themselves otherwise). In open
-/// loop (`schedule`: the rate and the event count) it also notes the queue (due and not taken) at each boundary: when the server
-/// stalls no transaction starts, and starts are where the queue is measured otherwise.
+/// loop (`schedule`: the rate and the event count) it also notes the queue (due and not taken)
+/// at each boundary: when the server stalls no transaction starts, and starts are where the
+/// queue is measured otherwise.
 async fn ticker(
     thread: usize,
     rec: Rc<RefCell<Recorder>>,

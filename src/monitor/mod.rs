@@ -175,6 +175,10 @@ enum Cmd {
 /// left out, with a warning.
 pub const LAST_LOOK_MAX: Duration = Duration::from_secs(3);
 
+/// How long a command (the last look, stop) lets a sample under way finish before dropping it
+/// (and its connection).
+const SAMPLE_FINISH: Duration = Duration::from_millis(500);
+
 /// A running monitor. [`Monitor::stop`] returns what it saw.
 pub struct Monitor {
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
@@ -239,7 +243,7 @@ impl Monitor {
         Box::new(move || {
             let (reply, done) = std::sync::mpsc::channel();
             if tx.send(Cmd::LastLook(reply)).is_ok() {
-                let _ = done.recv_timeout(LAST_LOOK_MAX + Duration::from_secs(1));
+                let _ = done.recv_timeout(SAMPLE_FINISH + LAST_LOOK_MAX + Duration::from_secs(1));
             }
         })
     }
@@ -476,14 +480,22 @@ impl Session {
                     while next <= now {
                         next += interval;
                     }
-                    // A command does not wait for a sample the server is slow to answer.
-                    tokio::select! {
-                        _ = self.sample() => continue,
-                        c = rx.recv() => {
-                            self.conn = None;
-                            c
+                    // A command waits for a sample the server is slow to answer only briefly.
+                    let (c, finished) = {
+                        let sample = self.sample();
+                        tokio::pin!(sample);
+                        tokio::select! {
+                            _ = &mut sample => continue,
+                            c = rx.recv() => {
+                                let t = tokio::time::timeout(SAMPLE_FINISH, &mut sample).await;
+                                (c, t.is_ok())
+                            }
                         }
+                    };
+                    if !finished {
+                        self.conn = None;
                     }
+                    c
                 }
             };
             match cmd {
