@@ -194,3 +194,32 @@ fn connections_past_max_connections_raise_the_connection_alert() {
     assert_eq!(conn["level"], "critical", "{conn}");
     assert!(conn["value"].as_f64().unwrap() >= 100.0, "{conn}");
 }
+
+#[test]
+fn hundreds_of_workers_share_client_threads() {
+    let d = scratch();
+    let (_srv, url) = own_server_with_db("truth_many", &["--max-connections=400"]);
+    prepare_on(d.path(), "oltp_point_select", &url, 100, &[]);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 100);
+    c.args(["--threads", "300", "--duration", "3s", "--json", "-q"]);
+    let mut child = spawn(c);
+    // The most OS threads the process had while it ran.
+    let tasks = format!("/proc/{}/task", child.id());
+    let mut most = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if let Ok(dir) = std::fs::read_dir(&tasks) {
+            most = most.max(dir.count());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["settings"]["client_threads"], 64, "{}", r["settings"]);
+    assert!(r["transactions"].as_u64().unwrap() > 0);
+    // 64 client threads, the coordinating and monitor threads, a few of tokio's: not 300.
+    assert!(most > 0 && most < 100, "{most} OS threads for 300 workers");
+}
