@@ -223,6 +223,36 @@ pub struct Summary {
     pub schedule: Option<Schedule>,
     pub transactions_by_type: Vec<NamedLatency>,
     pub statements: Vec<NamedLatency>,
+    /// Transactions the run gave up on, counted in the latency as lower bounds; `None` when
+    /// every started transaction ended and every due one started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Unfinished>,
+}
+
+/// Transactions whose latency is known only from below: still in flight when the grace after
+/// the end ran out (the server stalled), or, in open loop, due before the end and never
+/// started. Each is counted in the latency statistics at the time from its intended start
+/// (corrected; its send, for service) to the moment the run gave up on it, which its real
+/// latency exceeds: every statistic at or above `lower_bound_from_ms` is a lower bound. They are
+/// not in `transactions`, `tps` or the per-interval counts, which hold completions only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unfinished {
+    /// Started and still without an answer when the run gave up on them.
+    pub in_flight: u64,
+    /// Open loop: due before the end of the run and never started.
+    pub not_started: u64,
+    /// The smallest latency counted for them, ms: latency statistics at or above it are lower
+    /// bounds.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub lower_bound_from_ms: f64,
+    /// Seconds from the start of the run (warm-up included) to the send of the oldest
+    /// transaction still in flight.
+    pub oldest_in_flight_sent_s: Option<f64>,
+    /// Seconds from the start of the run to the last transaction that completed.
+    pub last_completed_s: Option<f64>,
+    /// How long after the end (the deadline or Ctrl-C) the run gave up on them, seconds.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub grace_s: f64,
 }
 
 /// A serialized HDR histogram (V2 format, deflated) with what it measured.

@@ -169,6 +169,7 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
     let mut summary =
         engine::summary::summarize(plan, &out.totals, out.measured_s, s.rate.is_some());
     summary.schedule = out.schedule.clone();
+    summary.unfinished = out.unfinished.clone();
     let (status, reason) = status_of(&out, &summary, s, target);
     rec.status = RunStatusField(status);
     rec.status_reason = reason;
@@ -338,6 +339,11 @@ fn status_of(
             RunStatus::Partial,
             Some("interrupted by Ctrl-C".to_string()),
         )
+    } else if let (0, Some(stall)) = (summary.transactions, stalled(out)) {
+        (
+            RunStatus::Failed,
+            Some(format!("no transaction completed: {stall}")),
+        )
     } else if summary.transactions == 0 {
         let why = match s.events {
             // --events counts warm-up transactions too: all of them may have gone there.
@@ -349,6 +355,8 @@ fn status_of(
             _ => format!("no transaction completed ({errors} errors)"),
         };
         (RunStatus::Failed, Some(why))
+    } else if let Some(stall) = stalled(out) {
+        (RunStatus::Partial, Some(stall))
     } else if out.lost_connections > 0 {
         (
             RunStatus::Partial,
@@ -362,21 +370,50 @@ fn status_of(
     }
 }
 
-/// The run's histograms: all transactions, each type, each statement.
+/// Why the run is not complete when transactions were still in flight after the grace: the
+/// server stopped answering (or answered too slowly to finish them). Says since when, how many
+/// were given up on, and how many scheduled ones never started.
+fn stalled(out: &engine::Outcome) -> Option<String> {
+    let u = out.unfinished.as_ref().filter(|u| u.in_flight > 0)?;
+    let from = u
+        .oldest_in_flight_sent_s
+        .map_or(String::new(), |t| format!(" from t={t:.1} s"));
+    let last = u.last_completed_s.map_or_else(
+        || "no transaction completed".to_string(),
+        |t| format!("the last transaction completed at t={t:.1} s"),
+    );
+    let mut why = format!(
+        "server stalled{from}: {} transaction(s) still in flight {:.1} s after the end of the run \
+         ({last}); their latency counts as at least the time to the end of the grace, a lower bound",
+        u.in_flight, u.grace_s
+    );
+    if u.not_started > 0 {
+        why.push_str(&format!(
+            "; {} scheduled transaction(s) never started",
+            u.not_started
+        ));
+    }
+    Some(why)
+}
+
+/// The run's histograms: all transactions, each type, each statement. Like the summary's
+/// latency, they hold the transactions the run gave up on at their lower bounds.
 fn histograms(plan: &Plan, totals: &engine::recorder::Totals) -> Vec<StoredHistogram> {
     let mut hists = Vec::new();
     let mut all_c = engine::recorder::new_histogram();
     let mut all_s = engine::recorder::new_histogram();
+    let _ = all_c.add(&totals.not_started);
     for (p, h) in plan.txns.iter().zip(&totals.txn) {
-        let _ = all_c.add(&h.corrected);
-        let _ = all_s.add(&h.service);
+        let (c, s) = (h.corrected_all(), h.service_all());
+        let _ = all_c.add(&c);
+        let _ = all_s.add(&s);
         hists.push(StoredHistogram {
             key: HistKey::new(HistScope::TxnType(p.name.clone()), HistKind::Corrected),
-            bytes: crate::engine::recorder::serialize(&h.corrected),
+            bytes: crate::engine::recorder::serialize(&c),
         });
         hists.push(StoredHistogram {
             key: HistKey::new(HistScope::TxnType(p.name.clone()), HistKind::Service),
-            bytes: crate::engine::recorder::serialize(&h.service),
+            bytes: crate::engine::recorder::serialize(&s),
         });
     }
     hists.insert(

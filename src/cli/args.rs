@@ -102,8 +102,8 @@ pub struct TimingArgs {
     #[arg(long, value_name = "TPS")]
     pub rate: Option<f64>,
 
-    /// Client runtime threads; 0 = one per worker, fewer threads each serve several workers
-    /// [default: the workload's client_threads, else 0].
+    /// Client runtime threads; 0 = one per worker up to 64 workers and 64 shared ones above,
+    /// fewer threads each serve several workers [default: the workload's client_threads, else 0].
     #[arg(long, value_name = "N")]
     pub client_threads: Option<u32>,
 }

@@ -61,6 +61,7 @@ pub fn summary_of(r: &SyncResult) -> Summary {
             service: r.batch_latency.clone(),
         }],
         statements: Vec::new(),
+        unfinished: None,
     }
 }
 

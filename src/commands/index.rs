@@ -68,6 +68,7 @@ pub fn summary_of(p: &Phase) -> Summary {
         schedule: None,
         transactions_by_type: by_type,
         statements: Vec::new(),
+        unfinished: None,
     }
 }
 

@@ -37,6 +37,29 @@ pub struct TxnHist {
     pub corrected: Histogram<u64>,
     pub service: Histogram<u64>,
     pub failed: u64,
+    /// Transactions still in flight when the run gave up on them (the grace after the end ran
+    /// out): each at the time from its intended start (corrected) or send (service) to that
+    /// moment, a lower bound of its latency. Kept apart so that counts and rates hold only
+    /// what completed.
+    pub cut_corrected: Histogram<u64>,
+    pub cut_service: Histogram<u64>,
+}
+
+impl TxnHist {
+    /// Corrected latency of every transaction: those that completed and, as lower bounds, those
+    /// the run gave up on.
+    pub fn corrected_all(&self) -> Histogram<u64> {
+        let mut h = self.corrected.clone();
+        let _ = h.add(&self.cut_corrected);
+        h
+    }
+
+    /// Service latency likewise.
+    pub fn service_all(&self) -> Histogram<u64> {
+        let mut h = self.service.clone();
+        let _ = h.add(&self.cut_service);
+        h
+    }
 }
 
 /// Per statement.
@@ -176,6 +199,9 @@ pub struct Totals {
     pub errors: ErrorMap,
     pub retries: u64,
     pub reconnects: u64,
+    /// Open loop: transactions due before the end that never started, each at the time from
+    /// its intended start to the end of the run (a lower bound of its corrected latency).
+    pub not_started: Histogram<u64>,
 }
 
 impl Totals {
@@ -186,6 +212,8 @@ impl Totals {
                     corrected: new_histogram(),
                     service: new_histogram(),
                     failed: 0,
+                    cut_corrected: new_histogram(),
+                    cut_service: new_histogram(),
                 })
                 .collect(),
             stmt: (0..statements)
@@ -198,6 +226,7 @@ impl Totals {
             errors: ErrorMap::new(),
             retries: 0,
             reconnects: 0,
+            not_started: new_histogram(),
         }
     }
 
@@ -206,7 +235,10 @@ impl Totals {
             let _ = a.corrected.add(&b.corrected);
             let _ = a.service.add(&b.service);
             a.failed += b.failed;
+            let _ = a.cut_corrected.add(&b.cut_corrected);
+            let _ = a.cut_service.add(&b.cut_service);
         }
+        let _ = self.not_started.add(&o.not_started);
         for (a, b) in self.stmt.iter_mut().zip(&o.stmt) {
             let _ = a.service.add(&b.service);
             a.errors += b.errors;

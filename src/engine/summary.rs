@@ -29,14 +29,21 @@ pub fn latency_stats(h: &Histogram<u64>) -> LatencyStats {
 
 /// The run summary from merged totals over `duration_s` measured seconds.
 pub fn summarize(plan: &Plan, t: &Totals, duration_s: f64, open_loop: bool) -> Summary {
+    // Latency: the completed transactions and, as lower bounds, those the run gave up on
+    // (in flight at the end of the grace, or never started). Counts: completions only.
     let mut corrected = super::recorder::new_histogram();
     let mut service = super::recorder::new_histogram();
     let mut failed = 0;
+    let mut transactions = 0;
     for th in &t.txn {
         let _ = corrected.add(&th.corrected);
+        let _ = corrected.add(&th.cut_corrected);
         let _ = service.add(&th.service);
+        let _ = service.add(&th.cut_service);
         failed += th.failed;
+        transactions += th.service.len();
     }
+    let _ = corrected.add(&t.not_started);
     let per_s = |n: u64| {
         if duration_s > 0.0 {
             n as f64 / duration_s
@@ -44,7 +51,6 @@ pub fn summarize(plan: &Plan, t: &Totals, duration_s: f64, open_loop: bool) -> S
             0.0
         }
     };
-    let transactions = service.len();
     Summary {
         duration_s,
         transactions,
@@ -71,8 +77,8 @@ pub fn summarize(plan: &Plan, t: &Totals, duration_s: f64, open_loop: bool) -> S
                 name: p.name.clone(),
                 count: h.service.len(),
                 errors: h.failed,
-                corrected: open_loop.then(|| latency_stats(&h.corrected)),
-                service: latency_stats(&h.service),
+                corrected: open_loop.then(|| latency_stats(&h.corrected_all())),
+                service: latency_stats(&h.service_all()),
             })
             .collect(),
         statements: plan
@@ -87,6 +93,7 @@ pub fn summarize(plan: &Plan, t: &Totals, duration_s: f64, open_loop: bool) -> S
                 service: latency_stats(&h.service),
             })
             .collect(),
+        unfinished: None,
     }
 }
 

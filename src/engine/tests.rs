@@ -333,3 +333,124 @@ fn an_interval_closes_when_every_thread_has_handed_it_over_or_one_interval_late(
         "a slower tail keeps its own interval"
     );
 }
+
+/// A server that answers its first `answers` statements at once and then never again.
+struct Stalls {
+    answers: u64,
+    calls: Arc<AtomicU64>,
+}
+
+struct StalledSession {
+    answers: u64,
+    calls: Arc<AtomicU64>,
+}
+
+impl Connector for Stalls {
+    type S = StalledSession;
+    async fn connect(&self) -> Result<StalledSession, ExecError> {
+        Ok(StalledSession {
+            answers: self.answers,
+            calls: self.calls.clone(),
+        })
+    }
+}
+
+impl Session for StalledSession {
+    async fn exec(&mut self, _sql: usize, _params: &mut Vec<Value>) -> Result<(), ExecError> {
+        if self.calls.fetch_add(1, Ordering::Relaxed) >= self.answers {
+            std::future::pending::<()>().await;
+        }
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+    async fn control(&mut self, _c: Control) -> Result<(), ExecError> {
+        Ok(())
+    }
+    async fn close(self) {}
+    fn wait_in_kernel(&mut self, _bound: Duration) {}
+}
+
+fn stalls(answers: u64) -> Arc<Stalls> {
+    Arc::new(Stalls {
+        answers,
+        calls: Arc::new(AtomicU64::new(0)),
+    })
+}
+
+#[test]
+fn a_server_stalled_past_the_end_leaves_lower_bounds_not_holes() {
+    // Closed loop: both workers wait forever on their 51st statement or so.
+    let mut c = cfg(2);
+    c.client_threads = 2;
+    c.duration = Some(Duration::from_millis(300));
+    let grace = c.grace;
+    let out = run(c, plan("oltp_point_select"), stalls(50));
+    assert_eq!(out.in_flight, 2);
+    let u = out
+        .unfinished
+        .as_ref()
+        .expect("the stalled ones are accounted for");
+    assert_eq!((u.in_flight, u.not_started), (2, 0));
+    let cut = &out.totals.txn[0].cut_corrected;
+    assert_eq!(cut.len(), 2, "both in the latency");
+    // Each waited at least from its send (before the deadline) to the end of the grace.
+    assert!(cut.min() >= grace.as_nanos() as u64, "{} ns", cut.min());
+    assert!(u.lower_bound_from_ms >= grace.as_secs_f64() * 1e3);
+    assert_eq!(out.totals.txn[0].service.len(), out.completed);
+    assert!(u.oldest_in_flight_sent_s.is_some() && u.last_completed_s.is_some());
+}
+
+#[test]
+fn an_open_loop_schedule_left_by_a_stalled_server_is_counted_and_bounded() {
+    let mut c = cfg(2);
+    c.client_threads = 2;
+    c.rate = Some(1000.0);
+    c.duration = Some(Duration::from_millis(300));
+    let out = run(c, plan("oltp_point_select"), stalls(50));
+    let s = out.schedule.clone().expect("open loop");
+    assert_eq!(
+        s.scheduled,
+        s.completed + s.failed + s.in_flight + s.not_started,
+        "{s:?}"
+    );
+    assert_eq!(s.in_flight, 2, "{s:?}");
+    assert!(s.not_started > 150, "{s:?}");
+    let u = out.unfinished.as_ref().expect("unfinished");
+    assert_eq!((u.in_flight, u.not_started), (2, s.not_started));
+    // Every one that never started is in the corrected latency, at a positive lower bound.
+    assert_eq!(out.totals.not_started.len(), s.not_started);
+    assert_eq!(out.totals.txn[0].cut_corrected.len(), 2);
+}
+
+#[test]
+fn a_low_rate_measures_the_whole_duration() {
+    // 4 transactions a second for 1 s: the schedule is done at 0.75 s, the window is not.
+    let (m, _) = mock(0, 0, 0);
+    let mut c = cfg(1);
+    c.rate = Some(4.0);
+    c.duration = Some(Duration::from_secs(1));
+    let out = run(c, plan("oltp_point_select"), m);
+    assert!((out.measured_s - 1.0).abs() < 0.02, "{}", out.measured_s);
+    let s = out.schedule.expect("open loop");
+    assert_eq!((s.scheduled, s.completed), (4, 4), "{s:?}");
+    assert!((s.achieved_rate - 4.0).abs() < 0.1, "{s:?}");
+    assert!(out.unfinished.is_none());
+}
+
+#[test]
+fn a_transaction_due_just_before_the_deadline_starts_though_its_timer_wakes_after() {
+    // 10/s for 300.001 ms: the 4th transaction is due 1 µs before the deadline, and no timer
+    // wakes its (idle) worker that precisely.
+    let (m, _) = mock(0, 0, 0);
+    let mut c = cfg(1);
+    c.rate = Some(10.0);
+    c.duration = Some(Duration::from_micros(300_001));
+    let out = run(c, plan("oltp_point_select"), m);
+    let s = out.schedule.expect("open loop");
+    assert_eq!(
+        (s.scheduled, s.completed, s.not_started),
+        (4, 4, 0),
+        "{s:?}"
+    );
+    assert!(out.unfinished.is_none());
+}

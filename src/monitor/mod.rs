@@ -169,6 +169,16 @@ enum Cmd {
     Stop,
 }
 
+/// The longest the monitor's look at the end of a run (the last sample, the processlist, the
+/// performance_schema snapshots) may take, and the longest its last sample after a stop may:
+/// a server that stopped answering must not hold the run's end. What was not read by then is
+/// left out, with a warning.
+pub const LAST_LOOK_MAX: Duration = Duration::from_secs(3);
+
+/// How long a command (the last look, stop) lets a sample under way finish before dropping it
+/// (and its connection).
+const SAMPLE_FINISH: Duration = Duration::from_millis(500);
+
 /// A running monitor. [`Monitor::stop`] returns what it saw.
 pub struct Monitor {
     cmd: tokio::sync::mpsc::UnboundedSender<Cmd>,
@@ -233,7 +243,7 @@ impl Monitor {
         Box::new(move || {
             let (reply, done) = std::sync::mpsc::channel();
             if tx.send(Cmd::LastLook(reply)).is_ok() {
-                let _ = done.recv_timeout(Duration::from_secs(20));
+                let _ = done.recv_timeout(SAMPLE_FINISH + LAST_LOOK_MAX + Duration::from_secs(1));
             }
         })
     }
@@ -462,32 +472,59 @@ impl Session {
         let interval = self.opts.interval.max(Duration::from_millis(10));
         let mut next = Instant::now() + interval;
         loop {
-            tokio::select! {
-                c = rx.recv() => match c {
-                    Some(Cmd::LastLook(reply)) => {
-                        self.last_look().await;
-                        let _ = reply.send(());
-                    }
-                    Some(Cmd::Stop) | None => break,
-                },
+            let cmd = tokio::select! {
+                c = rx.recv() => c,
                 _ = tokio::time::sleep_until(next.into()) => {
                     next += interval;
                     let now = Instant::now();
                     while next <= now {
                         next += interval;
                     }
-                    self.sample().await;
+                    // A command waits for a sample the server is slow to answer only briefly.
+                    let (c, finished) = {
+                        let sample = self.sample();
+                        tokio::pin!(sample);
+                        tokio::select! {
+                            _ = &mut sample => continue,
+                            c = rx.recv() => {
+                                let t = tokio::time::timeout(SAMPLE_FINISH, &mut sample).await;
+                                (c, t.is_ok())
+                            }
+                        }
+                    };
+                    if !finished {
+                        self.conn = None;
+                    }
+                    c
                 }
+            };
+            match cmd {
+                Some(Cmd::LastLook(reply)) => {
+                    self.bounded_last_look().await;
+                    let _ = reply.send(());
+                }
+                Some(Cmd::Stop) | None => break,
             }
         }
-        // The last, partial interval — unless the last look ended the window already.
+        // The last, partial interval — unless the last look ended the window already. At least
+        // 50 ms long: a run that ended at once (its workers refused with `Too many
+        // connections`) still moved the gauges the window reports.
+        if let Some(l) = self.last.as_ref().filter(|_| !self.looked) {
+            let since = self.start.elapsed().as_secs_f64() - l.t;
+            if since < 0.05 {
+                tokio::time::sleep(Duration::from_secs_f64(0.05 - since)).await;
+            }
+        }
         if !self.looked
-            && self
-                .last
-                .as_ref()
-                .is_none_or(|l| self.start.elapsed().as_secs_f64() - l.t > 0.05)
+            && tokio::time::timeout(LAST_LOOK_MAX, self.sample())
+                .await
+                .is_err()
         {
-            self.sample().await;
+            self.conn = None;
+            self.report.warnings.push(format!(
+                "the server did not answer the monitor's last sample within {} s",
+                LAST_LOOK_MAX.as_secs()
+            ));
         }
         self.finish();
         if let Some(c) = self.conn.take() {
@@ -715,6 +752,23 @@ impl Session {
                     ));
                 }
             }
+        }
+    }
+
+    /// [`Session::last_look`] within [`LAST_LOOK_MAX`]; what it could not read by then is left
+    /// out, with a warning.
+    async fn bounded_last_look(&mut self) {
+        if tokio::time::timeout(LAST_LOOK_MAX, self.last_look())
+            .await
+            .is_err()
+        {
+            self.looked = true;
+            self.conn = None;
+            self.report.warnings.push(format!(
+                "the server did not answer the monitor's look at the end of the run within {} s: \
+                 the last sample, idle connections or per-statement numbers may be missing",
+                LAST_LOOK_MAX.as_secs()
+            ));
         }
     }
 

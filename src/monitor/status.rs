@@ -101,6 +101,14 @@ fn pct(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| 100.0 * num / den)
 }
 
+/// The larger of two percentages, either of which may be unknown.
+fn max_pct(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The metrics of the interval from `a` to `b`.
 pub fn derive(a: &Snapshot, b: &Snapshot, max_connections: u64) -> ServerSample {
     let d = |n: &str| delta(a, b, n);
@@ -138,6 +146,15 @@ pub fn derive(a: &Snapshot, b: &Snapshot, max_connections: u64) -> ServerSample 
         }
     };
     let (threads_connected, max_used) = (g("Threads_connected"), g("Max_used_connections"));
+    // The interval's peak: Threads_connected as sampled, or the server's own high-water mark
+    // when it rose during the interval: connections that came and went between two samples
+    // (a storm refused with `Too many connections`) move it and never show in the gauge.
+    let rose = max_used > a.get("Max_used_connections").unwrap_or(0);
+    let peak = if rose {
+        threads_connected.max(max_used)
+    } else {
+        threads_connected
+    };
     let mc = max_connections as f64;
     let avg = match (a.statement_events, b.statement_events) {
         (Some((c0, s0)), Some((c1, s1))) if c1 > c0 && s1 >= s0 => {
@@ -154,7 +171,7 @@ pub fn derive(a: &Snapshot, b: &Snapshot, max_connections: u64) -> ServerSample 
         threads_running: g("Threads_running"),
         max_used_connections: max_used,
         max_connections,
-        connection_usage_pct: pct(threads_connected as f64, mc),
+        connection_usage_pct: pct(peak as f64, mc),
         max_used_connections_pct: pct(max_used as f64, mc),
         questions,
         monitor_queries,
@@ -196,13 +213,15 @@ pub fn window(
     max_connections: u64,
 ) -> ServerSample {
     let mut w = derive(first, last, max_connections);
+    let mut usage = w.connection_usage_pct;
     for s in samples {
         w.threads_connected = w.threads_connected.max(s.threads_connected);
         w.threads_running = w.threads_running.max(s.threads_running);
         w.max_used_connections = w.max_used_connections.max(s.max_used_connections);
+        usage = max_pct(usage, s.connection_usage_pct);
     }
     let mc = max_connections as f64;
-    w.connection_usage_pct = pct(w.threads_connected as f64, mc);
+    w.connection_usage_pct = max_pct(usage, pct(w.threads_connected as f64, mc));
     w.max_used_connections_pct = pct(w.max_used_connections as f64, mc);
     w
 }
@@ -234,6 +253,7 @@ mod tests {
                 ("Com_select", 700),
                 ("Com_insert", 5),
                 ("Threads_connected", 3),
+                ("Max_used_connections", 12),
                 ("Innodb_os_log_written", 0),
                 ("Innodb_lsn_current", 1000),
             ],
@@ -291,6 +311,35 @@ mod tests {
         // No reads: no ratio rather than 100 % or NaN.
         assert_eq!(derive(&a, &b, 100).buffer_pool_hit_pct, None);
         assert_eq!(derive(&a, &b, 0).connection_usage_pct, None);
+    }
+
+    #[test]
+    fn connection_usage_counts_the_high_water_mark_when_it_rose() {
+        // 50 connections came and went between two samples (refused with `Too many
+        // connections` at 51 of 50): Threads_connected never shows them, Max_used_connections
+        // does.
+        let a = snap(
+            0.0,
+            0,
+            &[("Threads_connected", 2), ("Max_used_connections", 3)],
+        );
+        let b = snap(
+            1.0,
+            0,
+            &[("Threads_connected", 2), ("Max_used_connections", 51)],
+        );
+        let s = derive(&a, &b, 50);
+        assert_eq!(s.connection_usage_pct, Some(102.0));
+        // A high-water mark from before the interval says nothing about it.
+        let c = snap(
+            2.0,
+            0,
+            &[("Threads_connected", 2), ("Max_used_connections", 51)],
+        );
+        assert_eq!(derive(&b, &c, 50).connection_usage_pct, Some(4.0));
+        // The whole window keeps the peak.
+        let w = window(&a, &c, &[s, derive(&b, &c, 50)], 50);
+        assert_eq!(w.connection_usage_pct, Some(102.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::record::{
     ErrorCount, IntervalSample, LatencyStats, MonitorReport, NamedLatency, Qps, QueryCounts,
-    RunRecord, Schedule, ServerInfo, Testbed,
+    RunRecord, Schedule, ServerInfo, Testbed, Unfinished,
 };
 use serde::Serialize;
 
@@ -44,6 +44,9 @@ pub struct RunReport<'a> {
     pub tps: f64,
     pub qps: Qps,
     pub latency_ms: Latencies<'a>,
+    /// The transactions the run gave up on (in flight after the grace, or due and never
+    /// started), counted in `latency_ms` as lower bounds; `null` when there were none.
+    pub unfinished: Option<&'a Unfinished>,
     pub errors: &'a [ErrorCount],
     pub retries: u64,
     pub reconnects: u64,
@@ -100,6 +103,7 @@ pub fn report(r: &RunRecord) -> RunReport<'_> {
             corrected: s.map_or(&EMPTY_LAT, |s| &s.latency_corrected),
             service: s.map_or(&EMPTY_LAT, |s| &s.latency_service),
         },
+        unfinished: s.and_then(|s| s.unfinished.as_ref()),
         errors: s.map_or(&[], |s| &s.errors),
         retries: s.map_or(0, |s| s.retries),
         reconnects: s.map_or(0, |s| s.reconnects),

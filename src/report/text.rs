@@ -118,6 +118,9 @@ pub fn render(r: &RunRecord) -> String {
     );
     lat_row(&mut o, "corrected", &s.latency_corrected);
     lat_row(&mut o, "service", &s.latency_service);
+    if let Some(u) = &s.unfinished {
+        render_unfinished(&mut o, u);
+    }
     match &s.schedule {
         None => {
             let _ = writeln!(o, "    (closed loop: each transaction starts when the previous one ends, so corrected = service)");
@@ -177,6 +180,29 @@ pub fn render(r: &RunRecord) -> String {
         render_monitor(&mut o, m);
     }
     o
+}
+
+/// Says which latency figures are lower bounds, and why.
+fn render_unfinished(o: &mut String, u: &crate::record::Unfinished) {
+    let mut gave_up = Vec::new();
+    if u.in_flight > 0 {
+        gave_up.push(format!(
+            "{} still in flight {:.1} s after the end",
+            u.in_flight, u.grace_s
+        ));
+    }
+    if u.not_started > 0 {
+        gave_up.push(format!("{} due and never started", u.not_started));
+    }
+    let _ = writeln!(
+        o,
+        "    LOWER BOUNDS: the latencies include {} transaction(s) the run gave up on ({}), each at \
+         the time from its intended start to when the run gave up on it; every figure from {:.2} ms up is \
+         a lower bound. The transaction counts and rates hold completions only.",
+        u.in_flight + u.not_started,
+        gave_up.join(", "),
+        u.lower_bound_from_ms
+    );
 }
 
 fn opt_pct(v: Option<f64>) -> String {

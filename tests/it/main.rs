@@ -16,3 +16,4 @@ mod monitor;
 mod proxy;
 mod server;
 mod store;
+mod truth;

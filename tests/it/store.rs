@@ -9,7 +9,7 @@ use loadgate::record::{
     Alert, ErrorCount, HistKey, HistKind, HistScope, IdleCheck, IntervalSample, LatencyStats,
     Level, MonitorReport, NamedLatency, PoolSummary, Qps, QueryCounts, RunRecord, RunSettings,
     RunStatus, RunStatusField, Schedule, ServerInfo, ServerSample, StatementStat, StoredHistogram,
-    Summary, Testbed, Thresholds,
+    Summary, Testbed, Thresholds, Unfinished,
 };
 use loadgate::store::{default_path, RunFilter, RunListItem, Store, StoreError, SCHEMA_VERSION};
 
@@ -135,6 +135,14 @@ fn sample(seed: u64) -> RunRecord {
                 corrected: None,
                 service: latency(0.2),
             }],
+            unfinished: Some(Unfinished {
+                in_flight: 4,
+                not_started: 4213,
+                lower_bound_from_ms: 3.3320960000000004,
+                oldest_in_flight_sent_s: Some(3.0000000000000004),
+                last_completed_s: None,
+                grace_s: 2.0,
+            }),
         }),
         histograms: vec![
             StoredHistogram {
