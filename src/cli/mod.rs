@@ -27,7 +27,8 @@ use values::{BulkFormat, StrategyArg, TextOrJson};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Run store (SQLite file).
+    /// Run store (SQLite file) [default: baselines/loadgate.db in the nearest directory upward
+    /// that has a baselines/ directory, else ~/.local/share/loadgate/loadgate.db].
     #[arg(long, global = true, env = "LOADGATE_STORE", value_name = "PATH")]
     pub store: Option<PathBuf>,
 

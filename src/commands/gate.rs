@@ -27,7 +27,7 @@ use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
 use crate::stats::{Config, SequentialConfig};
-use crate::store::{Calibration, Store};
+use crate::store::{Calibration, Store, StoreLocation};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::Workload;
@@ -114,9 +114,9 @@ pub fn verdict(report: &GateReport) -> Result<()> {
 }
 
 /// `loadgate compare --baseline NAME [--candidate SET]`.
-pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()> {
+pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<()> {
     let cfg = stats_config(&a.verdict)?;
-    let store = Store::open(store_path)?;
+    let store = Store::open_existing(loc)?;
     let baseline = crate::regress::baseline::load(&store, &a.baseline)?;
     let set = match &a.candidate {
         Some(s) => s.clone(),

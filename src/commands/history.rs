@@ -1,22 +1,20 @@
 //! `loadgate history`: a workload's series with change points ([`crate::regress::history`]).
 
-use std::path::Path;
-
 use crate::cli::regress::HistoryArgs;
 use crate::error::Result;
 use crate::regress::history::*;
 use crate::regress::RegressError;
 use crate::stats::ChangePointConfig;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// `loadgate history`.
-pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
+pub fn command(loc: &StoreLocation, a: HistoryArgs) -> Result<()> {
     let metric = a.metric;
     let mut cfg = ChangePointConfig::default();
     if let Some(m) = a.min_segment {
         cfg.min_segment = m;
     }
-    let store = Store::open(store_path)?;
+    let store = Store::open_existing(loc)?;
     let runs = store.run_series(&a.workload, a.testbed.as_deref())?;
     if runs.is_empty() {
         return Err(RegressError::Invalid(format!(
@@ -26,7 +24,7 @@ pub fn command(store_path: &Path, a: HistoryArgs) -> Result<()> {
                 .as_deref()
                 .map(|t| format!(" on testbed {t}"))
                 .unwrap_or_default(),
-            store_path.display()
+            loc.path.display()
         ))
         .into());
     }

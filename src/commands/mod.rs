@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::record::RunRecord;
 use crate::server::{self, LocalServer, LocalServerOptions};
 use crate::settings::{Layers, Origin, Settings};
-use crate::store::{RunFilter, Store};
+use crate::store::{RunFilter, Store, StoreError, StoreLocation};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::{self, SettingValue, Workload};
@@ -33,23 +33,24 @@ pub use crate::util::VERSION;
 
 /// Run one command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let store_path = cli.store.clone().unwrap_or_else(crate::store::default_path);
+    let loc = StoreLocation::of_process(cli.store.clone());
+    let store_path = loc.path.clone();
     let quiet = cli.quiet;
     match cli.command {
         Command::Workloads(a) => workloads_cmd(a),
-        Command::Runs(a) => runs_cmd(&store_path, a),
-        Command::Show(a) => show_cmd(&store_path, a),
+        Command::Runs(a) => runs_cmd(&loc, a, quiet),
+        Command::Show(a) => show_cmd(&loc, a),
         Command::Server(c) => server_cmd(c),
         Command::Prepare(a) => prepare_cmd(a, quiet),
         Command::Cleanup(a) => cleanup_cmd(a),
         Command::Run(a) => run_cmd(&store_path, a, quiet),
         Command::Monitor(a) => monitor::monitor_cmd(&store_path, a, quiet),
         Command::Health(a) => monitor::health_cmd(a),
-        Command::Baseline(c) => baseline::command(&store_path, c),
-        Command::Compare(a) => gate::compare_cmd(&store_path, a, quiet),
+        Command::Baseline(c) => baseline::command(&loc, c),
+        Command::Compare(a) => gate::compare_cmd(&loc, a, quiet),
         Command::Ab(a) => gate::ab_cmd(&store_path, a, quiet),
         Command::Gate(a) => gate::gate_cmd(&store_path, a, quiet),
-        Command::History(a) => history::command(&store_path, a),
+        Command::History(a) => history::command(&loc, a),
         Command::Calibrate(a) => calibrate::command(&store_path, a, quiet),
         Command::Bulk(a) => bulk::run(&store_path, a, quiet),
         Command::Index(a) => index::run(&store_path, a, quiet),
@@ -396,8 +397,19 @@ fn emit(rec: &RunRecord, json: bool, output: Option<&Path>) -> Result<()> {
     }
 }
 
-fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
-    let store = Store::open(store_path)?;
+/// The store a listing command reads, or `None` when there is none yet (an empty listing, not
+/// an error: nothing has been stored). Never creates one.
+fn open_for_listing(loc: &StoreLocation) -> Result<Option<Store>> {
+    match Store::open_existing(loc) {
+        Ok(s) => Ok(Some(s)),
+        Err(StoreError::Missing(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
+    let store_path = loc.path.as_path();
+    let store = Store::open_existing(loc)?;
     let id = if a.run == "last" {
         store
             .last_run_id()?
@@ -420,14 +432,25 @@ fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
     emit(&rec, a.format.is_json(), None)
 }
 
-fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
-    let store = Store::open(store_path)?;
-    let items = store.list_runs(&RunFilter {
-        workload: a.workload.clone(),
-        status: a.status,
-        set_id: a.run_set.clone(),
-        limit: Some(a.limit),
-    })?;
+fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {
+    let store_path = loc.path.as_path();
+    let store = open_for_listing(loc)?;
+    // Which store was read, on stderr so that `runs --json` stays a JSON array on stdout.
+    if !quiet {
+        match &store {
+            Some(_) => eprintln!("store: {} ({})", store_path.display(), loc.origin),
+            None => eprintln!("{}", StoreError::Missing(loc.clone())),
+        }
+    }
+    let items = match &store {
+        Some(store) => store.list_runs(&RunFilter {
+            workload: a.workload.clone(),
+            status: a.status,
+            set_id: a.run_set.clone(),
+            limit: Some(a.limit),
+        })?,
+        None => Vec::new(),
+    };
     if a.format.is_json() {
         println!(
             "{}",

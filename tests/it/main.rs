@@ -10,6 +10,7 @@ mod faults;
 mod gate;
 mod index;
 mod lean;
+mod newcomer;
 mod monitor;
 mod proxy;
 mod server;

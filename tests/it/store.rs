@@ -808,19 +808,33 @@ fn concurrent_writer_processes_all_succeed() {
 }
 
 #[test]
-fn default_path_is_the_environment_variable_or_baselines() {
+fn default_path_is_the_environment_variable_or_found() {
+    let d = tempfile::tempdir().unwrap();
+    let deep = d.path().join("project").join("src");
+    std::fs::create_dir_all(&deep).unwrap();
+    let data = d.path().join("data");
     let out = child("default-path", "/somewhere/else.db")
         .env("LOADGATE_STORE", "/somewhere/else.db")
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
-    let out = child("default-path", "baselines/loadgate.db")
+    // No `baselines/` upward: the per-user data directory.
+    let user = data.join("loadgate").join("loadgate.db");
+    let out = child("default-path", user.to_str().unwrap())
         .env_remove("LOADGATE_STORE")
+        .env("XDG_DATA_HOME", &data)
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
-    let out = child("default-path", "baselines/loadgate.db")
+    // The nearest `baselines/` upward, even with an empty LOADGATE_STORE.
+    std::fs::create_dir(d.path().join("project").join("baselines")).unwrap();
+    let found = d.path().join("project").join("baselines").join("loadgate.db");
+    let out = child("default-path", found.to_str().unwrap())
         .env("LOADGATE_STORE", "")
+        .env("XDG_DATA_HOME", &data)
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
