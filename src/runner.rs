@@ -33,6 +33,8 @@ pub struct RunJob<'a> {
     pub quiet: bool,
     /// The embedded monitor (on by default) and the Prometheus hub, if any.
     pub monitor: MonitorSetup,
+    /// What the run may do with tables loadgate did not create.
+    pub foreign: prepare::ForeignTables,
 }
 
 /// A finished (stored) run.
@@ -97,7 +99,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     let id = store.begin_run(&rec)?;
     rec.id = Some(id);
 
-    let (info, vars) = match rt.block_on(preflight(job, timeout)) {
+    let (info, vars, foreign) = match rt.block_on(preflight(job, timeout)) {
         Ok(v) => v,
         Err(e) => {
             rec.status = RunStatusField(RunStatus::Failed);
@@ -109,6 +111,22 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     };
     rec.testbed = testbed::testbed(&info, &vars);
     rec.server = info;
+    if !foreign.is_empty() {
+        rec.facts.foreign_writes = !job.plan.writing_statements().is_empty();
+        if !quiet {
+            eprintln!(
+                "note: {} table(s) here were not created by loadgate ({}){}",
+                foreign.len(),
+                foreign.join(", "),
+                if rec.facts.foreign_writes {
+                    "; this workload changes their data (--allow-writes-to-foreign-tables)"
+                } else {
+                    "; this workload only reads them"
+                }
+            );
+        }
+        rec.facts.foreign_tables = foreign;
+    }
     if !quiet {
         eprintln!(
             "{}",
@@ -179,26 +197,28 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     })
 }
 
-/// Reachable, who answers, its key variables, the tables prepared.
+/// Reachable, who answers, its key variables, the tables prepared (and which of them loadgate
+/// did not create).
 async fn preflight(
     job: &RunJob<'_>,
     timeout: Duration,
-) -> Result<(ServerInfo, Vec<(String, String)>)> {
+) -> Result<(ServerInfo, Vec<(String, String)>, Vec<String>)> {
     let (target, s) = (job.target, job.settings);
     let mut conn = target
         .connect(target.opts(Some(&s.database), 16), timeout)
         .await?;
     let (info, vars) = testbed::probe(&mut conn, target).await?;
-    prepare::check_prepared(
+    let foreign = prepare::check_prepared(
         &mut conn,
         target,
         &job.plan,
-        &job.workload.name,
+        &job.workload.command_arg(),
         &s.database,
+        job.foreign,
     )
     .await?;
     let _ = conn.disconnect().await;
-    Ok((info, vars))
+    Ok((info, vars, foreign))
 }
 
 /// The engine's configuration for these settings.

@@ -229,6 +229,11 @@ pub struct RunArgs {
     /// for `baseline save` and `compare`.
     #[arg(long, value_name = "N")]
     pub trials: Option<u32>,
+    /// Run a workload that changes data (INSERT, UPDATE, DELETE, locking reads) on tables
+    /// loadgate did not create: it will modify your data. A workload that only reads runs on
+    /// any tables without it. `prepare` and `cleanup` never touch such tables.
+    #[arg(long)]
+    pub allow_writes_to_foreign_tables: bool,
 }
 
 #[derive(Debug, Args)]

@@ -240,9 +240,15 @@ fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String>
         let mut conn = t.connect(t.opts(None, 16), timeout).await?;
         let (info, vars) = testbed::probe(&mut conn, t).await?;
         let fp = testbed::testbed(&info, &vars).fingerprint;
-        let todo =
-            prepare::needs_prepare(&mut conn, t, &side.plan, &side.workload.name, &s.database)
-                .await;
+        let todo = prepare::needs_prepare(
+            &mut conn,
+            t,
+            &side.plan,
+            &side.workload.command_arg(),
+            &s.database,
+            prepare::ForeignTables::default(),
+        )
+        .await;
         let _ = conn.disconnect().await;
         Ok::<_, Error>((fp, todo?.is_some()))
     })?;
@@ -619,6 +625,7 @@ fn ab_case<'s>(
             plan: a.plan.clone(),
             target: &a.target,
             quiet,
+            foreign: Default::default(),
         },
         b: TrialSpec {
             workload: &b.workload,
@@ -626,6 +633,7 @@ fn ab_case<'s>(
             plan: b.plan.clone(),
             target: &b.target,
             quiet,
+            foreign: Default::default(),
         },
         a_side,
         b_side,
@@ -750,6 +758,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         plan: side.plan.clone(),
         target: &side.target,
         quiet,
+        foreign: Default::default(),
     };
     run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);

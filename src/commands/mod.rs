@@ -339,6 +339,9 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         adopt_prepared_size(&rt, &a, &target, &w, (s, plan), quiet)?
     };
     drop(rt);
+    let foreign = prepare::ForeignTables {
+        allow_writes: a.allow_writes_to_foreign_tables,
+    };
     if let Some(n) = a.trials {
         let spec = regress::trials::TrialSpec {
             workload: &w,
@@ -346,6 +349,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             plan: Arc::new(plan),
             target: &target,
             quiet,
+            foreign,
         };
         let r = trials::run(
             &mut store,
@@ -365,6 +369,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         set_id: None,
         quiet,
         monitor: monitor_setup,
+        foreign,
     };
     let done = runner::run_once(&job, &mut store)?;
     emit(&done.record, a.format.is_json(), a.output.as_deref())?;

@@ -118,3 +118,116 @@ fn the_store_is_found_upward_from_the_current_directory() {
     assert!(!deep.join("baselines").exists());
     assert!(!d.path().join("data").exists(), "no per-user store was made");
 }
+
+/// sysbench's own `sbtest1` as sysbench creates it (no loadgate mark), 100 rows, in `db`.
+fn sysbench_table(db: &str) -> String {
+    let url = fresh_db(db);
+    let rows: Vec<String> = (1..=100)
+        .map(|i| format!("({i}, {i}, 'c{i}', 'pad{i}')"))
+        .collect();
+    sql(
+        &url,
+        &[
+            "CREATE TABLE sbtest1 (id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER NOT NULL DEFAULT '0', \
+             c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k))",
+            &format!("INSERT INTO sbtest1 VALUES {}", rows.join(", ")),
+        ],
+    );
+    url
+}
+
+fn checksum(url: &str) -> Vec<Vec<String>> {
+    sql(url, &["CHECKSUM TABLE sbtest1"])
+}
+
+#[test]
+fn a_read_only_workload_runs_on_tables_loadgate_did_not_create() {
+    let d = scratch();
+    let url = sysbench_table("newcomer_foreign_read");
+    let before = checksum(&url);
+    let mut c = run_on(d.path(), "oltp_point_select", &url, 100);
+    c.args(["--duration", "1s", "--threads", "1", "--json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not created by loadgate"), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["status"], "complete");
+    assert_eq!(r["settings"]["foreign_tables"], serde_json::json!(["sbtest1"]));
+    assert_eq!(r["settings"]["foreign_writes"], false);
+    validate_against_schema("run-v1.json", &r);
+    // Stored with the run, not only printed.
+    let shown = lg_json(d.path(), &["show", "last", "--json"]);
+    assert_eq!(shown["settings"]["foreign_tables"], serde_json::json!(["sbtest1"]));
+    // oltp_read_only reads in transactions; still only reads.
+    let mut c = run_on(d.path(), "oltp_read_only", &url, 100);
+    c.args(["--duration", "1s", "--threads", "1", "-q"]);
+    ok(run(c));
+    assert_eq!(checksum(&url), before, "a read-only run changed the data");
+
+    // prepare and cleanup still leave the table alone.
+    let o = lg_run(
+        d.path(),
+        &["prepare", "oltp_point_select", "--table-size", "100", "--target", &url],
+    );
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    let out = ok(lg_run(d.path(), &["cleanup", "oltp_point_select", "--target", &url]));
+    assert!(out.contains("Left alone (not created by loadgate): sbtest1"), "{out}");
+    assert_eq!(checksum(&url), before);
+}
+
+#[test]
+fn a_writing_workload_on_foreign_tables_needs_the_flag() {
+    let d = scratch();
+    let url = sysbench_table("newcomer_foreign_write");
+    let before = checksum(&url);
+    let mut c = run_on(d.path(), "oltp_read_write", &url, 100);
+    c.args(["--duration", "1s", "--threads", "1", "-q"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("`newcomer_foreign_write`.`sbtest1`"), "{err}");
+    assert!(err.contains("statement `index_updates`") || err.contains("statement `"), "{err}");
+    assert!(err.contains("UPDATE"), "{err}");
+    assert!(err.contains("--allow-writes-to-foreign-tables"), "{err}");
+    assert_eq!(checksum(&url), before, "a refused run changed the data");
+
+    let mut c = run_on(d.path(), "oltp_read_write", &url, 100);
+    c.args(["--duration", "1s", "--threads", "1", "-q", "--json"])
+        .arg("--allow-writes-to-foreign-tables");
+    let r = ok_json(c);
+    assert_eq!(r["status"], "complete");
+    assert_eq!(r["settings"]["foreign_writes"], true);
+    assert_ne!(checksum(&url), before, "the allowed run wrote");
+}
+
+#[test]
+fn the_prepare_hint_for_a_file_workload_names_its_path() {
+    let d = scratch();
+    let url = fresh_db("newcomer_hint");
+    let dir = d.path().join("my workloads");
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("kv.toml");
+    let text = std::fs::read_to_string(repo_path("workloads/oltp_point_select.toml"))
+        .unwrap()
+        .replace("name = \"oltp_point_select\"", "name = \"kv\"");
+    std::fs::write(&file, text).unwrap();
+    let mut c = run_on(d.path(), file.to_str().unwrap(), &url, 100);
+    c.args(["--duration", "1s", "-q"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let hint = format!("loadgate prepare '{}'", file.display());
+    assert!(err.contains(&hint), "{err}");
+    // The hint works as written (through a shell, as a user pastes it).
+    let cmd = format!(
+        "{} --table-size 100 -q --target {url}",
+        hint.replacen("loadgate", env!("CARGO_BIN_EXE_loadgate"), 1)
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .env("LOADGATE_STORE", d.path().join("store.db"))
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+}

@@ -54,6 +54,8 @@ fn sample(seed: u64) -> RunRecord {
             driver_fallback: Some("the server wants TLS".into()),
             client_sched: Some(loadgate::settings::ClientSched::Batch),
             client_sched_refused: None,
+            foreign_tables: vec!["sbtest1".into()],
+            foreign_writes: true,
         },
         target: "mysql://bench@127.0.0.1:3306/sbtest".into(),
         server: ServerInfo {
