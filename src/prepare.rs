@@ -363,9 +363,11 @@ pub async fn needs_prepare(
     database: &str,
     policy: ForeignTables,
 ) -> Result<Option<String>, Error> {
-    Ok(check_tables(conn, target, plan, prepare_as, database, policy)
-        .await?
-        .missing)
+    Ok(
+        check_tables(conn, target, plan, prepare_as, database, policy)
+            .await?
+            .missing,
+    )
 }
 
 /// [`needs_prepare`] with the foreign tables it let through.

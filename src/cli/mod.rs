@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod amend;
 pub mod args;
 mod monitor;
 pub mod regress;
@@ -49,9 +50,16 @@ impl Cli {
     /// under `health`, whose bad input is "unknown" (3, the Nagios code): a probe must not read
     /// a typo as a critical server.
     pub fn parse_args() -> Cli {
-        match Cli::try_parse() {
+        let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let args: Vec<String> = raw
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match Cli::try_parse_from(&raw)
+            .map_err(|e| amend::amend(e, &<Cli as clap::CommandFactory>::command(), &args))
+        {
             Ok(cli) => cli,
-            Err(e) if e.use_stderr() && invokes_health(std::env::args().skip(1)) => {
+            Err(e) if e.use_stderr() && invokes_health(args.iter().skip(1).cloned()) => {
                 let _ = e.print();
                 std::process::exit(crate::monitor::health::UNKNOWN.into())
             }

@@ -155,11 +155,17 @@ mod tests {
         // A nearer one wins.
         std::fs::create_dir(d.path().join("a").join(STORE_DIR)).unwrap();
         let loc = locate(None, &deep, None, None);
-        assert_eq!(loc.path, d.path().join("a").join(STORE_DIR).join(STORE_FILE));
+        assert_eq!(
+            loc.path,
+            d.path().join("a").join(STORE_DIR).join(STORE_FILE)
+        );
         // A file named `baselines` is not a store directory.
         std::fs::write(deep.join(STORE_DIR), b"").unwrap();
         let loc = locate(None, &deep, None, None);
-        assert_eq!(loc.path, d.path().join("a").join(STORE_DIR).join(STORE_FILE));
+        assert_eq!(
+            loc.path,
+            d.path().join("a").join(STORE_DIR).join(STORE_FILE)
+        );
     }
 
     #[test]
@@ -179,6 +185,9 @@ mod tests {
         let loc = locate(None, d.path(), None, None);
         assert_eq!(loc.path, d.path().join(STORE_DIR).join(STORE_FILE));
         assert!(matches!(loc.origin, StoreOrigin::CurrentDir { .. }));
-        assert!(!d.path().join(STORE_DIR).exists(), "locating creates nothing");
+        assert!(
+            !d.path().join(STORE_DIR).exists(),
+            "locating creates nothing"
+        );
     }
 }

@@ -26,9 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{
-    named_params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior,
-};
+use rusqlite::{named_params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};

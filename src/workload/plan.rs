@@ -326,7 +326,12 @@ impl Plan {
     /// each once, in workload order: empty for a workload that only reads ([`only_reads`]).
     pub fn writing_statements(&self) -> Vec<(&str, &str)> {
         let mut out: Vec<(&str, &str)> = Vec::new();
-        for call in self.txns.iter().flat_map(|t| &t.steps).flat_map(|s| &s.calls) {
+        for call in self
+            .txns
+            .iter()
+            .flat_map(|t| &t.steps)
+            .flat_map(|s| &s.calls)
+        {
             let (name, sql) = (
                 self.statements[call.stmt].name.as_str(),
                 self.sql[call.sql_base].as_str(),
@@ -393,7 +398,8 @@ fn sql_words(sql: &str) -> (Vec<String>, usize) {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
                     i += 1;
                 }
                 words.push(sql[start..i].to_ascii_uppercase());
@@ -506,7 +512,9 @@ mod tests {
 
     #[test]
     fn writing_statements_name_each_writer_once() {
-        assert!(plan("oltp_point_select", &[]).writing_statements().is_empty());
+        assert!(plan("oltp_point_select", &[])
+            .writing_statements()
+            .is_empty());
         assert!(plan("oltp_read_only", &[]).writing_statements().is_empty());
         let p = plan("oltp_read_write", &[]);
         let names: Vec<&str> = p.writing_statements().iter().map(|(n, _)| *n).collect();

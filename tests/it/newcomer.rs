@@ -72,7 +72,11 @@ fn reading_commands_never_create_a_store() {
     let mut c = lg_unnamed(&cwd, d.path());
     c.args(["baseline", "list"]);
     ok(run(c));
-    assert_eq!(files_under(d.path()), before, "a reading command created a file");
+    assert_eq!(
+        files_under(d.path()),
+        before,
+        "a reading command created a file"
+    );
 
     // An explicit store that does not exist is not created either.
     let named = d.path().join("named.db");
@@ -95,7 +99,15 @@ fn the_store_is_found_upward_from_the_current_directory() {
     // A run from the project root lands in its baselines/.
     let mut c = lg_unnamed(&project, d.path());
     c.args(["run", "oltp_point_select", "--target", &url])
-        .args(["--table-size", "200", "--warmup", "0", "--duration", "1s", "-q"]);
+        .args([
+            "--table-size",
+            "200",
+            "--warmup",
+            "0",
+            "--duration",
+            "1s",
+            "-q",
+        ]);
     ok(run(c));
     let store = project.join("baselines").join("loadgate.db");
     assert!(store.is_file());
@@ -116,7 +128,10 @@ fn the_store_is_found_upward_from_the_current_directory() {
     c.args(["show", "last", "--json"]);
     assert_eq!(ok_json(c)["workload"], "oltp_point_select");
     assert!(!deep.join("baselines").exists());
-    assert!(!d.path().join("data").exists(), "no per-user store was made");
+    assert!(
+        !d.path().join("data").exists(),
+        "no per-user store was made"
+    );
 }
 
 /// sysbench's own `sbtest1` as sysbench creates it (no loadgate mark), 100 rows, in `db`.
@@ -149,15 +164,25 @@ fn a_read_only_workload_runs_on_tables_loadgate_did_not_create() {
     c.args(["--duration", "1s", "--threads", "1", "--json"]);
     let o = run(c);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not created by loadgate"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not created by loadgate"),
+        "{}",
+        stderr(&o)
+    );
     let r = json(&o);
     assert_eq!(r["status"], "complete");
-    assert_eq!(r["settings"]["foreign_tables"], serde_json::json!(["sbtest1"]));
+    assert_eq!(
+        r["settings"]["foreign_tables"],
+        serde_json::json!(["sbtest1"])
+    );
     assert_eq!(r["settings"]["foreign_writes"], false);
     validate_against_schema("run-v1.json", &r);
     // Stored with the run, not only printed.
     let shown = lg_json(d.path(), &["show", "last", "--json"]);
-    assert_eq!(shown["settings"]["foreign_tables"], serde_json::json!(["sbtest1"]));
+    assert_eq!(
+        shown["settings"]["foreign_tables"],
+        serde_json::json!(["sbtest1"])
+    );
     // oltp_read_only reads in transactions; still only reads.
     let mut c = run_on(d.path(), "oltp_read_only", &url, 100);
     c.args(["--duration", "1s", "--threads", "1", "-q"]);
@@ -167,11 +192,24 @@ fn a_read_only_workload_runs_on_tables_loadgate_did_not_create() {
     // prepare and cleanup still leave the table alone.
     let o = lg_run(
         d.path(),
-        &["prepare", "oltp_point_select", "--table-size", "100", "--target", &url],
+        &[
+            "prepare",
+            "oltp_point_select",
+            "--table-size",
+            "100",
+            "--target",
+            &url,
+        ],
     );
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
-    let out = ok(lg_run(d.path(), &["cleanup", "oltp_point_select", "--target", &url]));
-    assert!(out.contains("Left alone (not created by loadgate): sbtest1"), "{out}");
+    let out = ok(lg_run(
+        d.path(),
+        &["cleanup", "oltp_point_select", "--target", &url],
+    ));
+    assert!(
+        out.contains("Left alone (not created by loadgate): sbtest1"),
+        "{out}"
+    );
     assert_eq!(checksum(&url), before);
 }
 
@@ -186,7 +224,10 @@ fn a_writing_workload_on_foreign_tables_needs_the_flag() {
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("`newcomer_foreign_write`.`sbtest1`"), "{err}");
-    assert!(err.contains("statement `index_updates`") || err.contains("statement `"), "{err}");
+    assert!(
+        err.contains("statement `index_updates`") || err.contains("statement `"),
+        "{err}"
+    );
     assert!(err.contains("UPDATE"), "{err}");
     assert!(err.contains("--allow-writes-to-foreign-tables"), "{err}");
     assert_eq!(checksum(&url), before, "a refused run changed the data");

@@ -832,7 +832,11 @@ fn default_path_is_the_environment_variable_or_found() {
     assert_success(&out);
     // The nearest `baselines/` upward, even with an empty LOADGATE_STORE.
     std::fs::create_dir(d.path().join("project").join("baselines")).unwrap();
-    let found = d.path().join("project").join("baselines").join("loadgate.db");
+    let found = d
+        .path()
+        .join("project")
+        .join("baselines")
+        .join("loadgate.db");
     let out = child("default-path", found.to_str().unwrap())
         .env("LOADGATE_STORE", "")
         .env("XDG_DATA_HOME", &data)
