@@ -272,3 +272,26 @@ fn the_prepare_hint_for_a_file_workload_names_its_path() {
         .unwrap();
     assert!(o.status.success(), "{cmd}: {}", stderr(&o));
 }
+
+#[test]
+fn a_bulk_rerun_onto_an_earlier_sync_says_so_and_hints_fresh() {
+    let d = scratch();
+    let url = fresh_db("newcomer_bulk_rerun");
+    let bulk = |extra: &[&str]| {
+        let mut c = lg(d.path());
+        c.args(["bulk", "--target", &url, "-q", "--strategy", "values"])
+            .args(extra);
+        run(c)
+    };
+    ok(bulk(&["--rows", "300"]));
+    // Fewer rows onto the same target: the earlier sync's extra rows stay.
+    let o = bulk(&["--rows", "200"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("already held rows"), "{err}");
+    assert!(err.contains("--fresh"), "{err}");
+    assert!(!err.contains("rows were lost"), "{err}");
+    let out = stdout(&o);
+    assert!(out.contains("--fresh starts from an empty target"), "{out}");
+    ok(bulk(&["--rows", "200", "--fresh"]));
+}
