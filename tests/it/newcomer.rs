@@ -295,3 +295,62 @@ fn a_bulk_rerun_onto_an_earlier_sync_says_so_and_hints_fresh() {
     assert!(out.contains("--fresh starts from an empty target"), "{out}");
     ok(bulk(&["--rows", "200", "--fresh"]));
 }
+
+#[test]
+fn history_keeps_the_sides_of_an_ab_job_apart() {
+    use loadgate::record::{RunRecord, RunSettings, RunStatus, RunStatusField, Summary, Testbed};
+    use loadgate::store::{RunSet, Store};
+    let d = scratch();
+    let mut store = Store::open(&d.path().join("store.db")).unwrap();
+    for (set, label) in [("ab-x-a", "base"), ("ab-x-b", "pr")] {
+        store
+            .insert_run_set(&RunSet {
+                set_id: set.into(),
+                kind: "ab".into(),
+                created_at_ms: 1_700_000_000_000,
+                workload: "oltp_point_select".into(),
+                trials: 4,
+                label: Some(label.into()),
+            })
+            .unwrap();
+    }
+    // A B B A B A A B: the same workload, settings and testbed on both sides.
+    for (i, side) in "abbabaab".chars().enumerate() {
+        let rec = RunRecord {
+            started_at_ms: 1_700_000_000_000 + i as i64 * 60_000,
+            status: RunStatusField(RunStatus::Complete),
+            workload: "oltp_point_select".into(),
+            workload_hash: "h".into(),
+            set_id: Some(format!("ab-x-{side}")),
+            settings: RunSettings::Other(serde_json::json!({ "threads": 4 })),
+            testbed: Testbed {
+                fingerprint: "tb1".into(),
+                ..Testbed::default()
+            },
+            summary: Some(Summary {
+                tps: if side == 'a' { 1000.0 } else { 500.0 },
+                transactions: 1000,
+                ..Summary::default()
+            }),
+            ..RunRecord::default()
+        };
+        store.insert_run(&rec).unwrap();
+    }
+    drop(store);
+    let h = lg_json(d.path(), &["history", "oltp_point_select", "--json"]);
+    let series = h["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{h:#}");
+    assert_eq!(series[0]["side"], "A (base)");
+    assert_eq!(series[1]["side"], "B (pr)");
+    for (s, tps) in series.iter().zip([1000.0, 500.0]) {
+        let points = s["points"].as_array().unwrap();
+        assert_eq!(points.len(), 4);
+        assert!(points.iter().all(|p| p["value"] == tps), "{s:#}");
+    }
+    let text = ok(lg_run(d.path(), &["history", "oltp_point_select"]));
+    assert!(text.contains("A/B side A (base)"), "{text}");
+    assert!(
+        !text.contains("threads=4"),
+        "a setting every series shares: {text}"
+    );
+}
