@@ -273,7 +273,7 @@ pub struct RunsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Run id, or `last`.
+    /// Run id, or `last`; or a monitor session as `loadgate monitor` names it (`m12`).
     pub run: String,
     // Output: the text summary or the JSON report (schema schema/run-v1.json).
     #[command(flatten)]

@@ -415,6 +415,9 @@ fn open_for_listing(loc: &StoreLocation) -> Result<Option<Store>> {
 fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
     let store_path = loc.path.as_path();
     let store = Store::open_existing(loc)?;
+    if let Some(n) = a.run.strip_prefix(monitor::SESSION_PREFIX) {
+        return show_session(&store, store_path, n, a.format.is_json());
+    }
     let id = if a.run == "last" {
         store
             .last_run_id()?
@@ -422,7 +425,7 @@ fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
     } else {
         a.run.parse::<i64>().map_err(|_| {
             Error::Usage(format!(
-                "`{}` is not a run id (a number, or `last`); see `loadgate runs`",
+                "`{}` is not a run id (a number, or `last`; `m` and a number is a monitor session); see `loadgate runs`",
                 a.run
             ))
         })?
@@ -435,6 +438,25 @@ fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
         other => other.into(),
     })?;
     emit(&rec, a.format.is_json(), None)
+}
+
+/// `show mN`: monitor session N, as `monitor` printed it.
+fn show_session(store: &Store, store_path: &Path, n: &str, json: bool) -> Result<()> {
+    let id: i64 = n.parse().map_err(|_| {
+        Error::Usage(format!(
+            "`{}{n}` is not a monitor session id (`m` and a number, as `loadgate monitor` prints it)",
+            monitor::SESSION_PREFIX
+        ))
+    })?;
+    let rep = store.get_monitor_session(id)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no monitor session {} in {}",
+            monitor::session_ref(id),
+            store_path.display()
+        ))
+    })?;
+    monitor::print_session(id, &rep, json);
+    Ok(())
 }
 
 fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {

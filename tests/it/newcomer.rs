@@ -354,3 +354,48 @@ fn history_keeps_the_sides_of_an_ab_job_apart() {
         "a setting every series shares: {text}"
     );
 }
+
+#[test]
+fn monitor_sessions_are_named_apart_from_runs() {
+    let d = scratch();
+    let url = server_url();
+    let mut c = lg(d.path());
+    c.args([
+        "monitor",
+        "--target",
+        &url,
+        "--interval",
+        "200ms",
+        "--duration",
+        "1s",
+        "-q",
+    ]);
+    let out = ok(run(c));
+    let head = out.lines().next().unwrap_or_default().to_string();
+    let id: i64 = head
+        .split("monitor session m")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `monitor session mN` in {head:?}"));
+    let shown = ok(lg_run(d.path(), &["show", &format!("m{id}")]));
+    assert!(shown.contains(&format!("monitor session m{id}")), "{shown}");
+    let j = lg_json(d.path(), &["show", &format!("m{id}"), "--json"]);
+    assert_eq!(j["id"], id);
+    validate_against_schema("monitor-v1.json", &j);
+    // `show N` is a run, and there is none.
+    let o = lg_run(d.path(), &["show", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("no run {id}")),
+        "{}",
+        stderr(&o)
+    );
+    let o = lg_run(d.path(), &["show", "m99999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no monitor session m99999"),
+        "{}",
+        stderr(&o)
+    );
+}
