@@ -435,6 +435,17 @@ impl RunSettings {
         serde_json::from_value(v.clone()).unwrap_or(RunSettings::Other(v))
     }
 
+    /// What a run's summary `tps` counts per second for this kind of run: transactions (OLTP),
+    /// committed batches (a bulk sync: one transaction per batch), write-mix statements (an
+    /// index phase: the write mix measured alone).
+    pub fn rate_unit(&self) -> &'static str {
+        match self {
+            RunSettings::Oltp(_) | RunSettings::Other(_) => "tps",
+            RunSettings::Bulk(_) => "batches/s",
+            RunSettings::Index(_) => "writes/s",
+        }
+    }
+
     /// The OLTP settings, for an OLTP run.
     pub fn oltp(&self) -> Option<&crate::settings::Settings> {
         match self {

@@ -491,12 +491,12 @@ fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {
     }
     let sets = items.iter().any(|r| r.set_id.is_some());
     println!(
-        "{:>5}  {:<24} {:<9} {:<20} {:>10} {:>10}  {}target",
+        "{:>5}  {:<24} {:<9} {:<20} {:>20} {:>10}  {}target",
         "id",
         "started",
         "status",
         "workload",
-        "tps",
+        "rate",
         "p99 ms",
         if sets {
             format!("{:<24} ", "set")
@@ -506,12 +506,12 @@ fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {
     );
     for r in items {
         println!(
-            "{:>5}  {:<24} {:<9} {:<20} {:>10.1} {:>10.2}  {}{}",
+            "{:>5}  {:<24} {:<9} {:<20} {:>20} {:>10.2}  {}{}",
             r.id,
             crate::util::rfc3339(r.started_at_ms),
             r.status.as_str(),
             r.workload,
-            r.tps.unwrap_or(0.0),
+            format!("{:.1} {}", r.tps.unwrap_or(0.0), r.rate_unit),
             r.p99_corrected_ms.unwrap_or(0.0),
             if sets {
                 format!("{:<24} ", r.set_id.as_deref().unwrap_or("-"))

@@ -264,8 +264,11 @@ pub struct RunListItem {
     /// The target URL, without password.
     pub target: String,
     pub server_version: String,
-    /// `None` when the run has no results.
+    /// `None` when the run has no results. Counted in [`RunListItem::rate_unit`].
     pub tps: Option<f64>,
+    /// What `tps` counts per second for this kind of run: `tps`, `batches/s` (a bulk sync),
+    /// `writes/s` (an index phase) ([`crate::record::RunSettings::rate_unit`]).
+    pub rate_unit: String,
     pub p99_corrected_ms: Option<f64>,
     pub set_id: Option<String>,
 }
@@ -382,7 +385,7 @@ impl Store {
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunListItem>, StoreError> {
         let mut sql = String::from(
             "SELECT id, started_at_ms, ended_at_ms, status, workload, target, server_version, \
-             tps, p99_corrected_ms, set_id FROM runs WHERE 1 = 1",
+             tps, p99_corrected_ms, set_id, settings_json FROM runs WHERE 1 = 1",
         );
         let mut args: Vec<(&str, Value)> = Vec::new();
         if let Some(w) = &filter.workload {
@@ -418,6 +421,7 @@ impl Store {
                         target: r.get("target")?,
                         server_version: r.get("server_version")?,
                         tps: r.get("tps")?,
+                        rate_unit: rate_unit(r.get("settings_json")?).to_string(),
                         p99_corrected_ms: r.get("p99_corrected_ms")?,
                         set_id: r.get("set_id")?,
                     },
@@ -511,6 +515,15 @@ fn configure(conn: &Connection, wal: bool) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// What a stored run's `tps` counts, from its settings JSON (`tps` when it cannot be read).
+fn rate_unit(settings_json: Option<String>) -> &'static str {
+    settings_json
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .map_or("tps", |v| {
+            crate::record::RunSettings::from_json(v).rate_unit()
+        })
 }
 
 fn open_error(path: &Path, e: rusqlite::Error, attempts: u32) -> StoreError {

@@ -294,6 +294,17 @@ fn a_bulk_rerun_onto_an_earlier_sync_says_so_and_hints_fresh() {
     let out = stdout(&o);
     assert!(out.contains("--fresh starts from an empty target"), "{out}");
     ok(bulk(&["--rows", "200", "--fresh"]));
+
+    // `runs` labels a sync's rate as what it counts: committed batches, not transactions.
+    let listed = lg_json(d.path(), &["runs", "--json"]);
+    assert_eq!(listed[0]["rate_unit"], "batches/s", "{listed:#}");
+    let text = ok(lg_run(d.path(), &["runs"]));
+    let line = text.lines().nth(1).unwrap_or_default();
+    assert!(line.contains(" batches/s"), "{text}");
+    assert!(
+        !text.lines().next().unwrap_or_default().contains("tps"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -694,6 +694,7 @@ fn lists_newest_first_with_filters_and_a_limit() {
             target: rec.target.clone(),
             server_version: rec.server.version.clone(),
             tps: Some(s.tps),
+            rate_unit: "tps".into(),
             p99_corrected_ms: Some(s.latency_corrected.p99),
             set_id: Some("s2".into()),
         }
