@@ -386,7 +386,7 @@ fn sql_words(sql: &str) -> (Vec<String>, usize) {
             b'#' => i = find_from(b, i, b"\n"),
             // `--` starts a comment only before whitespace (`1--1` is arithmetic).
             b'-' if b.get(i + 1) == Some(&b'-')
-                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+                && b.get(i + 2).map_or(true, |c| c.is_ascii_whitespace()) =>
             {
                 i = find_from(b, i, b"\n")
             }
