@@ -45,6 +45,18 @@ pub fn render(r: &RunRecord) -> String {
         get("seed"),
         get("client_threads")
     );
+    if !r.facts.foreign_tables.is_empty() {
+        let _ = writeln!(
+            o,
+            "tables:    not created by loadgate: {} ({})",
+            r.facts.foreign_tables.join(", "),
+            if r.facts.foreign_writes {
+                "the workload changed their data, --allow-writes-to-foreign-tables"
+            } else {
+                "the workload only read them"
+            }
+        );
+    }
     let Some(s) = &r.summary else {
         let _ = writeln!(o, "\nNothing was measured.");
         if let Some(m) = &r.monitor {

@@ -183,6 +183,11 @@ fn a_read_only_workload_runs_on_tables_loadgate_did_not_create() {
         shown["settings"]["foreign_tables"],
         serde_json::json!(["sbtest1"])
     );
+    let text = ok(lg_run(d.path(), &["show", "last"]));
+    assert!(
+        text.contains("not created by loadgate: sbtest1 (the workload only read them)"),
+        "{text}"
+    );
     // oltp_read_only reads in transactions; still only reads.
     let mut c = run_on(d.path(), "oltp_read_only", &url, 100);
     c.args(["--duration", "1s", "--threads", "1", "-q"]);
