@@ -4,13 +4,13 @@ use crate::cli::regress::BaselineCommand;
 use crate::error::Result;
 use crate::regress::baseline::*;
 use crate::regress::{mean_of, Metric, RegressError};
-use crate::store::{Store, StoreLocation};
+use crate::store::StoreLocation;
 
 /// `loadgate baseline ...`.
 pub fn command(loc: &StoreLocation, cmd: BaselineCommand) -> Result<()> {
     match cmd {
         BaselineCommand::Save(a) => {
-            let mut store = Store::open_existing(loc)?;
+            let mut store = super::open_for_reading(loc)?;
             let set = match &a.run_set {
                 Some(s) => s.clone(),
                 None => store
@@ -42,13 +42,11 @@ pub fn command(loc: &StoreLocation, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::List(a) => {
-            // No store yet is an empty list, and creates nothing.
+            let store = super::open_for_reading(loc)?;
             let mut list = Vec::new();
-            if let Some(store) = super::open_for_listing(loc)? {
-                for n in store.baseline_names()? {
-                    if let Some(b) = store.get_baseline(&n)? {
-                        list.push(b);
-                    }
+            for n in store.baseline_names()? {
+                if let Some(b) = store.get_baseline(&n)? {
+                    list.push(b);
                 }
             }
             if a.format.is_json() {
@@ -67,7 +65,7 @@ pub fn command(loc: &StoreLocation, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::Show(a) => {
-            let store = Store::open_existing(loc)?;
+            let store = super::open_for_reading(loc)?;
             let b = load(&store, &a.name)?;
             if a.format.is_json() {
                 println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
@@ -77,7 +75,7 @@ pub fn command(loc: &StoreLocation, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::Rm(a) => {
-            let mut store = Store::open_existing(loc)?;
+            let mut store = super::open_for_reading(loc)?;
             if !store.delete_baseline(&a.name)? {
                 return Err(RegressError::UnknownBaseline {
                     name: a.name,

@@ -116,7 +116,7 @@ pub fn verdict(report: &GateReport) -> Result<()> {
 /// `loadgate compare --baseline NAME [--candidate SET]`.
 pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<()> {
     let cfg = stats_config(&a.verdict)?;
-    let store = Store::open_existing(loc)?;
+    let store = super::open_for_reading(loc)?;
     let baseline = crate::regress::baseline::load(&store, &a.baseline)?;
     let set = match &a.candidate {
         Some(s) => s.clone(),

@@ -14,7 +14,7 @@ pub fn command(loc: &StoreLocation, a: HistoryArgs) -> Result<()> {
     if let Some(m) = a.min_segment {
         cfg.min_segment = m;
     }
-    let store = Store::open_existing(loc)?;
+    let store = super::open_for_reading(loc)?;
     let runs = store.run_series(&a.workload, a.testbed.as_deref())?;
     if runs.is_empty() {
         return Err(RegressError::Invalid(format!(

@@ -402,19 +402,24 @@ fn emit(rec: &RunRecord, json: bool, output: Option<&Path>) -> Result<()> {
     }
 }
 
-/// The store a listing command reads, or `None` when there is none yet (an empty listing, not
-/// an error: nothing has been stored). Never creates one.
-fn open_for_listing(loc: &StoreLocation) -> Result<Option<Store>> {
+/// The store a command that only reads opens: the one at `loc` if it exists, else an empty one
+/// in memory (so the command answers as on an empty store: no runs, no baseline `x`, exit 2),
+/// after a note on stderr saying that there is no store at `loc` and how it was looked for.
+/// Never creates a file.
+pub(crate) fn open_for_reading(loc: &StoreLocation) -> Result<Store> {
     match Store::open_existing(loc) {
-        Ok(s) => Ok(Some(s)),
-        Err(StoreError::Missing(_)) => Ok(None),
+        Ok(s) => Ok(s),
+        Err(e @ StoreError::Missing(_)) => {
+            eprintln!("note: {e}");
+            Ok(Store::open_in_memory()?)
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
     let store_path = loc.path.as_path();
-    let store = Store::open_existing(loc)?;
+    let store = open_for_reading(loc)?;
     if let Some(n) = a.run.strip_prefix(monitor::SESSION_PREFIX) {
         return show_session(&store, store_path, n, a.format.is_json());
     }
@@ -461,23 +466,17 @@ fn show_session(store: &Store, store_path: &Path, n: &str, json: bool) -> Result
 
 fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {
     let store_path = loc.path.as_path();
-    let store = open_for_listing(loc)?;
+    let store = open_for_reading(loc)?;
     // Which store was read, on stderr so that `runs --json` stays a JSON array on stdout.
-    if !quiet {
-        match &store {
-            Some(_) => eprintln!("store: {} ({})", store_path.display(), loc.origin),
-            None => eprintln!("{}", StoreError::Missing(loc.clone())),
-        }
+    if !quiet && store.path() == store_path {
+        eprintln!("store: {} ({})", store_path.display(), loc.origin);
     }
-    let items = match &store {
-        Some(store) => store.list_runs(&RunFilter {
-            workload: a.workload.clone(),
-            status: a.status,
-            set_id: a.run_set.clone(),
-            limit: Some(a.limit),
-        })?,
-        None => Vec::new(),
-    };
+    let items = store.list_runs(&RunFilter {
+        workload: a.workload.clone(),
+        status: a.status,
+        set_id: a.run_set.clone(),
+        limit: Some(a.limit),
+    })?;
     if a.format.is_json() {
         println!(
             "{}",
