@@ -78,7 +78,7 @@ fn negative_value(e: &Error, cmd: &Command, args: &[String]) -> Option<Error> {
     out.insert(
         ContextKind::Suggested,
         ContextValue::StyledStrs(vec![format!(
-            "--{flag} takes no negative value; see `{path} --help` for its range"
+            "--{flag} does not take a negative number; see `{path} --help` for what it takes"
         )
         .into()]),
     );
