@@ -12,7 +12,7 @@ use crate::record::{
     ServerInfo, StoredHistogram, Summary,
 };
 use crate::report::live;
-use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
+use crate::settings::{ClientSched, Driver, Origin, ReplyWait, Settings};
 use crate::store::Store;
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -111,22 +111,7 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
     };
     rec.testbed = testbed::testbed(&info, &vars);
     rec.server = info;
-    if !foreign.is_empty() {
-        rec.facts.foreign_writes = !job.plan.writing_statements().is_empty();
-        if !quiet {
-            eprintln!(
-                "note: {} table(s) here were not created by loadgate ({}){}",
-                foreign.len(),
-                foreign.join(", "),
-                if rec.facts.foreign_writes {
-                    "; this workload changes their data (--allow-writes-to-foreign-tables)"
-                } else {
-                    "; this workload only reads them"
-                }
-            );
-        }
-        rec.facts.foreign_tables = foreign;
-    }
+    note_foreign(job, foreign, &mut rec.facts);
     if !quiet {
         eprintln!(
             "{}",
@@ -195,6 +180,43 @@ pub fn run_once(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> {
         record: rec,
         interrupted: out.interrupted,
     })
+}
+
+/// Records in `facts` the tables the run uses that loadgate did not create, and says so (with
+/// what the run does to them, and that their row count is unknown when no flag named one).
+fn note_foreign(job: &RunJob<'_>, foreign: Vec<String>, facts: &mut RunFacts) {
+    if foreign.is_empty() {
+        return;
+    }
+    facts.foreign_writes = !job.plan.writing_statements().is_empty();
+    if !job.quiet {
+        eprintln!(
+            "note: {} table(s) here were not created by loadgate ({}){}",
+            foreign.len(),
+            foreign.join(", "),
+            if facts.foreign_writes {
+                "; this workload changes their data (--allow-writes-to-foreign-tables)"
+            } else {
+                "; this workload only reads them"
+            }
+        );
+        let s = job.settings;
+        if matches!(
+            s.origins.get("table_size"),
+            Some(Origin::Default | Origin::Workload)
+        ) {
+            eprintln!(
+                "note: their row count is not recorded on them: ids are drawn as for table_size {} ({}); pass --table-size to match them",
+                s.table_size,
+                if s.origins.get("table_size") == Some(&Origin::Default) {
+                    "the default"
+                } else {
+                    "the workload's"
+                }
+            );
+        }
+    }
+    facts.foreign_tables = foreign;
 }
 
 /// Reachable, who answers, its key variables, the tables prepared (and which of them loadgate

@@ -189,6 +189,18 @@ fn a_read_only_workload_runs_on_tables_loadgate_did_not_create() {
         text.contains("not created by loadgate: sbtest1 (the workload only read them)"),
         "{text}"
     );
+    // Without --table-size the run says the tables' row count is unknown to it.
+    let mut c = lg(d.path());
+    c.args(["run", "oltp_point_select", "--target", &url])
+        .args(["--warmup", "0", "--duration", "1s", "--threads", "1"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("row count is not recorded on them")
+            && stderr(&o).contains("--table-size"),
+        "{}",
+        stderr(&o)
+    );
     // oltp_read_only reads in transactions; still only reads.
     let mut c = run_on(d.path(), "oltp_read_only", &url, 100);
     c.args(["--duration", "1s", "--threads", "1", "-q"]);
