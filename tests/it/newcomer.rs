@@ -1,4 +1,4 @@
-//! A newcomer's first hour: where the run store is found (the nearest `baselines/` upward, else
+//! What a first user meets: where the run store is found (the nearest `baselines/` upward, else
 //! the per-user data directory; reading commands never create one), read-only workloads on
 //! tables loadgate did not create, and the hints and output a first user meets.
 
