@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: installs the MariaDB server package if no server binary is present, builds
 # loadgate, and runs sysbench's oltp_read_write on a throwaway local server (started, prepared,
-# run, stored in baselines/loadgate.db, and removed), then prints the summary.
+# run, stored in this repository's baselines/loadgate.db, and removed), then prints the summary.
 # Extra arguments go to `loadgate run`, e.g. scripts/quickstart.sh --threads 8 --duration 30s
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,7 +5,9 @@
 //! `loadgate:owned workload=<name> rows=<N>`. `prepare` refuses a schema that holds other
 //! tables unless forced, and never replaces a same-named table it did not create, forced or
 //! not. `cleanup` drops only tables of the workload that carry the mark, so a user's table of
-//! the same name survives. The row count in the mark lets `run` refuse (and `gate` reload)
+//! the same name survives. A run may read tables it did not create (a workload whose statements
+//! only read, [`crate::workload::plan::only_reads`]); one that writes to them needs
+//! [`ForeignTables::allow_writes`]. The row count in the mark lets `run` refuse (and `gate` reload)
 //! tables prepared at another size: their ids would not be the ones the run draws.
 //!
 //! A table is marked `state=loading` while `prepare` creates and fills it, and gets the plain
@@ -401,51 +403,110 @@ pub fn is_sysbench_family(a: &str, b: &str) -> bool {
     F.contains(&a) && F.contains(&b)
 }
 
+/// What a run may do with tables that exist but that loadgate did not create: a workload that
+/// only reads ([`Plan::writing_statements`] is empty) may always read them; one that writes
+/// needs `allow_writes` (`run --allow-writes-to-foreign-tables`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForeignTables {
+    pub allow_writes: bool,
+}
+
+/// The tables a run would use, looked at: what is left to prepare (as in [`needs_prepare`]) and
+/// which of them are not loadgate's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCheck {
+    pub missing: Option<String>,
+    pub foreign: Vec<String>,
+}
+
 /// What `prepare` still has to do before the workload can run here: `None` when every table it
-/// needs exists, is loadgate's and, where the mark records it, holds the row count the run
-/// expects; otherwise what is missing or of another size, with the command that fixes it
-/// (`gate` prepares on that). A user's table in the way is [`Error::Refused`].
+/// needs exists and is loadgate's holding the row count the run expects (where the mark records
+/// it), or is a table loadgate did not create that [`ForeignTables`] lets it use; otherwise
+/// what is missing or of another size, with the command that fixes it (`gate` prepares on
+/// that). `prepare_as` is what names the workload in that command (a file workload's path). A
+/// user's table that a writing workload would change is [`Error::Refused`].
 pub async fn needs_prepare(
     conn: &mut Conn,
     target: &Target,
     plan: &Plan,
-    workload: &str,
+    prepare_as: &str,
     database: &str,
+    policy: ForeignTables,
 ) -> Result<Option<String>, Error> {
+    Ok(
+        check_tables(conn, target, plan, prepare_as, database, policy)
+            .await?
+            .missing,
+    )
+}
+
+/// [`needs_prepare`] with the foreign tables it let through.
+pub async fn check_tables(
+    conn: &mut Conn,
+    target: &Target,
+    plan: &Plan,
+    prepare_as: &str,
+    database: &str,
+    policy: ForeignTables,
+) -> Result<TableCheck, Error> {
     let existing = list_tables(conn, target, database).await?;
+    let mut check = TableCheck::default();
     for want in plan.tables() {
         let (name, expected) = (&want.name, want.rows);
         match existing.iter().find(|t| &t.name == name) {
             None => {
-                return Ok(Some(format!(
-                    "table `{database}`.`{name}` does not exist on {}: run `loadgate prepare {workload}` with the same --target and table settings first",
+                check.missing = Some(format!(
+                    "table `{database}`.`{name}` does not exist on {}: run `loadgate prepare {prepare_as}` with the same --target and table settings first",
                     target.addr()
-                )))
+                ));
+                return Ok(check);
             }
             Some(t) if t.owner.is_none() => {
-                return Err(Error::Refused(format!(
-                    "table `{database}`.`{name}` was not created by loadgate; refusing to run a workload that writes to it. Use another database."
-                )))
+                refuse_foreign_writes(plan, database, name, policy)?;
+                check.foreign.push(name.clone());
             }
             Some(t) if !t.complete => {
                 let rows = t.rows.unwrap_or(expected);
-                return Ok(Some(format!(
-                    "table `{database}`.`{name}` on {} is half-prepared: `loadgate prepare` stopped before its last row and index were in (it was loading {rows} rows), so its rows and indexes are not what a run expects: run `loadgate prepare {workload} --table-size {rows}` with the same --target and table settings to reload it",
+                check.missing = Some(format!(
+                    "table `{database}`.`{name}` on {} is half-prepared: `loadgate prepare` stopped before its last row and index were in (it was loading {rows} rows), so its rows and indexes are not what a run expects: run `loadgate prepare {prepare_as} --table-size {rows}` with the same --target and table settings to reload it",
                     target.addr()
-                )));
+                ));
+                return Ok(check);
             }
             Some(ExistingTable {
                 rows: Some(rows), ..
             }) if *rows != expected => {
-                return Ok(Some(format!(
-                    "table `{database}`.`{name}` on {} was prepared with {rows} rows, but this run expects {expected} (--table-size, or the workload's row count): pass --table-size {rows}, or run `loadgate prepare {workload} --table-size {expected}` to reload it",
+                check.missing = Some(format!(
+                    "table `{database}`.`{name}` on {} was prepared with {rows} rows, but this run expects {expected} (--table-size, or the workload's row count): pass --table-size {rows}, or run `loadgate prepare {prepare_as} --table-size {expected}` to reload it",
                     target.addr()
-                )))
+                ));
+                return Ok(check);
             }
             _ => {}
         }
     }
-    Ok(None)
+    Ok(check)
+}
+
+/// Refuses a workload that writes on `table`, which loadgate did not create, unless allowed.
+fn refuse_foreign_writes(
+    plan: &Plan,
+    database: &str,
+    table: &str,
+    policy: ForeignTables,
+) -> Result<(), Error> {
+    let writers = plan.writing_statements();
+    let Some((stmt, sql)) = writers.first().filter(|_| !policy.allow_writes) else {
+        return Ok(());
+    };
+    Err(Error::Refused(format!(
+        "table `{database}`.`{table}` was not created by loadgate, and this workload changes data: statement `{stmt}` (`{}`){}; refusing to run it there. A workload whose statements only read (SELECT, SHOW, EXPLAIN) may run on any tables; to let this one change data loadgate does not own, pass --allow-writes-to-foreign-tables, or use another database.",
+        crate::util::abbreviate(sql, 120, 117),
+        match writers.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        }
+    )))
 }
 
 /// The row count `prepare` recorded on every table the plan uses, when they all exist, are
@@ -472,16 +533,19 @@ pub async fn recorded_rows(
     Ok(found)
 }
 
-/// [`needs_prepare`] for a run: anything left to prepare is a usage error that says what to do.
+/// [`check_tables`] for a run: anything left to prepare is a usage error that says what to
+/// do; otherwise the tables it will use that loadgate did not create.
 pub async fn check_prepared(
     conn: &mut Conn,
     target: &Target,
     plan: &Plan,
-    workload: &str,
+    prepare_as: &str,
     database: &str,
-) -> Result<(), Error> {
-    match needs_prepare(conn, target, plan, workload, database).await? {
-        None => Ok(()),
+    policy: ForeignTables,
+) -> Result<Vec<String>, Error> {
+    let check = check_tables(conn, target, plan, prepare_as, database, policy).await?;
+    match check.missing {
+        None => Ok(check.foreign),
         Some(what) => Err(Error::Usage(what)),
     }
 }

@@ -470,6 +470,17 @@ impl RunSettings {
         serde_json::from_value(v.clone()).unwrap_or(RunSettings::Other(v))
     }
 
+    /// What a run's summary `tps` counts per second for this kind of run: transactions (OLTP),
+    /// committed batches (a bulk sync: one transaction per batch), write-mix statements (an
+    /// index phase: the write mix measured alone).
+    pub fn rate_unit(&self) -> &'static str {
+        match self {
+            RunSettings::Oltp(_) | RunSettings::Other(_) => "tps",
+            RunSettings::Bulk(_) => "batches/s",
+            RunSettings::Index(_) => "writes/s",
+        }
+    }
+
     /// The OLTP settings, for an OLTP run.
     pub fn oltp(&self) -> Option<&crate::settings::Settings> {
         match self {
@@ -496,6 +507,14 @@ pub struct RunFacts {
     /// Why the client threads did not get the policy asked for (the kernel refused it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_sched_refused: Option<String>,
+    /// The tables the run used that loadgate did not create (a workload that only reads may
+    /// use any; see `prepare::ForeignTables`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_tables: Vec<String>,
+    /// The run's workload changes data and ran on [`RunFacts::foreign_tables`], as
+    /// `--allow-writes-to-foreign-tables` allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foreign_writes: bool,
 }
 
 impl RunFacts {
@@ -524,6 +543,10 @@ impl RunFacts {
             }
             if let Some(w) = &self.client_sched_refused {
                 obj.insert("client_sched_refused".into(), w.clone().into());
+            }
+            if !self.foreign_tables.is_empty() {
+                obj.insert("foreign_tables".into(), self.foreign_tables.clone().into());
+                obj.insert("foreign_writes".into(), self.foreign_writes.into());
             }
         }
         v

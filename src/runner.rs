@@ -12,7 +12,7 @@ use crate::record::{
     ServerInfo, StoredHistogram, Summary,
 };
 use crate::report::live;
-use crate::settings::{ClientSched, Driver, ReplyWait, Settings};
+use crate::settings::{ClientSched, Driver, Origin, ReplyWait, Settings};
 use crate::store::{pending, Store, StoreError};
 use crate::target::Target;
 use crate::workload::plan::Plan;
@@ -33,6 +33,8 @@ pub struct RunJob<'a> {
     pub quiet: bool,
     /// The embedded monitor (on by default) and the Prometheus hub, if any.
     pub monitor: MonitorSetup,
+    /// What the run may do with tables loadgate did not create.
+    pub foreign: prepare::ForeignTables,
 }
 
 /// A finished run: stored, or (from [`run_once_keeping`]) measured but not stored.
@@ -115,7 +117,7 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
     let id = store.begin_run(&rec)?;
     rec.id = Some(id);
 
-    let (info, vars) = match rt.block_on(preflight(job, timeout)) {
+    let (info, vars, foreign) = match rt.block_on(preflight(job, timeout)) {
         Ok(v) => v,
         Err(e) => {
             rec.status = RunStatusField(RunStatus::Failed);
@@ -127,6 +129,7 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
     };
     rec.testbed = testbed::testbed(&info, &vars);
     rec.server = info;
+    note_foreign(job, foreign, &mut rec.facts);
     if !quiet {
         eprintln!(
             "{}",
@@ -216,26 +219,65 @@ fn spill(store: &Store, id: i64, rec: &RunRecord, error: StoreError) -> StoreErr
     }
 }
 
-/// Reachable, who answers, its key variables, the tables prepared.
+/// Records in `facts` the tables the run uses that loadgate did not create, and says so (with
+/// what the run does to them, and that their row count is unknown when no flag named one).
+fn note_foreign(job: &RunJob<'_>, foreign: Vec<String>, facts: &mut RunFacts) {
+    if foreign.is_empty() {
+        return;
+    }
+    facts.foreign_writes = !job.plan.writing_statements().is_empty();
+    if !job.quiet {
+        eprintln!(
+            "note: {} table(s) here were not created by loadgate ({}){}",
+            foreign.len(),
+            foreign.join(", "),
+            if facts.foreign_writes {
+                "; this workload changes their data (--allow-writes-to-foreign-tables)"
+            } else {
+                "; this workload only reads them"
+            }
+        );
+        let s = job.settings;
+        if matches!(
+            s.origins.get("table_size"),
+            Some(Origin::Default | Origin::Workload)
+        ) {
+            eprintln!(
+                "note: their row count is not recorded on them: ids are drawn as for table_size {} ({}); pass --table-size to match them",
+                s.table_size,
+                if s.origins.get("table_size") == Some(&Origin::Default) {
+                    "the default"
+                } else {
+                    "the workload's"
+                }
+            );
+        }
+    }
+    facts.foreign_tables = foreign;
+}
+
+/// Reachable, who answers, its key variables, the tables prepared (and which of them loadgate
+/// did not create).
 async fn preflight(
     job: &RunJob<'_>,
     timeout: Duration,
-) -> Result<(ServerInfo, Vec<(String, String)>)> {
+) -> Result<(ServerInfo, Vec<(String, String)>, Vec<String>)> {
     let (target, s) = (job.target, job.settings);
     let mut conn = target
         .connect(target.opts(Some(&s.database), 16), timeout)
         .await?;
     let (info, vars) = testbed::probe(&mut conn, target).await?;
-    prepare::check_prepared(
+    let foreign = prepare::check_prepared(
         &mut conn,
         target,
         &job.plan,
-        &job.workload.name,
+        &job.workload.command_arg(),
         &s.database,
+        job.foreign,
     )
     .await?;
     let _ = conn.disconnect().await;
-    Ok((info, vars))
+    Ok((info, vars, foreign))
 }
 
 /// The engine's configuration for these settings.

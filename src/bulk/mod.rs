@@ -356,8 +356,9 @@ pub enum BulkError {
         why: String,
     },
 
-    /// Target and source differ after the sync.
-    #[error("VERIFICATION FAILED: the target `{table}` has {actual_rows} rows (CRC32 sum {actual_sum}) but the source has {expected_rows} rows (CRC32 sum {expected_sum}){}: rows were lost, duplicated or changed", .excluded.map(|n| format!(", {n} skipped bad row(s) excluded on both sides")).unwrap_or_default())]
+    /// Target and source differ after the sync. Exit 5 even when the target held rows before
+    /// (an earlier sync's): it is not a copy of the source either way; the message says which.
+    #[error("VERIFICATION FAILED: the target `{table}` has {actual_rows} rows (CRC32 sum {actual_sum}) but the source has {expected_rows} rows (CRC32 sum {expected_sum}){}: {}", .excluded.map(|n| format!(", {n} skipped bad row(s) excluded on both sides")).unwrap_or_default(), mismatch_cause(*.held_before))]
     Mismatch {
         table: String,
         expected_rows: u64,
@@ -365,10 +366,21 @@ pub enum BulkError {
         actual_rows: u64,
         actual_sum: String,
         excluded: Option<usize>,
+        /// The target held rows when the sync began.
+        held_before: bool,
     },
 
     #[error("interrupted")]
     Interrupted,
+}
+
+/// Why target and source differ, as far as the sync can tell.
+fn mismatch_cause(held_before: bool) -> &'static str {
+    if held_before {
+        "the target already held rows when this sync began (an earlier sync's, kept because --fresh was not given), and an upsert never deletes the rows the source lacks; pass --fresh to drop and recreate the target first"
+    } else {
+        "rows were lost, duplicated or changed"
+    }
 }
 
 impl crate::error::ExitCode for BulkError {
@@ -439,7 +451,28 @@ mod tests {
             actual_rows: 1,
             actual_sum: "2".into(),
             excluded: None,
+            held_before: false,
         };
+        assert!(
+            mismatch.to_string().contains("rows were lost"),
+            "{mismatch}"
+        );
+        let leftover = BulkError::Mismatch {
+            table: "t".into(),
+            expected_rows: 2,
+            expected_sum: "1".into(),
+            actual_rows: 3,
+            actual_sum: "2".into(),
+            excluded: None,
+            held_before: true,
+        };
+        let m = leftover.to_string();
+        assert!(
+            m.contains("already held rows") && m.contains("--fresh"),
+            "{m}"
+        );
+        assert!(!m.contains("rows were lost"), "{m}");
+        assert_module_error(leftover, exit::INCOMPLETE);
         assert_module_error(mismatch, exit::INCOMPLETE);
         assert_module_error(BulkError::Interrupted, exit::INTERRUPTED);
     }

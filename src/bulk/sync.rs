@@ -111,6 +111,10 @@ pub struct Verification {
     /// Where the expected value came from: the client (generated rows) or the source server.
     pub expected_from: String,
     pub seconds: f64,
+    /// The target held rows when the sync began (an earlier sync's, kept without `--fresh`):
+    /// an upsert never deletes the rows the source lacks, so a mismatch may be theirs.
+    #[serde(default)]
+    pub target_held_rows: bool,
 }
 
 /// What one strategy's sync did.
@@ -1147,7 +1151,8 @@ pub async fn sync(
     let columns = spec.column_names();
     let skipped: HashSet<String> = result.bad_rows.iter().map(|b| b.key.clone()).collect();
     match verify(spec, s, target, source, gen.as_ref(), &skipped, &columns).await {
-        Ok(v) => {
+        Ok(mut v) => {
+            v.target_held_rows = !pre.target_empty;
             let ok = v.ok;
             let (expected, actual) = (v.expected, v.actual);
             result.verification = Some(v);
@@ -1159,6 +1164,7 @@ pub async fn sync(
                     actual_rows: actual.rows,
                     actual_sum: actual.crc_sum.to_string(),
                     excluded: (!skipped.is_empty()).then_some(skipped.len()),
+                    held_before: !pre.target_empty,
                 };
                 return failed(result, e);
             }
@@ -1652,6 +1658,7 @@ async fn verify(
         excluded_keys: skipped.len(),
         expected_from: from,
         seconds: started.elapsed().as_secs_f64(),
+        target_held_rows: false,
     })
 }
 

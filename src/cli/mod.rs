@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod amend;
 pub mod args;
 mod monitor;
 pub mod regress;
@@ -27,7 +28,8 @@ use values::{BulkFormat, StrategyArg, TextOrJson};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Run store (SQLite file).
+    /// Run store (SQLite file) [default: baselines/loadgate.db in the nearest directory upward
+    /// that has a baselines/ directory, else ~/.local/share/loadgate/loadgate.db].
     #[arg(long, global = true, env = "LOADGATE_STORE", value_name = "PATH")]
     pub store: Option<PathBuf>,
 
@@ -48,9 +50,16 @@ impl Cli {
     /// under `health`, whose bad input is "unknown" (3, the Nagios code): a probe must not read
     /// a typo as a critical server.
     pub fn parse_args() -> Cli {
-        match Cli::try_parse() {
+        let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let args: Vec<String> = raw
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match Cli::try_parse_from(&raw)
+            .map_err(|e| amend::amend(e, &<Cli as clap::CommandFactory>::command(), &args))
+        {
             Ok(cli) => cli,
-            Err(e) if e.use_stderr() && invokes_health(std::env::args().skip(1)) => {
+            Err(e) if e.use_stderr() && invokes_health(args.iter().skip(1).cloned()) => {
                 let _ = e.print();
                 std::process::exit(crate::monitor::health::UNKNOWN.into())
             }
@@ -250,6 +259,11 @@ pub struct RunArgs {
     /// for `baseline save` and `compare`.
     #[arg(long, value_name = "N")]
     pub trials: Option<u32>,
+    /// Run a workload that changes data (INSERT, UPDATE, DELETE, locking reads) on tables
+    /// loadgate did not create: it will modify your data. A workload that only reads runs on
+    /// any tables without it. `prepare` and `cleanup` never touch such tables.
+    #[arg(long)]
+    pub allow_writes_to_foreign_tables: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,7 +295,7 @@ pub struct RunsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Run id, or `last`.
+    /// Run id, or `last`; or a monitor session as `loadgate monitor` names it (`m12`).
     pub run: String,
     // Output: the text summary or the JSON report (schema schema/run-v1.json).
     #[command(flatten)]

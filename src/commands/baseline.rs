@@ -1,18 +1,16 @@
 //! `loadgate baseline save|list|show|rm`: the glue between the command line and named baselines ([`crate::regress::baseline`]).
 
-use std::path::Path;
-
 use crate::cli::regress::BaselineCommand;
 use crate::error::Result;
 use crate::regress::baseline::*;
 use crate::regress::{mean_of, Metric, RegressError};
-use crate::store::Store;
+use crate::store::StoreLocation;
 
 /// `loadgate baseline ...`.
-pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
+pub fn command(loc: &StoreLocation, cmd: BaselineCommand) -> Result<()> {
     match cmd {
         BaselineCommand::Save(a) => {
-            let mut store = Store::open(store_path)?;
+            let mut store = super::open_for_reading(loc)?;
             let set = match &a.run_set {
                 Some(s) => s.clone(),
                 None => store
@@ -44,7 +42,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::List(a) => {
-            let store = Store::open(store_path)?;
+            let store = super::open_for_reading(loc)?;
             let mut list = Vec::new();
             for n in store.baseline_names()? {
                 if let Some(b) = store.get_baseline(&n)? {
@@ -59,7 +57,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
             } else if list.is_empty() {
                 println!(
                     "No baselines in {}; `loadgate baseline save NAME` saves the last run set.",
-                    store_path.display()
+                    loc.path.display()
                 );
             } else {
                 print!("{}", crate::report::regress::baseline_list(&list));
@@ -67,7 +65,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::Show(a) => {
-            let store = Store::open(store_path)?;
+            let store = super::open_for_reading(loc)?;
             let b = load(&store, &a.name)?;
             if a.format.is_json() {
                 println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
@@ -77,7 +75,7 @@ pub fn command(store_path: &Path, cmd: BaselineCommand) -> Result<()> {
             Ok(())
         }
         BaselineCommand::Rm(a) => {
-            let mut store = Store::open(store_path)?;
+            let mut store = super::open_for_reading(loc)?;
             if !store.delete_baseline(&a.name)? {
                 return Err(RegressError::UnknownBaseline {
                     name: a.name,

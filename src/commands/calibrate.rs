@@ -55,6 +55,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         plan: Arc::clone(&side.plan),
         target: &side.target,
         quiet,
+        foreign: Default::default(),
     };
     let recs = run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);

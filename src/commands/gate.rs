@@ -27,7 +27,7 @@ use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
 use crate::stats::{Config, SequentialConfig};
-use crate::store::{Calibration, Store};
+use crate::store::{Calibration, Store, StoreLocation};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::Workload;
@@ -114,9 +114,9 @@ pub fn verdict(report: &GateReport) -> Result<()> {
 }
 
 /// `loadgate compare --baseline NAME [--candidate SET]`.
-pub fn compare_cmd(store_path: &Path, a: CompareArgs, _quiet: bool) -> Result<()> {
+pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<()> {
     let cfg = stats_config(&a.verdict)?;
-    let store = Store::open(store_path)?;
+    let store = super::open_for_reading(loc)?;
     let baseline = crate::regress::baseline::load(&store, &a.baseline)?;
     let set = match &a.candidate {
         Some(s) => s.clone(),
@@ -240,9 +240,15 @@ fn ensure_prepared(side: &SideSetup, force: bool, quiet: bool) -> Result<String>
         let mut conn = t.connect(t.opts(None, 16), timeout).await?;
         let (info, vars) = testbed::probe(&mut conn, t).await?;
         let fp = testbed::testbed(&info, &vars).fingerprint;
-        let todo =
-            prepare::needs_prepare(&mut conn, t, &side.plan, &side.workload.name, &s.database)
-                .await;
+        let todo = prepare::needs_prepare(
+            &mut conn,
+            t,
+            &side.plan,
+            &side.workload.command_arg(),
+            &s.database,
+            prepare::ForeignTables::default(),
+        )
+        .await;
         let _ = conn.disconnect().await;
         Ok::<_, Error>((fp, todo?.is_some()))
     })?;
@@ -633,6 +639,7 @@ fn ab_case<'s>(
             plan: a.plan.clone(),
             target: &a.target,
             quiet,
+            foreign: Default::default(),
         },
         b: TrialSpec {
             workload: &b.workload,
@@ -640,6 +647,7 @@ fn ab_case<'s>(
             plan: b.plan.clone(),
             target: &b.target,
             quiet,
+            foreign: Default::default(),
         },
         a_side,
         b_side,
@@ -764,6 +772,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         plan: side.plan.clone(),
         target: &side.target,
         quiet,
+        foreign: Default::default(),
     };
     run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);

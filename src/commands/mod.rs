@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::record::RunRecord;
 use crate::server::{self, LocalServer, LocalServerOptions};
 use crate::settings::{Layers, Origin, Settings};
-use crate::store::{RunFilter, Store};
+use crate::store::{RunFilter, Store, StoreError, StoreLocation};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::{self, SettingValue, Workload};
@@ -35,12 +35,13 @@ pub use crate::util::VERSION;
 
 /// Run one command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let store_path = cli.store.clone().unwrap_or_else(crate::store::default_path);
+    let loc = StoreLocation::of_process(cli.store.clone());
+    let store_path = loc.path.clone();
     let quiet = cli.quiet;
     match cli.command {
         Command::Workloads(a) => workloads_cmd(a),
-        Command::Runs(a) => runs_cmd(&store_path, a),
-        Command::Show(a) => show_cmd(&store_path, a),
+        Command::Runs(a) => runs_cmd(&loc, a, quiet),
+        Command::Show(a) => show_cmd(&loc, a),
         Command::Import(a) => import::command(&store_path, a),
         Command::Server(c) => server_cmd(c),
         Command::Prepare(a) => prepare_cmd(a, quiet),
@@ -48,11 +49,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run_cmd(&store_path, a, quiet),
         Command::Monitor(a) => monitor::monitor_cmd(&store_path, a, quiet),
         Command::Health(a) => monitor::health_cmd(a),
-        Command::Baseline(c) => baseline::command(&store_path, c),
-        Command::Compare(a) => gate::compare_cmd(&store_path, a, quiet),
+        Command::Baseline(c) => baseline::command(&loc, c),
+        Command::Compare(a) => gate::compare_cmd(&loc, a, quiet),
         Command::Ab(a) => gate::ab_cmd(&store_path, a, quiet),
         Command::Gate(a) => gate::gate_cmd(&store_path, a, quiet),
-        Command::History(a) => history::command(&store_path, a),
+        Command::History(a) => history::command(&loc, a),
         Command::Calibrate(a) => calibrate::command(&store_path, a, quiet),
         Command::Bulk(a) => bulk::run(&store_path, a, quiet),
         Command::Index(a) => index::run(&store_path, a, quiet),
@@ -343,6 +344,9 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         adopt_prepared_size(&rt, &a, &target, &w, (s, plan), quiet)?
     };
     drop(rt);
+    let foreign = prepare::ForeignTables {
+        allow_writes: a.allow_writes_to_foreign_tables,
+    };
     if let Some(n) = a.trials {
         let spec = regress::trials::TrialSpec {
             workload: &w,
@@ -350,6 +354,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             plan: Arc::new(plan),
             target: &target,
             quiet,
+            foreign,
         };
         let r = trials::run(
             &mut store,
@@ -369,6 +374,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
         set_id: None,
         quiet,
         monitor: monitor_setup,
+        foreign,
     };
     let mut done = runner::run_once_keeping(&job, &mut store)?;
     // Reported even when it could not be stored: what was measured is never thrown away.
@@ -405,8 +411,27 @@ fn emit(rec: &RunRecord, json: bool, output: Option<&Path>) -> Result<()> {
     }
 }
 
-fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
-    let store = Store::open(store_path)?;
+/// The store a command that only reads opens: the one at `loc` if it exists, else an empty one
+/// in memory (so the command answers as on an empty store: no runs, no baseline `x`, exit 2),
+/// after a note on stderr saying that there is no store at `loc` and how it was looked for.
+/// Never creates a file.
+pub(crate) fn open_for_reading(loc: &StoreLocation) -> Result<Store> {
+    match Store::open_existing(loc) {
+        Ok(s) => Ok(s),
+        Err(e @ StoreError::Missing(_)) => {
+            eprintln!("note: {e}");
+            Ok(Store::open_in_memory()?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn show_cmd(loc: &StoreLocation, a: ShowArgs) -> Result<()> {
+    let store_path = loc.path.as_path();
+    let store = open_for_reading(loc)?;
+    if let Some(n) = a.run.strip_prefix(monitor::SESSION_PREFIX) {
+        return show_session(&store, store_path, n, a.format.is_json());
+    }
     let id = if a.run == "last" {
         store
             .last_run_id()?
@@ -414,7 +439,7 @@ fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
     } else {
         a.run.parse::<i64>().map_err(|_| {
             Error::Usage(format!(
-                "`{}` is not a run id (a number, or `last`); see `loadgate runs`",
+                "`{}` is not a run id (a number, or `last`; `m` and a number is a monitor session); see `loadgate runs`",
                 a.run
             ))
         })?
@@ -429,8 +454,32 @@ fn show_cmd(store_path: &Path, a: ShowArgs) -> Result<()> {
     emit(&rec, a.format.is_json(), None)
 }
 
-fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
-    let store = Store::open(store_path)?;
+/// `show mN`: monitor session N, as `monitor` printed it.
+fn show_session(store: &Store, store_path: &Path, n: &str, json: bool) -> Result<()> {
+    let id: i64 = n.parse().map_err(|_| {
+        Error::Usage(format!(
+            "`{}{n}` is not a monitor session id (`m` and a number, as `loadgate monitor` prints it)",
+            monitor::SESSION_PREFIX
+        ))
+    })?;
+    let rep = store.get_monitor_session(id)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no monitor session {} in {}",
+            monitor::session_ref(id),
+            store_path.display()
+        ))
+    })?;
+    monitor::print_session(id, &rep, json);
+    Ok(())
+}
+
+fn runs_cmd(loc: &StoreLocation, a: RunsArgs, quiet: bool) -> Result<()> {
+    let store_path = loc.path.as_path();
+    let store = open_for_reading(loc)?;
+    // Which store was read, on stderr so that `runs --json` stays a JSON array on stdout.
+    if !quiet && store.path() == store_path {
+        eprintln!("store: {} ({})", store_path.display(), loc.origin);
+    }
     let items = store.list_runs(&RunFilter {
         workload: a.workload.clone(),
         status: a.status,
@@ -450,12 +499,12 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     }
     let sets = items.iter().any(|r| r.set_id.is_some());
     println!(
-        "{:>5}  {:<24} {:<11} {:<20} {:>10} {:>10}  {}target",
+        "{:>5}  {:<24} {:<11} {:<20} {:>20} {:>10}  {}target",
         "id",
         "started",
         "status",
         "workload",
-        "tps",
+        "rate",
         "p99 ms",
         if sets {
             format!("{:<24} ", "set")
@@ -465,12 +514,12 @@ fn runs_cmd(store_path: &Path, a: RunsArgs) -> Result<()> {
     );
     for r in items {
         println!(
-            "{:>5}  {:<24} {:<11} {:<20} {:>10.1} {:>10.2}  {}{}",
+            "{:>5}  {:<24} {:<11} {:<20} {:>20} {:>10.2}  {}{}",
             r.id,
             crate::util::rfc3339(r.started_at_ms),
             r.status.as_str(),
             r.workload,
-            r.tps.unwrap_or(0.0),
+            format!("{:.1} {}", r.tps.unwrap_or(0.0), r.rate_unit),
             r.p99_corrected_ms.unwrap_or(0.0),
             if sets {
                 format!("{:<24} ", r.set_id.as_deref().unwrap_or("-"))

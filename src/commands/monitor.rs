@@ -144,8 +144,31 @@ pub(super) fn monitor_cmd(store_path: &Path, a: MonitorArgs, quiet: bool) -> Res
     let mut rep = m.stop();
     mon::finish_run_report(&mut rep, None, None);
     let id = store.insert_monitor_session(&rep)?;
-    if a.format.is_json() {
-        let mut v = serde_json::to_value(&rep).unwrap_or_default();
+    print_session(id, &rep, a.format.is_json());
+    match alert_error(
+        format!("monitor session {}", session_ref(id)),
+        Some(&rep),
+        settings.fail_on_alert,
+    ) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// How a monitor session is named to people: `m82`, so it is never taken for run 82 (`loadgate
+/// show m82` shows it; `show 82` is a run).
+pub(super) fn session_ref(id: i64) -> String {
+    format!("{SESSION_PREFIX}{id}")
+}
+
+/// The prefix of a monitor session's id on the command line and in text.
+pub(super) const SESSION_PREFIX: char = 'm';
+
+/// A stored monitor session as `monitor` printed it at its end: the text summary, or the JSON
+/// report (schema `schema/monitor-v1.json`, whose `id` is the number).
+pub(super) fn print_session(id: i64, rep: &crate::record::MonitorReport, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(rep).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("schema".into(), "loadgate.monitor/v1".into());
             o.insert("id".into(), id.into());
@@ -153,23 +176,17 @@ pub(super) fn monitor_cmd(store_path: &Path, a: MonitorArgs, quiet: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         let mut out = format!(
-            "loadgate {} — monitor session {id}: {} ({} {}), {} samples\n",
+            "loadgate {} — monitor session {} (`loadgate show {}`): {} ({} {}), {} samples\n",
             crate::util::VERSION,
+            session_ref(id),
+            session_ref(id),
             rep.target,
             rep.server.flavor,
             rep.server.version,
             rep.samples.len()
         );
-        crate::report::text::render_monitor(&mut out, &rep);
+        crate::report::text::render_monitor(&mut out, rep);
         let _ = std::io::stdout().lock().write_all(out.as_bytes());
-    }
-    match alert_error(
-        format!("monitor session {id}"),
-        Some(&rep),
-        settings.fail_on_alert,
-    ) {
-        Some(e) => Err(e),
-        None => Ok(()),
     }
 }
 

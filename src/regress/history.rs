@@ -1,8 +1,11 @@
 //! `history WORKLOAD --metric M`: the series of a metric over the stored complete runs of a
 //! workload, one series per testbed and settings (runs with different thread counts or
-//! workload variables are different series), with change points found by E-divisive means and
+//! workload variables are different series) and, for the runs of an A/B job, per side (A and B
+//! are two versions of something, never one series), with change points found by E-divisive means and
 //! a permutation test over the whole series ([`crate::stats::e_divisive`]; minimum segment 5,
 //! p ≤ 0.01, fixed seed).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -40,6 +43,9 @@ pub struct Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
     pub testbed: String,
+    /// The A/B side its runs ran as (`A (label)`), for the runs of `ab` and `gate` A/B jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
     /// Short hash of the comparable settings and the workload file hash.
     pub settings_key: String,
     /// The comparable settings, `key=value`.
@@ -67,6 +73,19 @@ pub fn build(
     runs: &[RunMetrics],
     cfg: &ChangePointConfig,
 ) -> Result<History, RegressError> {
+    build_with_sides(workload, metric, runs, &BTreeMap::new(), cfg)
+}
+
+/// [`build`], with the A/B side of the runs in A/B run sets (`sides`: set id → side), which
+/// splits them into a series per side.
+pub fn build_with_sides(
+    workload: &str,
+    metric: Metric,
+    runs: &[RunMetrics],
+    sides: &BTreeMap<String, String>,
+    cfg: &ChangePointConfig,
+) -> Result<History, RegressError> {
+    let side_of = |r: &RunMetrics| r.set_id.as_ref().and_then(|s| sides.get(s)).cloned();
     let mut series: Vec<(String, String, Vec<&RunMetrics>)> = Vec::new();
     for r in runs {
         let settings = comparable_settings(&r.settings_as_ran());
@@ -74,7 +93,8 @@ pub fn build(
             .iter()
             .map(|(k, v)| format!("{k}={v}\n"))
             .collect::<String>()
-            + &r.workload_hash;
+            + &r.workload_hash
+            + side_of(r).as_deref().unwrap_or("");
         let key = short_hash(text.as_bytes());
         match series
             .iter_mut()
@@ -128,6 +148,7 @@ pub fn build(
             .map(|(k, v)| format!("{}={v}", k.trim_start_matches("vars.")))
             .collect();
         out.push(Series {
+            side: side_of(runs[0]),
             testbed,
             settings_key: key,
             settings,
@@ -192,5 +213,48 @@ mod tests {
         assert!(h.series[1].note.is_some());
         let text = crate::report::regress::history(&h);
         assert!(text.contains("◆ change"), "{text}");
+    }
+
+    #[test]
+    fn the_text_shows_only_the_settings_that_tell_series_apart() {
+        let mut a = run(1, "fp1", 4, 1000.0);
+        let mut b = run(2, "fp1", 8, 2000.0);
+        for r in [&mut a, &mut b] {
+            r.settings["tables"] = 3.into();
+        }
+        let h = build("w", Metric::Tps, &[a, b], &ChangePointConfig::default()).unwrap();
+        assert_eq!(h.series.len(), 2);
+        let text = crate::report::regress::history(&h);
+        assert!(
+            text.contains("threads=4") && text.contains("threads=8"),
+            "{text}"
+        );
+        assert!(!text.contains("tables=3"), "{text}");
+        assert!(text.contains("the same in every series"), "{text}");
+    }
+
+    #[test]
+    fn a_and_b_sides_are_separate_series() {
+        let mut runs = Vec::new();
+        for i in 0..6 {
+            let mut r = run(i, "fp1", 4, 1000.0 + i as f64);
+            r.set_id = Some(if i % 2 == 0 { "ab-1-a" } else { "ab-1-b" }.into());
+            runs.push(r);
+        }
+        let sides = BTreeMap::from([
+            ("ab-1-a".to_string(), "A (base)".to_string()),
+            ("ab-1-b".to_string(), "B (candidate)".to_string()),
+        ]);
+        let cfg = ChangePointConfig::default();
+        let h = build_with_sides("w", Metric::Tps, &runs, &sides, &cfg).unwrap();
+        assert_eq!(h.series.len(), 2);
+        assert_eq!(h.series[0].side.as_deref(), Some("A (base)"));
+        assert!(h.series[0].points.iter().all(|p| p.run_id % 2 == 0));
+        assert_eq!(h.series[1].side.as_deref(), Some("B (candidate)"));
+        // Without sides, as before: one series.
+        assert_eq!(
+            build("w", Metric::Tps, &runs, &cfg).unwrap().series.len(),
+            1
+        );
     }
 }

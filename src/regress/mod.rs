@@ -462,6 +462,7 @@ mod tests {
             driver_fallback: Some("the server wants TLS".into()),
             client_sched: Some(crate::settings::ClientSched::Normal),
             client_sched_refused: Some("Operation not permitted".into()),
+            ..Default::default()
         };
         let ran = facts.as_ran(&asked_for, false);
         assert_eq!(settings_diff(&ran, &candidate).len(), 2);

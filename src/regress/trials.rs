@@ -23,6 +23,8 @@ pub struct TrialSpec<'a> {
     pub target: &'a Target,
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// What the trials may do with tables loadgate did not create.
+    pub foreign: crate::prepare::ForeignTables,
 }
 
 /// The settings of one trial: a fresh random seed when the seed was not chosen by the user
@@ -86,6 +88,7 @@ pub fn run_trial(
         quiet: true,
         // Trials are runs like any other: the monitor samples them with default thresholds.
         monitor: Default::default(),
+        foreign: spec.foreign,
     };
     let done = runner::run_once(&job, store)?;
     let rec = done.record.clone();

@@ -108,6 +108,12 @@ pub fn render_one(r: &SyncResult, run_id: Option<i64>) -> String {
                 "  VERIFICATION FAILED: target has {} rows (CRC32 sum {}), source {} rows (CRC32 sum {})",
                 v.actual.rows, v.actual.crc_sum, v.expected.rows, v.expected.crc_sum
             );
+            if v.target_held_rows {
+                let _ = writeln!(
+                    o,
+                    "              the target held rows before this sync (an earlier sync's): an upsert keeps rows the source lacks; --fresh starts from an empty target"
+                );
+            }
         }
         (None, Some(f)) => {
             let _ = writeln!(o, "  not verified: the sync did not complete: {f}");
@@ -341,6 +347,7 @@ mod tests {
                 excluded_keys: 0,
                 expected_from: "the client".into(),
                 seconds: 0.0,
+                target_held_rows: false,
             }),
             notes: Vec::new(),
             failure: (ok != Some(true)).then(|| "broke".to_string()),

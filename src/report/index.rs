@@ -221,8 +221,8 @@ pub fn render(r: &IndexReport) -> String {
         }
         let _ = writeln!(
             o,
-            "  {:.1} % slower on throughput; bar ≤ {:.0} % slower: {}",
-            wc.slower_pct,
+            "  {} on throughput; bar ≤ {:.0} % slower: {}",
+            throughput_change(wc.slower_pct),
             r.acceptance.writes_slower_pct,
             if wc.passed { "pass" } else { "FAIL" }
         );
@@ -257,4 +257,30 @@ pub fn render(r: &IndexReport) -> String {
         None => {}
     }
     o
+}
+
+/// The write mix's throughput change in words, from `slower_pct` = `(1 − after/before) × 100`:
+/// "12.3 % slower", or "126.2 % faster" when the after phase wrote more per second (never a
+/// negative "slower").
+fn throughput_change(slower_pct: f64) -> String {
+    if !slower_pct.is_finite() {
+        "not measured (no writes before)".to_string()
+    } else if slower_pct < 0.0 {
+        format!("{:.1} % faster", -slower_pct)
+    } else {
+        format!("{slower_pct:.1} % slower")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throughput_change;
+
+    #[test]
+    fn a_faster_write_mix_is_not_a_negative_slowdown() {
+        assert_eq!(throughput_change(12.34), "12.3 % slower");
+        assert_eq!(throughput_change(-126.2), "126.2 % faster");
+        assert_eq!(throughput_change(0.0), "0.0 % slower");
+        assert!(throughput_change(f64::NAN).starts_with("not measured"));
+    }
 }

@@ -106,14 +106,31 @@ pub fn history(h: &History) -> String {
         h.min_segment,
         h.significance
     );
-    for s in &h.series {
+    let (common, distinct) = split_settings(h);
+    if !common.is_empty() {
+        // Shown once as a count: the runs themselves (`show RUN`) list them.
         let _ = writeln!(
             o,
-            "\ntestbed {}, settings {} ({} runs)\n  {}",
+            "{} comparable setting(s) the same in every series (see `loadgate show RUN`); below, the ones that differ",
+            common.len()
+        );
+    }
+    for (s, own) in h.series.iter().zip(distinct) {
+        let _ = writeln!(
+            o,
+            "\n{}testbed {}, settings {} ({} runs){}",
+            s.side
+                .as_deref()
+                .map(|side| format!("A/B side {side}, "))
+                .unwrap_or_default(),
             s.testbed,
             s.settings_key,
             s.points.len(),
-            s.settings.join(" ")
+            if own.is_empty() {
+                String::new()
+            } else {
+                format!("\n  {}", own.join(" "))
+            }
         );
         match &s.note {
             Some(n) => {
@@ -162,6 +179,35 @@ pub fn history(h: &History) -> String {
         }
     }
     o
+}
+
+/// The series' settings split into those every series shares (printed once) and, per series,
+/// the ones that tell it from the others: a history of one series shows its settings once.
+fn split_settings(h: &History) -> (Vec<&str>, Vec<Vec<&str>>) {
+    let shared = |kv: &str| h.series.iter().all(|s| s.settings.iter().any(|x| x == kv));
+    let common: Vec<&str> = h
+        .series
+        .first()
+        .map(|s| {
+            s.settings
+                .iter()
+                .map(String::as_str)
+                .filter(|kv| shared(kv))
+                .collect()
+        })
+        .unwrap_or_default();
+    let distinct = h
+        .series
+        .iter()
+        .map(|s| {
+            s.settings
+                .iter()
+                .map(String::as_str)
+                .filter(|kv| !common.contains(kv))
+                .collect()
+        })
+        .collect();
+    (common, distinct)
 }
 
 pub fn calibration(r: &CalibrationReport) -> String {

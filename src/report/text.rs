@@ -45,6 +45,18 @@ pub fn render(r: &RunRecord) -> String {
         get("seed"),
         get("client_threads")
     );
+    if !r.facts.foreign_tables.is_empty() {
+        let _ = writeln!(
+            o,
+            "tables:    not created by loadgate: {} ({})",
+            r.facts.foreign_tables.join(", "),
+            if r.facts.foreign_writes {
+                "the workload changed their data, --allow-writes-to-foreign-tables"
+            } else {
+                "the workload only read them"
+            }
+        );
+    }
     let Some(s) = &r.summary else {
         let _ = writeln!(o, "\nNothing was measured.");
         if let Some(m) = &r.monitor {
@@ -145,7 +157,8 @@ pub fn render(r: &RunRecord) -> String {
             );
         }
     }
-    if s.statements.len() > 1 || s.transactions_by_type.len() > 1 {
+    let client_table = s.statements.len() > 1 || s.transactions_by_type.len() > 1;
+    if client_table {
         let _ = writeln!(o, "\nPer statement (service time, ms):");
         let _ = writeln!(
             o,
@@ -177,7 +190,7 @@ pub fn render(r: &RunRecord) -> String {
         }
     }
     if let Some(m) = &r.monitor {
-        render_monitor(&mut o, m);
+        render_monitor_beside(&mut o, m, client_table);
     }
     o
 }
@@ -221,6 +234,13 @@ fn bytes(b: u64) -> String {
 /// The monitor's part of a summary: server metrics over the window, the pool, the server's
 /// per-statement numbers, alerts, notes and warnings.
 pub fn render_monitor(o: &mut String, m: &MonitorReport) {
+    render_monitor_beside(o, m, false);
+}
+
+/// [`render_monitor`] after a run's summary; `client_table`: the summary printed the client's
+/// per-statement table already, so a monitor without the server's view (performance_schema
+/// off, no access) says so in one line instead of printing the client's numbers again.
+fn render_monitor_beside(o: &mut String, m: &MonitorReport, client_table: bool) {
     let _ = writeln!(
         o,
         "\nServer (embedded monitor, every {} s, {} samples; performance_schema {}):",
@@ -331,8 +351,14 @@ pub fn render_monitor(o: &mut String, m: &MonitorReport) {
             c.idle, c.total, c.user, c.pool_size
         );
     }
-    if !m.statements.is_empty() {
-        let server = m.statements.iter().any(|s| s.source != "client");
+    let server = m.statements.iter().any(|s| s.source != "client");
+    if !m.statements.is_empty() && !server && client_table {
+        let _ = writeln!(
+            o,
+            "\nPer statement: the server's view is unavailable (performance_schema {}); the client's service times are above.",
+            m.performance_schema
+        );
+    } else if !m.statements.is_empty() {
         let _ = writeln!(
             o,
             "\nPer statement ({}, ms):",
@@ -402,5 +428,52 @@ pub fn render_monitor(o: &mut String, m: &MonitorReport) {
     }
     for w in &m.warnings {
         let _ = writeln!(o, "WARNING: {w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{NamedLatency, StatementStat, Summary};
+
+    fn stmt(name: &str) -> NamedLatency {
+        NamedLatency {
+            name: name.into(),
+            count: 10,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn without_the_servers_view_the_statements_are_printed_once() {
+        let client = |name: &str| StatementStat {
+            name: name.into(),
+            source: "client".into(),
+            count: 10,
+            ..Default::default()
+        };
+        let mut r = RunRecord {
+            summary: Some(Summary {
+                statements: vec![stmt("point_selects"), stmt("index_updates")],
+                ..Default::default()
+            }),
+            monitor: Some(MonitorReport {
+                performance_schema: "off".into(),
+                statements: vec![client("point_selects"), client("index_updates")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = render(&r);
+        assert_eq!(text.matches("point_selects").count(), 1, "{text}");
+        assert!(text.contains("the server's view is unavailable (performance_schema off)"));
+        // With the server's view, both tables: they say different things.
+        if let Some(m) = &mut r.monitor {
+            m.performance_schema = "on".into();
+            for s in &mut m.statements {
+                s.source = "prepared_statements_instances".into();
+            }
+        }
+        assert_eq!(render(&r).matches("point_selects").count(), 2);
     }
 }

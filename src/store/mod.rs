@@ -1,5 +1,7 @@
-//! The run store: a SQLite file (`baselines/loadgate.db` by default) holding every run with its
-//! settings, results, histograms and per-interval series, for compare, gate and history.
+//! The run store: a SQLite file holding every run with its settings, results, histograms and
+//! per-interval series, for compare, gate and history. Where it is (`--store`, the nearest
+//! `baselines/` upward, the per-user data directory) is [`locate`]'s answer; reading commands
+//! open it with [`Store::open_existing`], which never creates one.
 //!
 //! Several loadgate processes may share one store: the file is in WAL mode, every write is one
 //! `BEGIN IMMEDIATE` transaction (so a crash leaves the previous state), and a write that finds
@@ -11,6 +13,7 @@
 
 mod codec;
 mod evidence;
+mod locate;
 mod monitor;
 mod owner;
 pub mod pending;
@@ -25,11 +28,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{named_params, Connection, ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{named_params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::record::{RunRecord, RunStatus};
 use codec::{EncodeError, RunRow};
 pub use evidence::{Evidence, RunLink};
+pub use locate::{locate, StoreLocation, StoreOrigin, STORE_DIR, STORE_FILE};
 pub use redact::redact_url;
 pub use regress::{Baseline, BaselineRun, Calibration, RunMetrics, RunSet};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -48,13 +52,11 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Environment variable naming the store file, over the default path.
 pub const STORE_ENV: &str = "LOADGATE_STORE";
 
-/// The store file used when none is given: `$LOADGATE_STORE`, else `baselines/loadgate.db`
-/// relative to the current directory.
+/// The store file used when no `--store` is given: `$LOADGATE_STORE`, else the nearest
+/// `baselines/loadgate.db` from the current directory upward, else the per-user one
+/// ([`StoreLocation::of_process`]).
 pub fn default_path() -> PathBuf {
-    match std::env::var_os(STORE_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from("baselines").join("loadgate.db"),
-    }
+    StoreLocation::of_process(None).path
 }
 
 /// What went wrong with the run store, naming the file and the step.
@@ -66,6 +68,12 @@ pub enum StoreError {
         dir: PathBuf,
         source: std::io::Error,
     },
+
+    #[error(
+        "no run store at {} ({}); `loadgate run` creates one, or pass --store PATH",
+        .0.path.display(), .0.origin
+    )]
+    Missing(StoreLocation),
 
     #[error("cannot open the run store {path}: {source}")]
     Open {
@@ -325,8 +333,11 @@ pub struct RunListItem {
     /// The target URL, without password.
     pub target: String,
     pub server_version: String,
-    /// `None` when the run has no results.
+    /// `None` when the run has no results. Counted in [`RunListItem::rate_unit`].
     pub tps: Option<f64>,
+    /// What `tps` counts per second for this kind of run: `tps`, `batches/s` (a bulk sync),
+    /// `writes/s` (an index phase) ([`crate::record::RunSettings::rate_unit`]).
+    pub rate_unit: String,
     pub p99_corrected_ms: Option<f64>,
     pub set_id: Option<String>,
 }
@@ -350,6 +361,20 @@ impl Store {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| open_error(path, e, 1))?;
+        Store::setup(conn, path.to_path_buf(), true)
+    }
+
+    /// Opens the store at `loc` only if it exists (for the commands that only read), bringing
+    /// its schema up to date; never creates a file or directory.
+    pub fn open_existing(loc: &StoreLocation) -> Result<Store, StoreError> {
+        let path = loc.path.as_path();
+        if !path.exists() {
+            return Err(StoreError::Missing(loc.clone()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e, 1))?;
         Store::setup(conn, path.to_path_buf(), true)
     }
 
@@ -570,7 +595,7 @@ impl Store {
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunListItem>, StoreError> {
         let mut sql = String::from(
             "SELECT id, started_at_ms, ended_at_ms, status, workload, target, server_version, \
-             tps, p99_corrected_ms, set_id FROM runs WHERE 1 = 1",
+             tps, p99_corrected_ms, set_id, settings_json FROM runs WHERE 1 = 1",
         );
         let mut args: Vec<(&str, Value)> = Vec::new();
         if let Some(w) = &filter.workload {
@@ -606,6 +631,7 @@ impl Store {
                         target: r.get("target")?,
                         server_version: r.get("server_version")?,
                         tps: r.get("tps")?,
+                        rate_unit: rate_unit(r.get("settings_json")?).to_string(),
                         p99_corrected_ms: r.get("p99_corrected_ms")?,
                         set_id: r.get("set_id")?,
                     },
@@ -714,6 +740,15 @@ fn configure(conn: &Connection, wal: bool) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// What a stored run's `tps` counts, from its settings JSON (`tps` when it cannot be read).
+fn rate_unit(settings_json: Option<String>) -> &'static str {
+    settings_json
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .map_or("tps", |v| {
+            crate::record::RunSettings::from_json(v).rate_unit()
+        })
 }
 
 fn open_error(path: &Path, e: rusqlite::Error, attempts: u32) -> StoreError {

@@ -247,6 +247,7 @@ fn a_store_from_before_run_facts_opens_with_facts_split_from_settings() {
             driver_fallback: Some("the server wants TLS".into()),
             client_sched: Some(crate::settings::ClientSched::Normal),
             client_sched_refused: Some("Operation not permitted".into()),
+            ..Default::default()
         }
     );
     // Shown and compared as it ran, exactly as before.

@@ -79,6 +79,26 @@ pub struct Workload {
     pub monitor: crate::monitor::config::MonitorDef,
 }
 
+impl Workload {
+    /// How a command line names this workload: a built-in's name, a file's path (quoted for a
+    /// shell when it holds anything but plain path characters). For hints such as
+    /// "run `loadgate prepare ARG`", which must work when pasted.
+    pub fn command_arg(&self) -> String {
+        match &self.source {
+            Source::Builtin => self.name.clone(),
+            Source::File(p) => {
+                let p = p.display().to_string();
+                let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c);
+                if !p.is_empty() && p.chars().all(plain) {
+                    p
+                } else {
+                    format!("'{}'", p.replace('\'', "'\\''"))
+                }
+            }
+        }
+    }
+}
+
 /// A value from a `[settings]` table or `--set`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettingValue {

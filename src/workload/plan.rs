@@ -321,6 +321,106 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The statements that may change data or lock rows, as `(name, SQL on the first table)`,
+    /// each once, in workload order: empty for a workload that only reads ([`only_reads`]).
+    pub fn writing_statements(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for call in self
+            .txns
+            .iter()
+            .flat_map(|t| &t.steps)
+            .flat_map(|s| &s.calls)
+        {
+            let (name, sql) = (
+                self.statements[call.stmt].name.as_str(),
+                self.sql[call.sql_base].as_str(),
+            );
+            if !only_reads(sql) && !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, sql));
+            }
+        }
+        out
+    }
+}
+
+/// Statement openings that only read.
+const READ_OPENINGS: &[&str] = &["SELECT", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "WITH"];
+
+/// Words that make a statement change data, lock rows or write a file, wherever they appear:
+/// `FOR UPDATE`, `LOCK IN SHARE MODE`, `FOR SHARE`, `SELECT ... INTO`, a `WITH` before an
+/// `UPDATE`/`DELETE`, `EXPLAIN ANALYZE`/`ANALYZE` (which execute the statement), a `CALL`.
+const WRITE_WORDS: &[&str] = &[
+    "INSERT", "UPDATE", "DELETE", "REPLACE", "INTO", "LOCK", "SHARE", "CREATE", "DROP", "ALTER",
+    "TRUNCATE", "RENAME", "GRANT", "REVOKE", "CALL", "LOAD", "HANDLER", "ANALYZE", "SET",
+];
+
+/// Whether `sql` only reads: it opens with SELECT, SHOW, EXPLAIN, DESCRIBE or WITH, holds none
+/// of [`WRITE_WORDS`] outside quotes and comments (so a locking read does not count as a read),
+/// and is one statement. Decided from the text alone, never from a declared `kind`; a stored
+/// function called by a SELECT is out of its sight (docs/safety.md says so).
+pub fn only_reads(sql: &str) -> bool {
+    let (words, statements) = sql_words(sql);
+    statements <= 1
+        && words
+            .first()
+            .is_some_and(|w| READ_OPENINGS.contains(&w.as_str()))
+        && !words.iter().any(|w| WRITE_WORDS.contains(&w.as_str()))
+}
+
+/// The upper-cased words of `sql` outside string literals, quoted identifiers and comments, and
+/// how many statements it holds (a `;` with text after it starts another).
+fn sql_words(sql: &str) -> (Vec<String>, usize) {
+    let b = sql.as_bytes();
+    let (mut words, mut i, mut statements, mut after_semicolon) = (Vec::new(), 0, 1, false);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\'' | b'"' | b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' && c != b'`' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'#' => i = find_from(b, i, b"\n"),
+            // `--` starts a comment only before whitespace (`1--1` is arithmetic).
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                i = find_from(b, i, b"\n")
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => i = find_from(b, i + 2, b"*/") + 2,
+            b';' => {
+                after_semicolon = true;
+                i += 1;
+                continue;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
+                    i += 1;
+                }
+                words.push(sql[start..i].to_ascii_uppercase());
+            }
+            _ => i += 1,
+        }
+        if after_semicolon && !c.is_ascii_whitespace() {
+            statements += 1;
+            after_semicolon = false;
+        }
+    }
+    (words, statements)
+}
+
+/// The index of `pat` in `b` from `from` on, or the end.
+fn find_from(b: &[u8], from: usize, pat: &[u8]) -> usize {
+    (from..b.len())
+        .find(|&j| b[j..].starts_with(pat))
+        .unwrap_or(b.len())
+}
+
 fn lin(e: &Expr, s: &Settings, lets: &[&str]) -> Result<LinExpr, WorkloadError> {
     let mut out = LinExpr {
         constant: 0,
@@ -376,6 +476,50 @@ mod tests {
             .collect();
         let s = Settings::resolve(&w, &sets, &[]).unwrap();
         Plan::compile(&w, &s).unwrap()
+    }
+
+    #[test]
+    fn only_reads_is_decided_from_the_text() {
+        for sql in [
+            "SELECT c FROM t WHERE id=?",
+            "  select sum(k) from t -- for update\n",
+            "SELECT 'for update; delete' FROM t /* UPDATE */",
+            "SHOW TABLES",
+            "EXPLAIN SELECT 1",
+            "WITH x AS (SELECT 1) SELECT * FROM x;",
+            "SELECT `update` FROM t",
+        ] {
+            assert!(only_reads(sql), "{sql}");
+        }
+        for sql in [
+            "UPDATE t SET k=k+1 WHERE id=?",
+            "SELECT c FROM t WHERE id=? FOR UPDATE",
+            "SELECT c FROM t LOCK IN SHARE MODE",
+            "SELECT c FROM t FOR SHARE",
+            "SELECT c INTO @x FROM t",
+            "SELECT 1; DELETE FROM t",
+            "WITH x AS (SELECT 1) DELETE FROM t",
+            "EXPLAIN ANALYZE SELECT 1",
+            "SELECT 1--1 FOR UPDATE",
+            "CALL p()",
+            "SET @a = 1",
+            "BEGIN",
+            "",
+        ] {
+            assert!(!only_reads(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn writing_statements_name_each_writer_once() {
+        assert!(plan("oltp_point_select", &[])
+            .writing_statements()
+            .is_empty());
+        assert!(plan("oltp_read_only", &[]).writing_statements().is_empty());
+        let p = plan("oltp_read_write", &[]);
+        let names: Vec<&str> = p.writing_statements().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(p.writing_statements()[0].1.starts_with("UPDATE"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod install;
 mod lean;
 mod lost;
 mod monitor;
+mod newcomer;
 mod proxy;
 mod server;
 mod store;

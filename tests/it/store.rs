@@ -54,6 +54,8 @@ fn sample(seed: u64) -> RunRecord {
             driver_fallback: Some("the server wants TLS".into()),
             client_sched: Some(loadgate::settings::ClientSched::Batch),
             client_sched_refused: None,
+            foreign_tables: vec!["sbtest1".into()],
+            foreign_writes: true,
         },
         target: "mysql://bench@127.0.0.1:3306/sbtest".into(),
         server: ServerInfo {
@@ -700,6 +702,7 @@ fn lists_newest_first_with_filters_and_a_limit() {
             target: rec.target.clone(),
             server_version: rec.server.version.clone(),
             tps: Some(s.tps),
+            rate_unit: "tps".into(),
             p99_corrected_ms: Some(s.latency_corrected.p99),
             set_id: Some("s2".into()),
         }
@@ -816,19 +819,37 @@ fn concurrent_writer_processes_all_succeed() {
 }
 
 #[test]
-fn default_path_is_the_environment_variable_or_baselines() {
+fn default_path_is_the_environment_variable_or_found() {
+    let d = tempfile::tempdir().unwrap();
+    let deep = d.path().join("project").join("src");
+    std::fs::create_dir_all(&deep).unwrap();
+    let data = d.path().join("data");
     let out = child("default-path", "/somewhere/else.db")
         .env("LOADGATE_STORE", "/somewhere/else.db")
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
-    let out = child("default-path", "baselines/loadgate.db")
+    // No `baselines/` upward: the per-user data directory.
+    let user = data.join("loadgate").join("loadgate.db");
+    let out = child("default-path", user.to_str().unwrap())
         .env_remove("LOADGATE_STORE")
+        .env("XDG_DATA_HOME", &data)
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
-    let out = child("default-path", "baselines/loadgate.db")
+    // The nearest `baselines/` upward, even with an empty LOADGATE_STORE.
+    std::fs::create_dir(d.path().join("project").join("baselines")).unwrap();
+    let found = d
+        .path()
+        .join("project")
+        .join("baselines")
+        .join("loadgate.db");
+    let out = child("default-path", found.to_str().unwrap())
         .env("LOADGATE_STORE", "")
+        .env("XDG_DATA_HOME", &data)
+        .current_dir(&deep)
         .output()
         .unwrap();
     assert_success(&out);
