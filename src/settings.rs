@@ -589,7 +589,26 @@ impl Layers {
                 raw.insert(k.clone(), (v.clone(), *origin));
             }
         }
-        from_raw(workload, &raw)
+        from_raw(workload, &raw).map_err(|e| locate(workload, &raw, e))
+    }
+}
+
+/// A setting error about a value the workload file gave, pointed at where the file writes it.
+fn locate(
+    workload: &Workload,
+    raw: &BTreeMap<String, (SettingValue, Origin)>,
+    e: WorkloadError,
+) -> WorkloadError {
+    match e {
+        WorkloadError::Setting { key, message }
+            if raw.get(&key).is_some_and(|(_, o)| *o == Origin::Workload) =>
+        {
+            match workload.setting_at.get(&key) {
+                Some(at) => workload.error_at(Some(*at), format!("setting `{key}`: {message}")),
+                None => WorkloadError::Setting { key, message },
+            }
+        }
+        e => e,
     }
 }
 

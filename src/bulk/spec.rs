@@ -228,10 +228,7 @@ pub fn load(name_or_path: &str) -> Result<BulkSpec, WorkloadError> {
         return parse(BUILTIN.1, Source::Builtin);
     }
     let path = std::path::PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::workload::read_text(&path)?;
     parse(&text, Source::File(path))
 }
 

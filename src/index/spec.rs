@@ -449,10 +449,7 @@ pub fn load(name_or_path: &str, sets: &[(String, String)]) -> Result<IndexSpec, 
         return parse(BUILTIN.1, Source::Builtin, sets);
     }
     let path = std::path::PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::workload::read_text(&path)?;
     parse(&text, Source::File(path), sets)
 }
 
