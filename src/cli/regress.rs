@@ -269,13 +269,18 @@ pub struct HistoryArgs {
     pub format: FormatArgs<TextOrJson>,
 }
 
+/// `calibrate WORKLOAD ...` runs a calibration; `calibrate list|show|rm` manages the stored ones.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CalibrateArgs {
+    #[command(subcommand)]
+    pub command: Option<CalibrateCommand>,
+
     #[command(flatten)]
     pub trial: TrialArgs,
 
-    /// A/A trials to run [default: 8].
-    #[arg(long, value_name = "N")]
+    /// A/A trials to run, at least 5 [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
 
     /// Re-create the workload's tables before the trials even if they exist.
@@ -284,4 +289,38 @@ pub struct CalibrateArgs {
 
     #[command(flatten)]
     pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalibrateCommand {
+    /// List the stored calibrations, newest first, and whether each is applied.
+    List(CalibrateListArgs),
+    /// Show one calibration: its noise, the margins it sets and whether it is applied.
+    Show(CalibrateShowArgs),
+    /// Remove a calibration (its runs stay in the store); later comparisons use the one
+    /// before it, if any.
+    Rm(CalibrateRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateListArgs {
+    /// Only this workload's calibrations (the name as stored).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateShowArgs {
+    /// The calibration's id (see `calibrate list`).
+    pub id: i64,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateRmArgs {
+    /// The calibration's id (see `calibrate list`).
+    pub id: i64,
 }
