@@ -9,6 +9,7 @@ mod cli;
 mod faults;
 mod gate;
 mod index;
+mod input;
 mod lean;
 mod monitor;
 mod proxy;
