@@ -337,6 +337,15 @@ pub fn markdown_table() -> String {
     o
 }
 
+/// A number as a person reads it: `1e300`, not three hundred digits.
+fn short(f: f64) -> String {
+    if f.abs() >= 1e15 {
+        format!("{f:e}")
+    } else {
+        f.to_string()
+    }
+}
+
 fn human_seconds(s: f64) -> String {
     if s >= DAY_S && s % DAY_S == 0.0 {
         format!("{} d", s / DAY_S)
@@ -674,10 +683,18 @@ fn check(d: &Descriptor, value: &SettingValue, origin: Origin) -> Result<Checked
                 }
             };
             if !f.is_finite() || f < min {
-                return Err(bad(k, origin, format!("must be a number ≥ {min}, got {f}")));
+                return Err(bad(
+                    k,
+                    origin,
+                    format!("must be a number ≥ {min}, got {}", short(f)),
+                ));
             }
             if f > max {
-                return Err(bad(k, origin, format!("must be at most {max}, got {f}")));
+                return Err(bad(
+                    k,
+                    origin,
+                    format!("must be at most {max}, got {}", short(f)),
+                ));
             }
             Ok(Checked::Float(f))
         }
@@ -698,7 +715,11 @@ fn check(d: &Descriptor, value: &SettingValue, origin: Origin) -> Result<Checked
                 return Err(bad(
                     k,
                     origin,
-                    format!("must be at most {}, got {secs} s", human_seconds(max_s)),
+                    format!(
+                        "must be at most {}, got {} s",
+                        human_seconds(max_s),
+                        short(secs)
+                    ),
                 ));
             }
             Ok(Checked::Float(secs))

@@ -57,11 +57,11 @@ pub struct SidesArgs {
     pub set_b: Vec<String>,
 
     /// Workers of A (instead of --threads).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::thread_count)]
     pub threads_a: Option<u32>,
 
     /// Workers of B (instead of --threads).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::thread_count)]
     pub threads_b: Option<u32>,
 
     /// Name of A in the report [default: A, or "direct" when only the targets differ].
@@ -106,12 +106,12 @@ pub struct VerdictArgs {
 /// Sequential A/B settings.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PairsArgs {
-    /// First look after this many A/B pairs [default: 3].
-    #[arg(long, value_name = "N")]
+    /// First look after this many A/B pairs, 2–1000 [default: 3].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub min_pairs: Option<usize>,
 
-    /// Stop after this many pairs at the latest [default: 16].
-    #[arg(long, value_name = "N")]
+    /// Stop after this many pairs at the latest, 2–1000 [default: 16].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub max_pairs: Option<usize>,
 }
 
@@ -226,8 +226,8 @@ pub struct GateArgs {
     #[arg(long)]
     pub ab: bool,
 
-    /// Trials against a baseline [default: 5].
-    #[arg(long, value_name = "N")]
+    /// Trials against a baseline, 2–1000 [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
 
     /// Compare even if testbed, workload or settings differ from the baseline.
@@ -261,8 +261,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "FP")]
     pub testbed: Option<String>,
 
-    /// Minimum runs on each side of a change point [default: 5].
-    #[arg(long, value_name = "N")]
+    /// Minimum runs on each side of a change point, 2–1000 [default: 5].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub min_segment: Option<usize>,
 
     #[command(flatten)]
@@ -279,7 +279,7 @@ pub struct CalibrateArgs {
     #[command(flatten)]
     pub trial: TrialArgs,
 
-    /// A/A trials to run, at least 5 [default: 8].
+    /// A/A trials to run, 5–1000 [default: 8].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
 

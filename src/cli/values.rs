@@ -186,16 +186,39 @@ pub fn duration_text(s: &str) -> Result<String, String> {
     crate::settings::parse_duration(s).map(|_| s.to_string())
 }
 
-/// A duration flag in seconds, for durations used directly (not through the settings).
+/// The longest duration a flag takes: 30 days, as the run settings' durations.
+pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// A duration flag in seconds, for durations used directly (not through the settings): at
+/// most [`MAX_SECONDS`].
 pub fn seconds(s: &str) -> Result<f64, String> {
-    crate::settings::parse_duration(s)
+    let v = crate::settings::parse_duration(s)?;
+    if v > MAX_SECONDS {
+        return Err(format!("`{s}` is longer than 30 days"));
+    }
+    Ok(v)
 }
 
-/// One item of a thread-count list (`--threads 1,4,16`): a positive number.
+/// The most workers a thread count names, as the `threads` setting.
+pub const MAX_THREADS: u32 = 10_000;
+
+/// One item of a thread-count list (`--threads 1,4,16`): 1 to [`MAX_THREADS`].
 pub fn thread_count(s: &str) -> Result<u32, String> {
     s.trim()
         .parse::<u32>()
         .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{s}`: expected a positive number or a list such as 1,4,16"))
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+        .ok_or_else(|| {
+            format!("`{s}`: expected a number from 1 to {MAX_THREADS}, or a list such as 1,4,16")
+        })
+}
+
+/// A count flag (`--limit`, `--min-pairs`) in `range`: refused by clap with the range named.
+pub fn count(
+    range: std::ops::RangeInclusive<u64>,
+) -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u64)
+        .range(range)
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
 }

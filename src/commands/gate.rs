@@ -20,6 +20,7 @@ use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::record::gate::{GateReport, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
+use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
     calibration_note, calibration_used, compare_with_baseline, margins, margins_used,
     CompareOptions,
@@ -28,7 +29,6 @@ use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
 use crate::stats::{Config, SequentialConfig};
-use crate::regress::calibrate::Choice;
 use crate::store::Store;
 use crate::target::Target;
 use crate::workload::plan::Plan;

@@ -203,6 +203,9 @@ fn pct_value(v: &toml::Value) -> Result<f64, String> {
 }
 
 /// Parse an index workload's text; `sets` (`--set name=value`) override integer variables.
+/// The most rows a table of an index workload may have (it is filled before the phases).
+pub const MAX_ROWS: u64 = 1_000_000_000;
+
 pub fn parse(
     text: &str,
     source: Source,
@@ -319,6 +322,12 @@ pub fn parse(
                 ))
             }
         };
+        if rows > MAX_ROWS {
+            return Err(at(
+                span,
+                format!("rows = {rows}: a table of this workload has at most {MAX_ROWS} rows"),
+            ));
+        }
         let mut columns = Vec::new();
         for c in &r.columns {
             columns.push(c.compile(&lookup).map_err(|m| at(span.clone(), m))?);

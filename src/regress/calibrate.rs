@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::compare::{margins, margins_used, needed_for_margin};
 use super::{mean_of, Metric, RegressError, RunValues, ERROR_RATE_FLOOR};
-use crate::record::gate::MarginUsed;
-use crate::stats::Config;
 use crate::error::Result;
+use crate::record::gate::MarginUsed;
 use crate::stats::run_noise;
+use crate::stats::Config;
 use crate::store::Calibration;
 
 /// Default number of A/A trials.
@@ -207,13 +207,18 @@ mod tests {
     fn a_calibration_is_applied_only_when_recent_and_large_enough() {
         let day = 86_400_000;
         let now = 100 * day;
-        assert!(Choice::of(Some(stored(8, now - 2 * day)), now).used.is_some());
+        assert!(Choice::of(Some(stored(8, now - 2 * day)), now)
+            .used
+            .is_some());
         let old = Choice::of(Some(stored(8, now - (MAX_AGE_DAYS + 1) * day)), now);
         assert!(old.used.is_none());
         assert!(old.not_applied.unwrap().contains("31 days old"));
         let few = Choice::of(Some(stored(3, now)), now);
         assert!(few.used.is_none());
-        assert!(few.not_applied.unwrap().contains("3 A/A trials, fewer than the 5"));
+        assert!(few
+            .not_applied
+            .unwrap()
+            .contains("3 A/A trials, fewer than the 5"));
         assert!(Choice::of(None, now).not_applied.is_none());
     }
 }

@@ -455,7 +455,9 @@ pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
     let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
         .iter()
         .zip(["tps", "p99", "error rate"])
-        .filter(|(n, _)| stats::calibrated_margin(margin, **n, 1.0) > MAX_CALIBRATED_MARGIN.max(margin))
+        .filter(|(n, _)| {
+            stats::calibrated_margin(margin, **n, 1.0) > MAX_CALIBRATED_MARGIN.max(margin)
+        })
         .map(|(n, name)| {
             format!(
                 "this testbed is too noisy to detect less than {:.1} % in {name}",

@@ -572,17 +572,19 @@ impl Store {
         params: &[(&str, &dyn rusqlite::ToSql)],
     ) -> Result<Vec<Calibration>, StoreError> {
         self.read("read calibrations", |tx| {
-            let mut stmt =
-                tx.prepare(&format!("SELECT {CALIBRATION_COLUMNS} FROM calibrations {tail}"))?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {CALIBRATION_COLUMNS} FROM calibrations {tail}"
+            ))?;
             let rows = stmt
                 .query_map(params, calibration_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut out = Vec::new();
             for (mut c, settings_json) in rows {
-                c.settings = serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
-                    id: c.id.unwrap_or(0),
-                    detail: format!("calibration settings are not valid JSON: {e}"),
-                })?;
+                c.settings =
+                    serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
+                        id: c.id.unwrap_or(0),
+                        detail: format!("calibration settings are not valid JSON: {e}"),
+                    })?;
                 out.push(c);
             }
             Ok(out)

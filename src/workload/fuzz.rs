@@ -181,8 +181,11 @@ fn mutated_workloads_never_panic_or_hang_and_every_rejection_is_located() {
 
 #[test]
 fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
-    let e = parse_bytes(b"name = \"x\"\nde\xffsc = 1\n", Source::File("w.toml".into()))
-        .unwrap_err()
-        .to_string();
+    let e = parse_bytes(
+        b"name = \"x\"\nde\xffsc = 1\n",
+        Source::File("w.toml".into()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.starts_with("w.toml:2:3: byte 0xff is not UTF-8"), "{e}");
 }

@@ -342,7 +342,10 @@ fn compile_table(
         .collect();
     let mut columns = Vec::new();
     for c in &t.columns {
-        columns.push((c.name.clone(), compile_gen(w, &c.gen, s, &Slots::default())?));
+        columns.push((
+            c.name.clone(),
+            compile_gen(w, &c.gen, s, &Slots::default())?,
+        ));
     }
     Ok(TableGroup { tables, columns })
 }
@@ -585,7 +588,10 @@ sql = "SELECT 2"
         // Known only once the settings are resolved: table_size is 10.
         let e = refusal(&one(&[("@MIN@", "20")]));
         assert!(e.starts_with("w.toml:8:"), "{e}");
-        assert!(e.contains("(20) is greater than `max = table_size` (10)"), "{e}");
+        assert!(
+            e.contains("(20) is greater than `max = table_size` (10)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -595,8 +601,14 @@ sql = "SELECT 2"
         assert!(e.contains("out of range"), "{e}");
         let e = refusal(&one(&[("@MIN@", "-9223372036854775808")]));
         assert!(e.starts_with("w.toml:8:") && e.contains("±10^18"), "{e}");
-        let e = refusal(&one(&[("table_size = 10", "table_size = 9223372036854775807")]));
-        assert!(e.starts_with("w.toml:6:") && e.contains("out of range"), "{e}");
+        let e = refusal(&one(&[(
+            "table_size = 10",
+            "table_size = 9223372036854775807",
+        )]));
+        assert!(
+            e.starts_with("w.toml:6:") && e.contains("out of range"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -605,7 +617,10 @@ sql = "SELECT 2"
         assert!(e.starts_with("w.toml:5:"), "{e}");
         assert!(e.contains("1–100000 tables"), "{e}");
         let e = refusal(&one(&[("@REPEAT@", "1000000000000")]));
-        assert!(e.starts_with("w.toml:11:") && e.contains("0–100000 times"), "{e}");
+        assert!(
+            e.starts_with("w.toml:11:") && e.contains("0–100000 times"),
+            "{e}"
+        );
         let e = refusal(&one(&[("table_size = 10", "table_size = 10\nthreads = 0")]));
         assert!(e.starts_with("w.toml:3:11: setting `threads`"), "{e}");
     }

@@ -79,10 +79,12 @@ fn calibrate_refuses_fewer_than_five_trials_before_any_work() {
             &format!("a calibration needs at least 5, got {n}"),
         );
     }
-    assert!(!d.path().join("store.db").exists() || {
-        let s = Store::open(&d.path().join("store.db")).unwrap();
-        s.calibrations(None).unwrap().is_empty()
-    });
+    assert!(
+        !d.path().join("store.db").exists() || {
+            let s = Store::open(&d.path().join("store.db")).unwrap();
+            s.calibrations(None).unwrap().is_empty()
+        }
+    );
 }
 
 #[test]
@@ -174,4 +176,132 @@ fn the_margin_each_verdict_used_is_printed_with_where_it_came_from() {
     );
     let list = lg_json(d.path(), &["calibrate", "list", "--json"]);
     assert_eq!(list[0]["status"], "too old");
+}
+
+#[test]
+fn every_number_a_command_takes_is_range_checked_before_any_work() {
+    let d = scratch();
+    // Nothing listens on port 1: each refusal must come before any connection.
+    let t = "mysql://root@127.0.0.1:1/input_ranges";
+    let cases: &[(&[&str], &str)] = &[
+        (&["runs", "--limit", "0"], "0 is not in 1..=1000000"),
+        (
+            &["run", "--trials", "0", "--target", t],
+            "0 is not in 1..=1000",
+        ),
+        (
+            &["gate", "--ab", "--max-pairs", "100000", "--target", t],
+            "100000 is not in 2..=1000",
+        ),
+        (
+            &["ab", "--min-pairs", "1", "--target", t],
+            "1 is not in 2..=1000",
+        ),
+        (
+            &["ab", "--threads-b", "1000000", "--target", t],
+            "expected a number from 1 to 10000",
+        ),
+        (
+            &["history", "w", "--min-segment", "0"],
+            "0 is not in 2..=1000",
+        ),
+        (
+            &["calibrate", "--trials", "5000", "--target", t],
+            "5000 is not in 1..=1000",
+        ),
+        (
+            &["monitor", "--duration", "100000h", "--target", t],
+            "longer than 30 days",
+        ),
+        (
+            &["bulk", "--workers", "100000", "--target", t],
+            "--workers must be 1 to 256, got 100000",
+        ),
+        (
+            &["bulk", "--batch-size", "10000000000", "--target", t],
+            "--batch-size must be 1 to 1000000",
+        ),
+        (
+            &["bulk", "--revision", "4294967295", "--target", t],
+            "--revision must be 0 to 1000",
+        ),
+        (
+            &["bulk", "--rows", "0", "--target", t],
+            "--rows must be 1 to 1000000000, got 0",
+        ),
+        (
+            &["index", "--read-workers", "5000000", "--target", t],
+            "must be 1 to 1000, got 5000000",
+        ),
+        (
+            &["index", "--duration", "999999h", "--target", t],
+            "at most 30 days",
+        ),
+        (
+            &["run", "--rate", "1e300", "--target", t],
+            "must be at most 100000000, got 1e300",
+        ),
+        (
+            &["run", "--target", "mysql://root@[::1]:99999/x"],
+            "the port is not a number from 1 to 65535",
+        ),
+    ];
+    for (args, needle) in cases {
+        refused(d.path(), args, 2, needle);
+    }
+}
+
+#[test]
+fn numbers_in_workload_files_are_range_checked_where_they_are_written() {
+    let d = scratch();
+    let t = "mysql://root@127.0.0.1:1/input_files";
+    // A bulk file whose batch would be allocated whole: refused by name, before connecting.
+    let bulk = std::fs::read_to_string(repo_path("workloads/bulk_sync.toml")).unwrap();
+    let f = d.path().join("big_batch.toml");
+    std::fs::write(
+        &f,
+        bulk.replace("batch_size = 0 ", "batch_size = 1000000000000 "),
+    )
+    .unwrap();
+    refused(
+        d.path(),
+        &["bulk", f.to_str().unwrap(), "--target", t],
+        2,
+        "workload setting `batch_size` must be 1 to 1000000, got 1000000000000",
+    );
+    // An OLTP file: a table count past the limit, min above max, a duplicate statement name
+    // and bytes that are not UTF-8, each at its line and column.
+    let rw = std::fs::read_to_string(repo_path("workloads/oltp_point_select.toml")).unwrap();
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            "count".into(),
+            rw.replace("count = \"tables\"", "count = 1000000000000")
+                .into_bytes(),
+            "a table family has 1–100000 tables",
+        ),
+        (
+            "minmax".into(),
+            rw.replace("min = 1, max = \"table_size\"", "min = 50, max = 5")
+                .into_bytes(),
+            "`min` (50) is greater than `max` (5)",
+        ),
+        (
+            "utf8".into(),
+            [b"# \xff\n".as_slice(), rw.as_bytes()].concat(),
+            ":1:3: byte 0xff is not UTF-8",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let f = d.path().join(format!("{name}.toml"));
+        std::fs::write(&f, bytes).unwrap();
+        let path = f.to_str().unwrap();
+        let o = lg_run(d.path(), &["run", path, "--target", t]);
+        let e = stderr(&o);
+        assert_eq!(code(&o), 2, "{name}: {e}");
+        assert!(e.contains(needle), "{name}: wanted {needle:?} in {e}");
+        assert!(
+            e.contains(&format!("{path}:")),
+            "{name}: no file:line:col in {e}"
+        );
+    }
 }
