@@ -112,13 +112,8 @@ pub fn parse(text: &str, source: Source) -> Result<BulkSpec, WorkloadError> {
             message,
         }
     };
-    let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().to_string()),
-        None => WorkloadError::InvalidFile {
-            file: file.clone(),
-            message: e.message().to_string(),
-        },
-    })?;
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| crate::workload::parse::toml_error(text, &file, &e))?;
     if raw.kind != KIND {
         return Err(WorkloadError::InvalidFile {
             file,

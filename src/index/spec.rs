@@ -228,10 +228,8 @@ pub fn parse(
         file: file.clone(),
         message,
     };
-    let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().to_string()),
-        None => whole(e.message().to_string()),
-    })?;
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| crate::workload::parse::toml_error(text, &file, &e))?;
     if raw.kind != KIND {
         return Err(whole(format!(
             "`kind = \"{}\"` is not an index before/after workload",

@@ -699,7 +699,7 @@ mod tests {
         assert_eq!(got.id, Some(id));
         assert_eq!(got.noise_p99, 0.05);
         assert!(s.latest_calibration("fp", "x").unwrap().is_none());
-        assert_eq!(s.calibrations(None).unwrap(), [got.clone()]);
+        assert_eq!(s.calibrations(None).unwrap(), std::slice::from_ref(&got));
         assert!(s.calibrations(Some("x")).unwrap().is_empty());
         assert_eq!(s.calibration(id).unwrap(), Some(got));
         assert!(s.delete_calibration(id).unwrap());

@@ -134,12 +134,16 @@ fn unclear(e: &WorkloadError, file: &str, lines: usize) -> Option<String> {
     }
 }
 
-#[test]
-fn mutated_workloads_never_panic_or_hang_and_every_rejection_is_located() {
-    let mut rng = SmallRng::seed_from_u64(0x10ad_9a7e);
+/// A parser under test: a mutant's bytes and its file name to a rejection, if any.
+type Check = fn(&[u8], &str) -> Result<(), WorkloadError>;
+
+/// Mutates each of `files` [`PER_FILE`] times and runs `check` on every mutant, each on its
+/// own thread under [`BOUND`]: the counts of accepted and rejected mutants, and the problems.
+fn fuzz(seed: u64, files: &[(&str, &str)], check: Check) -> (usize, usize, Vec<String>) {
+    let mut rng = SmallRng::seed_from_u64(seed);
     let (mut accepted, mut rejected) = (0, 0);
     let mut problems = Vec::new();
-    for (name, text) in BUILTIN {
+    for (name, text) in files {
         for k in 0..PER_FILE {
             let bytes = mutate(text.as_bytes(), &mut rng);
             let file = format!("fuzz/{name}-{k}.toml");
@@ -162,21 +166,54 @@ fn mutated_workloads_never_panic_or_hang_and_every_rejection_is_located() {
                 }
             }
             if problems.len() > 20 {
-                break;
+                return (accepted, rejected, problems);
             }
         }
     }
+    (accepted, rejected, problems)
+}
+
+/// Asserts a fuzz outcome: no problem, and mutants both refused and accepted (so the
+/// mutations reach the checks rather than all failing at the first byte).
+fn assert_clean((accepted, rejected, problems): (usize, usize, Vec<String>), min_accepted: usize) {
     assert!(
         problems.is_empty(),
         "{} problem(s) ({accepted} accepted, {rejected} rejected):\n{}",
         problems.len(),
         problems.join("\n")
     );
-    // The mutations must actually reach the checks: most mutants are refused, some not.
     assert!(
-        rejected > 100 && accepted > 10,
+        rejected * 4 > accepted + rejected && accepted >= min_accepted,
         "{accepted} accepted, {rejected} rejected"
     );
+}
+
+#[test]
+fn mutated_workloads_never_panic_or_hang_and_every_rejection_is_located() {
+    assert_clean(fuzz(0x10ad_9a7e, BUILTIN, check), 10);
+}
+
+/// Text of a mutant, or the located error for its first byte that is not UTF-8.
+fn text_of<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, WorkloadError> {
+    std::str::from_utf8(bytes).map_err(|e| super::parse::not_utf8(bytes, e, file))
+}
+
+#[test]
+fn mutated_bulk_and_index_files_never_panic_or_hang_and_every_rejection_is_located() {
+    let bulk: Check = |b, f| {
+        let spec = crate::bulk::spec::parse(text_of(b, f)?, Source::File(f.into()))?;
+        let flags = crate::bulk::BulkFlags::default();
+        // Settings errors name the flag or workload setting; only a panic or hang counts here.
+        let _ = crate::bulk::BulkSettings::resolve(&spec, &flags);
+        Ok(())
+    };
+    assert_clean(fuzz(0xb01c, &[crate::bulk::spec::BUILTIN], bulk), 1);
+    let index: Check = |b, f| {
+        let spec = crate::index::spec::parse(text_of(b, f)?, Source::File(f.into()), &[])?;
+        let _ = crate::index::IndexSettings::resolve(&spec, &Default::default());
+        Ok(())
+    };
+    assert_clean(fuzz(0x1dec, &[crate::index::spec::BUILTIN], index), 1);
 }
 
 #[test]

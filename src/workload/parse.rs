@@ -767,6 +767,14 @@ params = [@P@]
     }
 
     #[test]
+    fn a_control_character_is_named_not_left_blank() {
+        let e = err_of("# a\u{4}b\n");
+        assert!(e.starts_with("w.toml:1:4: control character U+0004"), "{e}");
+        let e = err_of("name =\n");
+        assert!(e.starts_with("w.toml:1:7: invalid string; expected"), "{e}");
+    }
+
+    #[test]
     fn placeholders_ignore_quotes() {
         assert_eq!(
             count_placeholders("SELECT '?' , ? FROM t WHERE a = \"?\" AND b = ?"),
