@@ -879,7 +879,8 @@ fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {
     }
 }
 
-fn origin_name(origin: Origin) -> &'static str {
+/// Where a value came from, for messages: `--set`, `workload [settings]`, ...
+pub fn origin_name(origin: Origin) -> &'static str {
     match origin {
         Origin::Default => "built-in default",
         Origin::Workload => "workload [settings]",

@@ -56,7 +56,7 @@ struct RawGen {
 #[serde(deny_unknown_fields)]
 struct RawTxn {
     name: String,
-    weight: Option<u32>,
+    weight: Option<Spanned<i64>>,
     begin: Option<bool>,
     #[serde(default)]
     steps: Vec<Spanned<RawStep>>,
@@ -313,16 +313,22 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
         let tspan = tx.span();
         let tx = tx.get_ref();
         seen.first(&ctx, "transaction", &tx.name, tspan.clone())?;
-        let weight = tx.weight.unwrap_or(1);
-        if weight == 0 || weight > MAX_WEIGHT {
-            return Err(ctx.err(
-                tspan,
-                format!(
-                    "transaction `{}` has weight {weight}; a weight is 1–{MAX_WEIGHT}",
-                    tx.name
-                ),
-            ));
-        }
+        let (weight, wspan) = match &tx.weight {
+            Some(w) => (*w.get_ref(), w.span()),
+            None => (1, tspan.clone()),
+        };
+        let weight = u32::try_from(weight)
+            .ok()
+            .filter(|w| (1..=MAX_WEIGHT).contains(w))
+            .ok_or_else(|| {
+                ctx.err(
+                    wspan,
+                    format!(
+                        "transaction `{}` has weight {weight}; a weight is 1–{MAX_WEIGHT}",
+                        tx.name
+                    ),
+                )
+            })?;
         let mut steps = Vec::new();
         for st in &tx.steps {
             let sspan = st.span();
@@ -764,6 +770,18 @@ params = [@P@]
         .unwrap();
         assert_eq!(w.name, "mine");
         assert_eq!(w.transactions[0].steps[0].statements[0].kind, Kind::Read);
+    }
+
+    #[test]
+    fn weights_outside_their_range_are_refused_at_the_weight() {
+        for w in ["-1", "0", "1000001", "99999999999"] {
+            let text = MIN
+                .replace("@P@", "1")
+                .replace("name = \"x\"", &format!("name = \"x\"\nweight = {w}"));
+            let e = err_of(&text);
+            assert!(e.starts_with("w.toml:10:10: transaction `x` has weight"), "{e}");
+            assert!(e.ends_with("a weight is 1–1000000"), "{e}");
+        }
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl Plan {
     pub fn compile(w: &Workload, s: &Settings) -> Result<Plan, WorkloadError> {
         let settings_only = |e: &Expr| -> Result<i64, WorkloadError> {
             e.eval(&|n: &str| s.vars.get(n).copied())
-                .map_err(|m| w.error_at(e.at, m))
+                .map_err(|m| w.error_at(e.at, format!("{m}{}", from_elsewhere(e, s))))
         };
         let mut groups = Vec::new();
         for t in &w.tables {
@@ -183,8 +183,9 @@ impl Plan {
                     return Err(w.error_at(
                         st.repeat.at,
                         format!(
-                            "`repeat = {}` is {repeat}; a step repeats 0–{MAX_REPEAT} times",
-                            st.repeat.text
+                            "`repeat = {}` is {repeat}{}; a step repeats 0–{MAX_REPEAT} times",
+                            st.repeat.text,
+                            from_elsewhere(&st.repeat, s)
                         ),
                     ));
                 }
@@ -297,6 +298,27 @@ impl Plan {
     }
 }
 
+/// The settings `e` names that did not come from the workload file, with where they did come
+/// from: ` (point_selects = 99 from --set)`, so that an error pointing at the file's expression
+/// also says which value made it wrong.
+fn from_elsewhere(e: &Expr, s: &Settings) -> String {
+    use crate::settings::{origin_name, Origin};
+    let parts: Vec<String> = e
+        .names()
+        .filter_map(|n| match (s.origins.get(n), s.vars.get(n)) {
+            (Some(o), Some(v)) if *o != Origin::Workload => {
+                Some(format!("{n} = {v} from {}", origin_name(*o)))
+            }
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
 /// One table entry compiled: its concrete tables (1–[`crate::settings::MAX_TABLES`]) with
 /// their row count (0–10^18) and column generators.
 fn compile_table(
@@ -311,8 +333,9 @@ fn compile_table(
         return Err(w.error_at(
             t.count.at,
             format!(
-                "`count = {}` is {count}; a table family has 1–{max_tables} tables",
-                t.count.text
+                "`count = {}` is {count}{}; a table family has 1–{max_tables} tables",
+                t.count.text,
+                from_elsewhere(&t.count, s)
             ),
         ));
     }
@@ -406,7 +429,8 @@ fn lin(w: &Workload, e: &Expr, s: &Settings, slots: &Slots) -> Result<LinExpr, W
                 }
             }
         };
-        let v = within_limit(v, t).map_err(|m| w.error_at(e.at, format!("`{}`: {m}", e.text)))?;
+        let v = within_limit(v, t)
+            .map_err(|m| w.error_at(e.at, format!("`{}`: {m}{}", e.text, from_elsewhere(e, s))))?;
         constant += *sign as i128 * v as i128;
     }
     let limit = LIMIT as i128;
@@ -414,8 +438,9 @@ fn lin(w: &Workload, e: &Expr, s: &Settings, slots: &Slots) -> Result<LinExpr, W
         return Err(w.error_at(
             e.at,
             format!(
-                "`{}` can reach {}, out of range: a workload's numbers lie within ±10^18",
+                "`{}` can reach {}{}, out of range: a workload's numbers lie within ±10^18",
                 e.text,
+                from_elsewhere(e, s),
                 if (constant + lo).abs() > (constant + hi).abs() {
                     constant + lo
                 } else {
@@ -442,8 +467,10 @@ fn compile_gen(
                     return Err(w.error_at(
                         min.at,
                         format!(
-                            "`min = {}` ({a}) is greater than `max = {}` ({b})",
-                            min.text, max.text
+                            "`min = {}` ({a}) is greater than `max = {}` ({b}){}",
+                            min.text,
+                            max.text,
+                            from_elsewhere(max, s)
                         ),
                     ));
                 }
@@ -623,6 +650,22 @@ sql = "SELECT 2"
         );
         let e = refusal(&one(&[("table_size = 10", "table_size = 10\nthreads = 0")]));
         assert!(e.starts_with("w.toml:3:11: setting `threads`"), "{e}");
+    }
+
+    #[test]
+    fn a_value_from_elsewhere_is_named_with_where_it_came_from() {
+        let w = workload::load("oltp_point_select").unwrap();
+        let sets = [("table_size".to_string(), "0".to_string())];
+        let s = Settings::resolve(&w, &sets, &[]).err();
+        assert!(s.is_some(), "table_size 0 is below its range");
+        let sets = [("point_selects".to_string(), "99999999999".to_string())];
+        let w = workload::load("oltp_read_write").unwrap();
+        let s = Settings::resolve(&w, &sets, &[]).unwrap();
+        let e = Plan::compile(&w, &s).unwrap_err().to_string();
+        assert!(
+            e.contains("(point_selects = 99999999999 from --set); a step repeats 0–100000 times"),
+            "{e}"
+        );
     }
 
     #[test]
