@@ -332,7 +332,13 @@ impl BulkSettings {
         }
         let connect_timeout_s = match f.connect_timeout.clone().or(file_str("connect_timeout")?) {
             Some(s) => crate::settings::parse_duration(&s)
-                .map_err(|m| usage(format!("--connect-timeout: {m}")))?,
+                .ok()
+                .filter(|v| *v <= 3_600.0)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "connect_timeout `{s}`: expected a duration of at most 1h (10s, 500ms, 2m)"
+                    ))
+                })?,
             None => 10.0,
         };
         let source_table = f

@@ -189,6 +189,17 @@ pub fn duration_text(s: &str) -> Result<String, String> {
 /// The longest duration a flag takes: 30 days, as the run settings' durations.
 pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
 
+/// The longest connect timeout: an hour, as the `connect_timeout` setting.
+pub const MAX_CONNECT_TIMEOUT_S: f64 = 3_600.0;
+
+/// `--connect-timeout`: a duration of at most [`MAX_CONNECT_TIMEOUT_S`], kept as typed.
+pub fn connect_timeout(s: &str) -> Result<String, String> {
+    if crate::settings::parse_duration(s)? > MAX_CONNECT_TIMEOUT_S {
+        return Err(format!("`{s}` is longer than 1h"));
+    }
+    Ok(s.to_string())
+}
+
 /// A duration flag in seconds, for durations used directly (not through the settings): at
 /// most [`MAX_SECONDS`].
 pub fn seconds(s: &str) -> Result<f64, String> {

@@ -165,7 +165,7 @@ impl IndexSettings {
             let v = dur(flag, k, default)?;
             if v > MAX_DURATION_S {
                 return Err(usage(format!(
-                    "{k} must be at most 30 days ({MAX_DURATION_S} s), got {v} s"
+                    "{k} must be at most 30 days ({MAX_DURATION_S} s), got {v:e} s"
                 )));
             }
             Ok(v)
@@ -230,7 +230,14 @@ impl IndexSettings {
             keep: f.keep,
             reuse: f.reuse,
             force: f.force,
-            connect_timeout_s: dur(&f.connect_timeout, "connect_timeout", 10.0)?,
+            connect_timeout_s: match dur(&f.connect_timeout, "connect_timeout", 10.0)? {
+                v if v > 3_600.0 => {
+                    return Err(usage(format!(
+                        "connect_timeout must be at most 1 h, got {v} s"
+                    )))
+                }
+                v => v,
+            },
             vars: spec.vars.clone(),
         })
     }

@@ -779,7 +779,10 @@ params = [@P@]
                 .replace("@P@", "1")
                 .replace("name = \"x\"", &format!("name = \"x\"\nweight = {w}"));
             let e = err_of(&text);
-            assert!(e.starts_with("w.toml:10:10: transaction `x` has weight"), "{e}");
+            assert!(
+                e.starts_with("w.toml:10:10: transaction `x` has weight"),
+                "{e}"
+            );
             assert!(e.ends_with("a weight is 1–1000000"), "{e}");
         }
     }

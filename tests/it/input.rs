@@ -245,6 +245,19 @@ fn every_number_a_command_takes_is_range_checked_before_any_work() {
             &["run", "--target", "mysql://root@[::1]:99999/x"],
             "the port is not a number from 1 to 65535",
         ),
+        // Each of these panicked converting the duration.
+        (
+            &["monitor", "--connect-timeout", "1e300", "--target", t],
+            "`1e300` is longer than 1h",
+        ),
+        (
+            &["bulk", "--connect-timeout", "1e300", "--target", t],
+            "`1e300` is longer than 1h",
+        ),
+        (
+            &["monitor", "--interval", "1ms", "--target", t],
+            "must be 10ms to 24h, got 0.001 s",
+        ),
     ];
     for (args, needle) in cases {
         refused(d.path(), args, 2, needle);
