@@ -156,7 +156,8 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "rand_spec_iter",
         field: "rand_spec_iter",
         default: "12",
-        kind: Kind::Int { min: 1, max: u32::MAX as i64 },
+        // Summed for every value drawn: billions would stall each draw for seconds.
+        kind: Kind::Int { min: 1, max: 1_000 },
         help: "`special`/`gaussian`: uniforms summed per value (sysbench's parameter)",
         comparable: true,
         flag: None,
@@ -165,7 +166,7 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "rand_spec_pct",
         field: "rand_spec_pct",
         default: "1",
-        kind: Kind::Int { min: 0, max: u32::MAX as i64 },
+        kind: Kind::Int { min: 0, max: 100 },
         help: "`special`: percent of the range that gets the special values",
         comparable: true,
         flag: None,
