@@ -161,7 +161,8 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "rand_spec_iter",
         field: "rand_spec_iter",
         default: "12",
-        kind: Kind::Int { min: 1, max: u32::MAX as i64 },
+        // Summed for every value drawn: billions would stall each draw for seconds.
+        kind: Kind::Int { min: 1, max: 1_000 },
         help: "`special`/`gaussian`: uniforms summed per value (sysbench's parameter)",
         comparable: true,
         flag: None,
@@ -170,7 +171,7 @@ pub const SETTINGS: &[Descriptor] = &[
         key: "rand_spec_pct",
         field: "rand_spec_pct",
         default: "1",
-        kind: Kind::Int { min: 0, max: u32::MAX as i64 },
+        kind: Kind::Int { min: 0, max: 100 },
         help: "`special`: percent of the range that gets the special values",
         comparable: true,
         flag: None,
@@ -340,6 +341,15 @@ pub fn markdown_table() -> String {
         ));
     }
     o
+}
+
+/// A number as a person reads it: `1e300`, not three hundred digits.
+fn short(f: f64) -> String {
+    if f.abs() >= 1e15 {
+        format!("{f:e}")
+    } else {
+        f.to_string()
+    }
 }
 
 fn human_seconds(s: f64) -> String {
@@ -594,7 +604,26 @@ impl Layers {
                 raw.insert(k.clone(), (v.clone(), *origin));
             }
         }
-        from_raw(workload, &raw)
+        from_raw(workload, &raw).map_err(|e| locate(workload, &raw, e))
+    }
+}
+
+/// A setting error about a value the workload file gave, pointed at where the file writes it.
+fn locate(
+    workload: &Workload,
+    raw: &BTreeMap<String, (SettingValue, Origin)>,
+    e: WorkloadError,
+) -> WorkloadError {
+    match e {
+        WorkloadError::Setting { key, message }
+            if raw.get(&key).is_some_and(|(_, o)| *o == Origin::Workload) =>
+        {
+            match workload.setting_at.get(&key) {
+                Some(at) => workload.error_at(Some(*at), format!("setting `{key}`: {message}")),
+                None => WorkloadError::Setting { key, message },
+            }
+        }
+        e => e,
     }
 }
 
@@ -660,10 +689,18 @@ fn check(d: &Descriptor, value: &SettingValue, origin: Origin) -> Result<Checked
                 }
             };
             if !f.is_finite() || f < min {
-                return Err(bad(k, origin, format!("must be a number ≥ {min}, got {f}")));
+                return Err(bad(
+                    k,
+                    origin,
+                    format!("must be a number ≥ {min}, got {}", short(f)),
+                ));
             }
             if f > max {
-                return Err(bad(k, origin, format!("must be at most {max}, got {f}")));
+                return Err(bad(
+                    k,
+                    origin,
+                    format!("must be at most {max}, got {}", short(f)),
+                ));
             }
             Ok(Checked::Float(f))
         }
@@ -684,7 +721,11 @@ fn check(d: &Descriptor, value: &SettingValue, origin: Origin) -> Result<Checked
                 return Err(bad(
                     k,
                     origin,
-                    format!("must be at most {}, got {secs} s", human_seconds(max_s)),
+                    format!(
+                        "must be at most {}, got {} s",
+                        human_seconds(max_s),
+                        short(secs)
+                    ),
                 ));
             }
             Ok(Checked::Float(secs))
@@ -846,7 +887,8 @@ fn bad(key: &str, origin: Origin, message: String) -> WorkloadError {
     }
 }
 
-fn origin_name(origin: Origin) -> &'static str {
+/// Where a value came from, for messages: `--set`, `workload [settings]`, ...
+pub fn origin_name(origin: Origin) -> &'static str {
     match origin {
         Origin::Default => "built-in default",
         Origin::Workload => "workload [settings]",

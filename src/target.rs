@@ -150,7 +150,9 @@ impl Target {
                 .split_once(']')
                 .ok_or_else(|| bad("unclosed `[` in an IPv6 address"))?;
             let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("the port is not a number"))?,
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
                 None if after.is_empty() => 3306,
                 None => return Err(bad("unexpected text after the IPv6 address")),
             };

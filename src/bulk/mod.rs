@@ -177,6 +177,53 @@ pub struct BulkFlags {
     pub connect_timeout: Option<String>,
 }
 
+/// The ranges of bulk's numbers, flag and workload setting alike (`docs/bulk.md`): checked
+/// before any work, so that no value is truncated, wrapped or left to exhaust memory.
+pub mod ranges {
+    use std::ops::RangeInclusive;
+    /// `--repeats` / `repeats`: rounds of every strategy.
+    pub const REPEATS: RangeInclusive<i64> = 1..=100;
+    /// `--rows` / `rows`: rows the generator makes.
+    pub const ROWS: RangeInclusive<i64> = 1..=1_000_000_000;
+    /// `--batch-size` / `batch_size`: rows per transaction (the file's 0 = sized from
+    /// max_allowed_packet).
+    pub const BATCH_SIZE: RangeInclusive<i64> = 1..=1_000_000;
+    /// `--workers` / `workers`: connections in parallel.
+    pub const WORKERS: RangeInclusive<i64> = 1..=256;
+    /// `--revision`: each row's revision is found by walking the revisions up to it.
+    pub const REVISION: RangeInclusive<i64> = 0..=1_000;
+    /// `--seed` / `seed`.
+    pub const SEED: RangeInclusive<i64> = 0..=i64::MAX;
+}
+
+/// `value` (a flag's, else the file's, else `default`) checked against `range`; the error
+/// names the flag or the workload setting it came from.
+fn int_in(
+    key: &str,
+    flag: Option<u64>,
+    file: Option<i64>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, BulkError> {
+    let (v, from) = match (flag, file) {
+        (Some(f), _) => (
+            i64::try_from(f).unwrap_or(i64::MAX),
+            format!("--{}", key.replace('_', "-")),
+        ),
+        (None, Some(f)) => (f, format!("workload setting `{key}`")),
+        (None, None) => (default, format!("default `{key}`")),
+    };
+    if range.contains(&v) {
+        return Ok(v);
+    }
+    Err(BulkError::Usage(format!(
+        "{from} must be {} to {}, got {}",
+        range.start(),
+        range.end(),
+        flag.map_or(v.to_string(), |f| f.to_string())
+    )))
+}
+
 impl BulkSettings {
     /// Flags over the file's `[settings]` over defaults, validated.
     pub fn resolve(spec: &BulkSpec, f: &BulkFlags) -> Result<BulkSettings, BulkError> {
@@ -205,31 +252,31 @@ impl BulkSettings {
             None => parse_strategies(&file_str("strategy")?.unwrap_or_else(|| "values".into()))
                 .map_err(usage)?,
         };
-        let repeats = match f.repeats {
-            Some(r) => r,
-            None => file_int("repeats")?.unwrap_or(1).max(0) as u32,
+        use ranges::*;
+        let repeats = int_in(
+            "repeats",
+            f.repeats.map(u64::from),
+            file_int("repeats")?,
+            1,
+            REPEATS,
+        )? as u32;
+        let rows = int_in("rows", f.rows, file_int("rows")?, 100_000, ROWS)? as u64;
+        // The file's 0 asks for the size from max_allowed_packet, as no value does.
+        let file_batch = file_int("batch_size")?.filter(|b| *b != 0);
+        let batch_size = match (f.batch_size, file_batch) {
+            (None, None) => 0,
+            (flag, file) => {
+                int_in("batch_size", flag.map(|b| b as u64), file, 0, BATCH_SIZE)? as usize
+            }
         };
-        if !(1..=100).contains(&repeats) {
-            return Err(usage(format!("--repeats must be 1 to 100, got {repeats}")));
-        }
-        let rows = match f.rows {
-            Some(r) => r,
-            None => file_int("rows")?.unwrap_or(100_000).max(0) as u64,
-        };
-        if rows == 0 && f.source.is_none() {
-            return Err(usage("--rows must be at least 1".into()));
-        }
-        let batch_size = match f.batch_size {
-            Some(b) => b,
-            None => file_int("batch_size")?.unwrap_or(0).max(0) as usize,
-        };
-        let workers = match f.workers {
-            Some(w) => w,
-            None => file_int("workers")?.unwrap_or(2).max(0) as u32,
-        };
-        if workers == 0 || workers > 256 {
-            return Err(usage(format!("--workers must be 1 to 256, got {workers}")));
-        }
+        let workers = int_in(
+            "workers",
+            f.workers.map(u64::from),
+            file_int("workers")?,
+            2,
+            WORKERS,
+        )? as u32;
+        let revision = int_in("revision", f.revision.map(u64::from), None, 0, REVISION)? as u32;
         let on_bad_row = match f.on_bad_row {
             Some(p) => p,
             None => {
@@ -247,7 +294,7 @@ impl BulkSettings {
             .map_err(|w| usage(format!("database name {w}")))?;
         let seed = match f.seed {
             Some(s) => s,
-            None => file_int("seed")?.unwrap_or(42) as u64,
+            None => int_in("seed", None, file_int("seed")?, 42, SEED)? as u64,
         };
         let changed_pct = match f.changed_pct {
             Some(p) => p,
@@ -285,7 +332,13 @@ impl BulkSettings {
         }
         let connect_timeout_s = match f.connect_timeout.clone().or(file_str("connect_timeout")?) {
             Some(s) => crate::settings::parse_duration(&s)
-                .map_err(|m| usage(format!("--connect-timeout: {m}")))?,
+                .ok()
+                .filter(|v| *v <= 3_600.0)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "connect_timeout `{s}`: expected a duration of at most 1h (10s, 500ms, 2m)"
+                    ))
+                })?,
             None => 10.0,
         };
         let source_table = f
@@ -304,7 +357,7 @@ impl BulkSettings {
             on_bad_row,
             database,
             seed,
-            revision: f.revision.unwrap_or(0),
+            revision,
             changed_pct,
             bad_rows,
             fault_every: f.fault_every.unwrap_or(0),

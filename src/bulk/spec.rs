@@ -112,13 +112,8 @@ pub fn parse(text: &str, source: Source) -> Result<BulkSpec, WorkloadError> {
             message,
         }
     };
-    let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().to_string()),
-        None => WorkloadError::InvalidFile {
-            file: file.clone(),
-            message: e.message().to_string(),
-        },
-    })?;
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| crate::workload::parse::toml_error(text, &file, &e))?;
     if raw.kind != KIND {
         return Err(WorkloadError::InvalidFile {
             file,
@@ -228,10 +223,7 @@ pub fn load(name_or_path: &str) -> Result<BulkSpec, WorkloadError> {
         return parse(BUILTIN.1, Source::Builtin);
     }
     let path = std::path::PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::workload::read_text(&path)?;
     parse(&text, Source::File(path))
 }
 

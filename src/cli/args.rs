@@ -19,8 +19,9 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// Connect timeout, e.g. 10s [default: the workload's connect_timeout, else 10s].
-    #[arg(long, value_name = "DURATION", value_parser = values::duration_text)]
+    /// Connect timeout, e.g. 10s, at most 1h [default: the workload's connect_timeout, else
+    /// 10s].
+    #[arg(long, value_name = "DURATION", value_parser = values::connect_timeout)]
     pub connect_timeout: Option<String>,
 }
 

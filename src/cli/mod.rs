@@ -255,9 +255,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub monitor: RunMonitorArgs,
-    /// Run N independent trials (fresh connections and a warm-up each), stored as one run set
-    /// for `baseline save` and `compare`.
-    #[arg(long, value_name = "N")]
+    /// Run N independent trials (fresh connections and a warm-up each; 1–1000), stored as one
+    /// run set for `baseline save` and `compare`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
     /// Run a workload that changes data (INSERT, UPDATE, DELETE, locking reads) on tables
     /// loadgate did not create: it will modify your data. A workload that only reads runs on
@@ -286,8 +286,8 @@ pub struct RunsArgs {
     /// Only runs of this run set (see `run --trials`).
     #[arg(long, value_name = "SET")]
     pub run_set: Option<String>,
-    /// At most this many runs.
-    #[arg(long, default_value_t = 20)]
+    /// At most this many runs (1–1000000).
+    #[arg(long, default_value_t = 20, value_parser = values::count(1..=1_000_000))]
     pub limit: usize,
     #[command(flatten)]
     pub format: FormatArgs<TextOrJson>,

@@ -57,11 +57,11 @@ pub struct SidesArgs {
     pub set_b: Vec<String>,
 
     /// Workers of A (instead of --threads).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::thread_count)]
     pub threads_a: Option<u32>,
 
     /// Workers of B (instead of --threads).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::thread_count)]
     pub threads_b: Option<u32>,
 
     /// Name of A in the report [default: A, or "direct" when only the targets differ].
@@ -106,12 +106,12 @@ pub struct VerdictArgs {
 /// Sequential A/B settings.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PairsArgs {
-    /// First look after this many A/B pairs [default: 3].
-    #[arg(long, value_name = "N")]
+    /// First look after this many A/B pairs, 2–1000 [default: 3].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub min_pairs: Option<usize>,
 
-    /// Stop after this many pairs at the latest [default: 16].
-    #[arg(long, value_name = "N")]
+    /// Stop after this many pairs at the latest, 2–1000 [default: 16].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub max_pairs: Option<usize>,
 }
 
@@ -226,8 +226,8 @@ pub struct GateArgs {
     #[arg(long)]
     pub ab: bool,
 
-    /// Trials against a baseline [default: 5].
-    #[arg(long, value_name = "N")]
+    /// Trials against a baseline, 2–1000 [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
 
     /// Compare even if testbed, workload or settings differ from the baseline.
@@ -261,21 +261,26 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "FP")]
     pub testbed: Option<String>,
 
-    /// Minimum runs on each side of a change point [default: 5].
-    #[arg(long, value_name = "N")]
+    /// Minimum runs on each side of a change point, 2–1000 [default: 5].
+    #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub min_segment: Option<usize>,
 
     #[command(flatten)]
     pub format: FormatArgs<TextOrJson>,
 }
 
+/// `calibrate WORKLOAD ...` runs a calibration; `calibrate list|show|rm` manages the stored ones.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CalibrateArgs {
+    #[command(subcommand)]
+    pub command: Option<CalibrateCommand>,
+
     #[command(flatten)]
     pub trial: TrialArgs,
 
-    /// A/A trials to run [default: 8].
-    #[arg(long, value_name = "N")]
+    /// A/A trials to run, 5–1000 [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: Option<u32>,
 
     /// Re-create the workload's tables before the trials even if they exist.
@@ -284,4 +289,38 @@ pub struct CalibrateArgs {
 
     #[command(flatten)]
     pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalibrateCommand {
+    /// List the stored calibrations, newest first, and whether each is applied.
+    List(CalibrateListArgs),
+    /// Show one calibration: its noise, the margins it sets and whether it is applied.
+    Show(CalibrateShowArgs),
+    /// Remove a calibration (its runs stay in the store); later comparisons use the one
+    /// before it, if any.
+    Rm(CalibrateRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateListArgs {
+    /// Only this workload's calibrations (the name as stored).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateShowArgs {
+    /// The calibration's id (see `calibrate list`).
+    pub id: i64,
+    #[command(flatten)]
+    pub format: FormatArgs<TextOrJson>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateRmArgs {
+    /// The calibration's id (see `calibrate list`).
+    pub id: i64,
 }

@@ -187,16 +187,50 @@ pub fn duration_text(s: &str) -> Result<String, String> {
     crate::settings::parse_duration(s).map(|_| s.to_string())
 }
 
-/// A duration flag in seconds, for durations used directly (not through the settings).
-pub fn seconds(s: &str) -> Result<f64, String> {
-    crate::settings::parse_duration(s)
+/// The longest duration a flag takes: 30 days, as the run settings' durations.
+pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// The longest connect timeout: an hour, as the `connect_timeout` setting.
+pub const MAX_CONNECT_TIMEOUT_S: f64 = 3_600.0;
+
+/// `--connect-timeout`: a duration of at most [`MAX_CONNECT_TIMEOUT_S`], kept as typed.
+pub fn connect_timeout(s: &str) -> Result<String, String> {
+    if crate::settings::parse_duration(s)? > MAX_CONNECT_TIMEOUT_S {
+        return Err(format!("`{s}` is longer than 1h"));
+    }
+    Ok(s.to_string())
 }
 
-/// One item of a thread-count list (`--threads 1,4,16`): a positive number.
+/// A duration flag in seconds, for durations used directly (not through the settings): at
+/// most [`MAX_SECONDS`].
+pub fn seconds(s: &str) -> Result<f64, String> {
+    let v = crate::settings::parse_duration(s)?;
+    if v > MAX_SECONDS {
+        return Err(format!("`{s}` is longer than 30 days"));
+    }
+    Ok(v)
+}
+
+/// The most workers a thread count names, as the `threads` setting.
+pub const MAX_THREADS: u32 = 10_000;
+
+/// One item of a thread-count list (`--threads 1,4,16`): 1 to [`MAX_THREADS`].
 pub fn thread_count(s: &str) -> Result<u32, String> {
     s.trim()
         .parse::<u32>()
         .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{s}`: expected a positive number or a list such as 1,4,16"))
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+        .ok_or_else(|| {
+            format!("`{s}`: expected a number from 1 to {MAX_THREADS}, or a list such as 1,4,16")
+        })
+}
+
+/// A count flag (`--limit`, `--min-pairs`) in `range`: refused by clap with the range named.
+pub fn count(
+    range: std::ops::RangeInclusive<u64>,
+) -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u64)
+        .range(range)
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
 }

@@ -1,26 +1,30 @@
-//! `loadgate calibrate`: A/A trials on this testbed, their noise stored ([`crate::regress::calibrate`]).
+//! `loadgate calibrate`: A/A trials on this testbed, their noise stored
+//! ([`crate::regress::calibrate`]); `calibrate list|show|rm` for the stored calibrations.
 
 use std::path::Path;
 
-use crate::cli::regress::CalibrateArgs;
+use crate::cli::regress::{CalibrateArgs, CalibrateCommand};
 use crate::error::Result;
 use crate::regress::calibrate::*;
-use crate::regress::compare::{margins, needed_for_margin};
 use crate::regress::trials::{open_set, run_trials, TrialSpec};
-use crate::regress::{Metric, RegressError, RunValues};
-use crate::stats::Config;
+use crate::regress::{RegressError, RunValues};
 use crate::store::{Calibration, Store};
 use std::sync::Arc;
 
 /// `loadgate calibrate`.
 pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
+    if let Some(cmd) = a.command {
+        return manage(store_path, cmd);
+    }
     let n = a.trials.unwrap_or(DEFAULT_TRIALS);
     if (n as usize) < MIN_TRIALS {
         return Err(RegressError::TooFewTrials {
             what: "a calibration".into(),
             needed: MIN_TRIALS,
             got: n as usize,
-            advice: Some(format!("{DEFAULT_TRIALS} trials are the default")),
+            advice: Some(format!(
+                "The run-to-run noise of fewer runs is too uncertain to set the margin of every later comparison; {DEFAULT_TRIALS} trials are the default"
+            )),
         }
         .into());
     }
@@ -76,12 +80,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         noise_error_rate: errors,
     };
     c.id = Some(store.insert_calibration(&c)?);
-    let cfg = Config::default();
-    let report = CalibrationReport {
-        margins: margins(cfg.margin, Some(&c)),
-        pairs_for_5pct: needed_for_margin(tps * std::f64::consts::SQRT_2, Metric::Tps, 0.05, &cfg),
-        calibration: c,
-    };
+    let report = CalibrationReport::of(c, crate::util::now_ms());
     if a.format.is_json() {
         println!(
             "{}",
@@ -91,4 +90,71 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         print!("{}", crate::report::regress::calibration(&report));
     }
     Ok(())
+}
+
+/// `calibrate list|show|rm`.
+fn manage(store_path: &Path, cmd: CalibrateCommand) -> Result<()> {
+    match cmd {
+        CalibrateCommand::List(a) => {
+            let store = Store::open(store_path)?;
+            let list = listed(
+                store.calibrations(a.workload.as_deref())?,
+                crate::util::now_ms(),
+            );
+            if a.format.is_json() {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else if list.is_empty() {
+                println!(
+                    "No calibrations in {}; `loadgate calibrate WORKLOAD` runs one.",
+                    store_path.display()
+                );
+            } else {
+                print!("{}", crate::report::regress::calibration_list(&list));
+            }
+            Ok(())
+        }
+        CalibrateCommand::Show(a) => {
+            let store = Store::open(store_path)?;
+            let c = find(&store, a.id)?;
+            let report = CalibrationReport::of(c, crate::util::now_ms());
+            if a.format.is_json() {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", crate::report::regress::calibration(&report));
+            }
+            Ok(())
+        }
+        CalibrateCommand::Rm(a) => {
+            let mut store = Store::open(store_path)?;
+            let c = find(&store, a.id)?;
+            store.delete_calibration(a.id)?;
+            println!(
+                "Removed calibration {} of {} on testbed {} (its runs stay in the store).",
+                a.id, c.workload, c.testbed_fingerprint
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The stored calibration `id`, or an error listing the ids there are.
+fn find(store: &Store, id: i64) -> Result<Calibration> {
+    match store.calibration(id)? {
+        Some(c) => Ok(c),
+        None => Err(RegressError::UnknownCalibration {
+            id,
+            known: store
+                .calibrations(None)?
+                .iter()
+                .filter_map(|c| c.id)
+                .collect(),
+        }
+        .into()),
+    }
 }

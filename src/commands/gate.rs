@@ -20,14 +20,16 @@ use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::record::gate::{GateReport, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
+use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
-    calibration_note, calibration_used, compare_with_baseline, margins, CompareOptions,
+    calibration_note, calibration_used, compare_with_baseline, margins, margins_used,
+    CompareOptions,
 };
 use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
 use crate::stats::{Config, SequentialConfig};
-use crate::store::{Calibration, Store, StoreLocation};
+use crate::store::{Store, StoreLocation};
 use crate::target::Target;
 use crate::workload::plan::Plan;
 use crate::workload::Workload;
@@ -133,16 +135,17 @@ pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<
     if runs.is_empty() {
         return Err(RegressError::EmptySet { set }.into());
     }
-    let calibration = if a.verdict.no_calibration {
-        None
-    } else {
-        store.latest_calibration(&runs[0].testbed_fingerprint, &runs[0].workload)?
-    };
+    let choice = calibration_for(
+        &store,
+        &a.verdict,
+        &runs[0].testbed_fingerprint,
+        &runs[0].workload,
+    )?;
     let opts = CompareOptions {
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
     };
-    let report = compare_with_baseline(&baseline, &set, &runs, calibration.as_ref(), &opts)?;
+    let report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
     emit(&report, &a.out, _quiet)
 }
 
@@ -321,17 +324,19 @@ fn side_meta(label: &str, s: &SideSetup) -> Side {
     }
 }
 
-/// The calibration for this testbed and workload, unless disabled.
+/// The calibration for this testbed and workload, unless disabled: the newest, applied when it
+/// is recent and large enough (else the choice says why not).
 fn calibration_for(
     store: &Store,
     v: &VerdictArgs,
     fingerprint: &str,
     workload: &str,
-) -> Result<Option<Calibration>> {
+) -> Result<Choice> {
     if v.no_calibration {
-        return Ok(None);
+        return Ok(Choice::default());
     }
-    Ok(store.latest_calibration(fingerprint, workload)?)
+    let latest = store.latest_calibration(fingerprint, workload)?;
+    Ok(Choice::of(latest, crate::util::now_ms()))
 }
 
 /// Runs an A/B job (the `ab` command and `gate --ab`) and returns its report.
@@ -357,7 +362,8 @@ fn ab_job(
     let (first_a, first_b) = &setups[0];
     let fps = prepare_sides(&[first_a, first_b], force_prepare, quiet)?;
     let fingerprint = fps[1].clone();
-    let calibration = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
+    let choice = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
+    let calibration = choice.used.clone();
     let m = margins(cfg.margin, calibration.as_ref());
     let only_targets = targets.a.redacted() != targets.b.redacted()
         && sides.workload_b.is_none()
@@ -396,6 +402,7 @@ fn ab_job(
     if let Some(c) = &calibration {
         notes.push(calibration_note(cfg.margin, c, &m));
     }
+    notes.extend(choice.not_applied.clone());
     notes.push(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
@@ -417,6 +424,8 @@ fn ab_job(
         ),
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
+        calibration_not_applied: choice.not_applied,
+        margins: margins_used(cfg.margin, calibration.as_ref()),
         mismatches: Vec::new(),
         mismatch_allowed: false,
         groups,
@@ -699,7 +708,8 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
             &a.verdict,
             &baseline.testbed.fingerprint,
             &baseline.workload,
-        )?;
+        )?
+        .used;
         let advice = match &calibration {
             Some(c) => crate::regress::compare::needed_for_margin(
                 c.noise_tps * std::f64::consts::SQRT_2,
@@ -777,15 +787,15 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
     run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);
     let runs = store.runs_in_set(&set_id)?;
-    let calibration = match runs.first() {
+    let choice = match runs.first() {
         Some(r) => calibration_for(&store, &a.verdict, &r.testbed_fingerprint, &r.workload)?,
-        None => None,
+        None => Choice::default(),
     };
     let opts = CompareOptions {
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
     };
-    let mut report = compare_with_baseline(&baseline, &set_id, &runs, calibration.as_ref(), &opts)?;
+    let mut report = compare_with_baseline(&baseline, &set_id, &runs, &choice, &opts)?;
     report.elapsed_s = Some(started.elapsed().as_secs_f64());
     Ok(report)
 }

@@ -134,6 +134,8 @@ pub struct IndexSettings {
 
 impl IndexSettings {
     pub fn resolve(spec: &IndexSpec, f: &IndexFlags) -> Result<IndexSettings, IndexError> {
+        const MAX_WORKERS: u32 = 1_000;
+        const MAX_DURATION_S: f64 = 30.0 * 86_400.0;
         let usage = IndexError::Usage;
         let file_str = |k: &str| -> Option<String> {
             spec.settings.get(k).map(|v| match v {
@@ -158,6 +160,15 @@ impl IndexSettings {
                     "workload setting `{k}` must be a non-negative integer, got {v}"
                 ))),
             }
+        };
+        let dur = |flag: &Option<String>, k: &str, default: f64| -> Result<f64, IndexError> {
+            let v = dur(flag, k, default)?;
+            if v > MAX_DURATION_S {
+                return Err(usage(format!(
+                    "{k} must be at most 30 days ({MAX_DURATION_S} s), got {v:e} s"
+                )));
+            }
+            Ok(v)
         };
         let duration_s = dur(&f.duration, "duration", 10.0)?;
         if duration_s <= 0.0 {
@@ -190,10 +201,21 @@ impl IndexSettings {
             .unwrap_or_else(|| "loadgate_index".into());
         crate::target::check_identifier(&database)
             .map_err(|w| usage(format!("database name {w}")))?;
-        let read_workers = int(f.read_workers.map(u64::from), "read_workers", 2)? as u32;
-        let write_workers = int(f.write_workers.map(u64::from), "write_workers", 2)? as u32;
-        if read_workers == 0 {
-            return Err(usage("--read-workers must be at least 1".into()));
+        let workers = |flag: Option<u32>, k: &str| -> Result<u32, IndexError> {
+            let n = int(flag.map(u64::from), k, 2)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        let read_workers = workers(f.read_workers, "read_workers")?;
+        let write_workers = workers(f.write_workers, "write_workers")?;
+        if read_workers == 0 || read_workers > MAX_WORKERS {
+            return Err(usage(format!(
+                "--read-workers / read_workers must be 1 to {MAX_WORKERS}, got {read_workers}"
+            )));
+        }
+        if write_workers > MAX_WORKERS {
+            return Err(usage(format!(
+                "--write-workers / write_workers must be 0 to {MAX_WORKERS}, got {write_workers}"
+            )));
         }
         Ok(IndexSettings {
             workload: spec.name.clone(),
@@ -208,7 +230,14 @@ impl IndexSettings {
             keep: f.keep,
             reuse: f.reuse,
             force: f.force,
-            connect_timeout_s: dur(&f.connect_timeout, "connect_timeout", 10.0)?,
+            connect_timeout_s: match dur(&f.connect_timeout, "connect_timeout", 10.0)? {
+                v if v > 3_600.0 => {
+                    return Err(usage(format!(
+                        "connect_timeout must be at most 1 h, got {v} s"
+                    )))
+                }
+                v => v,
+            },
             vars: spec.vars.clone(),
         })
     }

@@ -203,6 +203,9 @@ fn pct_value(v: &toml::Value) -> Result<f64, String> {
 }
 
 /// Parse an index workload's text; `sets` (`--set name=value`) override integer variables.
+/// The most rows a table of an index workload may have (it is filled before the phases).
+pub const MAX_ROWS: u64 = 1_000_000_000;
+
 pub fn parse(
     text: &str,
     source: Source,
@@ -225,10 +228,8 @@ pub fn parse(
         file: file.clone(),
         message,
     };
-    let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => at(span, e.message().to_string()),
-        None => whole(e.message().to_string()),
-    })?;
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| crate::workload::parse::toml_error(text, &file, &e))?;
     if raw.kind != KIND {
         return Err(whole(format!(
             "`kind = \"{}\"` is not an index before/after workload",
@@ -319,6 +320,12 @@ pub fn parse(
                 ))
             }
         };
+        if rows > MAX_ROWS {
+            return Err(at(
+                span,
+                format!("rows = {rows}: a table of this workload has at most {MAX_ROWS} rows"),
+            ));
+        }
         let mut columns = Vec::new();
         for c in &r.columns {
             columns.push(c.compile(&lookup).map_err(|m| at(span.clone(), m))?);
@@ -449,10 +456,7 @@ pub fn load(name_or_path: &str, sets: &[(String, String)]) -> Result<IndexSpec, 
         return parse(BUILTIN.1, Source::Builtin, sets);
     }
     let path = std::path::PathBuf::from(name_or_path);
-    let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::workload::read_text(&path)?;
     parse(&text, Source::File(path), sets)
 }
 

@@ -185,10 +185,7 @@ impl MonitorDef {
                     toml::Value::String(s) => parse_duration(s)?,
                     _ => return Err("`interval` must be a duration such as \"1s\"".into()),
                 };
-                if s <= 0.0 {
-                    return Err("`interval` must be more than 0".into());
-                }
-                self.interval_s = Some(s);
+                self.interval_s = Some(interval_in_range("`interval`", s)?);
             }
             "fail_on_alert" => {
                 let s = value
@@ -312,10 +309,7 @@ impl MonitorSettings {
         }
         if let Some(i) = flags.interval {
             let v = parse_duration(i).map_err(|m| format!("--monitor-interval: {m}"))?;
-            if v <= 0.0 {
-                return Err("--monitor-interval must be more than 0".into());
-            }
-            s.interval_s = v;
+            s.interval_s = interval_in_range("--monitor-interval", v)?;
         }
         for f in flags.thresholds {
             let (m, t) = parse_threshold_flag(f)?;
@@ -348,6 +342,21 @@ pub fn describe(t: &Thresholds) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The shortest sample interval: shorter would have the monitor's own queries load the server.
+pub const MIN_INTERVAL_S: f64 = 0.01;
+/// The longest sample interval: a day.
+pub const MAX_INTERVAL_S: f64 = 86_400.0;
+
+/// `v` seconds if it is a valid sample interval ([`MIN_INTERVAL_S`]–[`MAX_INTERVAL_S`]);
+/// the error names `what` (the flag or the file key).
+pub fn interval_in_range(what: &str, v: f64) -> Result<f64, String> {
+    if (MIN_INTERVAL_S..=MAX_INTERVAL_S).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{what} must be 10ms to 24h, got {v} s"))
+    }
 }
 
 #[cfg(test)]

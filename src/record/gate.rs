@@ -205,6 +205,28 @@ pub struct CalibrationUsed {
     pub noise_error_rate: Option<f64>,
 }
 
+/// Where the margin a verdict used came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarginSource {
+    /// The margin asked for (`--margin`, or the default).
+    Requested,
+    /// Widened by the calibration in [`GateReport::calibration`].
+    Calibration,
+}
+
+/// The margin one metric was judged with, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarginUsed {
+    pub metric: Metric,
+    /// The margin applied (relative).
+    pub margin: f64,
+    pub source: MarginSource,
+    /// When the calibration wanted a wider margin than the cap allows: the margin its noise
+    /// calls for, the smallest change this testbed can tell from noise for this metric.
+    pub noise_floor: Option<f64>,
+}
+
 /// The result of `compare`, `ab` or `gate`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateReport {
@@ -227,6 +249,11 @@ pub struct GateReport {
     /// Testbed fingerprint of the candidate (B) runs.
     pub testbed: String,
     pub calibration: Option<CalibrationUsed>,
+    /// Why a stored calibration of this testbed and workload was not applied (too old, too
+    /// few trials), when one was not.
+    pub calibration_not_applied: Option<String>,
+    /// The margin each metric was judged with, and where it came from.
+    pub margins: Vec<MarginUsed>,
     /// What differs between the two sides though it should not (baseline comparisons).
     pub mismatches: Vec<String>,
     /// True when the mismatches were overridden with --allow-mismatch.

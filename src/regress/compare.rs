@@ -7,7 +7,9 @@ use super::{
     comparable_settings, mean_of, settings_diff, testbed_diff, Metric, RegressError, RunValues,
     ERROR_RATE_FLOOR,
 };
-use crate::record::gate::{CalibrationUsed, GateReport, Group, MetricResult, ReportKind, Side};
+use crate::record::gate::{
+    CalibrationUsed, GateReport, Group, MarginSource, MarginUsed, MetricResult, ReportKind, Side,
+};
 use crate::record::RunStatus;
 use crate::stats::{self, Comparison, Config, Direction, MetricVerdict, Verdict};
 use crate::store::{Baseline, Calibration, RunMetrics};
@@ -66,8 +68,10 @@ pub fn usable_runs(
 }
 
 /// The widest margin calibration may set. A metric noisier than this run to run (p99 of very
-/// short runs) is not made meaningless by an ever wider margin; the report says it was capped.
-pub const MAX_CALIBRATED_MARGIN: f64 = 0.5;
+/// short runs, a busy machine) is not made meaningless by an ever wider margin: the margin
+/// stays at the cap and the report says the testbed is too noisy to detect less than the
+/// margin its noise calls for.
+pub const MAX_CALIBRATED_MARGIN: f64 = 0.2;
 
 /// The margin of each metric: the requested margin widened by the calibrated noise
 /// (`stats::calibrated_margin` with k = 1), at most [`MAX_CALIBRATED_MARGIN`] (or the requested
@@ -84,6 +88,36 @@ pub fn margins(margin: f64, calibration: Option<&Calibration>) -> [f64; 3] {
             widen(c.noise_error_rate.unwrap_or(0.0)),
         ],
     }
+}
+
+/// The margin of each metric with where it came from: requested, or widened by the
+/// calibration (with the noise floor when the cap held it back).
+pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<MarginUsed> {
+    let applied = margins(margin, calibration);
+    Metric::ALL
+        .iter()
+        .map(|&m| {
+            let used = margin_of(&applied, m);
+            let wanted = calibration.map_or(margin, |c| {
+                let noise = match m {
+                    Metric::Tps => c.noise_tps,
+                    Metric::P99 => c.noise_p99,
+                    Metric::ErrorRate => c.noise_error_rate.unwrap_or(0.0),
+                };
+                stats::calibrated_margin(margin, noise, 1.0)
+            });
+            MarginUsed {
+                metric: m,
+                margin: used,
+                source: if used > margin {
+                    MarginSource::Calibration
+                } else {
+                    MarginSource::Requested
+                },
+                noise_floor: (wanted > used).then_some(wanted),
+            }
+        })
+        .collect()
 }
 
 pub fn margin_of(margins: &[f64; 3], m: Metric) -> f64 {
@@ -313,9 +347,10 @@ pub fn compare_with_baseline(
     baseline: &Baseline,
     set_id: &str,
     candidate: &[RunMetrics],
-    calibration: Option<&Calibration>,
+    choice: &super::calibrate::Choice,
     opts: &CompareOptions,
 ) -> Result<GateReport, RegressError> {
+    let calibration = choice.used.as_ref();
     opts.stats.validate()?;
     if baseline.set_id == set_id {
         return Err(RegressError::Invalid(format!(
@@ -383,6 +418,7 @@ pub fn compare_with_baseline(
     if let Some(c) = calibration {
         notes.push(calibration_note(opts.stats.margin, c, &m));
     }
+    notes.extend(choice.not_applied.clone());
     let mut report = GateReport {
         schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
@@ -403,6 +439,8 @@ pub fn compare_with_baseline(
         ),
         testbed: first.testbed_fingerprint.clone(),
         calibration: calibration.map(calibration_used),
+        calibration_not_applied: choice.not_applied.clone(),
+        margins: margins_used(opts.stats.margin, calibration),
         mismatches: mism,
         mismatch_allowed: opts.allow_mismatch,
         groups: vec![group],
@@ -417,17 +455,23 @@ pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
     let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
         .iter()
         .zip(["tps", "p99", "error rate"])
-        .filter(|(n, _)| n.exp_m1() > MAX_CALIBRATED_MARGIN.max(margin))
-        .map(|(_, name)| name)
+        .filter(|(n, _)| {
+            stats::calibrated_margin(margin, **n, 1.0) > MAX_CALIBRATED_MARGIN.max(margin)
+        })
+        .map(|(n, name)| {
+            format!(
+                "this testbed is too noisy to detect less than {:.1} % in {name}",
+                stats::calibrated_margin(margin, *n, 1.0) * 100.0
+            )
+        })
         .collect::<Vec<_>>();
     let cap = if capped.is_empty() {
         String::new()
     } else {
         format!(
-            "; {} noisier than {:.0} % run to run: margin capped at {:.0} % (longer trials make it usable)",
-            capped.join(", "),
+            "; margin capped at {:.0} %: {} (longer trials or a quieter machine make it usable)",
             MAX_CALIBRATED_MARGIN * 100.0,
-            MAX_CALIBRATED_MARGIN * 100.0
+            capped.join(", ")
         )
     };
     format!(
@@ -541,6 +585,37 @@ mod tests {
             ..c
         };
         assert_eq!(margins(0.03, Some(&noisy))[1], MAX_CALIBRATED_MARGIN);
-        assert!(calibration_note(0.03, &noisy, &margins(0.03, Some(&noisy))).contains("capped"));
+        let note = calibration_note(0.03, &noisy, &margins(0.03, Some(&noisy)));
+        assert!(
+            note.contains("too noisy to detect less than 158.6 % in p99"),
+            "{note}"
+        );
+        // Each margin says where it came from, and the cap says what the noise called for.
+        let used = margins_used(0.03, Some(&noisy));
+        assert_eq!(used[0].source, MarginSource::Requested);
+        assert_eq!(used[0].noise_floor, None);
+        assert_eq!(used[1].source, MarginSource::Calibration);
+        assert_eq!(used[1].margin, MAX_CALIBRATED_MARGIN);
+        assert!((used[1].noise_floor.unwrap() - 0.95f64.exp_m1()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_busy_testbed_does_not_widen_margins_to_half() {
+        // Noise like a 3-trial calibration on a busy machine: e^0.4 − 1 = 49 %.
+        let c = Calibration {
+            id: Some(1),
+            created_at_ms: 0,
+            testbed_fingerprint: String::new(),
+            workload: String::new(),
+            workload_hash: String::new(),
+            settings: serde_json::Value::Null,
+            set_id: String::new(),
+            trials: 8,
+            noise_tps: 0.4,
+            noise_p99: 0.4,
+            noise_error_rate: None,
+        };
+        let m = margins(0.03, Some(&c));
+        assert!(m[0] <= 0.2 && m[1] <= 0.2, "{m:?}");
     }
 }

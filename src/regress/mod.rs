@@ -146,6 +146,9 @@ pub enum RegressError {
     #[error("there is no baseline `{name}` in the run store{}", known_list(.known))]
     UnknownBaseline { name: String, known: Vec<String> },
 
+    #[error("there is no calibration {id} in the run store{}", calibration_list(.known))]
+    UnknownCalibration { id: i64, known: Vec<i64> },
+
     #[error("a baseline `{0}` already exists; pass --force to replace it, or pick another name")]
     BaselineExists(String),
 
@@ -194,6 +197,15 @@ fn known_list(known: &[String]) -> String {
         "; none is saved yet: `loadgate baseline save NAME` saves the last run set".into()
     } else {
         format!("; saved baselines: {}", known.join(", "))
+    }
+}
+
+fn calibration_list(known: &[i64]) -> String {
+    if known.is_empty() {
+        "; none is stored yet: `loadgate calibrate WORKLOAD` runs one".into()
+    } else {
+        let ids: Vec<String> = known.iter().map(|i| i.to_string()).collect();
+        format!("; stored calibrations: {}", ids.join(", "))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::record::gate::Metric;
-use crate::record::gate::{GateReport, Group, MetricResult, ReportKind};
+use crate::record::gate::{GateReport, Group, MarginSource, MetricResult, ReportKind};
 use crate::stats::Verdict;
 use crate::util::pct;
 
@@ -100,6 +100,51 @@ fn group_head(o: &mut String, g: &Group, kind: ReportKind) {
     }
 }
 
+/// The margin each metric was judged with and where it came from: `tps 3.0 % (requested),
+/// p99 20.0 % (calibration 4 of DATE; capped: this testbed is too noisy to detect less than
+/// 49.2 %)`, then why a stored calibration was not applied, if it was not.
+pub fn margins_text(r: &GateReport) -> String {
+    let cal = r.calibration.as_ref().map(|c| {
+        format!(
+            "calibration {} of {}",
+            c.id,
+            c.created_at.get(..10).unwrap_or(&c.created_at)
+        )
+    });
+    let mut parts: Vec<String> = r
+        .margins
+        .iter()
+        .map(|m| {
+            let source = match (m.source, &cal) {
+                (MarginSource::Calibration, Some(c)) => c.clone(),
+                _ => "requested".to_string(),
+            };
+            let cap = m
+                .noise_floor
+                .map(|f| {
+                    format!(
+                        "; capped: this testbed is too noisy to detect less than {:.1} %",
+                        f * 100.0
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{} {:.1} % ({source}{cap})",
+                m.metric.name().replace('_', " "),
+                m.margin * 100.0
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push(format!("{:.1} % (requested)", r.margin * 100.0));
+    }
+    let mut out = parts.join(", ");
+    if let Some(why) = &r.calibration_not_applied {
+        out.push_str(&format!("; {why}"));
+    }
+    out
+}
+
 /// The terminal report.
 pub fn text(r: &GateReport) -> String {
     let mut o = String::new();
@@ -116,11 +161,11 @@ pub fn text(r: &GateReport) -> String {
     let _ = writeln!(o, "method:  {}", r.method);
     let _ = writeln!(
         o,
-        "verdict: regressed = significant after Holm and the {:.0} % interval reaches past the margin (margin {:.1} %, power {:.0} % for the MDE)",
+        "verdict: regressed = significant after Holm and the {:.0} % interval reaches past the margin (power {:.0} % for the MDE)",
         (1.0 - 2.0 * r.alpha) * 100.0,
-        r.margin * 100.0,
         r.power * 100.0
     );
+    let _ = writeln!(o, "margins: {}", margins_text(r));
     let _ = write!(o, "testbed: {}", r.testbed);
     if let Some(e) = r.elapsed_s {
         let _ = write!(o, "; took {e:.1} s");

@@ -41,10 +41,10 @@ pub fn render(r: &GateReport) -> String {
     );
     let _ = writeln!(
         o,
-        "Outcome **{}** (exit {}). Margin {:.1} %, one-sided α = {}{}.\n",
+        "Outcome **{}** (exit {}). Margins: {}; one-sided α = {}{}.\n",
         r.outcome.as_str(),
         r.exit_code,
-        r.margin * 100.0,
+        cell(&super::gate::margins_text(r)),
         r.alpha,
         r.elapsed_s
             .map(|e| format!(", took {e:.0} s"))

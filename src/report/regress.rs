@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::record::RunRecord;
 use crate::regress::baseline::{threads, values};
-use crate::regress::calibrate::CalibrationReport;
+use crate::regress::calibrate::{CalibrationReport, ListedCalibration};
 use crate::regress::history::History;
 use crate::regress::{comparable_settings, mean_of, Metric, RunValues, ERROR_RATE_FLOOR};
 use crate::store::Baseline;
@@ -255,16 +255,59 @@ pub fn calibration(r: &CalibrationReport) -> String {
             );
         }
     }
+    for m in r.margins_used.iter().filter(|m| m.noise_floor.is_some()) {
+        let _ = writeln!(
+            o,
+            "  {} margin capped at {:.0} %: this testbed is too noisy to detect less than {:.1} %",
+            m.metric.name().replace('_', " "),
+            m.margin * 100.0,
+            m.noise_floor.unwrap_or(0.0) * 100.0
+        );
+    }
     if let Some(p) = r.pairs_for_5pct {
         let _ = writeln!(
             o,
             "  to catch a 5 % throughput drop with 90 % power at α = 0.01: about {p} A/B pairs (or trials per side against a baseline)"
         );
     }
+    match &r.not_applied {
+        None => {
+            let _ = writeln!(
+                o,
+                "  compare, ab and gate on this testbed and workload use these margins until {} (--no-calibration to ignore)",
+                r.expires_at
+            );
+        }
+        Some(why) => {
+            let _ = writeln!(o, "  {why}");
+        }
+    }
+    o
+}
+
+/// `calibrate list`: one line per calibration, newest first.
+pub fn calibration_list(list: &[ListedCalibration]) -> String {
+    let mut o = String::new();
     let _ = writeln!(
         o,
-        "  compare, ab and gate on this testbed and workload now use these margins (--no-calibration to ignore)"
+        "{:>4}  {:<20}  {:<24} {:<18} {:>6} {:>9} {:>9}  status",
+        "id", "created", "workload", "testbed", "trials", "noise tps", "noise p99"
     );
+    for l in list {
+        let c = &l.calibration;
+        let _ = writeln!(
+            o,
+            "{:>4}  {:<20}  {:<24} {:<18} {:>6} {:>7.2} % {:>7.2} %  {}",
+            c.id.unwrap_or(0),
+            crate::util::rfc3339(c.created_at_ms),
+            c.workload,
+            c.testbed_fingerprint,
+            c.trials,
+            c.noise_tps * 100.0,
+            c.noise_p99 * 100.0,
+            l.status
+        );
+    }
     o
 }
 

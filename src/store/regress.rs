@@ -528,32 +528,66 @@ impl Store {
         fingerprint: &str,
         workload: &str,
     ) -> Result<Option<Calibration>, StoreError> {
-        self.read("read a calibration", |tx| {
-            let row = tx
-                .query_row(
-                    &format!(
-                        "SELECT {CALIBRATION_COLUMNS} FROM calibrations \
-                         WHERE testbed_fingerprint = :testbed_fingerprint \
-                         AND workload = :workload ORDER BY created_at_ms DESC, id DESC LIMIT 1"
-                    ),
-                    named_params! {
-                        ":testbed_fingerprint": fingerprint,
-                        ":workload": workload,
-                    },
-                    calibration_row,
-                )
-                .optional()?;
-            match row {
-                None => Ok(None),
-                Some((mut c, settings_json)) => {
-                    c.settings =
-                        serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
-                            id: c.id.unwrap_or(0),
-                            detail: format!("calibration settings are not valid JSON: {e}"),
-                        })?;
-                    Ok(Some(c))
-                }
+        let found = self.query_calibrations(
+            "WHERE testbed_fingerprint = :testbed_fingerprint AND workload = :workload \
+             ORDER BY created_at_ms DESC, id DESC LIMIT 1",
+            named_params! {
+                ":testbed_fingerprint": fingerprint,
+                ":workload": workload,
+            },
+        )?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Every calibration, newest first; only those of `workload` when given.
+    pub fn calibrations(&self, workload: Option<&str>) -> Result<Vec<Calibration>, StoreError> {
+        self.query_calibrations(
+            "WHERE (:workload IS NULL OR workload = :workload) \
+             ORDER BY created_at_ms DESC, id DESC",
+            named_params! {":workload": workload},
+        )
+    }
+
+    /// The calibration with this id.
+    pub fn calibration(&self, id: i64) -> Result<Option<Calibration>, StoreError> {
+        let found = self.query_calibrations("WHERE id = :id", named_params! {":id": id})?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Deletes calibration `id` (its runs stay in the store). Returns whether it existed.
+    pub fn delete_calibration(&mut self, id: i64) -> Result<bool, StoreError> {
+        self.write("delete a calibration", |tx| {
+            let deleted = tx.execute(
+                "DELETE FROM calibrations WHERE id = :id",
+                named_params! {":id": id},
+            )?;
+            Ok(deleted > 0)
+        })
+    }
+
+    /// The calibrations a `WHERE ... ORDER BY ...` tail selects, settings decoded.
+    fn query_calibrations(
+        &self,
+        tail: &str,
+        params: &[(&str, &dyn rusqlite::ToSql)],
+    ) -> Result<Vec<Calibration>, StoreError> {
+        self.read("read calibrations", |tx| {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {CALIBRATION_COLUMNS} FROM calibrations {tail}"
+            ))?;
+            let rows = stmt
+                .query_map(params, calibration_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out = Vec::new();
+            for (mut c, settings_json) in rows {
+                c.settings =
+                    serde_json::from_str(&settings_json).map_err(|e| TxError::Corrupt {
+                        id: c.id.unwrap_or(0),
+                        detail: format!("calibration settings are not valid JSON: {e}"),
+                    })?;
+                out.push(c);
             }
+            Ok(out)
         })
     }
 }
@@ -665,5 +699,11 @@ mod tests {
         assert_eq!(got.id, Some(id));
         assert_eq!(got.noise_p99, 0.05);
         assert!(s.latest_calibration("fp", "x").unwrap().is_none());
+        assert_eq!(s.calibrations(None).unwrap(), std::slice::from_ref(&got));
+        assert!(s.calibrations(Some("x")).unwrap().is_empty());
+        assert_eq!(s.calibration(id).unwrap(), Some(got));
+        assert!(s.delete_calibration(id).unwrap());
+        assert!(!s.delete_calibration(id).unwrap());
+        assert!(s.calibration(id).unwrap().is_none());
     }
 }

@@ -11,6 +11,9 @@ pub struct Expr {
     pub terms: Vec<(i64, Term)>,
     /// The text it came from, for messages.
     pub text: String,
+    /// Where it was written (1-based line and column in its file), for messages about it.
+    #[serde(skip)]
+    pub at: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,6 +27,7 @@ impl Expr {
         Expr {
             terms: vec![(1, Term::Int(v))],
             text: v.to_string(),
+            at: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl Expr {
         Ok(Expr {
             terms,
             text: text.to_string(),
+            at: None,
         })
     }
 
@@ -98,17 +103,61 @@ impl Expr {
         })
     }
 
-    /// Evaluate with every name looked up by `lookup`.
+    /// The same expression, marked as written at `at` (line, column).
+    pub fn located(mut self, at: (usize, usize)) -> Expr {
+        self.at = Some(at);
+        self
+    }
+
+    /// Evaluate with every name looked up by `lookup`. Every term and the result must lie
+    /// within ±[`LIMIT`]; anything past it is an error, never a wrapped or clamped number.
     pub fn eval(&self, lookup: &dyn Fn(&str) -> Option<i64>) -> Result<i64, String> {
-        let mut v = 0i64;
+        let mut v = 0i128;
         for (s, t) in &self.terms {
             let x = match t {
                 Term::Int(i) => *i,
                 Term::Name(n) => lookup(n).ok_or_else(|| format!("unknown name `{n}`"))?,
             };
-            v = v.saturating_add(s * x);
+            v += *s as i128 * within_limit(x, t)? as i128;
         }
-        Ok(v)
+        within_limit(
+            i64::try_from(v).map_err(|_| too_big(&self.text))?,
+            &Term::Name(self.text.clone()),
+        )
+        .map_err(|_| too_big(&self.text))
+    }
+}
+
+/// The largest magnitude a workload's numbers may take: 10^18. Two of them added or
+/// subtracted (a range's width, `id + range_size`) stay inside a 64-bit integer.
+pub const LIMIT: i64 = 1_000_000_000_000_000_000;
+
+/// `v` if it lies within ±[`LIMIT`].
+pub fn within_limit(v: i64, what: &Term) -> Result<i64, String> {
+    if v.checked_abs().is_some_and(|a| a <= LIMIT) {
+        return Ok(v);
+    }
+    Err(match what {
+        Term::Int(_) => format!("{v} is out of range: a workload's numbers lie within ±10^18"),
+        Term::Name(n) => {
+            format!("`{n}` is {v} here, out of range: a workload's numbers lie within ±10^18")
+        }
+    })
+}
+
+fn too_big(text: &str) -> String {
+    format!("`{text}` is out of range: a workload's numbers lie within ±10^18")
+}
+
+impl Expr {
+    /// Numbers written in the expression that lie outside ±[`LIMIT`], as an error.
+    pub fn check_literals(&self) -> Result<(), String> {
+        for (_, t) in &self.terms {
+            if let Term::Int(i) = t {
+                within_limit(*i, t)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,8 @@
 //! and slots, so the engine's hot path only draws numbers and fills parameters.
 
 pub mod expr;
+#[cfg(test)]
+mod fuzz;
 pub mod gen;
 pub mod parse;
 pub mod plan;
@@ -77,6 +79,32 @@ pub struct Workload {
     pub transactions: Vec<TxnDef>,
     /// The `[monitor]` table: monitor on/off, interval, alert thresholds.
     pub monitor: crate::monitor::config::MonitorDef,
+    /// Where each `[settings]` value is written (line, column), for messages about it.
+    pub setting_at: std::collections::BTreeMap<String, (usize, usize)>,
+}
+
+impl Workload {
+    /// How messages name the workload's file.
+    pub fn file(&self) -> String {
+        parse::file_name(&self.source)
+    }
+
+    /// An error about something written at `at` in the workload's file (line, column); a
+    /// whole-file error when the position is not known (a value built in, not written).
+    pub fn error_at(&self, at: Option<(usize, usize)>, message: String) -> WorkloadError {
+        match at {
+            Some((line, col)) => WorkloadError::Invalid {
+                file: self.file(),
+                line,
+                col,
+                message,
+            },
+            None => WorkloadError::InvalidFile {
+                file: self.file(),
+                message,
+            },
+        }
+    }
 }
 
 impl Workload {
@@ -275,10 +303,7 @@ pub fn kind_of(text: &str) -> Option<String> {
 pub fn load(name_or_path: &str) -> Result<Workload, WorkloadError> {
     if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
         let path = PathBuf::from(name_or_path);
-        let text = std::fs::read_to_string(&path).map_err(|source| WorkloadError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_text(&path)?;
         return parse::parse(&text, Source::File(path));
     }
     if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
@@ -301,6 +326,19 @@ pub fn load(name_or_path: &str) -> Result<Workload, WorkloadError> {
     Err(WorkloadError::Unknown {
         name: name_or_path.to_string(),
         available,
+    })
+}
+
+/// A workload file's text: one that is not UTF-8 is refused at the line and column of its
+/// first bad byte.
+pub fn read_text(path: &std::path::Path) -> Result<String, WorkloadError> {
+    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let file = path.display().to_string();
+        parse::not_utf8(e.as_bytes(), e.utf8_error(), &file)
     })
 }
 

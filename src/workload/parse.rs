@@ -56,7 +56,7 @@ struct RawGen {
 #[serde(deny_unknown_fields)]
 struct RawTxn {
     name: String,
-    weight: Option<u32>,
+    weight: Option<Spanned<i64>>,
     begin: Option<bool>,
     #[serde(default)]
     steps: Vec<Spanned<RawStep>>,
@@ -106,6 +106,31 @@ impl Ctx<'_> {
     }
 }
 
+/// The names given so far per kind (table, transaction, statement), with where: a name used
+/// twice is an error naming both places (statistics are kept per name, so two statements of
+/// one name would be counted as one).
+#[derive(Default)]
+struct Names(BTreeMap<(&'static str, String), (usize, usize)>);
+
+impl Names {
+    fn first(
+        &mut self,
+        ctx: &Ctx,
+        what: &'static str,
+        name: &str,
+        span: Range<usize>,
+    ) -> Result<(), WorkloadError> {
+        let at = line_col(ctx.text, span.start);
+        match self.0.insert((what, name.to_string()), at) {
+            None => Ok(()),
+            Some((line, col)) => Err(ctx.err(
+                span,
+                format!("{what} name `{name}` is used twice (first at line {line}, column {col})"),
+            )),
+        }
+    }
+}
+
 /// 1-based line and column of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -115,13 +140,48 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Parse a workload file's text.
-pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
-    let file = match &source {
+/// Parse a workload file's bytes: text that is not UTF-8 is refused at the line and column of
+/// its first bad byte.
+pub fn parse_bytes(bytes: &[u8], source: Source) -> Result<Workload, WorkloadError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, source),
+        Err(e) => Err(not_utf8(bytes, e, &file_name(&source))),
+    }
+}
+
+/// The error for a file that is not UTF-8: the position and value of its first bad byte.
+pub fn not_utf8(bytes: &[u8], e: std::str::Utf8Error, file: &str) -> WorkloadError {
+    let good = e.valid_up_to();
+    let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+    let (line, col) = line_col(prefix, good);
+    WorkloadError::Invalid {
+        file: file.to_string(),
+        line,
+        col,
+        message: format!(
+            "byte 0x{:02x} is not UTF-8; a workload file is UTF-8 text",
+            bytes[good]
+        ),
+    }
+}
+
+/// How messages name the file of `source`.
+pub fn file_name(source: &Source) -> String {
+    match source {
         Source::Builtin => "<built-in>".to_string(),
         Source::File(p) => p.display().to_string(),
+    }
+}
+
+/// The most a transaction's `weight` may be.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+/// Parse a workload file's text.
+pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
+    let ctx = Ctx {
+        text,
+        file: file_name(&source),
     };
-    let ctx = Ctx { text, file };
     // A file of another kind has other fields: say which command runs it before the field
     // checks below would complain about them.
     match super::kind_of(text).as_deref() {
@@ -145,13 +205,7 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
             })
         }
     }
-    let raw: RawWorkload = toml::from_str(text).map_err(|e| match e.span() {
-        Some(span) => ctx.err(span, e.message().to_string()),
-        None => WorkloadError::InvalidFile {
-            file: ctx.file.clone(),
-            message: e.message().to_string(),
-        },
-    })?;
+    let raw: RawWorkload = toml::from_str(text).map_err(|e| toml_error(text, &ctx.file, &e))?;
     let name = match (&raw.name, &source) {
         (Some(n), _) => n.clone(),
         (None, Source::File(p)) => p
@@ -164,7 +218,9 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
     let hash = crate::testbed::short_hash(text.as_bytes());
 
     let mut settings = Vec::new();
+    let mut setting_at = BTreeMap::new();
     for (k, v) in &raw.settings {
+        setting_at.insert(k.clone(), line_col(text, v.span().start));
         let value = match v.get_ref() {
             toml::Value::Integer(i) => SettingValue::Int(*i),
             toml::Value::Float(f) => SettingValue::Float(*f),
@@ -194,16 +250,18 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
     let known = |n: &str| int_names.iter().any(|k| k == n);
 
     if raw.tables.is_empty() {
-        return Err(WorkloadError::InvalidFile {
-            file: ctx.file.clone(),
-            message: "a workload needs at least one [[tables]] entry".into(),
-        });
+        return Err(ctx.err(
+            text.len()..text.len(),
+            "the file ends without a [[tables]] entry; a workload needs at least one",
+        ));
     }
     let mut tables = Vec::new();
+    let mut seen = Names::default();
     for t in &raw.tables {
         let span = t.span();
         let t = t.get_ref();
         let tname = t.name.get_ref();
+        seen.first(&ctx, "table", tname, t.name.span())?;
         let base = tname.replace("{i}", "1");
         crate::target::check_identifier(&base)
             .map_err(|why| ctx.err(t.name.span(), format!("table name {why}")))?;
@@ -245,19 +303,32 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
     }
 
     if raw.transactions.is_empty() {
-        return Err(WorkloadError::InvalidFile {
-            file: ctx.file.clone(),
-            message: "a workload needs at least one [[transactions]] entry".into(),
-        });
+        return Err(ctx.err(
+            text.len()..text.len(),
+            "the file ends without a [[transactions]] entry; a workload needs at least one",
+        ));
     }
     let mut transactions = Vec::new();
     for tx in &raw.transactions {
         let tspan = tx.span();
         let tx = tx.get_ref();
-        let weight = tx.weight.unwrap_or(1);
-        if weight == 0 {
-            return Err(ctx.err(tspan, format!("transaction `{}` has weight 0", tx.name)));
-        }
+        seen.first(&ctx, "transaction", &tx.name, tspan.clone())?;
+        let (weight, wspan) = match &tx.weight {
+            Some(w) => (*w.get_ref(), w.span()),
+            None => (1, tspan.clone()),
+        };
+        let weight = u32::try_from(weight)
+            .ok()
+            .filter(|w| (1..=MAX_WEIGHT).contains(w))
+            .ok_or_else(|| {
+                ctx.err(
+                    wspan,
+                    format!(
+                        "transaction `{}` has weight {weight}; a weight is 1–{MAX_WEIGHT}",
+                        tx.name
+                    ),
+                )
+            })?;
         let mut steps = Vec::new();
         for st in &tx.steps {
             let sspan = st.span();
@@ -367,6 +438,7 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
                         ))
                     }
                 };
+                seen.first(&ctx, "statement", &rs.name, span.clone())?;
                 let placeholders = count_placeholders(&rs.sql);
                 if placeholders != rs.params.len() {
                     return Err(ctx.err(
@@ -417,6 +489,7 @@ pub fn parse(text: &str, source: Source) -> Result<Workload, WorkloadError> {
         tables,
         transactions,
         monitor,
+        setting_at,
     })
 }
 
@@ -438,6 +511,8 @@ fn expr_of(
             ))
         }
     };
+    e.check_literals().map_err(|m| ctx.err(span.clone(), m))?;
+    let e = e.located(line_col(ctx.text, span.start));
     for n in e.names() {
         if !known(n) {
             return Err(ctx.err(
@@ -481,6 +556,14 @@ fn gen_of(
                 Some(v) => expr_of(ctx, v, span.clone(), known)?,
                 None => return Err(ctx.err(span, "an `int` generator needs `min` and `max`")),
             };
+            if let (Some(lo), Some(hi)) = (constant(&min), constant(&max)) {
+                if lo > hi {
+                    return Err(ctx.err(
+                        span,
+                        format!("`min` ({lo}) is greater than `max` ({hi})"),
+                    ));
+                }
+            }
             Ok(Gen::Int { dist, min, max })
         }
         (None, Some(p), None) => {
@@ -501,6 +584,46 @@ fn gen_of(
             "a generator has exactly one of `int = \"<distribution>\"`, `str = \"<template>\"` or `value = ...`",
         )),
     }
+}
+
+/// A TOML syntax or type error at its position, on one line, never without words: the TOML
+/// parser gives no message for some errors (a control character in a comment).
+pub fn toml_error(ctx_text: &str, file: &str, e: &toml::de::Error) -> WorkloadError {
+    let span = e.span().unwrap_or(0..0);
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let message = if message.is_empty() {
+        match ctx_text.get(span.start..).and_then(|t| t.chars().next()) {
+            Some(c) if c.is_control() => format!(
+                "control character U+{:04X} is not allowed here (write it as an escape inside a string)",
+                c as u32
+            ),
+            Some(c) => format!("unexpected `{c}`"),
+            None => "unexpected end of file".to_string(),
+        }
+    } else {
+        message
+    };
+    let (line, col) = line_col(ctx_text, span.start);
+    WorkloadError::Invalid {
+        file: file.to_string(),
+        line,
+        col,
+        message,
+    }
+}
+
+/// The value of an expression without names.
+fn constant(e: &Expr) -> Option<i64> {
+    if e.names().next().is_some() {
+        return None;
+    }
+    e.eval(&|_| None).ok()
 }
 
 fn param_of(
@@ -647,6 +770,29 @@ params = [@P@]
         .unwrap();
         assert_eq!(w.name, "mine");
         assert_eq!(w.transactions[0].steps[0].statements[0].kind, Kind::Read);
+    }
+
+    #[test]
+    fn weights_outside_their_range_are_refused_at_the_weight() {
+        for w in ["-1", "0", "1000001", "99999999999"] {
+            let text = MIN
+                .replace("@P@", "1")
+                .replace("name = \"x\"", &format!("name = \"x\"\nweight = {w}"));
+            let e = err_of(&text);
+            assert!(
+                e.starts_with("w.toml:10:10: transaction `x` has weight"),
+                "{e}"
+            );
+            assert!(e.ends_with("a weight is 1–1000000"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_control_character_is_named_not_left_blank() {
+        let e = err_of("# a\u{4}b\n");
+        assert!(e.starts_with("w.toml:1:4: control character U+0004"), "{e}");
+        let e = err_of("name =\n");
+        assert!(e.starts_with("w.toml:1:7: invalid string; expected"), "{e}");
     }
 
     #[test]

@@ -152,47 +152,20 @@ pub struct Plan {
     pub max_slots: usize,
 }
 
+/// The most times a step may repeat in one transaction.
+pub const MAX_REPEAT: i64 = 100_000;
+
 impl Plan {
+    /// Compiles `w` against `s`. Every number it computes is range-checked here, before any
+    /// work, and an error names where in the file the offending value is written.
     pub fn compile(w: &Workload, s: &Settings) -> Result<Plan, WorkloadError> {
-        let setting = |n: &str| s.vars.get(n).copied();
         let settings_only = |e: &Expr| -> Result<i64, WorkloadError> {
-            e.eval(&setting).map_err(|m| WorkloadError::Setting {
-                key: e.text.clone(),
-                message: m,
-            })
+            e.eval(&|n: &str| s.vars.get(n).copied())
+                .map_err(|m| w.error_at(e.at, format!("{m}{}", from_elsewhere(e, s))))
         };
         let mut groups = Vec::new();
         for t in &w.tables {
-            let count = settings_only(&t.count)?;
-            let rows = settings_only(&t.rows)?;
-            if rows < 0 {
-                return Err(WorkloadError::Setting {
-                    key: t.rows.text.clone(),
-                    message: format!("row count of `{}` is negative ({rows})", t.name),
-                });
-            }
-            let names = t.names(count);
-            let tables = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let expand = |sql: &str| {
-                        sql.replace("{table}", n)
-                            .replace("{i}", &(i + 1).to_string())
-                    };
-                    TablePlan {
-                        name: n.clone(),
-                        create: expand(&t.create),
-                        after_load: t.after_load.iter().map(|q| expand(q)).collect(),
-                        rows,
-                    }
-                })
-                .collect();
-            let mut columns = Vec::new();
-            for c in &t.columns {
-                columns.push((c.name.clone(), compile_gen(&c.gen, s, &[])?));
-            }
-            groups.push(TableGroup { tables, columns });
+            groups.push(compile_table(w, t, s, &settings_only)?);
         }
 
         let mut statements: Vec<StmtInfo> = Vec::new();
@@ -206,31 +179,30 @@ impl Plan {
             let (mut reads, mut writes, mut others) = (0u64, 0u64, if tx.begin { 2u64 } else { 0 });
             for st in &tx.steps {
                 let repeat = settings_only(&st.repeat)?;
-                if repeat < 0 {
-                    return Err(WorkloadError::Setting {
-                        key: st.repeat.text.clone(),
-                        message: format!("repeat count is negative ({repeat})"),
-                    });
+                if !(0..=MAX_REPEAT).contains(&repeat) {
+                    return Err(w.error_at(
+                        st.repeat.at,
+                        format!(
+                            "`repeat = {}` is {repeat}{}; a step repeats 0–{MAX_REPEAT} times",
+                            st.repeat.text,
+                            from_elsewhere(&st.repeat, s)
+                        ),
+                    ));
                 }
                 let let_names: Vec<&str> = st.lets.iter().map(|(n, _)| n.as_str()).collect();
                 max_slots = max_slots.max(let_names.len());
                 let mut lets = Vec::new();
                 for (_, g) in &st.lets {
-                    lets.push(compile_gen(g, s, &[])?);
+                    lets.push(compile_gen(w, g, s, &Slots::default())?);
                 }
+                let slots = Slots::of(&let_names, &lets);
                 let group = &groups[st.table];
                 let mut calls = Vec::new();
                 for stmt in &st.statements {
-                    let idx = match statements.iter().position(|i| i.name == stmt.name) {
-                        Some(i) => i,
-                        None => {
-                            statements.push(StmtInfo {
-                                name: stmt.name.clone(),
-                                kind: stmt.kind,
-                            });
-                            statements.len() - 1
-                        }
-                    };
+                    statements.push(StmtInfo {
+                        name: stmt.name.clone(),
+                        kind: stmt.kind,
+                    });
                     let sql_base = sql.len();
                     for (ti, t) in group.tables.iter().enumerate() {
                         sql.push(
@@ -242,8 +214,8 @@ impl Plan {
                     let mut params = Vec::new();
                     for p in &stmt.params {
                         params.push(match p {
-                            ParamDef::Gen(g) => compile_gen(g, s, &let_names)?,
-                            ParamDef::Expr(e) => ValueGen::Expr(lin(e, s, &let_names)?),
+                            ParamDef::Gen(g) => compile_gen(w, g, s, &slots)?,
+                            ParamDef::Expr(e) => ValueGen::Expr(lin(w, e, s, &slots)?),
                         });
                     }
                     let n = repeat as u64;
@@ -253,7 +225,7 @@ impl Plan {
                         Kind::Other => others += n,
                     }
                     calls.push(StmtCall {
-                        stmt: idx,
+                        stmt: statements.len() - 1,
                         sql_base,
                         kind: stmt.kind,
                         params,
@@ -266,7 +238,12 @@ impl Plan {
                     calls,
                 });
             }
-            total += tx.weight;
+            total = total.checked_add(tx.weight).ok_or_else(|| {
+                w.error_at(
+                    None,
+                    format!("the transactions' weights add up to more than {}", u32::MAX),
+                )
+            })?;
             cum.push(total);
             txns.push(TxnPlan {
                 name: tx.name.clone(),
@@ -421,38 +398,189 @@ fn find_from(b: &[u8], from: usize, pat: &[u8]) -> usize {
         .unwrap_or(b.len())
 }
 
-fn lin(e: &Expr, s: &Settings, lets: &[&str]) -> Result<LinExpr, WorkloadError> {
+/// The settings `e` names that did not come from the workload file, with where they did come
+/// from: ` (point_selects = 99 from --set)`, so that an error pointing at the file's expression
+/// also says which value made it wrong.
+fn from_elsewhere(e: &Expr, s: &Settings) -> String {
+    use crate::settings::{origin_name, Origin};
+    let parts: Vec<String> = e
+        .names()
+        .filter_map(|n| match (s.origins.get(n), s.vars.get(n)) {
+            (Some(o), Some(v)) if *o != Origin::Workload => {
+                Some(format!("{n} = {v} from {}", origin_name(*o)))
+            }
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// One table entry compiled: its concrete tables (1–[`crate::settings::MAX_TABLES`]) with
+/// their row count (0–10^18) and column generators.
+fn compile_table(
+    w: &Workload,
+    t: &super::TableDef,
+    s: &Settings,
+    settings_only: &dyn Fn(&Expr) -> Result<i64, WorkloadError>,
+) -> Result<TableGroup, WorkloadError> {
+    let max_tables = crate::settings::MAX_TABLES;
+    let count = settings_only(&t.count)?;
+    if !(1..=max_tables).contains(&count) {
+        return Err(w.error_at(
+            t.count.at,
+            format!(
+                "`count = {}` is {count}{}; a table family has 1–{max_tables} tables",
+                t.count.text,
+                from_elsewhere(&t.count, s)
+            ),
+        ));
+    }
+    let rows = settings_only(&t.rows)?;
+    if rows < 0 {
+        return Err(w.error_at(
+            t.rows.at,
+            format!("row count of `{}` is negative ({rows})", t.name),
+        ));
+    }
+    let tables = t
+        .names(count)
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let expand = |sql: &str| {
+                sql.replace("{table}", n)
+                    .replace("{i}", &(i + 1).to_string())
+            };
+            TablePlan {
+                name: n.clone(),
+                create: expand(&t.create),
+                after_load: t.after_load.iter().map(|q| expand(q)).collect(),
+                rows,
+            }
+        })
+        .collect();
+    let mut columns = Vec::new();
+    for c in &t.columns {
+        columns.push((
+            c.name.clone(),
+            compile_gen(w, &c.gen, s, &Slots::default())?,
+        ));
+    }
+    Ok(TableGroup { tables, columns })
+}
+
+/// A step's `let` values: their names and the range each can take, so that expressions over
+/// them are range-checked before the run.
+#[derive(Default)]
+struct Slots<'a> {
+    names: Vec<&'a str>,
+    ranges: Vec<(i64, i64)>,
+}
+
+impl<'a> Slots<'a> {
+    fn of(names: &[&'a str], lets: &[ValueGen]) -> Slots<'a> {
+        let range = |g: &ValueGen| match g {
+            ValueGen::Int { min, max, .. } => {
+                let lo = min.constant.min(max.constant);
+                (lo, max.constant.max(lo))
+            }
+            _ => (0, 0),
+        };
+        Slots {
+            names: names.to_vec(),
+            ranges: lets.iter().map(range).collect(),
+        }
+    }
+}
+
+/// `e` compiled: settings folded into the constant, `let` names into slots. The constant and
+/// every value the expression can take stay within ±10^18 ([`super::expr::LIMIT`]).
+fn lin(w: &Workload, e: &Expr, s: &Settings, slots: &Slots) -> Result<LinExpr, WorkloadError> {
+    use super::expr::{within_limit, LIMIT};
     let mut out = LinExpr {
         constant: 0,
         slots: Vec::new(),
     };
+    let (mut constant, mut lo, mut hi) = (0i128, 0i128, 0i128);
     for (sign, t) in &e.terms {
-        match t {
-            Term::Int(i) => out.constant += sign * i,
+        let v = match t {
+            Term::Int(i) => *i,
             Term::Name(n) => {
-                if let Some(pos) = lets.iter().position(|l| l == n) {
+                if let Some(pos) = slots.names.iter().position(|l| l == n) {
                     out.slots.push((*sign, pos));
-                } else if let Some(v) = s.vars.get(n) {
-                    out.constant += sign * v;
-                } else {
-                    return Err(WorkloadError::Setting {
-                        key: n.clone(),
-                        message: format!("`{}` uses `{n}`, which has no integer value", e.text),
-                    });
+                    let (a, b) = slots.ranges[pos];
+                    let (a, b) = (*sign as i128 * a as i128, *sign as i128 * b as i128);
+                    lo += a.min(b);
+                    hi += a.max(b);
+                    continue;
+                }
+                match s.vars.get(n) {
+                    Some(v) => *v,
+                    None => {
+                        return Err(w.error_at(
+                            e.at,
+                            format!("`{}` uses `{n}`, which has no integer value", e.text),
+                        ))
+                    }
                 }
             }
-        }
+        };
+        let v = within_limit(v, t)
+            .map_err(|m| w.error_at(e.at, format!("`{}`: {m}{}", e.text, from_elsewhere(e, s))))?;
+        constant += *sign as i128 * v as i128;
     }
+    let limit = LIMIT as i128;
+    if constant.abs() > limit || (constant + lo).abs() > limit || (constant + hi).abs() > limit {
+        return Err(w.error_at(
+            e.at,
+            format!(
+                "`{}` can reach {}{}, out of range: a workload's numbers lie within ±10^18",
+                e.text,
+                from_elsewhere(e, s),
+                if (constant + lo).abs() > (constant + hi).abs() {
+                    constant + lo
+                } else {
+                    constant + hi
+                }
+            ),
+        ));
+    }
+    out.constant = constant as i64;
     Ok(out)
 }
 
-fn compile_gen(g: &Gen, s: &Settings, lets: &[&str]) -> Result<ValueGen, WorkloadError> {
+fn compile_gen(
+    w: &Workload,
+    g: &Gen,
+    s: &Settings,
+    slots: &Slots,
+) -> Result<ValueGen, WorkloadError> {
     Ok(match g {
-        Gen::Int { dist, min, max } => ValueGen::Int {
-            dist: dist.unwrap_or(s.rand_type),
-            min: lin(min, s, lets)?,
-            max: lin(max, s, lets)?,
-        },
+        Gen::Int { dist, min, max } => {
+            let (lo, hi) = (lin(w, min, s, slots)?, lin(w, max, s, slots)?);
+            if let (Some(a), Some(b)) = (lo.constant(), hi.constant()) {
+                if a > b {
+                    return Err(w.error_at(
+                        min.at,
+                        format!(
+                            "`min = {}` ({a}) is greater than `max = {}` ({b}){}",
+                            min.text,
+                            max.text,
+                            from_elsewhere(max, s)
+                        ),
+                    ));
+                }
+            }
+            ValueGen::Int {
+                dist: dist.unwrap_or(s.rand_type),
+                min: lo,
+                max: hi,
+            }
+        }
         Gen::Str(p) => ValueGen::Str(Pattern::new(p)),
         Gen::Const(v) => ValueGen::Const(match v {
             SettingValue::Int(i) => Value::Int(*i),
@@ -567,5 +695,130 @@ mod tests {
         let a = step.calls[0].params[0].int(&p.dist, &mut rng, &slots);
         let b = step.calls[0].params[1].int(&p.dist, &mut rng, &slots);
         assert_eq!(b - a, 99);
+    }
+
+    /// Parse, resolve and plan `text` as the file `w.toml`; the error as printed.
+    fn refusal(text: &str) -> String {
+        let w = match workload::parse::parse(text, workload::Source::File("w.toml".into())) {
+            Ok(w) => w,
+            Err(e) => return e.to_string(),
+        };
+        let s = match crate::settings::Layers::default().resolve(&w) {
+            Ok(s) => s,
+            Err(e) => return e.to_string(),
+        };
+        match Plan::compile(&w, &s) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const ONE: &str = r#"[settings]
+table_size = 10
+[[tables]]
+name = "t{i}"
+count = @COUNT@
+rows = "table_size"
+create = "CREATE TABLE {table} (id INT)"
+columns = [{ name = "id", int = "uniform", min = @MIN@, max = @MAX@ }]
+[[transactions]]
+name = "x"
+[[transactions.steps]]
+repeat = @REPEAT@
+name = "@NAME@"
+sql = "SELECT ?"
+params = [@P@]
+[[transactions.steps]]
+name = "two"
+sql = "SELECT 2"
+"#;
+
+    fn one(subs: &[(&str, &str)]) -> String {
+        let mut t = ONE.to_string();
+        for (k, v) in subs {
+            t = t.replace(k, v);
+        }
+        for (k, v) in [
+            ("@COUNT@", "1"),
+            ("@MIN@", "1"),
+            ("@MAX@", "\"table_size\""),
+            ("@REPEAT@", "1"),
+            ("@NAME@", "one"),
+            ("@P@", "1"),
+        ] {
+            t = t.replace(k, v);
+        }
+        t
+    }
+
+    #[test]
+    fn min_above_max_is_refused_where_it_is_written() {
+        let e = refusal(&one(&[("@MIN@", "20"), ("@MAX@", "5")]));
+        assert!(e.starts_with("w.toml:8:"), "{e}");
+        assert!(e.contains("`min` (20) is greater than `max` (5)"), "{e}");
+        // Known only once the settings are resolved: table_size is 10.
+        let e = refusal(&one(&[("@MIN@", "20")]));
+        assert!(e.starts_with("w.toml:8:"), "{e}");
+        assert!(
+            e.contains("(20) is greater than `max = table_size` (10)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn numbers_past_64_bits_are_refused_not_wrapped() {
+        let e = refusal(&one(&[("@P@", "\"9223372036854775807 + 1\"")]));
+        assert!(e.starts_with("w.toml:11:"), "{e}");
+        assert!(e.contains("out of range"), "{e}");
+        let e = refusal(&one(&[("@MIN@", "-9223372036854775808")]));
+        assert!(e.starts_with("w.toml:8:") && e.contains("±10^18"), "{e}");
+        let e = refusal(&one(&[(
+            "table_size = 10",
+            "table_size = 9223372036854775807",
+        )]));
+        assert!(
+            e.starts_with("w.toml:6:") && e.contains("out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn counts_and_repeats_past_their_range_are_refused_before_any_work() {
+        let e = refusal(&one(&[("@COUNT@", "1000000000000")]));
+        assert!(e.starts_with("w.toml:5:"), "{e}");
+        assert!(e.contains("1–100000 tables"), "{e}");
+        let e = refusal(&one(&[("@REPEAT@", "1000000000000")]));
+        assert!(
+            e.starts_with("w.toml:11:") && e.contains("0–100000 times"),
+            "{e}"
+        );
+        let e = refusal(&one(&[("table_size = 10", "table_size = 10\nthreads = 0")]));
+        assert!(e.starts_with("w.toml:3:11: setting `threads`"), "{e}");
+    }
+
+    #[test]
+    fn a_value_from_elsewhere_is_named_with_where_it_came_from() {
+        let w = workload::load("oltp_point_select").unwrap();
+        let sets = [("table_size".to_string(), "0".to_string())];
+        let s = Settings::resolve(&w, &sets, &[]).err();
+        assert!(s.is_some(), "table_size 0 is below its range");
+        let sets = [("point_selects".to_string(), "99999999999".to_string())];
+        let w = workload::load("oltp_read_write").unwrap();
+        let s = Settings::resolve(&w, &sets, &[]).unwrap();
+        let e = Plan::compile(&w, &s).unwrap_err().to_string();
+        assert!(
+            e.contains("(point_selects = 99999999999 from --set); a step repeats 0–100000 times"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_naming_both_places() {
+        let e = refusal(&one(&[("@NAME@", "two")]));
+        assert!(e.starts_with("w.toml:16:"), "{e}");
+        assert!(
+            e.contains("statement name `two` is used twice (first at line 11"),
+            "{e}"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod faults;
 mod gate;
 mod index;
+mod input;
 mod install;
 mod lean;
 mod lost;
