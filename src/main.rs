@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    loadgate::util::quiet_broken_pipe();
     let cli = loadgate::cli::Cli::parse_args();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",

@@ -95,3 +95,23 @@ mod tests {
         );
     }
 }
+
+/// Makes a closed stdout (`loadgate runs | head -1`) end the process quietly with status 141
+/// (128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe) instead of a
+/// panic: Rust ignores SIGPIPE so that a server's closed socket is an error, not a kill, and
+/// `println!` then panics on the broken pipe. Any other panic goes to the previous hook.
+pub fn quiet_broken_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        previous(info)
+    }));
+}

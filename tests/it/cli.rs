@@ -760,3 +760,22 @@ fn run_without_target_uses_a_throwaway_server_and_removes_it() {
         "server on {port} still up"
     );
 }
+
+/// Regression: `loadgate workloads | head -1` panicked (exit 101) when the reader closed the
+/// pipe first. A closed stdout ends loadgate quietly with 141, as SIGPIPE ends other tools.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let d = scratch();
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; the read end is closed at once, the write end handed to the child.
+    let write_end = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1])
+    };
+    let mut c = lg(d.path());
+    c.arg("workloads").stdout(write_end);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

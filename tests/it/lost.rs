@@ -326,8 +326,9 @@ fn a_damaged_store_is_refused_before_the_load() {
     let d = scratch();
     let url = fresh_db("lost_damaged_store");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
-    ok(lg_run(d.path(), &["runs"]));
     let store = d.path().join("store.db");
+    // An empty store, made as a writing command makes it (reading commands never create one).
+    drop(loadgate::store::Store::open(&store).expect("create the store"));
     let (at, len) = root_page(&store, "run_histograms");
     overwrite(&store, at, len, None);
     let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
@@ -355,8 +356,9 @@ fn a_run_the_store_refuses_at_the_end_is_reported_saved_and_brought_in() {
     let d = scratch();
     let url = fresh_db("lost_store_fails");
     prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
-    ok(lg_run(d.path(), &["runs"]));
     let store = d.path().join("store.db");
+    // An empty store, made as a writing command makes it (reading commands never create one).
+    drop(loadgate::store::Store::open(&store).expect("create the store"));
     let (at, len) = root_page(&store, "run_histograms");
     let out = d.path().join("report.json");
     let mut c = run_on(d.path(), "oltp_point_select", &url, 1000);
