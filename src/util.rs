@@ -76,26 +76,6 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn identifiers_are_quoted_and_statements_abbreviated() {
-        assert_eq!(super::quote_ident("a`b"), "`a``b`");
-        assert_eq!(super::abbreviate("SELECT\n  1", 20, 20), "SELECT 1");
-        assert_eq!(super::abbreviate("SELECT 12345", 8, 6), "SELECT…");
-        assert_eq!(super::abbreviate("é é é é", 3, 2), "é …");
-    }
-
-    #[test]
-    fn formats_timestamps() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::rfc3339(1_795_255_778_123),
-            "2026-11-21T10:09:38.123Z"
-        );
-    }
-}
-
 /// Makes a closed stdout (`loadgate runs | head -1`) end the process quietly with status 141
 /// (128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe) instead of a
 /// panic: Rust ignores SIGPIPE so that a server's closed socket is an error, not a kill, and
@@ -114,4 +94,24 @@ pub fn quiet_broken_pipe() {
         }
         previous(info)
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identifiers_are_quoted_and_statements_abbreviated() {
+        assert_eq!(super::quote_ident("a`b"), "`a``b`");
+        assert_eq!(super::abbreviate("SELECT\n  1", 20, 20), "SELECT 1");
+        assert_eq!(super::abbreviate("SELECT 12345", 8, 6), "SELECT…");
+        assert_eq!(super::abbreviate("é é é é", 3, 2), "é …");
+    }
+
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_795_255_778_123),
+            "2026-11-21T10:09:38.123Z"
+        );
+    }
 }
