@@ -9,6 +9,7 @@ use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
 use crate::bulk::{BadRowPolicy, Strategy};
+use crate::record::gate::Design;
 use crate::record::{Level, RunStatus};
 use crate::regress::Metric;
 use crate::workload::gen::Dist;
@@ -58,6 +59,15 @@ impl ValueEnum for RunStatus {
 impl ValueEnum for Metric {
     fn value_variants<'a>() -> &'a [Self] {
         &Metric::ALL
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for Design {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Design::ALL
     }
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.name()))

@@ -18,7 +18,7 @@ use crate::cli::regress::{
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
-use crate::record::gate::{GateReport, Outcome, ReportKind, Side};
+use crate::record::gate::{Design, GateReport, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
 use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
@@ -422,6 +422,7 @@ fn ab_job(
             "paired t-test on log ratios of interleaved A/B pairs (A B B A ...), group-sequential with a look after every pair from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {}",
             seq.min_pairs, seq.max_pairs, cfg.alpha
         ),
+        design: Some(Design::Abba),
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
         calibration_not_applied: choice.not_applied,

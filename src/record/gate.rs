@@ -121,6 +121,38 @@ pub enum ReportKind {
     Ab,
 }
 
+/// How an A/B job ran its sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    /// A and B in separate trials, interleaved A B B A (paired test on the trials' log ratios).
+    Abba,
+    /// A and B in the same trials: each transaction assigned to A or B at random on the same
+    /// connections (one-sample test on the within-trial log ratios).
+    SameSeconds,
+}
+
+impl Design {
+    pub const ALL: [Design; 2] = [Design::Abba, Design::SameSeconds];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Abba => "abba",
+            Design::SameSeconds => "same-seconds",
+        }
+    }
+
+    /// For people: what ran.
+    pub fn title(self) -> &'static str {
+        match self {
+            Design::Abba => "ABBA (A and B in separate, interleaved trials)",
+            Design::SameSeconds => {
+                "same seconds (A and B in the same trials, each transaction assigned at random)"
+            }
+        }
+    }
+}
+
 /// One side of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Side {
@@ -246,6 +278,8 @@ pub struct GateReport {
     pub margin_rule: MarginRule,
     /// How the numbers were obtained, in one sentence.
     pub method: String,
+    /// The design of an A/B job (`None` for a comparison with a baseline).
+    pub design: Option<Design>,
     /// Testbed fingerprint of the candidate (B) runs.
     pub testbed: String,
     pub calibration: Option<CalibrationUsed>,

@@ -437,6 +437,7 @@ pub fn compare_with_baseline(
             b.len(),
             opts.stats.alpha
         ),
+        design: None,
         testbed: first.testbed_fingerprint.clone(),
         calibration: calibration.map(calibration_used),
         calibration_not_applied: choice.not_applied.clone(),

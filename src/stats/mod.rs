@@ -64,6 +64,7 @@
 pub mod changepoint;
 pub mod dist;
 pub mod paired;
+pub mod same;
 pub mod sequential;
 pub mod verdict;
 

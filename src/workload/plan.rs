@@ -298,7 +298,112 @@ impl Plan {
     }
 }
 
+/// Why two plans cannot run side by side in one trial ([`Plan::side_by_side`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SideBySideError {
+    #[error("A and B use different tables ({0}); the same-seconds design runs both sides on one set of prepared tables")]
+    Tables(String),
+    #[error("A and B set different distribution parameters (rand_spec_*, rand_pareto_h, rand_zipfian_exp); both sides share one run's")]
+    Distributions,
+    #[error("the transactions' weights of A and B together exceed {}", u32::MAX)]
+    Weights,
+}
+
+/// The weight of each transaction type, from the cumulative weights.
+fn weights(cum: &[u32]) -> Vec<u64> {
+    let mut prev = 0u64;
+    cum.iter()
+        .map(|&c| {
+            let w = c as u64 - prev;
+            prev = c as u64;
+            w
+        })
+        .collect()
+}
+
+/// The tables of a plan as (name, DDL, after-load statements, rows), for comparing two plans.
+fn table_shape(p: &Plan) -> Vec<(&str, &str, &[String], i64)> {
+    p.tables()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.create.as_str(),
+                &t.after_load[..],
+                t.rows,
+            )
+        })
+        .collect()
+}
+
 impl Plan {
+    /// One plan that runs `a`'s and `b`'s transactions on the same connections: every
+    /// transaction type and statement is renamed `A:<name>` / `B:<name>` (`tags`), every SQL
+    /// text ends with a comment `/* loadgate:<tag> */` naming its side, and the weights are
+    /// scaled so that each transaction goes to either side with probability one half (and
+    /// within a side by that side's own weights). Both plans must have the same tables and
+    /// distributions; the tables are `a`'s.
+    pub fn side_by_side(a: &Plan, b: &Plan, tags: [&str; 2]) -> Result<Plan, SideBySideError> {
+        let (ta, tb) = (table_shape(a), table_shape(b));
+        if ta != tb {
+            let names = |t: &[(&str, &str, &[String], i64)]| {
+                t.iter()
+                    .map(|x| format!("{} ({} rows)", x.0, x.3))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let detail = if names(&ta) == names(&tb) {
+                format!("{}: their definitions differ", names(&ta))
+            } else {
+                format!("{} vs {}", names(&ta), names(&tb))
+            };
+            return Err(SideBySideError::Tables(detail));
+        }
+        if a.dist != b.dist {
+            return Err(SideBySideError::Distributions);
+        }
+        let (wa, wb) = (weights(&a.cum_weights), weights(&b.cum_weights));
+        let (tot_a, tot_b) = (wa.iter().sum::<u64>(), wb.iter().sum::<u64>());
+        let mut cum = Vec::new();
+        let mut total = 0u64;
+        for w in wa
+            .iter()
+            .map(|w| w * tot_b)
+            .chain(wb.iter().map(|w| w * tot_a))
+        {
+            total += w;
+            cum.push(u32::try_from(total).map_err(|_| SideBySideError::Weights)?);
+        }
+        let mut out = Plan {
+            txns: Vec::new(),
+            cum_weights: cum,
+            statements: Vec::new(),
+            groups: a.groups.clone(),
+            sql: Vec::new(),
+            dist: a.dist,
+            max_slots: a.max_slots.max(b.max_slots),
+        };
+        for (p, tag) in [(a, tags[0]), (b, tags[1])] {
+            let (stmt0, sql0) = (out.statements.len(), out.sql.len());
+            out.statements
+                .extend(p.statements.iter().map(|st| StmtInfo {
+                    name: format!("{tag}:{}", st.name),
+                    kind: st.kind,
+                }));
+            out.sql
+                .extend(p.sql.iter().map(|q| format!("{q} /* loadgate:{tag} */")));
+            for t in &p.txns {
+                let mut t = t.clone();
+                t.name = format!("{tag}:{}", t.name);
+                for call in t.steps.iter_mut().flat_map(|s| s.calls.iter_mut()) {
+                    call.stmt += stmt0;
+                    call.sql_base += sql0;
+                }
+                out.txns.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// The statements that may change data or lock rows, as `(name, SQL on the first table)`,
     /// each once, in workload order: empty for a workload that only reads ([`only_reads`]).
     pub fn writing_statements(&self) -> Vec<(&str, &str)> {
@@ -636,6 +741,57 @@ mod tests {
         ] {
             assert!(!only_reads(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn side_by_side_tags_each_side_and_splits_the_weights_in_half() {
+        let a = plan("oltp_read_write", &[]);
+        let b = plan("oltp_read_write", &[("point_selects", "14")]);
+        let ab = Plan::side_by_side(&a, &b, ["A", "B"]).unwrap();
+        let names: Vec<&str> = ab.txns.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["A:read_write", "B:read_write"]);
+        assert_eq!(ab.cum_weights, [1, 2]);
+        assert_eq!(ab.sql.len(), a.sql.len() + b.sql.len());
+        // Every call of B points at B's statements and SQL, tagged as B's.
+        let b_calls: Vec<&StmtCall> = ab.txns[1].steps.iter().flat_map(|s| &s.calls).collect();
+        assert!(b_calls
+            .iter()
+            .all(|c| ab.statements[c.stmt].name.starts_with("B:")
+                && ab.sql[c.sql_base].ends_with("/* loadgate:B */")));
+        let point = ab.txns[1]
+            .steps
+            .iter()
+            .find(|s| ab.statements[s.calls[0].stmt].name == "B:point_select");
+        assert_eq!(point.unwrap().repeat, 14);
+        assert_eq!(ab.txns[0].reads + 4, ab.txns[1].reads);
+
+        // Two types weighted 3 and 5 against one: A's weights are scaled by B's total (1) and
+        // B's by A's (8), so each side gets half the transactions.
+        let mut multi = a.clone();
+        multi.txns.push(a.txns[0].clone());
+        multi.cum_weights = vec![3, 8];
+        let ab = Plan::side_by_side(&multi, &a, ["A", "B"]).unwrap();
+        assert_eq!(ab.cum_weights, [3, 8, 16]);
+    }
+
+    #[test]
+    fn side_by_side_refuses_other_tables_or_distributions() {
+        let a = plan("oltp_read_write", &[]);
+        let b = plan("oltp_read_write", &[("table_size", "500")]);
+        let e = Plan::side_by_side(&a, &b, ["A", "B"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sbtest1 (10000 rows) vs sbtest1 (500 rows)"),
+            "{e}"
+        );
+        // rand_type is each generator's own (allowed); the shape parameters are the plan's.
+        let b = plan("oltp_read_write", &[("rand_type", "uniform")]);
+        assert!(Plan::side_by_side(&a, &b, ["A", "B"]).is_ok());
+        let b = plan("oltp_read_write", &[("rand_spec_pct", "5")]);
+        assert_eq!(
+            Plan::side_by_side(&a, &b, ["A", "B"]).unwrap_err(),
+            SideBySideError::Distributions
+        );
     }
 
     #[test]
