@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::values::{self, ReportFormat, TextOrJson};
 use super::{FormatArgs, ServerOptArgs, SettingArgs, TargetArgs, TimingArgs};
+use crate::record::gate::Design;
 use crate::regress::Metric;
 
 /// The workload, its settings and the target, for commands that run trials.
@@ -113,6 +114,13 @@ pub struct PairsArgs {
     /// Stop after this many pairs at the latest, 2–1000 [default: 16].
     #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub max_pairs: Option<usize>,
+
+    /// How A and B run: abba (separate trials, interleaved A B B A) or same-seconds (both in
+    /// every trial, each transaction assigned to A or B at random on the same connections;
+    /// only when they differ in workload text or workload variables alone; --min-pairs and
+    /// --max-pairs then count trials) [default: abba].
+    #[arg(long, value_enum, value_name = "DESIGN")]
+    pub design: Option<Design>,
 }
 
 /// Where the verdict goes.

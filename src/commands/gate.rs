@@ -25,6 +25,7 @@ use crate::regress::compare::{
     calibration_note, calibration_used, compare_with_baseline, margins, margins_used,
     CompareOptions,
 };
+use crate::regress::same::{run_same, SameCase};
 use crate::regress::trials::{open_set, run_trials, TrialSpec};
 use crate::regress::{settings_diff, RegressError};
 use crate::settings::Settings;
@@ -357,11 +358,21 @@ fn ab_job(
     check_ab_plan(&cfg, &seq, &threads, sides)?;
     let mut store = Store::open(store_path)?;
     let resolved = resolve_sides(trial, sides, &threads)?;
+    let design = pairs.design.unwrap_or(Design::Abba);
+    let combined = match design {
+        Design::SameSeconds => Some(same_seconds_plans(trial, sides, &resolved)?),
+        Design::Abba => None,
+    };
     let targets = AbTargets::resolve(trial, sides, quiet)?;
     let setups = side_setups(resolved, &targets);
     let (first_a, first_b) = &setups[0];
-    let fps = prepare_sides(&[first_a, first_b], force_prepare, quiet)?;
-    let fingerprint = fps[1].clone();
+    // Same seconds: both sides run on A's tables, prepared once.
+    let to_prepare: Vec<&SideSetup> = match design {
+        Design::SameSeconds => vec![first_a],
+        Design::Abba => vec![first_a, first_b],
+    };
+    let fps = prepare_sides(&to_prepare, force_prepare, quiet)?;
+    let fingerprint = fps[fps.len() - 1].clone();
     let choice = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
     let calibration = choice.used.clone();
     let m = margins(cfg.margin, calibration.as_ref());
@@ -387,12 +398,34 @@ fn ab_job(
     };
     let prefix = crate::regress::new_set_id();
     if !quiet {
+        let (unit, how) = match design {
+            Design::Abba => ("pairs", "interleaved A B B A"),
+            Design::SameSeconds => (
+                "trials",
+                "both sides in every trial, each transaction assigned to A or B at random",
+            ),
+        };
         eprintln!(
-            "A/B job {prefix}: {} vs {}, {} to {} pairs per thread count, interleaved A B B A",
+            "A/B job {prefix}: {} vs {}, {} to {} {unit} per thread count, {how}",
             label_a, label_b, seq.min_pairs, seq.max_pairs
         );
     }
-    let groups = run_ab(&mut store, &mut cases, &opts, &prefix)?;
+    let groups = match combined {
+        Some(plans) => {
+            let mut same: Vec<SameCase<'_>> = cases
+                .drain(..)
+                .zip(plans)
+                .map(|(c, plan)| SameCase {
+                    title: c.title,
+                    spec: TrialSpec { plan, ..c.a },
+                    a_side: c.a_side,
+                    b_side: c.b_side,
+                })
+                .collect();
+            run_same(&mut store, &mut same, &opts, &prefix)?
+        }
+        None => run_ab(&mut store, &mut cases, &opts, &prefix)?,
+    };
     drop(targets);
     let hyps: usize = groups
         .iter()
@@ -403,6 +436,11 @@ fn ab_job(
         notes.push(calibration_note(cfg.margin, c, &m));
     }
     notes.extend(choice.not_applied.clone());
+    if design == Design::SameSeconds {
+        notes.push(
+            "same seconds: each side's tps is the workers divided by its mean latency (the throughput it would have alone at the trial's latency), not its share of the trial's transactions, which is one half by design; both sides' run ids name the same trials".into(),
+        );
+    }
     notes.push(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
@@ -418,11 +456,8 @@ fn ab_job(
         power: cfg.power,
         margin: cfg.margin,
         margin_rule: cfg.margin_rule,
-        method: format!(
-            "paired t-test on log ratios of interleaved A/B pairs (A B B A ...), group-sequential with a look after every pair from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {}",
-            seq.min_pairs, seq.max_pairs, cfg.alpha
-        ),
-        design: Some(Design::Abba),
+        method: ab_method(design, &seq, hyps, cfg.alpha),
+        design: Some(design),
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
         calibration_not_applied: choice.not_applied,
@@ -434,6 +469,74 @@ fn ab_job(
     };
     report.decide();
     Ok(report)
+}
+
+/// The method sentence of an A/B report.
+fn ab_method(design: Design, seq: &SequentialConfig, hyps: usize, alpha: f64) -> String {
+    let (test, unit) = match design {
+        Design::Abba => (
+            "paired t-test on log ratios of interleaved A/B pairs (A B B A ...)",
+            "pair",
+        ),
+        Design::SameSeconds => (
+            "one-sample t-test on the within-trial log ratios B/A (mean latency for tps, p99) of same-seconds trials (each transaction assigned to A or B at random, one half each, on the same connections)",
+            "trial",
+        ),
+    };
+    format!(
+        "{test}, group-sequential with a look after every {unit} from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {alpha}",
+        seq.min_pairs, seq.max_pairs
+    )
+}
+
+/// The settings of a run except what may differ between the sides of a same-seconds trial
+/// (workload variables, the workload's name) and what a trial sets itself (the seed, origins),
+/// flattened to `key → value`.
+fn shared_settings(s: &Settings) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let serde_json::Value::Object(obj) = settings_json(s) {
+        for (k, v) in obj {
+            if !["vars", "workload", "origins", "seed"].contains(&k.as_str()) {
+                out.insert(k, v.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The combined plan of each case of a same-seconds job, or a usage error (exit 2) naming
+/// why A and B cannot share a trial: different targets, settings other than workload
+/// variables, other tables or distribution parameters.
+fn same_seconds_plans(
+    trial: &TrialArgs,
+    sides: &SidesArgs,
+    resolved: &[(Resolution, Resolution)],
+) -> Result<Vec<Arc<Plan>>> {
+    let refuse = |why: String| {
+        Error::Usage(format!(
+            "--design same-seconds runs A and B in the same trials, on one server with one run's settings, but {why}; use --design abba (separate, interleaved trials)"
+        ))
+    };
+    let (url_a, url_b) = side_urls(trial, sides);
+    if url_a != url_b {
+        return Err(refuse("A and B have different targets".into()));
+    }
+    let mut plans = Vec::new();
+    for ((_, sa, pa), (_, sb, pb)) in resolved {
+        let (a, b) = (shared_settings(sa), shared_settings(sb));
+        let diff: Vec<String> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k}: {v} → {}", b.get(k).map_or("(unset)", |x| x)))
+            .collect();
+        if !diff.is_empty() {
+            return Err(refuse(format!("they differ in {}", diff.join(", "))));
+        }
+        let plan = Plan::side_by_side(pa, pb, crate::regress::same::TAGS)
+            .map_err(|e| refuse(e.to_string()))?;
+        plans.push(Arc::new(plan));
+    }
+    Ok(plans)
 }
 
 /// Refuses an A/B plan that cannot run: too few pairs for a variance or a first look, more
@@ -676,6 +779,11 @@ pub fn ab_cmd(store_path: &Path, a: AbArgs, quiet: bool) -> Result<()> {
 pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
     match &a.baseline {
         Some(name) => {
+            if a.pairs.design.is_some() {
+                return Err(Error::Usage(
+                    "--design chooses how an A/B job runs its sides; gate --baseline runs trials of one side against a stored baseline (use --ab)".into(),
+                ));
+            }
             if a.sides.any() {
                 return Err(Error::Usage(
                     "gate --baseline compares fresh trials with a stored baseline; the A/B flags (--target-a/-b, --set-a/-b, --threads-a/-b, --workload-b) need --ab instead".into(),

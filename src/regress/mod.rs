@@ -11,6 +11,9 @@
 //!   the margin widened by calibration), with the mismatch checks.
 //! - [`ab`]: A/B in one job, interleaved ABBA, sequential (group-sequential boundaries, Holm
 //!   over metrics and thread counts).
+//! - [`same`]: A/B in the same seconds: both sides in every trial, each transaction assigned
+//!   to A or B at random on the same connections; the within-trial log ratios judged like
+//!   ABBA pairs.
 //! - [`gate`]: the CI command: prepare if needed, trials or A/B, verdict, outputs, exit code.
 //! - [`history`]: a metric's series per testbed with E-divisive change points.
 //! - [`calibrate`]: A/A trials, the noise per metric, stored per testbed and workload.
@@ -40,6 +43,7 @@ pub mod baseline;
 pub mod calibrate;
 pub mod compare;
 pub mod history;
+pub mod same;
 pub mod trials;
 
 use serde::Serialize;

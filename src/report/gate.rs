@@ -45,6 +45,14 @@ pub fn verdict_word(m: &MetricResult) -> String {
     }
 }
 
+/// What an A/B job counts: pairs of trials (ABBA), or trials holding both sides (same seconds).
+pub fn unit_of(r: &GateReport) -> &'static str {
+    match r.design {
+        Some(crate::record::gate::Design::SameSeconds) => "trials",
+        _ => "pairs",
+    }
+}
+
 /// The extra words after a verdict: why it was not tested, how many runs would tell.
 pub fn verdict_detail(m: &MetricResult, kind: ReportKind) -> String {
     let mut parts = Vec::new();
@@ -159,6 +167,9 @@ pub fn text(r: &GateReport) -> String {
         r.exit_code
     );
     let _ = writeln!(o, "method:  {}", r.method);
+    if let Some(d) = r.design {
+        let _ = writeln!(o, "design:  {}", d.title());
+    }
     let _ = writeln!(
         o,
         "verdict: regressed = significant after Holm and the {:.0} % interval reaches past the margin (power {:.0} % for the MDE)",
@@ -235,7 +246,14 @@ fn overview(o: &mut String, r: &GateReport) {
     let _ = writeln!(
         o,
         "  {:<36} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {:>5}  verdict",
-        "workload, threads", "A tps", "B tps", "change", "A p99", "B p99", "change", "pairs"
+        "workload, threads",
+        "A tps",
+        "B tps",
+        "change",
+        "A p99",
+        "B p99",
+        "change",
+        unit_of(r)
     );
     for g in &r.groups {
         let get = |m: Metric| g.metrics.iter().find(|x| x.metric == m);

@@ -68,6 +68,10 @@ pub fn render(r: &GateReport) -> String {
         for (k, v) in [
             ("outcome", r.outcome.as_str().to_string()),
             ("method", r.method.clone()),
+            (
+                "design",
+                r.design.map_or_else(String::new, |d| d.name().to_string()),
+            ),
             ("alpha", r.alpha.to_string()),
             ("margin", r.margin.to_string()),
             ("testbed", r.testbed.clone()),

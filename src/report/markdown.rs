@@ -50,6 +50,9 @@ pub fn render(r: &GateReport) -> String {
             .map(|e| format!(", took {e:.0} s"))
             .unwrap_or_default()
     );
+    if let Some(d) = r.design {
+        let _ = writeln!(o, "Design: {}.\n", cell(d.title()));
+    }
     if !r.mismatches.is_empty() {
         let _ = writeln!(
             o,
@@ -72,7 +75,8 @@ pub fn render(r: &GateReport) -> String {
         );
         let _ = writeln!(
             o,
-            "| workload, threads | A tps | B tps | change | A p99 ms | B p99 ms | change | pairs | verdict |"
+            "| workload, threads | A tps | B tps | change | A p99 ms | B p99 ms | change | {} | verdict |",
+            super::gate::unit_of(r)
         );
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for g in &r.groups {

@@ -1,0 +1,244 @@
+//! A/B in the same seconds: when A and B can share one server and one run's settings (they
+//! differ only in workload text or workload variables), every trial runs both —
+//! [`Plan::side_by_side`](crate::workload::plan::Plan::side_by_side) assigns each transaction
+//! to A or B at random from the trial's seed, one half each, on the same connections — so both
+//! sides see the same machine at the same moment, and a slow stretch of a shared machine slows
+//! both alike.
+//!
+//! Each side's values come from its own transaction types (`A:<name>`, `B:<name>`): its
+//! corrected latency histogram (merged over its types) and its completed and failed
+//! transactions. Its **tps** is the workers divided by its mean latency — the throughput it
+//! would have alone at this trial's latency — because its share of the trial's transactions is
+//! one half by design and says nothing. The per-trial log ratios B/A are independent across
+//! trials, and are judged with the same group-sequential Holm procedure as ABBA pairs
+//! ([`super::ab::evaluate`]; the test and its measured error rates: [`crate::stats::same`]).
+
+use hdrhistogram::Histogram;
+
+use super::ab::{decided, evaluate, metric_result, AbData, AbOptions, PlanCache};
+use super::compare::margin_of;
+use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
+use super::{Metric, RegressError, RunValues};
+use crate::error::Result;
+use crate::record::gate::{Group, Side};
+use crate::record::{HistKind, HistScope, RunRecord};
+use crate::stats::Decision;
+use crate::store::Store;
+
+/// The tags that name each side's transaction types and statements in a combined trial.
+pub const TAGS: [&str; 2] = ["A", "B"];
+
+/// One comparison of a same-seconds job: A and B at one thread count, in one combined plan.
+pub struct SameCase<'a> {
+    pub title: String,
+    /// The combined trial: A's workload and settings, the plan of both sides.
+    pub spec: TrialSpec<'a>,
+    /// Report metadata; `set_id` and `run_ids` are filled in as the job runs (both sides name
+    /// the same runs).
+    pub a_side: Side,
+    pub b_side: Side,
+}
+
+fn decode(bytes: &[u8]) -> Option<Histogram<u64>> {
+    use hdrhistogram::serialization::Deserializer;
+    Deserializer::new().deserialize(&mut &bytes[..]).ok()
+}
+
+/// The values of side `tag` in a combined trial run by `threads` workers: `None` when it
+/// completed no transaction.
+pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues> {
+    let prefix = format!("{tag}:");
+    let s = rec.summary.as_ref()?;
+    let mut h = crate::engine::recorder::new_histogram();
+    for stored in &rec.histograms {
+        let ours = matches!(&stored.key.scope, HistScope::TxnType(t) if t.starts_with(&prefix));
+        if ours && stored.key.kind == HistKind::Corrected {
+            h.add(decode(&stored.bytes)?).ok()?;
+        }
+    }
+    let types = s
+        .transactions_by_type
+        .iter()
+        .filter(|t| t.name.starts_with(&prefix));
+    let (transactions, errors) = types.fold((0, 0), |(n, e), t| (n + t.count, e + t.errors));
+    let lat = crate::engine::summary::latency_stats(&h);
+    if transactions == 0 || lat.avg <= 0.0 {
+        return None;
+    }
+    Some(RunValues {
+        run_id: rec.id.unwrap_or(0),
+        tps: threads as f64 * 1000.0 / lat.avg,
+        p99_ms: lat.p99,
+        transactions,
+        errors,
+    })
+}
+
+/// Why a case stops after `trial` (0-based) trials, if it does.
+fn stop_reason(eval: &[super::ab::HypResult], trial: usize, max: usize) -> Option<String> {
+    if trial + 1 == max {
+        return Some(format!("stopped at the maximum of {max} trials"));
+    }
+    if let Some(r) = eval.iter().find(|r| {
+        r.outcome
+            .as_ref()
+            .is_some_and(|o| o.decision == Decision::StopRegressed)
+    }) {
+        return Some(format!(
+            "stopped after {} trials: {} regressed (the other metrics were not run to a decision)",
+            trial + 1,
+            r.metric.name()
+        ));
+    }
+    decided(eval).then(|| format!("stopped after {} trials: every metric decided", trial + 1))
+}
+
+/// One trial of a case: both sides' values.
+fn one_trial(
+    store: &mut Store,
+    case: &SameCase<'_>,
+    set: &str,
+    seed: Option<u64>,
+) -> Result<(RunValues, RunValues)> {
+    let rec = run_trial(store, &case.spec, set, seed)?;
+    let side = |tag: &str| {
+        side_values(&rec, tag, case.spec.settings.threads).ok_or_else(|| {
+            RegressError::Invalid(format!(
+                "run {}: side {tag} completed no transaction, so the sides cannot be compared; run longer trials (--duration)",
+                rec.id.unwrap_or(0)
+            ))
+        })
+    };
+    Ok((side(TAGS[0])?, side(TAGS[1])?))
+}
+
+/// Runs the same-seconds job: for each case, trials until all its metrics are decided or
+/// `max_pairs` trials; returns the groups of the report. Each case's trials are one run set,
+/// `PREFIX` (with `-tN` per thread count when there are several cases).
+pub fn run_same(
+    store: &mut Store,
+    cases: &mut [SameCase<'_>],
+    opts: &AbOptions,
+    set_prefix: &str,
+) -> Result<Vec<Group>> {
+    let seq = opts.seq;
+    let mut plans = PlanCache::new(seq)?;
+    let mut data: AbData = vec![(Vec::new(), Vec::new()); cases.len()];
+    let mut stopped = vec![String::new(); cases.len()];
+    let n_cases = cases.len();
+    for (c, case) in cases.iter_mut().enumerate() {
+        let set = match n_cases {
+            1 => set_prefix.to_string(),
+            _ => format!("{set_prefix}-t{}", case.spec.settings.threads),
+        };
+        let label = format!(
+            "{} + {}, same seconds",
+            case.a_side.label, case.b_side.label
+        );
+        let wl = &case.spec.workload.name;
+        super::trials::open_set(store, &set, "ab", wl, seq.max_pairs as u32, Some(label))?;
+        case.a_side.set_id = Some(set.clone());
+        case.b_side.set_id = Some(set.clone());
+        let fixed = seed_is_fixed(case.spec.settings);
+        for trial in 0..seq.max_pairs {
+            let seed = (!fixed).then(fresh_seed);
+            let (va, vb) = one_trial(store, case, &set, seed)?;
+            case.a_side.run_ids.push(va.run_id);
+            case.b_side.run_ids.push(vb.run_id);
+            data[c].0.push(va);
+            data[c].1.push(vb);
+            if !opts.quiet {
+                eprintln!(
+                    "trial {}/{} ({}, run {}): {} {} tps, {} {} tps ({}); p99 {} → {} ms",
+                    trial + 1,
+                    seq.max_pairs,
+                    case.title,
+                    va.run_id,
+                    case.a_side.label,
+                    Metric::Tps.format(va.tps),
+                    case.b_side.label,
+                    Metric::Tps.format(vb.tps),
+                    crate::util::pct(vb.tps / va.tps - 1.0),
+                    Metric::P99.format(va.p99_ms),
+                    Metric::P99.format(vb.p99_ms),
+                );
+            }
+            let eval = evaluate(&data, &opts.margins, &mut plans)?;
+            if let Some(why) = stop_reason(&eval[c], trial, seq.max_pairs) {
+                stopped[c] = why;
+                break;
+            }
+        }
+    }
+    let eval = evaluate(&data, &opts.margins, &mut plans)?;
+    let mut groups = Vec::new();
+    for (c, case) in cases.iter().enumerate() {
+        let (a, b) = &data[c];
+        let metrics = eval[c]
+            .iter()
+            .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &seq))
+            .collect();
+        groups.push(Group {
+            title: case.title.clone(),
+            a: case.a_side.clone(),
+            b: case.b_side.clone(),
+            pairs: Some(a.len()),
+            stopped: Some(stopped[c].clone()),
+            metrics,
+        });
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::HistKey;
+    use crate::record::{NamedLatency, StoredHistogram, Summary};
+
+    fn hist(values_ms: &[u64]) -> Vec<u8> {
+        let mut h = crate::engine::recorder::new_histogram();
+        for v in values_ms {
+            crate::engine::recorder::record(&mut h, v * 1_000_000);
+        }
+        crate::engine::recorder::serialize(&h)
+    }
+
+    #[test]
+    fn each_side_is_read_from_its_own_transaction_types() {
+        let mut rec = RunRecord::default();
+        rec.id = Some(7);
+        let mut summary = Summary::default();
+        for (name, count, errors) in [("A:rw", 4, 0), ("B:rw", 3, 1), ("B:ro", 1, 0)] {
+            summary.transactions_by_type.push(NamedLatency {
+                name: name.into(),
+                count,
+                errors,
+                ..Default::default()
+            });
+        }
+        rec.summary = Some(summary);
+        for (name, v) in [
+            ("A:rw", &[2u64, 2, 2, 2][..]),
+            ("B:rw", &[4, 4, 4]),
+            ("B:ro", &[8]),
+        ] {
+            for kind in [HistKind::Corrected, HistKind::Service] {
+                rec.histograms.push(StoredHistogram {
+                    key: HistKey::new(HistScope::TxnType(name.into()), kind),
+                    bytes: hist(v),
+                });
+            }
+        }
+        let threads = 4.0;
+        let a = side_values(&rec, "A", 4).unwrap();
+        assert_eq!((a.run_id, a.transactions, a.errors), (7, 4, 0));
+        assert!((a.tps - threads * 500.0).abs() < 1.0, "{a:?}");
+        let b = side_values(&rec, "B", 4).unwrap();
+        assert_eq!((b.transactions, b.errors), (4, 1));
+        // Mean 5 ms over B's two types; its p99 is B:ro's 8 ms.
+        assert!((b.tps - threads * 200.0).abs() < 1.0, "{b:?}");
+        assert!((b.p99_ms - 8.0).abs() < 0.01, "{b:?}");
+        assert!(side_values(&rec, "C", 4).is_none());
+    }
+}
