@@ -16,6 +16,7 @@ mod lost;
 mod monitor;
 mod newcomer;
 mod proxy;
+mod same;
 mod server;
 mod store;
 mod truth;
