@@ -217,21 +217,36 @@ fn each_side_runs_exactly_its_own_statements() {
 fn sides_that_cannot_share_a_trial_are_refused_before_anything_runs() {
     let d = scratch();
     let url = url_db("same_refused");
-    for (extra, says) in [
-        (&["--threads-b", "4"][..], "threads: 2 → 4"),
-        (&["--set-b", "table_size=500"][..], "different tables"),
+    let (a, b) = (d.path().join("a.toml"), d.path().join("b.toml"));
+    std::fs::write(&a, MIX).unwrap();
+    std::fs::write(&b, MIX.replace("k INTEGER", "k BIGINT")).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for (workload, extra, says) in [
         (
-            &["--set-b", "rand_spec_pct=5"][..],
-            "distribution parameters",
+            "oltp_read_write",
+            &["--threads-b", "4"][..],
+            "threads: 2 → 4",
         ),
         (
+            "oltp_read_write",
+            &["--set-b", "table_size=500"][..],
+            "table_size: 10000 → 500",
+        ),
+        (
+            "oltp_read_write",
+            &["--set-b", "rand_spec_pct=5"][..],
+            "rand_spec_pct: 1 → 5",
+        ),
+        (
+            "oltp_read_write",
             &["--target-b", "mysql://root@127.0.0.1:1/x"][..],
             "different targets",
         ),
+        (a, &["--workload-b", b][..], "their definitions differ"),
     ] {
         let mut args = vec![
             "ab",
-            "oltp_read_write",
+            workload,
             "--target",
             &url,
             "--design",
