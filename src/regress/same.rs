@@ -206,8 +206,10 @@ mod tests {
 
     #[test]
     fn each_side_is_read_from_its_own_transaction_types() {
-        let mut rec = RunRecord::default();
-        rec.id = Some(7);
+        let mut rec = RunRecord {
+            id: Some(7),
+            ..Default::default()
+        };
         let mut summary = Summary::default();
         for (name, count, errors) in [("A:rw", 4, 0), ("B:rw", 3, 1), ("B:ro", 1, 0)] {
             summary.transactions_by_type.push(NamedLatency {
