@@ -2,13 +2,14 @@
 # Validates the regression gate on this machine (a benchmark, not a test): GATES A/A gates of
 # oltp_read_write (A and B identical) and GATES gates where B does ~10 % more work per
 # transaction (--set-b point_selects=EXTRA; A runs sysbench's 10), interleaved A/A, A/B, A/A...
-# Each is a full `loadgate gate --ab` job on one server. Prints how many passed, were flagged
+# Each is a full `loadgate gate --ab` job on one server, in design DESIGN (abba: separate,
+# interleaved trials; same-seconds: both sides in every trial). Prints how many passed, were flagged
 # as regressions or stayed inconclusive, and how long a gate took.
 #
 #   scripts/validate-gate.sh                         # 10 + 10 gates, 5 s trials, release build
 #   GATES=1 DURATION=1s MAX_PAIRS=6 scripts/validate-gate.sh   # a smoke run
 #
-# Settings (environment): GATES (10), THREADS (4), DURATION (5s), WARMUP (1s), TABLE_SIZE
+# Settings (environment): GATES (10), DESIGN (abba), THREADS (4), DURATION (5s), WARMUP (1s), TABLE_SIZE
 # (10000), EXTRA (12 point selects in B), MAX_PAIRS (16), CALIBRATE (8 A/A trials first so the
 # margins fit this testbed; 0 skips), TARGET (a mysql:// URL; default: a throwaway server
 # started for the script), LOADGATE (the binary; default: cargo build --release). Everything is
@@ -17,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GATES=${GATES:-10}
+DESIGN=${DESIGN:-abba}
 THREADS=${THREADS:-4}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -46,7 +48,7 @@ fi
 common=(oltp_read_write --target "$TARGET" --threads "$THREADS" --duration "$DURATION"
   --warmup "$WARMUP" --table-size "$TABLE_SIZE")
 
-echo "validate-gate: $GATES A/A and $GATES A/B gates (B: point_selects=$EXTRA), $THREADS threads," \
+echo "validate-gate: $GATES A/A and $GATES A/B gates (B: point_selects=$EXTRA), design $DESIGN, $THREADS threads," \
   "$DURATION trials after $WARMUP warm-up, up to $MAX_PAIRS pairs, on $TARGET" >&2
 "$LOADGATE" prepare oltp_read_write --target "$TARGET" --table-size "$TABLE_SIZE" -q >&2
 if [ "$CALIBRATE" -gt 0 ]; then
@@ -69,7 +71,7 @@ for i in $(seq 1 "$GATES"); do
     if [ "$kind" = ab ]; then b=(--set-b "point_selects=$EXTRA"); fi
     t0=$(now)
     set +e
-    "$LOADGATE" gate "${common[@]}" "${b[@]}" --max-pairs "$MAX_PAIRS" \
+    "$LOADGATE" gate "${common[@]}" "${b[@]}" --design "$DESIGN" --max-pairs "$MAX_PAIRS" \
       --format json --output "$out" -q 2>"$work/$kind-$i.err"
     code=$?
     set -e
@@ -104,4 +106,4 @@ awk -F'\t' -v extra="$EXTRA" '
     }
   }' "$results"
 echo
-echo "($THREADS threads, $DURATION trials after $WARMUP warm-up, table_size $TABLE_SIZE, up to $MAX_PAIRS pairs, calibration: $CALIBRATE A/A trials, $("$LOADGATE" --version), $(nproc) cores)"
+echo "(design $DESIGN, $THREADS threads, $DURATION trials after $WARMUP warm-up, table_size $TABLE_SIZE, up to $MAX_PAIRS pairs, calibration: $CALIBRATE A/A trials, $("$LOADGATE" --version), $(nproc) cores)"

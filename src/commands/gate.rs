@@ -373,7 +373,16 @@ fn ab_job(
     };
     let fps = prepare_sides(&to_prepare, force_prepare, quiet)?;
     let fingerprint = fps[fps.len() - 1].clone();
-    let choice = calibration_for(&store, v, &fingerprint, &first_b.workload.name)?;
+    let choice = match design {
+        Design::Abba => calibration_for(&store, v, &fingerprint, &first_b.workload.name)?,
+        // A calibration measures the noise between separate trials, which this design cancels.
+        Design::SameSeconds => Choice {
+            used: None,
+            not_applied: (!v.no_calibration).then(|| {
+                "no calibration applied: it measures the noise between separate trials, which the same-seconds design cancels".to_string()
+            }),
+        },
+    };
     let calibration = choice.used.clone();
     let m = margins(cfg.margin, calibration.as_ref());
     let only_targets = targets.a.redacted() != targets.b.redacted()
