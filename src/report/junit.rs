@@ -65,19 +65,21 @@ pub fn render(r: &GateReport) -> String {
             escape(&r.generated_at)
         );
         let _ = writeln!(o, "    <properties>");
+        // The design only for A/B jobs (a comparison with a baseline has none).
+        let design = r.design.map(|d| ("design", d.name().to_string()));
         for (k, v) in [
-            ("outcome", r.outcome.as_str().to_string()),
-            ("method", r.method.clone()),
-            (
-                "design",
-                r.design.map_or_else(String::new, |d| d.name().to_string()),
-            ),
-            ("alpha", r.alpha.to_string()),
-            ("margin", r.margin.to_string()),
-            ("testbed", r.testbed.clone()),
-            ("a", g.a.label.clone()),
-            ("b", g.b.label.clone()),
-        ] {
+            Some(("outcome", r.outcome.as_str().to_string())),
+            Some(("method", r.method.clone())),
+            design,
+            Some(("alpha", r.alpha.to_string())),
+            Some(("margin", r.margin.to_string())),
+            Some(("testbed", r.testbed.clone())),
+            Some(("a", g.a.label.clone())),
+            Some(("b", g.b.label.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
         }
         let _ = writeln!(o, "    </properties>");

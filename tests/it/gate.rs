@@ -348,6 +348,7 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
     assert_eq!(code(&o), 1, "{}\n{r:#}", stderr(&o));
     assert_schema(&r);
     assert_eq!(r["kind"], "ab");
+    assert_eq!(r["design"], "abba", "the default design");
     assert_eq!(r["outcome"], "regression");
     let g = &r["groups"][0];
     let tps = &g["metrics"][0];
