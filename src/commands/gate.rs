@@ -447,7 +447,7 @@ fn ab_job(
     notes.extend(choice.not_applied.clone());
     if design == Design::SameSeconds {
         notes.push(
-            "same seconds: each side's tps is the workers divided by its mean latency (the throughput it would have alone at the trial's latency), not its share of the trial's transactions, which is one half by design; both sides' run ids name the same trials".into(),
+            "same seconds: each side's tps is a throughput index, the workers divided by its geometric-mean latency (robust to the stalls of a shared machine), not its share of the trial's transactions, which is one half by design; the ratio B/A is what is judged; both sides' run ids name the same trials".into(),
         );
     }
     notes.push(
@@ -488,7 +488,7 @@ fn ab_method(design: Design, seq: &SequentialConfig, hyps: usize, alpha: f64) ->
             "pair",
         ),
         Design::SameSeconds => (
-            "one-sample t-test on the within-trial log ratios B/A (mean latency for tps, p99) of same-seconds trials (each transaction assigned to A or B at random, one half each, on the same connections)",
+            "one-sample t-test on the within-trial log ratios B/A (geometric-mean latency for tps, p99) of same-seconds trials (each transaction assigned to A or B at random, one half each, on the same connections)",
             "trial",
         ),
     };
