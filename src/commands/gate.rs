@@ -373,16 +373,7 @@ fn ab_job(
     };
     let fps = prepare_sides(&to_prepare, force_prepare, quiet)?;
     let fingerprint = fps[fps.len() - 1].clone();
-    let choice = match design {
-        Design::Abba => calibration_for(&store, v, &fingerprint, &first_b.workload.name)?,
-        // A calibration measures the noise between separate trials, which this design cancels.
-        Design::SameSeconds => Choice {
-            used: None,
-            not_applied: (!v.no_calibration).then(|| {
-                "no calibration applied: it measures the noise between separate trials, which the same-seconds design cancels".to_string()
-            }),
-        },
-    };
+    let choice = ab_calibration(design, &store, v, &fingerprint, &first_b.workload.name)?;
     let calibration = choice.used.clone();
     let m = margins(cfg.margin, calibration.as_ref());
     let only_targets = targets.a.redacted() != targets.b.redacted()
@@ -421,16 +412,7 @@ fn ab_job(
     }
     let groups = match combined {
         Some(plans) => {
-            let mut same: Vec<SameCase<'_>> = cases
-                .drain(..)
-                .zip(plans)
-                .map(|(c, plan)| SameCase {
-                    title: c.title,
-                    spec: TrialSpec { plan, ..c.a },
-                    a_side: c.a_side,
-                    b_side: c.b_side,
-                })
-                .collect();
+            let mut same = same_cases(cases, plans);
             run_same(&mut store, &mut same, &opts, &prefix)?
         }
         None => run_ab(&mut store, &mut cases, &opts, &prefix)?,
@@ -478,6 +460,41 @@ fn ab_job(
     };
     report.decide();
     Ok(report)
+}
+
+/// The calibration an A/B job applies: the stored one for ABBA; none for the same-seconds
+/// design, because a calibration measures the noise between separate trials, which that
+/// design cancels (the report says so).
+fn ab_calibration(
+    design: Design,
+    store: &Store,
+    v: &VerdictArgs,
+    fingerprint: &str,
+    workload: &str,
+) -> Result<Choice> {
+    Ok(match design {
+        Design::Abba => calibration_for(store, v, fingerprint, workload)?,
+        Design::SameSeconds => Choice {
+            used: None,
+            not_applied: (!v.no_calibration).then(|| {
+                "no calibration applied: it measures the noise between separate trials, which the same-seconds design cancels".to_string()
+            }),
+        },
+    })
+}
+
+/// The same-seconds cases: each A/B case's A spec running the combined plan of both sides.
+fn same_cases<'s>(cases: Vec<AbCase<'s>>, plans: Vec<Arc<Plan>>) -> Vec<SameCase<'s>> {
+    cases
+        .into_iter()
+        .zip(plans)
+        .map(|(c, plan)| SameCase {
+            title: c.title,
+            spec: TrialSpec { plan, ..c.a },
+            a_side: c.a_side,
+            b_side: c.b_side,
+        })
+        .collect()
 }
 
 /// The method sentence of an A/B report.
