@@ -59,10 +59,20 @@ fn sequential_config(cfg: &Config, p: &PairsArgs) -> SequentialConfig {
         margin: cfg.margin,
         margin_rule: cfg.margin_rule,
         min_pairs: p.min_pairs.unwrap_or(d.min_pairs),
-        max_pairs: p.max_pairs.unwrap_or(d.max_pairs),
+        max_pairs: p.max_pairs.unwrap_or(if p.mde.is_some() {
+            MDE_MAX_PAIRS
+        } else {
+            d.max_pairs
+        }),
+        target_mde: p.mde,
         ..d
     }
 }
+
+/// The default `--max-pairs` when `--mde` is given: room for the pairs a 5 % MDE needs at
+/// the noise of a shared 2-vCPU machine (about 6 % per run), with the boundaries planned
+/// for that many looks.
+pub const MDE_MAX_PAIRS: usize = 64;
 
 /// Renders the report in `format`.
 pub fn render(report: &GateReport, format: ReportFormat) -> String {
@@ -383,6 +393,7 @@ fn ab_job(
     let opts = AbOptions {
         seq,
         margins: m,
+        max_time: pairs.max_time,
         quiet,
     };
     let prefix = crate::regress::new_set_id();
@@ -414,13 +425,18 @@ fn ab_job(
         exit_code: 0,
         generated_at: crate::util::rfc3339(crate::util::now_ms()),
         elapsed_s: Some(started.elapsed().as_secs_f64()),
+        requested_mde: seq.target_mde,
+        max_time_s: pairs.max_time,
         alpha: cfg.alpha,
         power: cfg.power,
         margin: cfg.margin,
         margin_rule: cfg.margin_rule,
         method: format!(
-            "paired t-test on log ratios of interleaved A/B pairs (A B B A ...), group-sequential with a look after every pair from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {}",
-            seq.min_pairs, seq.max_pairs, cfg.alpha
+            "paired t-test on log ratios of interleaved A/B pairs (A B B A ...), group-sequential with a look after every pair from {} to {} (Hwang–Shih–DeCani γ = −1), Holm over {hyps} hypotheses (metrics × thread counts), one-sided α = {}{}",
+            seq.min_pairs,
+            seq.max_pairs,
+            cfg.alpha,
+            power_text(seq.target_mde, pairs.max_time)
         ),
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
@@ -433,6 +449,21 @@ fn ab_job(
     };
     report.decide();
     Ok(report)
+}
+
+/// The method's words for `--mde` and `--max-time`.
+fn power_text(mde: Option<f64>, max_time: Option<f64>) -> String {
+    let mut t = String::new();
+    if let Some(m) = mde {
+        t.push_str(&format!(
+            "; pairs added until every undecided metric's MDE is at most {:.1} % (a non-binding stop: the boundaries are planned for the maximum)",
+            m * 100.0
+        ));
+    }
+    if let Some(s) = max_time {
+        t.push_str(&format!("; time budget {s} s"));
+    }
+    t
 }
 
 /// Refuses an A/B plan that cannot run: too few pairs for a variance or a first look, more

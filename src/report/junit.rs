@@ -71,6 +71,11 @@ pub fn render(r: &GateReport) -> String {
             ("alpha", r.alpha.to_string()),
             ("margin", r.margin.to_string()),
             ("testbed", r.testbed.clone()),
+            (
+                "requested_mde",
+                r.requested_mde.map_or(String::new(), |m| m.to_string()),
+            ),
+            ("stopped", g.stopped.clone().unwrap_or_default()),
             ("a", g.a.label.clone()),
             ("b", g.b.label.clone()),
         ] {

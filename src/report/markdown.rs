@@ -50,6 +50,9 @@ pub fn render(r: &GateReport) -> String {
             .map(|e| format!(", took {e:.0} s"))
             .unwrap_or_default()
     );
+    if let Some(p) = super::gate::power_line(r) {
+        let _ = writeln!(o, "Power: {}.\n", cell(&p));
+    }
     if !r.mismatches.is_empty() {
         let _ = writeln!(
             o,
