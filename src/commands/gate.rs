@@ -711,6 +711,11 @@ pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
                     "gate --baseline compares fresh trials with a stored baseline; the A/B flags (--target-a/-b, --set-a/-b, --threads-a/-b, --workload-b) need --ab instead".into(),
                 ));
             }
+            if a.pairs.mde.is_some() || a.pairs.max_time.is_some() {
+                return Err(Error::Usage(
+                    "--mde and --max-time add A/B pairs and need --ab; against a baseline the number of fresh trials is --trials".into(),
+                ));
+            }
             let report = gate_baseline(store_path, &a, name, quiet)?;
             emit(&report, &a.out, quiet)
         }

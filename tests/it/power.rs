@@ -220,5 +220,19 @@ fn bad_mde_and_max_time_are_refused_before_any_work() {
             assert!(err.contains(flag) && err.contains(says), "{args:?}: {err}");
         }
     }
+    // Against a baseline there are no pairs to add.
+    let o = lg_run(
+        d.path(),
+        &[
+            "gate",
+            "oltp_read_write",
+            "--baseline",
+            "main",
+            "--mde",
+            "5%",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("need --ab"), "{}", stderr(&o));
     assert!(!d.path().join("store.db").exists(), "no store was opened");
 }
