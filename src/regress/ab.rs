@@ -325,6 +325,16 @@ pub fn metric_result(
             res.needed_for = Some(margin);
         }
         res.more_pairs = res.needed.map(|n| n.saturating_sub(look.pairs));
+        if res.needed.is_some_and(|n| n > seq.max_pairs) {
+            let past = format!(
+                "past --max-pairs {} (a count beyond the planned looks is extrapolated from the last one)",
+                seq.max_pairs
+            );
+            res.note = Some(match res.note.take() {
+                Some(n) => format!("{past}; {n}"),
+                None => past,
+            });
+        }
     }
     res
 }
@@ -715,6 +725,12 @@ mod tests {
         assert!(needed > 5, "{r:?}");
         assert_eq!(r.needed_for, Some(0.05));
         assert_eq!(r.more_pairs, Some(needed - 5));
+        // At this noise more than the 64 planned looks: the report says the count is past them.
+        assert!(needed > 64, "{r:?}");
+        assert!(
+            r.note.as_deref().unwrap().contains("past --max-pairs 64"),
+            "{r:?}"
+        );
         assert!(stop_after(&eval[0], 5, 64).is_none());
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
