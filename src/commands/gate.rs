@@ -417,6 +417,12 @@ fn ab_job(
     notes.push(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
+    if let Some(t) = seq.target_mde {
+        notes.push(format!(
+            "--mde {:.1} %: a metric whose MDE reached it without crossing its boundary is \"no regression\"; an inconclusive one says how many pairs the noise measured would need for it",
+            t * 100.0
+        ));
+    }
     let mut report = GateReport {
         schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),

@@ -14,9 +14,12 @@
 //!
 //! A thread count's job stops as soon as one of its metrics regressed (the outcome cannot
 //! change any more), when every one of its metrics is decided — regressed, or a regression of
-//! the margin excluded (the plan's non-binding futility rule) — or at `max_pairs`. While a job runs, hypotheses of thread counts not yet run count as untested
-//! members of the family (conservative); the verdicts are recomputed on all the data at the
-//! end. The error rate joins the family only when it is not negligible (see the module
+//! the margin excluded (the plan's non-binding futility rule) — or at `max_pairs`. With a
+//! requested MDE (`--mde`) a metric is also decided once its MDE reaches the request (the
+//! plan's non-binding MDE stop), and a time budget (`--max-time`) ends the job before a pair
+//! the pairs so far say would pass it; both only end a job early, so α holds. While a job
+//! runs, hypotheses of thread counts not yet run count as untested members of the family
+//! (conservative); the verdicts are recomputed on all the data at the end. The error rate joins the family only when it is not negligible (see the module
 //! documentation of [`super`]).
 //!
 //! Both runs of a pair use the same random seed (unless the user fixed one for all), so they
