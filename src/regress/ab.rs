@@ -342,7 +342,8 @@ pub fn metric_result(
     res
 }
 
-/// Why the job stops after `pairs` pairs of a case whose hypotheses are `rows`, if it does.
+/// Why the job stops after `pairs` pairs of a case whose hypotheses are `rows`, if it does:
+/// a regression, else every metric decided (also at the last pair), else the maximum.
 fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(String, StopReason)> {
     let ended = |r: &HypResult, d: Decision| r.outcome.as_ref().is_some_and(|o| o.decision == d);
     if let Some(r) = rows.iter().find(|r| ended(r, Decision::StopRegressed)) {
@@ -355,14 +356,13 @@ fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(Str
             StopReason::Regressed,
         ));
     }
-    if pairs == max_pairs {
-        return Some((
-            format!("stopped at the maximum of {max_pairs} pairs"),
-            StopReason::MaxPairs,
-        ));
-    }
     if !decided(rows) {
-        return None;
+        return (pairs == max_pairs).then(|| {
+            (
+                format!("stopped at the maximum of {max_pairs} pairs"),
+                StopReason::MaxPairs,
+            )
+        });
     }
     if rows.iter().any(|r| ended(r, Decision::StopPowered)) {
         return Some((
@@ -704,6 +704,11 @@ mod tests {
             }
         }
         let (n, (text, reason), eval) = stop.expect("stops before 64 pairs");
+        // Decided at the last allowed pair: still the MDE, not the maximum, ended it.
+        assert_eq!(
+            stop_after(&eval[0], n, n).unwrap().1,
+            StopReason::MdeReached
+        );
         assert_eq!(reason, StopReason::MdeReached, "{text}");
         assert!(
             n < 64 && text.contains(&format!("after {n} pairs")),
