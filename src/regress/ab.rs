@@ -356,7 +356,14 @@ fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(Str
             StopReason::Regressed,
         ));
     }
-    if !decided(rows) {
+    // Decided by the data: `StopInconclusive` (the plan's last look) is no decision.
+    let settled = rows.iter().all(|r| {
+        !r.tested
+            || r.outcome.as_ref().is_some_and(|o| {
+                !matches!(o.decision, Decision::Continue | Decision::StopInconclusive)
+            })
+    });
+    if !settled {
         return (pairs == max_pairs).then(|| {
             (
                 format!("stopped at the maximum of {max_pairs} pairs"),
@@ -740,6 +747,12 @@ mod tests {
             "{r:?}"
         );
         assert!(stop_after(&eval[0], 5, 64).is_none());
+        // With 5 pairs the most, the same rows end the job at the maximum, undecided.
+        let mut last = mde_plans(0.05);
+        last.base.max_pairs = 5;
+        last.plans.clear();
+        let eval5 = evaluate(&data, &[0.0; 3], &mut last).unwrap();
+        assert_eq!(stop_after(&eval5[0], 5, 5).unwrap().1, StopReason::MaxPairs);
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
         let eval = evaluate(&data, &[0.03; 3], &mut plain).unwrap();
