@@ -111,7 +111,7 @@ pub struct PairsArgs {
     #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub min_pairs: Option<usize>,
 
-    /// Stop after this many pairs at the latest, 2–1000 [default: 16].
+    /// Stop after this many pairs at the latest, 2–1000 [default: 16, or 64 with --mde].
     #[arg(long, value_name = "N", value_parser = values::count(2..=1000))]
     pub max_pairs: Option<usize>,
 
@@ -121,6 +121,15 @@ pub struct PairsArgs {
     /// --max-pairs then count trials) [default: abba].
     #[arg(long, value_enum, value_name = "DESIGN")]
     pub design: Option<Design>,
+    /// Keep adding pairs until every undecided metric could detect a change this large
+    /// (minimum detectable effect at 90 % power), from 0.1 % to below 100 %: `--mde 5%`.
+    #[arg(long, value_name = "PCT", value_parser = values::mde)]
+    pub mde: Option<f64>,
+
+    /// Start no pair that would end after this time budget for the whole job, 1s–24h
+    /// [default: none].
+    #[arg(long, value_name = "DURATION", value_parser = values::max_time)]
+    pub max_time: Option<f64>,
 }
 
 /// Where the verdict goes.

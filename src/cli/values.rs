@@ -221,6 +221,33 @@ pub fn seconds(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// `--mde`: a relative effect from 0.1 % to below 100 % (`5%` or `0.05`).
+pub fn mde(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match v {
+        Ok(v) if v.is_finite() && (0.001..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}`: expected a relative effect such as 5% or 0.05, from 0.1 % to below 100 %"
+        )),
+    }
+}
+
+/// The longest `--max-time`: 24 hours.
+pub const MAX_TIME_S: f64 = 86_400.0;
+
+/// `--max-time`: a duration from 1 s to 24 h, in seconds.
+pub fn max_time(s: &str) -> Result<f64, String> {
+    let v = crate::settings::parse_duration(s)?;
+    if !(1.0..=MAX_TIME_S).contains(&v) {
+        return Err(format!("`{s}`: expected a duration from 1s to 24h"));
+    }
+    Ok(v)
+}
+
 /// The most workers a thread count names, as the `threads` setting.
 pub const MAX_THREADS: u32 = 10_000;
 

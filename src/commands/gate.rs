@@ -60,10 +60,20 @@ fn sequential_config(cfg: &Config, p: &PairsArgs) -> SequentialConfig {
         margin: cfg.margin,
         margin_rule: cfg.margin_rule,
         min_pairs: p.min_pairs.unwrap_or(d.min_pairs),
-        max_pairs: p.max_pairs.unwrap_or(d.max_pairs),
+        max_pairs: p.max_pairs.unwrap_or(if p.mde.is_some() {
+            MDE_MAX_PAIRS
+        } else {
+            d.max_pairs
+        }),
+        target_mde: p.mde,
         ..d
     }
 }
+
+/// The default `--max-pairs` when `--mde` is given: room for the pairs a 5 % MDE needs at
+/// the noise of a shared 2-vCPU machine (about 6 % per run), with the boundaries planned
+/// for that many looks.
+pub const MDE_MAX_PAIRS: usize = 64;
 
 /// Renders the report in `format`.
 pub fn render(report: &GateReport, format: ReportFormat) -> String {
@@ -359,6 +369,11 @@ fn ab_job(
     let mut store = Store::open(store_path)?;
     let resolved = resolve_sides(trial, sides, &threads)?;
     let design = pairs.design.unwrap_or(Design::Abba);
+    if design == Design::SameSeconds && (pairs.mde.is_some() || pairs.max_time.is_some()) {
+        return Err(Error::Usage(
+            "--mde and --max-time work with --design abba only for now; --design same-seconds stops at --max-pairs trials or when every metric is decided".into(),
+        ));
+    }
     let combined = match design {
         Design::SameSeconds => Some(same_seconds_plans(trial, sides, &resolved)?),
         Design::Abba => None,
@@ -394,6 +409,7 @@ fn ab_job(
     let opts = AbOptions {
         seq,
         margins: m,
+        max_time: pairs.max_time,
         quiet,
     };
     let prefix = crate::regress::new_set_id();
@@ -435,6 +451,12 @@ fn ab_job(
     notes.push(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
+    if let Some(t) = seq.target_mde {
+        notes.push(format!(
+            "--mde {:.1} %: a metric whose MDE reached it without crossing its boundary is \"no regression\"; an inconclusive one says how many pairs the noise measured would need for it",
+            t * 100.0
+        ));
+    }
     let mut report = GateReport {
         schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
@@ -443,11 +465,17 @@ fn ab_job(
         exit_code: 0,
         generated_at: crate::util::rfc3339(crate::util::now_ms()),
         elapsed_s: Some(started.elapsed().as_secs_f64()),
+        requested_mde: seq.target_mde,
+        max_time_s: pairs.max_time,
         alpha: cfg.alpha,
         power: cfg.power,
         margin: cfg.margin,
         margin_rule: cfg.margin_rule,
-        method: ab_method(design, &seq, hyps, cfg.alpha),
+        method: format!(
+            "{}{}",
+            ab_method(design, &seq, hyps, cfg.alpha),
+            power_text(seq.target_mde, pairs.max_time)
+        ),
         design: Some(design),
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
@@ -563,6 +591,21 @@ fn same_seconds_plans(
         plans.push(Arc::new(plan));
     }
     Ok(plans)
+}
+
+/// The method's words for `--mde` and `--max-time`.
+fn power_text(mde: Option<f64>, max_time: Option<f64>) -> String {
+    let mut t = String::new();
+    if let Some(m) = mde {
+        t.push_str(&format!(
+            "; pairs added until every undecided metric's MDE is at most {:.1} % (a non-binding stop: the boundaries are planned for the maximum)",
+            m * 100.0
+        ));
+    }
+    if let Some(s) = max_time {
+        t.push_str(&format!("; time budget {s} s"));
+    }
+    t
 }
 
 /// Refuses an A/B plan that cannot run: too few pairs for a variance or a first look, more
@@ -813,6 +856,11 @@ pub fn gate_cmd(store_path: &Path, a: GateArgs, quiet: bool) -> Result<()> {
             if a.sides.any() {
                 return Err(Error::Usage(
                     "gate --baseline compares fresh trials with a stored baseline; the A/B flags (--target-a/-b, --set-a/-b, --threads-a/-b, --workload-b) need --ab instead".into(),
+                ));
+            }
+            if a.pairs.mde.is_some() || a.pairs.max_time.is_some() {
+                return Err(Error::Usage(
+                    "--mde and --max-time add A/B pairs and need --ab; against a baseline the number of fresh trials is --trials".into(),
                 ));
             }
             let report = gate_baseline(store_path, &a, name, quiet)?;

@@ -208,6 +208,10 @@ pub struct MetricResult {
     /// Runs (per side) or pairs needed to detect a change of the margin with 90 % power at the
     /// noise seen here; set when the verdict is inconclusive.
     pub needed: Option<usize>,
+    /// The relative change `needed` is for: the requested MDE (`--mde`) or the margin.
+    pub needed_for: Option<f64>,
+    /// A/B: pairs beyond those run that `needed` asks for (`needed − pairs`).
+    pub more_pairs: Option<usize>,
     pub note: Option<String>,
 }
 
@@ -221,7 +225,25 @@ pub struct Group {
     pub pairs: Option<usize>,
     /// A/B: why the job stopped ("all metrics decided after 4 pairs", "maximum of 16 pairs").
     pub stopped: Option<String>,
+    /// A/B: the same, as a keyword.
+    pub stop_reason: Option<StopReason>,
     pub metrics: Vec<MetricResult>,
+}
+
+/// Why an A/B job stopped adding pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A metric regressed: the outcome cannot change any more.
+    Regressed,
+    /// Every metric decided (regressed, or a regression of the margin excluded).
+    Decided,
+    /// Every metric decided, at least one because its MDE reached the requested `--mde`.
+    MdeReached,
+    /// `--max-pairs` reached.
+    MaxPairs,
+    /// The `--max-time` budget would have been exceeded by another pair.
+    MaxTime,
 }
 
 /// The calibration used to widen the margins.
@@ -270,6 +292,10 @@ pub struct GateReport {
     pub generated_at: String,
     /// Wall time of the job that ran the trials (None when only stored runs were compared).
     pub elapsed_s: Option<f64>,
+    /// A/B: the minimum detectable effect asked for with `--mde` (relative), if any.
+    pub requested_mde: Option<f64>,
+    /// A/B: the time budget given with `--max-time`, in seconds, if any.
+    pub max_time_s: Option<f64>,
     /// One-sided false-alarm rate for "regressed", over all metrics (Holm).
     pub alpha: f64,
     pub power: f64,

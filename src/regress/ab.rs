@@ -14,15 +14,19 @@
 //!
 //! A thread count's job stops as soon as one of its metrics regressed (the outcome cannot
 //! change any more), when every one of its metrics is decided — regressed, or a regression of
-//! the margin excluded (the plan's non-binding futility rule) — or at `max_pairs`. While a job runs, hypotheses of thread counts not yet run count as untested
-//! members of the family (conservative); the verdicts are recomputed on all the data at the
-//! end. The error rate joins the family only when it is not negligible (see the module
+//! the margin excluded (the plan's non-binding futility rule) — or at `max_pairs`. With a
+//! requested MDE (`--mde`) a metric is also decided once its MDE reaches the request (the
+//! plan's non-binding MDE stop), and a time budget (`--max-time`) ends the job before a pair
+//! the pairs so far say would pass it; both only end a job early, so α holds. While a job
+//! runs, hypotheses of thread counts not yet run count as untested members of the family
+//! (conservative); the verdicts are recomputed on all the data at the end. The error rate joins the family only when it is not negligible (see the module
 //! documentation of [`super`]).
 //!
 //! Both runs of a pair use the same random seed (unless the user fixed one for all), so they
 //! draw the same keys: common random numbers, a little less noise per pair.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use super::compare::{
     error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin,
@@ -31,7 +35,7 @@ use super::compare::{
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{mean_of, Metric, RegressError, RunValues};
 use crate::error::Result;
-use crate::record::gate::{Group, MetricResult, Side};
+use crate::record::gate::{Group, MetricResult, Side, StopReason};
 use crate::stats::dist::student_t_sf;
 use crate::stats::{
     Config, Decision, SequentialConfig, SequentialOutcome, SequentialPlan, Verdict,
@@ -58,6 +62,9 @@ pub struct AbOptions {
     pub seq: SequentialConfig,
     /// Margin per metric (tps, p99, error rate), calibrated.
     pub margins: [f64; 3],
+    /// Time budget of the whole job in seconds (`--max-time`): no pair is started that the
+    /// pairs so far say would end past it; a pair that has started is finished.
+    pub max_time: Option<f64>,
     pub quiet: bool,
 }
 
@@ -103,6 +110,9 @@ pub struct HypResult {
     pub outcome: Option<SequentialOutcome>,
     /// The Holm level `α / k` it was last tested at.
     pub level: f64,
+    /// With a requested MDE: the pairs the plan at this level needs for a look's MDE to reach
+    /// it at the standard deviation seen so far ([`SequentialPlan::pairs_for_mde`]).
+    pub needed_pairs: Option<usize>,
 }
 
 /// Runs per side of each case so far (A runs, B runs, in pair order).
@@ -139,6 +149,7 @@ pub fn evaluate(
                 tested,
                 outcome: None,
                 level: plans.base.alpha,
+                needed_pairs: None,
             });
             if tested {
                 hyps.push(Hyp {
@@ -185,6 +196,10 @@ pub fn evaluate(
                 newly = true;
             }
             let row = &mut out[h.case][metric_index(h.metric)];
+            row.needed_pairs = match (p.config.target_mde, &o.look) {
+                (Some(t), Some(l)) => p.pairs_for_mde(l.sd_log, t, h.metric.direction()),
+                _ => None,
+            };
             row.outcome = Some(o);
             row.level = p.config.alpha;
         }
@@ -242,6 +257,8 @@ pub fn metric_result(
         n_a: a.len(),
         n_b: b.len(),
         needed: None,
+        needed_for: None,
+        more_pairs: None,
         note: None,
     };
     let Some(o) = &r.outcome else {
@@ -256,9 +273,20 @@ pub fn metric_result(
         Decision::StopRegressed => Verdict::Regressed,
         Decision::StopNoRegression if look.verdict == Verdict::Improved => Verdict::Improved,
         Decision::StopNoRegression => Verdict::Unchanged,
+        Decision::StopPowered if look.verdict == Verdict::Improved => Verdict::Improved,
+        Decision::StopPowered => Verdict::Unchanged,
         Decision::StopInconclusive | Decision::Continue => Verdict::Inconclusive,
     };
     res.label = res.verdict.to_string();
+    if o.decision == Decision::StopPowered && look.verdict != res.verdict {
+        res.label = "no regression".into();
+        res.note = Some(format!(
+            "the MDE reached {:.1} % (requested {:.1} %): a regression that large would have been flagged with {:.0} % power, and none was",
+            look.mde * 100.0,
+            seq.target_mde.unwrap_or(look.mde) * 100.0,
+            seq.power * 100.0
+        ));
+    }
     if o.decision == Decision::StopNoRegression && look.verdict == Verdict::Inconclusive {
         res.label = "no regression".into();
         res.note = Some(format!(
@@ -286,15 +314,97 @@ pub fn metric_result(
     res.n_a = look.pairs;
     res.n_b = look.pairs;
     if res.verdict == Verdict::Inconclusive {
-        let cfg = Config {
-            alpha: r.level,
-            power: seq.power,
-            margin,
-            ..Config::default()
-        };
-        res.needed = needed_for_margin(look.sd_log, m, margin, &cfg);
+        if let Some(t) = seq.target_mde {
+            res.needed = r.needed_pairs;
+            res.needed_for = Some(t);
+        } else {
+            let cfg = Config {
+                alpha: r.level,
+                power: seq.power,
+                margin,
+                ..Config::default()
+            };
+            res.needed = needed_for_margin(look.sd_log, m, margin, &cfg);
+            res.needed_for = Some(margin);
+        }
+        res.more_pairs = res.needed.map(|n| n.saturating_sub(look.pairs));
+        if res.needed.is_some_and(|n| n > seq.max_pairs) {
+            let past = format!(
+                "past --max-pairs {} (a count beyond the planned looks is extrapolated from the last one)",
+                seq.max_pairs
+            );
+            res.note = Some(match res.note.take() {
+                Some(n) => format!("{past}; {n}"),
+                None => past,
+            });
+        }
     }
     res
+}
+
+/// Why the job stops after `pairs` pairs of a case whose hypotheses are `rows`, if it does:
+/// a regression, else every metric decided (also at the last pair), else the maximum.
+fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(String, StopReason)> {
+    let ended = |r: &HypResult, d: Decision| r.outcome.as_ref().is_some_and(|o| o.decision == d);
+    if let Some(r) = rows.iter().find(|r| ended(r, Decision::StopRegressed)) {
+        // The outcome is a regression whatever the other metrics do: stop here.
+        return Some((
+            format!(
+                "stopped after {pairs} pairs: {} regressed (the other metrics were not run to a decision)",
+                r.metric.name()
+            ),
+            StopReason::Regressed,
+        ));
+    }
+    // Decided by the data: `StopInconclusive` (the plan's last look) is no decision.
+    let settled = rows.iter().all(|r| {
+        !r.tested
+            || r.outcome.as_ref().is_some_and(|o| {
+                !matches!(o.decision, Decision::Continue | Decision::StopInconclusive)
+            })
+    });
+    if !settled {
+        return (pairs == max_pairs).then(|| {
+            (
+                format!("stopped at the maximum of {max_pairs} pairs"),
+                StopReason::MaxPairs,
+            )
+        });
+    }
+    if rows.iter().any(|r| ended(r, Decision::StopPowered)) {
+        return Some((
+            format!("stopped after {pairs} pairs: every metric decided or its MDE reached the requested one"),
+            StopReason::MdeReached,
+        ));
+    }
+    Some((
+        format!("stopped after {pairs} pairs: every metric decided"),
+        StopReason::Decided,
+    ))
+}
+
+/// Why no further pair starts under the time budget `max_time` (seconds), if so: when the
+/// job's time so far plus the mean time of this case's pairs would pass it (before a case's
+/// first pair, when the budget is already spent).
+fn over_budget(
+    max_time: Option<f64>,
+    job: Instant,
+    case: Instant,
+    pairs_done: usize,
+) -> Option<String> {
+    let budget = max_time?;
+    let spent = job.elapsed().as_secs_f64();
+    let per_pair = if pairs_done == 0 {
+        0.0
+    } else {
+        case.elapsed().as_secs_f64() / pairs_done as f64
+    };
+    (spent + per_pair > budget || (pairs_done == 0 && spent >= budget)).then(|| {
+        format!(
+            "stopped after {pairs_done} pairs: the time budget (--max-time {budget} s) ended ({spent:.0} s used, a pair takes ~{:.0} s)",
+            per_pair
+        )
+    })
 }
 
 /// Runs the A/B job: for each case in turn, pairs in ABBA order until all its metrics are
@@ -330,8 +440,9 @@ pub fn run_ab(
     }
     let mut plans = PlanCache::new(seq)?;
     let mut data: AbData = vec![(Vec::new(), Vec::new()); cases.len()];
-    let mut stopped = vec![String::new(); cases.len()];
+    let mut stopped = vec![(String::new(), StopReason::MaxPairs); cases.len()];
     let n_cases = cases.len();
+    let started = Instant::now();
     for (c, case) in cases.iter_mut().enumerate() {
         let suffix = if n_cases > 1 {
             format!("-t{}", case.a.settings.threads)
@@ -359,7 +470,12 @@ pub fn run_ab(
         case.a_side.set_id = Some(set_a.clone());
         case.b_side.set_id = Some(set_b.clone());
         let fixed = seed_is_fixed(case.a.settings) || seed_is_fixed(case.b.settings);
+        let case_started = Instant::now();
         for pair in 0..seq.max_pairs {
+            if let Some(why) = over_budget(opts.max_time, started, case_started, pair) {
+                stopped[c] = (why, StopReason::MaxTime);
+                break;
+            }
             let seed = (!fixed).then(fresh_seed);
             let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
             let mut got: [Option<RunValues>; 2] = [None, None];
@@ -401,23 +517,11 @@ pub fn run_ab(
                 );
             }
             let eval = evaluate(&data, &opts.margins, &mut plans)?;
-            if pair + 1 == seq.max_pairs {
-                stopped[c] = format!("stopped at the maximum of {} pairs", seq.max_pairs);
-            } else if let Some(r) = eval[c].iter().find(|r| {
-                r.outcome
-                    .as_ref()
-                    .is_some_and(|o| o.decision == Decision::StopRegressed)
-            }) {
-                // The outcome is a regression whatever the other metrics do: stop here.
-                stopped[c] = format!(
-                    "stopped after {} pairs: {} regressed (the other metrics were not run to a decision)",
-                    pair + 1,
-                    r.metric.name()
-                );
-                break;
-            } else if decided(&eval[c]) {
-                stopped[c] = format!("stopped after {} pairs: every metric decided", pair + 1);
-                break;
+            if let Some(stop) = stop_after(&eval[c], pair + 1, seq.max_pairs) {
+                stopped[c] = stop;
+                if stopped[c].1 != StopReason::MaxPairs {
+                    break;
+                }
             }
         }
     }
@@ -434,7 +538,8 @@ pub fn run_ab(
             a: case.a_side.clone(),
             b: case.b_side.clone(),
             pairs: Some(a.len()),
-            stopped: Some(stopped[c].clone()),
+            stopped: Some(stopped[c].0.clone()),
+            stop_reason: Some(stopped[c].1),
             metrics,
         });
     }
@@ -579,5 +684,99 @@ mod tests {
         assert!(evaluate(&data, &[0.03; 3], &mut p).is_ok());
         data.push((Vec::new(), Vec::new()));
         assert!(evaluate(&data, &[0.03; 3], &mut p).is_err());
+    }
+
+    fn mde_plans(target: f64) -> PlanCache {
+        PlanCache::new(SequentialConfig {
+            max_pairs: 64,
+            target_mde: Some(target),
+            ..SequentialConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reached_mde_ends_the_case_as_no_regression() {
+        // 1 % noise, identical sides, no margin (so the futility rule cannot stop): the MDE
+        // stop ends the case once each metric could detect 5 %.
+        let mut p = mde_plans(0.05);
+        let data = synthetic(64, 0.01, 1.0, 1.0, 5);
+        let mut stop = None;
+        for n in 3..=64 {
+            let part: AbData = vec![(data[0].0[..n].to_vec(), data[0].1[..n].to_vec())];
+            let eval = evaluate(&part, &[0.0; 3], &mut p).unwrap();
+            if let Some(s) = stop_after(&eval[0], n, 64) {
+                stop = Some((n, s, eval));
+                break;
+            }
+        }
+        let (n, (text, reason), eval) = stop.expect("stops before 64 pairs");
+        // Decided at the last allowed pair: still the MDE, not the maximum, ended it.
+        assert_eq!(
+            stop_after(&eval[0], n, n).unwrap().1,
+            StopReason::MdeReached
+        );
+        assert_eq!(reason, StopReason::MdeReached, "{text}");
+        assert!(
+            n < 64 && text.contains(&format!("after {n} pairs")),
+            "{text}"
+        );
+        let r = metric_result(&eval[0][0], &data[0].0[..n], &data[0].1[..n], 0.0, &p.base);
+        assert_ne!(r.verdict, Verdict::Inconclusive, "{r:?}");
+        assert!(r.mde.unwrap() <= 0.05, "{r:?}");
+        assert_eq!(r.needed, None);
+    }
+
+    #[test]
+    fn inconclusive_under_mde_says_how_many_more_pairs() {
+        // 10 % noise, B 3 % worse, 5 pairs, 5 % asked for: far from resolved; the report asks for the
+        // pairs the plan needs at this noise, counted beyond the 5 run.
+        let mut p = mde_plans(0.05);
+        let data = synthetic(5, 0.10, 0.97, 1.03, 7);
+        let eval = evaluate(&data, &[0.0; 3], &mut p).unwrap();
+        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.0, &p.base);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+        let needed = r.needed.unwrap();
+        assert!(needed > 5, "{r:?}");
+        assert_eq!(r.needed_for, Some(0.05));
+        assert_eq!(r.more_pairs, Some(needed - 5));
+        // At this noise more than the 64 planned looks: the report says the count is past them.
+        assert!(needed > 64, "{r:?}");
+        assert!(
+            r.note.as_deref().unwrap().contains("past --max-pairs 64"),
+            "{r:?}"
+        );
+        assert!(stop_after(&eval[0], 5, 64).is_none());
+        // With 5 pairs the most, the same rows end the job at the maximum, undecided.
+        let mut last = mde_plans(0.05);
+        last.base.max_pairs = 5;
+        last.plans.clear();
+        let eval5 = evaluate(&data, &[0.0; 3], &mut last).unwrap();
+        assert_eq!(stop_after(&eval5[0], 5, 5).unwrap().1, StopReason::MaxPairs);
+        // Without --mde the count is for the margin, as before.
+        let mut plain = plans();
+        let eval = evaluate(&data, &[0.03; 3], &mut plain).unwrap();
+        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &plain.base);
+        if r.verdict == Verdict::Inconclusive {
+            assert_eq!(r.needed_for, Some(0.03));
+        }
+    }
+
+    #[test]
+    fn the_time_budget_stops_before_a_pair_that_would_pass_it() {
+        use std::time::Duration;
+        let now = Instant::now();
+        let ago = |s: u64| now.checked_sub(Duration::from_secs(s)).unwrap();
+        assert_eq!(over_budget(None, ago(100), ago(100), 5), None);
+        // 10 s used by 2 pairs of 5 s: an 11 s budget has no room for a third.
+        let why = over_budget(Some(11.0), ago(10), ago(10), 2).unwrap();
+        assert!(
+            why.contains("time budget") && why.contains("after 2 pairs"),
+            "{why}"
+        );
+        assert_eq!(over_budget(Some(16.0), ago(10), ago(10), 2), None);
+        // A case's first pair starts unless the budget is already spent.
+        assert_eq!(over_budget(Some(11.0), ago(10), now, 0), None);
+        assert!(over_budget(Some(9.0), ago(10), now, 0).is_some());
     }
 }

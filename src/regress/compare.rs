@@ -206,6 +206,8 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
         n_a: a.len(),
         n_b: b.len(),
         needed: None,
+        needed_for: None,
+        more_pairs: None,
         note: Some(format!(
             "below {} % of transactions on both sides: negligible, not tested",
             ERROR_RATE_FLOOR * 100.0
@@ -299,6 +301,8 @@ fn metric_result(
         n_a: v.n_baseline,
         n_b: v.n_candidate,
         needed,
+        needed_for: needed.map(|_| v.margin),
+        more_pairs: None,
         note: (m == Metric::ErrorRate).then(|| error_rate_note(a, b)),
     }
 }
@@ -405,6 +409,7 @@ pub fn compare_with_baseline(
         },
         pairs: None,
         stopped: None,
+        stop_reason: None,
         metrics,
     };
     let tested = group.metrics.iter().filter(|m| m.tested).count();
@@ -427,6 +432,8 @@ pub fn compare_with_baseline(
         exit_code: 0,
         generated_at: crate::util::rfc3339(crate::util::now_ms()),
         elapsed_s: None,
+        requested_mde: None,
+        max_time_s: None,
         alpha: opts.stats.alpha,
         power: opts.stats.power,
         margin: opts.stats.margin,

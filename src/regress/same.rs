@@ -21,7 +21,7 @@ use super::compare::margin_of;
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{Metric, RegressError, RunValues};
 use crate::error::Result;
-use crate::record::gate::{Group, Side};
+use crate::record::gate::{Group, Side, StopReason};
 use crate::record::{HistKind, HistScope, RunRecord};
 use crate::stats::Decision;
 use crate::store::Store;
@@ -92,22 +92,37 @@ pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues
 }
 
 /// Why a case stops after `trial` (0-based) trials, if it does.
-fn stop_reason(eval: &[super::ab::HypResult], trial: usize, max: usize) -> Option<String> {
+fn stop_reason(
+    eval: &[super::ab::HypResult],
+    trial: usize,
+    max: usize,
+) -> Option<(String, StopReason)> {
     if trial + 1 == max {
-        return Some(format!("stopped at the maximum of {max} trials"));
+        return Some((
+            format!("stopped at the maximum of {max} trials"),
+            StopReason::MaxPairs,
+        ));
     }
     if let Some(r) = eval.iter().find(|r| {
         r.outcome
             .as_ref()
             .is_some_and(|o| o.decision == Decision::StopRegressed)
     }) {
-        return Some(format!(
-            "stopped after {} trials: {} regressed (the other metrics were not run to a decision)",
-            trial + 1,
-            r.metric.name()
+        return Some((
+            format!(
+                "stopped after {} trials: {} regressed (the other metrics were not run to a decision)",
+                trial + 1,
+                r.metric.name()
+            ),
+            StopReason::Regressed,
         ));
     }
-    decided(eval).then(|| format!("stopped after {} trials: every metric decided", trial + 1))
+    decided(eval).then(|| {
+        (
+            format!("stopped after {} trials: every metric decided", trial + 1),
+            StopReason::Decided,
+        )
+    })
 }
 
 /// One trial of a case: both sides' values.
@@ -141,7 +156,7 @@ pub fn run_same(
     let seq = opts.seq;
     let mut plans = PlanCache::new(seq)?;
     let mut data: AbData = vec![(Vec::new(), Vec::new()); cases.len()];
-    let mut stopped = vec![String::new(); cases.len()];
+    let mut stopped = vec![(String::new(), StopReason::MaxPairs); cases.len()];
     let n_cases = cases.len();
     for (c, case) in cases.iter_mut().enumerate() {
         let set = match n_cases {
@@ -200,7 +215,8 @@ pub fn run_same(
             a: case.a_side.clone(),
             b: case.b_side.clone(),
             pairs: Some(a.len()),
-            stopped: Some(stopped[c].clone()),
+            stopped: Some(stopped[c].0.clone()),
+            stop_reason: Some(stopped[c].1),
             metrics,
         });
     }

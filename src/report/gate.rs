@@ -53,18 +53,39 @@ pub fn unit_of(r: &GateReport) -> &'static str {
     }
 }
 
+/// The requested MDE and time budget, if any: `MDE requested 5.0 % (90 % power); time
+/// budget 600 s`.
+pub fn power_line(r: &GateReport) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(m) = r.requested_mde {
+        parts.push(format!(
+            "MDE requested {:.1} % ({:.0} % power); each metric's MDE column is the change it could have detected",
+            m * 100.0,
+            r.power * 100.0
+        ));
+    }
+    if let Some(t) = r.max_time_s {
+        parts.push(format!("time budget {t} s"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// The extra words after a verdict: why it was not tested, how many runs would tell.
 pub fn verdict_detail(m: &MetricResult, kind: ReportKind) -> String {
     let mut parts = Vec::new();
     if let Some(n) = m.needed {
+        let more = m
+            .more_pairs
+            .map(|k| format!(", {k} more than run"))
+            .unwrap_or_default();
         parts.push(format!(
-            "~{n} {} to resolve a {:.1} % change",
+            "~{n} {} to resolve a {:.1} % change at the noise measured{more}",
             if kind == ReportKind::Ab {
                 "pairs"
             } else {
                 "trials per side"
             },
-            m.margin * 100.0
+            m.needed_for.unwrap_or(m.margin) * 100.0
         ));
     }
     if let Some(note) = &m.note {
@@ -177,6 +198,9 @@ pub fn text(r: &GateReport) -> String {
         r.power * 100.0
     );
     let _ = writeln!(o, "margins: {}", margins_text(r));
+    if let Some(p) = power_line(r) {
+        let _ = writeln!(o, "power:   {p}");
+    }
     let _ = write!(o, "testbed: {}", r.testbed);
     if let Some(e) = r.elapsed_s {
         let _ = write!(o, "; took {e:.1} s");

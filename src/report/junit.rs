@@ -74,6 +74,11 @@ pub fn render(r: &GateReport) -> String {
             Some(("alpha", r.alpha.to_string())),
             Some(("margin", r.margin.to_string())),
             Some(("testbed", r.testbed.clone())),
+            Some((
+                "requested_mde",
+                r.requested_mde.map_or(String::new(), |m| m.to_string()),
+            )),
+            Some(("stopped", g.stopped.clone().unwrap_or_default())),
             Some(("a", g.a.label.clone())),
             Some(("b", g.b.label.clone())),
         ]

@@ -53,6 +53,9 @@ pub fn render(r: &GateReport) -> String {
     if let Some(d) = r.design {
         let _ = writeln!(o, "Design: {}.\n", cell(d.title()));
     }
+    if let Some(p) = super::gate::power_line(r) {
+        let _ = writeln!(o, "Power: {}.\n", cell(&p));
+    }
     if !r.mismatches.is_empty() {
         let _ = writeln!(
             o,

@@ -32,7 +32,17 @@
 //!    confidence `1 − futility_alpha` (95 % by default). This futility rule is non-binding: the
 //!    efficacy boundaries are computed as if it did not exist, so it can only lower the
 //!    false-alarm rate; it costs a little power, measured in the tests below.
-//! 5. **Max pairs** reached with neither: stop, inconclusive.
+//! 5. **Powered** (only with a requested MDE, `target_mde`): stop when the minimum detectable
+//!    effect at this look, `(c_k + t_{power}) · se` on the log scale, is at most the requested
+//!    effect: the pairs so far could have flagged a change that large and did not. This stop
+//!    is non-binding like the futility rule: the efficacy boundaries stay those planned for
+//!    `max_pairs` looks, so stopping earlier (for this or for a time budget) only removes
+//!    chances to cross and the false-alarm rate stays at most `alpha` however many of the
+//!    planned looks are taken. The price is paid in the boundaries: a plan for 64 looks spends
+//!    less alpha on the first ten than one for 16, so a requested MDE raises the default
+//!    maximum (see `gate --mde`) and the number of pairs the noise needs is reported
+//!    ([`SequentialPlan::pairs_for_mde`]).
+//! 6. **Max pairs** reached with none of these: stop, inconclusive.
 //!
 //! Why γ = −1, 16 pairs: simulated with 2 % run noise (20,000 jobs each), it gives 92 % power
 //! for a 5 % drop within 10 pairs and 94 % for a 10 % drop within 6, and with the read/write
@@ -123,6 +133,10 @@ pub struct SequentialConfig {
     /// Stop for "no regression" when a regression of the margin is excluded at one-sided
     /// `1 − futility_alpha`; 0 disables the early stop for no regression.
     pub futility_alpha: f64,
+    /// Requested minimum detectable effect (relative, in the bad direction): stop as powered
+    /// once a look's MDE is at most this. `None`: no such stop.
+    #[serde(default)]
+    pub target_mde: Option<f64>,
 }
 
 impl Default for SequentialConfig {
@@ -136,6 +150,7 @@ impl Default for SequentialConfig {
             max_pairs: 16,
             spending: Spending::HwangShihDeCani { gamma: -1.0 },
             futility_alpha: 0.05,
+            target_mde: None,
         }
     }
 }
@@ -171,6 +186,9 @@ pub enum Decision {
     StopNoRegression,
     /// The maximum number of pairs was reached without a decision.
     StopInconclusive,
+    /// The MDE at this look is at most the requested one and the boundary was not crossed:
+    /// a regression of the requested size would have been flagged with the configured power.
+    StopPowered,
 }
 
 /// Statistics at one look.
@@ -241,6 +259,15 @@ impl SequentialPlan {
                 value: config.futility_alpha,
                 reason: "must be in [0, 0.5)",
             });
+        }
+        if let Some(t) = config.target_mde {
+            check_open(
+                "target_mde",
+                t,
+                0.0,
+                1.0,
+                "must be a relative change in (0, 1)",
+            )?;
         }
         if config.min_pairs < 2 {
             return Err(StatsError::InvalidParameter {
@@ -408,6 +435,8 @@ impl SequentialPlan {
                 Decision::StopRegressed
             } else if futile {
                 Decision::StopNoRegression
+            } else if cfg.target_mde.is_some_and(|t| se > 0.0 && mde <= t) {
+                Decision::StopPowered
             } else if pairs == cfg.max_pairs {
                 Decision::StopInconclusive
             } else {
@@ -432,6 +461,36 @@ impl SequentialPlan {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl SequentialPlan {
+    /// The number of pairs at which a look's MDE would be at most `effect` (relative, in the
+    /// bad direction) if the log ratios keep the standard deviation `sd_log`: the first planned
+    /// look that reaches it, or beyond the last look, the count at which the last look's
+    /// boundary and power quantile would (an extrapolation, said so where it is printed).
+    /// `None` when `effect` or `sd_log` is not a usable number.
+    pub fn pairs_for_mde(&self, sd_log: f64, effect: f64, direction: Direction) -> Option<usize> {
+        if !(effect > 0.0 && effect < 1.0 && sd_log.is_finite() && sd_log >= 0.0) {
+            return None;
+        }
+        let target_log = match direction {
+            Direction::HigherIsBetter => -(-effect).ln_1p(),
+            Direction::LowerIsBetter => effect.ln_1p(),
+        };
+        if sd_log == 0.0 {
+            return Some(self.config.min_pairs);
+        }
+        if let Some(l) = self
+            .looks
+            .iter()
+            .find(|l| (l.t_boundary + l.t_power) * sd_log / (l.pairs as f64).sqrt() <= target_log)
+        {
+            return Some(l.pairs);
+        }
+        let last = self.looks.last()?;
+        let n = ((last.t_boundary + last.t_power) * sd_log / target_log).powi(2);
+        (n.is_finite() && n < 1e9).then(|| (n.ceil() as usize).max(last.pairs + 1))
     }
 }
 
@@ -904,5 +963,157 @@ mod tests {
             t.mean_pairs
         );
         assert!(power >= 0.90, "power {power}");
+    }
+
+    /// The plan `gate --mde 5%` uses by default (3 to 64 pairs), built once.
+    fn mde_gate_plan() -> &'static SequentialPlan {
+        static PLAN: OnceLock<SequentialPlan> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            SequentialPlan::new(SequentialConfig {
+                max_pairs: 64,
+                target_mde: Some(0.05),
+                ..SequentialConfig::default()
+            })
+            .unwrap()
+        })
+    }
+
+    /// The same without the futility stop and with no margin: a crossing is a regression,
+    /// and the only early stop that is not one is the MDE stop.
+    fn mde_only_plan() -> &'static SequentialPlan {
+        static PLAN: OnceLock<SequentialPlan> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            SequentialPlan::new(SequentialConfig {
+                futility_alpha: 0.0,
+                margin: 0.0,
+                ..mde_gate_plan().config
+            })
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn target_mde_is_validated() {
+        let d = SequentialConfig::default();
+        for t in [0.0, 1.0, -0.1, f64::NAN] {
+            let c = SequentialConfig {
+                target_mde: Some(t),
+                ..d
+            };
+            assert!(SequentialPlan::new(c).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn stops_powered_at_the_first_look_whose_mde_reaches_the_target() {
+        // Log ratios alternating ±s: sd ≈ s at every look. The stop comes at the first look
+        // with (c_k + t_power) · se ≤ ln(1/(1 − 0.05)), the look pairs_for_mde predicts.
+        let plan = mde_only_plan();
+        let s = 0.03;
+        let d: Vec<f64> = (0..64).map(|i| if i % 2 == 0 { s } else { -s }).collect();
+        let out = plan
+            .evaluate_log_ratios(&d, Direction::HigherIsBetter)
+            .unwrap();
+        assert_eq!(out.decision, Decision::StopPowered, "{out:?}");
+        let look = out.look.unwrap();
+        assert!(look.mde <= 0.05, "{look:?}");
+        // The look before had a larger MDE (else it would have stopped there).
+        let before = plan
+            .evaluate_log_ratios(&d[..look.pairs - 1], Direction::HigherIsBetter)
+            .unwrap();
+        assert_eq!(before.decision, Decision::Continue);
+        assert!(before.look.unwrap().mde > 0.05);
+        // pairs_for_mde agrees within a pair or two (it takes sd as known).
+        let want = plan
+            .pairs_for_mde(look.sd_log, 0.05, Direction::HigherIsBetter)
+            .unwrap();
+        assert!(want.abs_diff(look.pairs) <= 2, "{want} vs {}", look.pairs);
+        // Without a target the same data run to the maximum, inconclusive.
+        let plain = SequentialPlan {
+            config: SequentialConfig {
+                target_mde: None,
+                ..plan.config
+            },
+            ..plan.clone()
+        };
+        let out = plain
+            .evaluate_log_ratios(&d, Direction::HigherIsBetter)
+            .unwrap();
+        assert_eq!(out.decision, Decision::StopInconclusive);
+    }
+
+    #[test]
+    fn pairs_for_mde_extrapolates_beyond_the_plan() {
+        let plan = default_plan();
+        let dir = Direction::HigherIsBetter;
+        // Tiny noise: the first look. Large noise: past the 16 planned pairs, growing as sd².
+        assert_eq!(plan.pairs_for_mde(0.0001, 0.05, dir), Some(3));
+        let n1 = plan.pairs_for_mde(0.2, 0.05, dir).unwrap();
+        let n2 = plan.pairs_for_mde(0.4, 0.05, dir).unwrap();
+        assert!(n1 > 16, "{n1}");
+        assert!((n2 as f64 / n1 as f64 - 4.0).abs() < 0.1, "{n1} {n2}");
+        assert_eq!(plan.pairs_for_mde(0.1, 0.0, dir), None);
+        assert_eq!(plan.pairs_for_mde(f64::NAN, 0.05, dir), None);
+    }
+
+    #[test]
+    fn open_ended_looks_keep_the_false_alarm_rate() {
+        // A/A jobs under the MDE stop, up to 64 pairs, with 3 % and with 8 % noise (the second
+        // mostly runs to the last look), 2 % drift, no futility stop, no margin: "regressed"
+        // at most α = 1 % (plus Monte Carlo error, sd 0.1 % at 10,000 jobs). The boundaries
+        // are those for 64 looks; stopping powered earlier only lowers the rate. Measured:
+        // 0.07 % at 3 % noise (mean 18.5 pairs), 0.98 % at 8 % (mean 63.3 pairs).
+        let plan = mde_only_plan();
+        for (noise, seed) in [(0.03, 21), (0.08, 22)] {
+            let mut rng = Rng::new(seed);
+            let jobs = 10_000;
+            let (mut alarms, mut pairs, mut powered) = (0, 0usize, 0);
+            for _ in 0..jobs {
+                let (a, b) = abba_job(&mut rng, 64, noise, 0.02, 0.0);
+                let out = plan.evaluate(&a, &b, Direction::HigherIsBetter).unwrap();
+                pairs += out.look.as_ref().map_or(64, |l| l.pairs);
+                match out.decision {
+                    Decision::StopRegressed => alarms += 1,
+                    Decision::StopPowered => powered += 1,
+                    _ => {}
+                }
+            }
+            let rate = alarms as f64 / jobs as f64;
+            eprintln!(
+                "A/A with --mde 5 %, noise {noise}: false alarms {:.2} %, powered {:.1} %, mean pairs {:.1}",
+                100.0 * rate,
+                100.0 * powered as f64 / jobs as f64,
+                pairs as f64 / jobs as f64
+            );
+            assert!(rate <= 0.013, "{rate}");
+            if noise < 0.05 {
+                // The MDE stop ends nearly every job (after ~18 pairs at this noise).
+                assert!(
+                    powered > jobs * 9 / 10,
+                    "the stop must be in use: {powered}"
+                );
+            } else {
+                // At this noise 5 % needs more than 64 pairs: nearly all jobs use every look.
+                assert!(pairs > jobs * 55, "{pairs}");
+            }
+        }
+    }
+
+    #[test]
+    fn mde_plan_detects_a_five_percent_drop_at_high_noise() {
+        // 6 % run noise (about the read/write noise on a shared machine): the default 16-pair
+        // plan rarely resolves a 5 % drop; the open-ended plan keeps going and flags it in
+        // most jobs, stopping powered (no regression) only rarely.
+        let plan = mde_gate_plan();
+        let t16 = simulate(default_plan(), 1000, 0.06, 0.02, -0.05, usize::MAX, 23);
+        let t64 = simulate(plan, 1000, 0.06, 0.02, -0.05, usize::MAX, 23);
+        eprintln!(
+            "5 % drop at 6 % noise: 16 pairs {:.1} %, --mde 5 % (≤ 64 pairs) {:.1} %, mean pairs {:.1}",
+            100.0 * t16.regressed as f64 / 1000.0,
+            100.0 * t64.regressed as f64 / 1000.0,
+            t64.mean_pairs
+        );
+        assert!(t64.regressed as f64 >= 0.8 * 1000.0, "{}", t64.regressed);
+        assert!(t64.regressed > t16.regressed + 100);
     }
 }

@@ -15,6 +15,7 @@ mod lean;
 mod lost;
 mod monitor;
 mod newcomer;
+mod power;
 mod proxy;
 mod same;
 mod server;

@@ -243,6 +243,16 @@ fn sides_that_cannot_share_a_trial_are_refused_before_anything_runs() {
             "different targets",
         ),
         (a, &["--workload-b", b][..], "their definitions differ"),
+        (
+            "oltp_read_write",
+            &["--mde", "5%"][..],
+            "--mde and --max-time",
+        ),
+        (
+            "oltp_read_write",
+            &["--max-time", "1m"][..],
+            "--mde and --max-time",
+        ),
     ] {
         let mut args = vec![
             "ab",
