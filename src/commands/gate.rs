@@ -467,9 +467,10 @@ fn check_ab_plan(
     let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0005); run several jobs or raise --alpha",
             threads.len(),
-            cfg.alpha
+            cfg.alpha,
+            crate::regress::Metric::COUNT
         ))
         .into());
     }

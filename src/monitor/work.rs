@@ -105,20 +105,17 @@ pub struct OwnCost {
 /// The cost from tries of three readings each: reading, reading, a sample, reading. The
 /// smallest of the tries per counter (other clients only add to a try).
 pub fn own_cost(tries: &[(Values, Values, Values)]) -> Option<OwnCost> {
-    tries
+    let (reading, sample_and_reading) = tries
         .iter()
         .map(|(a, b, c)| {
             let (a, b, c) = (counters(a), counters(b), counters(c));
-            let per_reading = b.minus(&a);
-            OwnCost {
-                per_reading,
-                per_sample: c.minus(&b).minus(&per_reading),
-            }
+            (b.minus(&a), c.minus(&b))
         })
-        .reduce(|x, y| OwnCost {
-            per_reading: x.per_reading.min(&y.per_reading),
-            per_sample: x.per_sample.min(&y.per_sample),
-        })
+        .reduce(|x, y| (x.0.min(&y.0), x.1.min(&y.1)))?;
+    Some(OwnCost {
+        per_reading: reading,
+        per_sample: sample_and_reading.minus(&reading),
+    })
 }
 
 /// The work between two snapshots, `transactions` the run's committed transactions in that

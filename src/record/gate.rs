@@ -20,16 +20,59 @@ pub enum Metric {
     Tps,
     P99,
     ErrorRate,
+    /// Rows examined (the `Handler_read_*` sum) per committed transaction.
+    RowsPerTxn,
+    /// Buffer-pool page requests per committed transaction.
+    PagesPerTxn,
+    /// CPU microseconds of the client threads per committed transaction.
+    CpuPerTxn,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+    /// How many metrics there are: the length of [`Metric::ALL`] and of a margin array.
+    pub const COUNT: usize = 6;
+
+    pub const ALL: [Metric; Metric::COUNT] = [
+        Metric::Tps,
+        Metric::P99,
+        Metric::ErrorRate,
+        Metric::RowsPerTxn,
+        Metric::PagesPerTxn,
+        Metric::CpuPerTxn,
+    ];
+
+    /// The metrics of time and errors, which every run has.
+    pub const CORE: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+
+    /// The work metrics: counted per transaction, measured only by runs that read the server's
+    /// counters (see `record::work`).
+    pub fn is_work(self) -> bool {
+        matches!(
+            self,
+            Metric::RowsPerTxn | Metric::PagesPerTxn | Metric::CpuPerTxn
+        )
+    }
+
+    /// Its position in [`Metric::ALL`] (and in a margin array).
+    pub fn index(self) -> usize {
+        match self {
+            Metric::Tps => 0,
+            Metric::P99 => 1,
+            Metric::ErrorRate => 2,
+            Metric::RowsPerTxn => 3,
+            Metric::PagesPerTxn => 4,
+            Metric::CpuPerTxn => 5,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Metric::Tps => "tps",
             Metric::P99 => "p99",
             Metric::ErrorRate => "error_rate",
+            Metric::RowsPerTxn => "rows_per_txn",
+            Metric::PagesPerTxn => "pages_per_txn",
+            Metric::CpuPerTxn => "cpu_per_txn",
         }
     }
 
@@ -39,13 +82,16 @@ impl Metric {
             Metric::Tps => "throughput (tps)",
             Metric::P99 => "corrected p99 (ms)",
             Metric::ErrorRate => "error rate (per transaction)",
+            Metric::RowsPerTxn => "rows examined per transaction",
+            Metric::PagesPerTxn => "buffer-pool page requests per transaction",
+            Metric::CpuPerTxn => "client CPU per transaction (µs)",
         }
     }
 
     pub fn direction(self) -> Direction {
         match self {
             Metric::Tps => Direction::HigherIsBetter,
-            Metric::P99 | Metric::ErrorRate => Direction::LowerIsBetter,
+            _ => Direction::LowerIsBetter,
         }
     }
 
@@ -54,6 +100,9 @@ impl Metric {
             "tps" | "throughput" => Some(Metric::Tps),
             "p99" => Some(Metric::P99),
             "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
+            "rows_per_txn" | "rows" => Some(Metric::RowsPerTxn),
+            "pages_per_txn" | "pages" => Some(Metric::PagesPerTxn),
+            "cpu_per_txn" | "cpu" => Some(Metric::CpuPerTxn),
             _ => None,
         }
     }
@@ -61,8 +110,8 @@ impl Metric {
     /// A value for people, in the metric's unit.
     pub fn format(self, v: f64) -> String {
         match self {
-            Metric::Tps => format!("{v:.1}"),
-            Metric::P99 => format!("{v:.2}"),
+            Metric::Tps | Metric::CpuPerTxn => format!("{v:.1}"),
+            Metric::P99 | Metric::RowsPerTxn | Metric::PagesPerTxn => format!("{v:.2}"),
             Metric::ErrorRate => format!("{:.3} %", v * 100.0),
         }
     }

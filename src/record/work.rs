@@ -135,7 +135,7 @@ pub struct Work {
 }
 
 /// The per-transaction values the gate judges: a small, `Copy` view of [`Work`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WorkPerTxn {
     /// Rows examined (handler reads) per transaction.
     pub rows: f64,

@@ -25,11 +25,11 @@
 use std::collections::HashMap;
 
 use super::compare::{
-    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin,
-    negligible_errors,
+    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin, untested,
+    Margins,
 };
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
-use super::{mean_of, Metric, RegressError, RunValues};
+use super::{mean_of, work_measured, Metric, RegressError, RunValues};
 use crate::error::Result;
 use crate::record::gate::{Group, MetricResult, Side};
 use crate::stats::dist::student_t_sf;
@@ -39,7 +39,7 @@ use crate::stats::{
 use crate::store::Store;
 
 /// The smallest level a [`SequentialPlan`] accepts; bounds the size of the Holm family.
-const MIN_PLAN_ALPHA: f64 = 0.001;
+const MIN_PLAN_ALPHA: f64 = 0.0005;
 
 /// One comparison of the job: A and B at one thread count.
 pub struct AbCase<'a> {
@@ -56,8 +56,8 @@ pub struct AbCase<'a> {
 pub struct AbOptions {
     /// α, power, the requested margin (before calibration), min and max pairs.
     pub seq: SequentialConfig,
-    /// Margin per metric (tps, p99, error rate), calibrated.
-    pub margins: [f64; 3],
+    /// Margin per metric ([`Metric::index`]), calibrated.
+    pub margins: Margins,
     pub quiet: bool,
 }
 
@@ -89,7 +89,7 @@ impl PlanCache {
     }
 }
 
-/// The largest number of hypotheses (thread counts × 3 metrics) a job may test at `alpha`.
+/// The largest number of hypotheses (thread counts × metrics) a job may test at `alpha`.
 pub fn max_hypotheses(alpha: f64) -> usize {
     ((alpha / MIN_PLAN_ALPHA) + 1e-9).floor() as usize
 }
@@ -119,7 +119,7 @@ fn log_ratios(a: &[RunValues], b: &[RunValues], m: Metric) -> Vec<f64> {
 /// Evaluates every hypothesis of every case with the group-sequential Holm procedure.
 pub fn evaluate(
     data: &AbData,
-    margins: &[f64; 3],
+    margins: &Margins,
     plans: &mut PlanCache,
 ) -> Result<Vec<Vec<HypResult>>, RegressError> {
     struct Hyp {
@@ -132,8 +132,14 @@ pub fn evaluate(
     for (c, (a, b)) in data.iter().enumerate() {
         let mut rows = Vec::new();
         for m in Metric::ALL {
-            // With no data yet, a case's error rate counts as tested (the larger family).
-            let tested = m != Metric::ErrorRate || a.is_empty() || !errors_negligible(a, b);
+            // With no data yet, a case's error rate and work count as tested (the larger
+            // family); a work metric not every run measured is not judged.
+            let tested = a.is_empty()
+                || if m.is_work() {
+                    work_measured(a, b, m)
+                } else {
+                    m != Metric::ErrorRate || !errors_negligible(a, b)
+                };
             rows.push(HypResult {
                 metric: m,
                 tested,
@@ -184,7 +190,7 @@ pub fn evaluate(
                 rejected[i] = true;
                 newly = true;
             }
-            let row = &mut out[h.case][metric_index(h.metric)];
+            let row = &mut out[h.case][h.metric.index()];
             row.outcome = Some(o);
             row.level = p.config.alpha;
         }
@@ -193,14 +199,6 @@ pub fn evaluate(
         }
     }
     Ok(out)
-}
-
-fn metric_index(m: Metric) -> usize {
-    match m {
-        Metric::Tps => 0,
-        Metric::P99 => 1,
-        Metric::ErrorRate => 2,
-    }
 }
 
 /// Whether every metric of a case has a decision.
@@ -222,7 +220,7 @@ pub fn metric_result(
     seq: &SequentialConfig,
 ) -> MetricResult {
     if !r.tested {
-        return negligible_errors(a, b, margin);
+        return untested(r.metric, a, b, margin);
     }
     let m = r.metric;
     let mut res = MetricResult {
@@ -321,10 +319,11 @@ pub fn run_ab(
     let hyps = cases.len() * Metric::ALL.len();
     if hyps > max_hypotheses(seq.alpha) {
         return Err(RegressError::Invalid(format!(
-            "{} thread count(s) × 3 metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
+            "{} thread count(s) × {} metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
             cases.len(),
+            Metric::COUNT,
             seq.alpha,
-            max_hypotheses(seq.alpha) / 3
+            max_hypotheses(seq.alpha) / Metric::COUNT
         ))
         .into());
     }
@@ -456,6 +455,7 @@ mod tests {
                 p99_ms: p,
                 transactions: (t * 10.0) as u64,
                 errors: 0,
+                work: None,
             })
             .collect()
     }
@@ -485,7 +485,7 @@ mod tests {
     fn a_large_drop_stops_early_as_a_regression() {
         let mut p = plans();
         let data = synthetic(4, 0.02, 0.7, 1.4, 1);
-        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
         assert!(decided(&eval[0]));
         let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &p.base);
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
@@ -499,7 +499,7 @@ mod tests {
         let mut flagged = 0;
         for _ in 0..100 {
             let data = synthetic(16, 0.03, 1.0, 1.0, rng.gen());
-            let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+            let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
             let rows: Vec<MetricResult> = eval[0]
                 .iter()
                 .map(|r| metric_result(r, &data[0].0, &data[0].1, 0.03, &p.base))
@@ -519,7 +519,7 @@ mod tests {
         // are rejected at α / 4; the p99s are then re-tested at the recycled α / 2.
         let mut data = synthetic(5, 0.01, 0.8, 1.0, 3);
         data.extend(synthetic(5, 0.01, 0.8, 1.0, 4));
-        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
         let tps: Vec<f64> = eval.iter().map(|c| c[0].level).collect();
         let p99: Vec<f64> = eval.iter().map(|c| c[1].level).collect();
         assert_eq!(tps, [0.0025, 0.0025]);
@@ -547,7 +547,7 @@ mod tests {
 
     fn error_verdict(data: &AbData) -> MetricResult {
         let mut p = plans();
-        let eval = evaluate(data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(data, &[0.03; Metric::COUNT], &mut p).unwrap();
         metric_result(&eval[0][2], &data[0].0, &data[0].1, 0.03, &p.base)
     }
 
@@ -569,15 +569,17 @@ mod tests {
 
     #[test]
     fn too_many_thread_counts_are_refused() {
-        assert_eq!(max_hypotheses(0.01), 10);
+        assert_eq!(max_hypotheses(0.01), 20);
         let mut p = plans();
         let mut data = AbData::new();
-        for s in 0..4 {
+        for s in 0..7 {
             data.extend(synthetic(3, 0.01, 1.0, 1.0, s));
         }
-        // 4 cases × (tps, p99) = 8 tested: allowed. Unrun cases count error rate too.
-        assert!(evaluate(&data, &[0.03; 3], &mut p).is_ok());
+        // 7 cases × (tps, p99) = 14 tested (no work measured, errors negligible): allowed.
+        // An unrun case counts every metric: 20, still allowed; a second one is not.
         data.push((Vec::new(), Vec::new()));
-        assert!(evaluate(&data, &[0.03; 3], &mut p).is_err());
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_ok());
+        data.push((Vec::new(), Vec::new()));
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //! testbed, workload or settings, failed or too few runs).
 
 use super::{
-    comparable_settings, mean_of, settings_diff, testbed_diff, Metric, RegressError, RunValues,
+    comparable_settings, mean_of, settings_diff, testbed_diff, work_measured, Metric, RegressError,
+    RunValues,
     ERROR_RATE_FLOOR,
 };
 use crate::record::gate::{
@@ -76,19 +77,22 @@ pub const MAX_CALIBRATED_MARGIN: f64 = 0.2;
 /// The margin of each metric: the requested margin widened by the calibrated noise
 /// (`stats::calibrated_margin` with k = 1), at most [`MAX_CALIBRATED_MARGIN`] (or the requested
 /// margin if that is wider).
-pub fn margins(margin: f64, calibration: Option<&Calibration>) -> [f64; 3] {
+/// The work metrics are not calibrated: they keep the requested margin.
+pub fn margins(margin: f64, calibration: Option<&Calibration>) -> Margins {
     let widen = |noise: f64| {
         stats::calibrated_margin(margin, noise, 1.0).min(MAX_CALIBRATED_MARGIN.max(margin))
     };
-    match calibration {
-        None => [margin; 3],
-        Some(c) => [
-            widen(c.noise_tps),
-            widen(c.noise_p99),
-            widen(c.noise_error_rate.unwrap_or(0.0)),
-        ],
+    let mut out = [margin; Metric::COUNT];
+    if let Some(c) = calibration {
+        out[Metric::Tps.index()] = widen(c.noise_tps);
+        out[Metric::P99.index()] = widen(c.noise_p99);
+        out[Metric::ErrorRate.index()] = widen(c.noise_error_rate.unwrap_or(0.0));
     }
+    out
 }
+
+/// The margin of every metric, indexed by [`Metric::index`].
+pub type Margins = [f64; Metric::COUNT];
 
 /// The margin of each metric with where it came from: requested, or widened by the
 /// calibration (with the noise floor when the cap held it back).
@@ -103,6 +107,7 @@ pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<Margi
                     Metric::Tps => c.noise_tps,
                     Metric::P99 => c.noise_p99,
                     Metric::ErrorRate => c.noise_error_rate.unwrap_or(0.0),
+                    _ => 0.0,
                 };
                 stats::calibrated_margin(margin, noise, 1.0)
             });
@@ -120,12 +125,8 @@ pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<Margi
         .collect()
 }
 
-pub fn margin_of(margins: &[f64; 3], m: Metric) -> f64 {
-    match m {
-        Metric::Tps => margins[0],
-        Metric::P99 => margins[1],
-        Metric::ErrorRate => margins[2],
-    }
+pub fn margin_of(margins: &Margins, m: Metric) -> f64 {
+    margins[m.index()]
 }
 
 /// The report's view of a calibration.
@@ -213,13 +214,52 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
     }
 }
 
+/// The row of metric `m` left untested: a negligible error rate, or a work metric that not
+/// every run measured.
+pub fn untested(m: Metric, a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
+    if !m.is_work() {
+        return negligible_errors(a, b, margin);
+    }
+    let mean = |v: &[RunValues]| {
+        let xs: Vec<f64> = v.iter().filter_map(|r| r.work_value(m)).collect();
+        if xs.is_empty() {
+            f64::NAN
+        } else {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        }
+    };
+    MetricResult {
+        metric: m,
+        verdict: Verdict::Unchanged,
+        label: "not measured".into(),
+        tested: false,
+        a: mean(a),
+        b: mean(b),
+        relative_change: None,
+        ci: None,
+        p_value: None,
+        p_adjusted: None,
+        look_level: None,
+        mde: None,
+        margin,
+        n_a: a.len(),
+        n_b: b.len(),
+        needed: None,
+        note: Some(
+            "not measured on every run (runs from before work metrics, a server whose counters \
+             could not be read, or a value of zero): not judged"
+                .into(),
+        ),
+    }
+}
+
 /// Welch comparisons of every primary metric of `b` against `a`, judged together (Holm over
 /// the metrics tested), each with its own margin.
 pub fn judge_sets(
     a: &[RunValues],
     b: &[RunValues],
     cfg: &Config,
-    margins: &[f64; 3],
+    margins: &Margins,
 ) -> Result<Vec<MetricResult>, RegressError> {
     let got = a.len().min(b.len());
     if got < 2 {
@@ -237,6 +277,9 @@ pub fn judge_sets(
         if m == Metric::ErrorRate && errors_negligible(a, b) {
             continue;
         }
+        if m.is_work() && !work_measured(a, b, m) {
+            continue;
+        }
         let va: Vec<f64> = a.iter().map(|v| v.compared(m)).collect();
         let vb: Vec<f64> = b.iter().map(|v| v.compared(m)).collect();
         tested.push((m, stats::welch(&va, &vb, cfg)?));
@@ -247,7 +290,7 @@ pub fn judge_sets(
     for m in Metric::ALL {
         let margin = margin_of(margins, m);
         let Some(i) = tested.iter().position(|(t, _)| *t == m) else {
-            out.push(negligible_errors(a, b, margin));
+            out.push(untested(m, a, b, margin));
             continue;
         };
         let c = &tested[i].1;
@@ -451,7 +494,7 @@ pub fn compare_with_baseline(
 }
 
 /// "calibration 3 (8 A/A trials on this testbed, ...): run-to-run noise ...; margins ...".
-pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
+pub fn calibration_note(margin: f64, c: &Calibration, m: &Margins) -> String {
     let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
         .iter()
         .zip(["tps", "p99", "error rate"])
@@ -504,6 +547,7 @@ mod tests {
                 p99_ms: p99 * (1.0 + 0.01 * i as f64),
                 transactions: 10_000,
                 errors,
+                work: None,
             })
             .collect()
     }
@@ -513,12 +557,12 @@ mod tests {
         let cfg = Config::default();
         let a = vals(&[1000.0, 1010.0, 995.0, 1005.0, 990.0], 10.0, 0);
         let b = vals(&[800.0, 805.0, 798.0, 810.0, 795.0], 10.0, 0);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert_eq!(r[0].verdict, Verdict::Regressed);
         assert_eq!(r[1].verdict, Verdict::Unchanged, "{:?}", r[1]);
         assert!(!r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Unchanged);
-        let same = judge_sets(&a, &a, &cfg, &[0.03; 3]).unwrap();
+        let same = judge_sets(&a, &a, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert!(same.iter().all(|m| m.verdict != Verdict::Regressed));
     }
 
@@ -528,7 +572,7 @@ mod tests {
         let a = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 0);
         // 3 % of transactions fail in every candidate run: a regression, though A has zeros.
         let b = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 300);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert!(r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Regressed, "{:?}", r[2]);
     }
@@ -544,7 +588,7 @@ mod tests {
             &vals(&tps, 10.0, 12),
             &vals(&tps, 10.0, 16),
             &cfg,
-            &[0.03; 3],
+            &[0.03; Metric::COUNT],
         )
         .unwrap();
         assert!(r[2].tested);
@@ -555,7 +599,7 @@ mod tests {
     #[test]
     fn too_few_runs_say_how_many() {
         let a = vals(&[1000.0], 10.0, 0);
-        let err = judge_sets(&a, &a, &Config::default(), &[0.03; 3]).unwrap_err();
+        let err = judge_sets(&a, &a, &Config::default(), &[0.03; Metric::COUNT]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("at least 2, got 1"), "{msg}");
     }

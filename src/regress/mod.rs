@@ -47,6 +47,7 @@ use std::collections::BTreeMap;
 
 use crate::error::exit;
 use crate::stats::StatsError;
+use crate::record::work::WorkPerTxn;
 use crate::store::{BaselineRun, RunMetrics};
 
 pub use crate::record::gate::{GateReport, Metric, Outcome};
@@ -63,9 +64,22 @@ pub struct RunValues {
     pub p99_ms: f64,
     pub transactions: u64,
     pub errors: u64,
+    /// The work per transaction; `None` for a run that did not measure it.
+    pub work: Option<WorkPerTxn>,
 }
 
 impl RunValues {
+    /// The value of a work metric; `None` when the run did not measure it.
+    pub fn work_value(&self, m: Metric) -> Option<f64> {
+        let w = self.work?;
+        match m {
+            Metric::RowsPerTxn => Some(w.rows),
+            Metric::PagesPerTxn => Some(w.pages),
+            Metric::CpuPerTxn => w.client_cpu_us,
+            _ => None,
+        }
+    }
+
     /// Errors per committed transaction (0 when nothing committed).
     pub fn error_rate(&self) -> f64 {
         if self.transactions == 0 {
@@ -86,6 +100,7 @@ impl RunValues {
             Metric::Tps => self.tps,
             Metric::P99 => self.p99_ms,
             Metric::ErrorRate => self.smoothed_error_rate(),
+            _ => self.work_value(m).unwrap_or(f64::NAN),
         }
     }
 
@@ -95,6 +110,7 @@ impl RunValues {
             Metric::Tps => self.tps,
             Metric::P99 => self.p99_ms,
             Metric::ErrorRate => self.error_rate(),
+            _ => self.work_value(m).unwrap_or(f64::NAN),
         }
     }
 
@@ -106,6 +122,7 @@ impl RunValues {
             p99_ms: m.p99_corrected_ms?,
             transactions: m.transactions?,
             errors: m.errors.unwrap_or(0),
+            work: m.work,
         })
     }
 
@@ -116,6 +133,7 @@ impl RunValues {
             p99_ms: r.p99_corrected_ms,
             transactions: r.transactions,
             errors: r.errors,
+            work: r.work,
         }
     }
 
@@ -128,8 +146,17 @@ impl RunValues {
             p99_ms: s.latency_corrected.p99,
             transactions: s.transactions,
             errors: s.errors.iter().map(|e| e.count).sum(),
+            work: r.work.as_ref().and_then(|w| w.judged()),
         })
     }
+}
+
+/// Whether every run of both sides measured work metric `m` with a positive value (a log
+/// needs one); a metric that is not is "not measured", never judged.
+pub fn work_measured(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
+    a.iter()
+        .chain(b)
+        .all(|v| v.work_value(m).is_some_and(|x| x.is_finite() && x > 0.0))
 }
 
 /// Mean of a metric over runs (as reported, not smoothed).
@@ -504,6 +531,7 @@ mod tests {
             p99_ms: 1.0,
             transactions: 1000,
             errors: 0,
+            work: None,
         };
         assert_eq!(v.error_rate(), 0.0);
         assert!((v.smoothed_error_rate() - 0.5 / 1000.5).abs() < 1e-15);
