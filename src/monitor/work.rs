@@ -178,25 +178,50 @@ fn ticks_per_s() -> f64 {
     }
 }
 
-/// CPU seconds of this process's client threads (`lg-client-N`), from `/proc/self/task`.
-pub fn client_cpu_s() -> Option<f64> {
-    let mut ticks = 0u64;
-    for e in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("lg-client") {
-            continue;
-        }
-        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
-            ticks += stat_ticks(&stat).unwrap_or(0);
-        }
-    }
-    Some(ticks as f64 / ticks_per_s())
+/// The first field of a `/proc/.../schedstat` line: nanoseconds spent on a CPU.
+pub fn schedstat_ns(line: &str) -> Option<u64> {
+    line.split_whitespace().next()?.parse().ok()
 }
 
-/// CPU seconds of process `pid` (all its threads), from `/proc/PID/stat`.
-pub fn process_cpu_s(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// CPU seconds of one task directory (`/proc/.../task/TID`): `schedstat` (nanoseconds) where
+/// the kernel has it, else `stat` (clock ticks, 10 ms each, too coarse for short trials).
+fn task_cpu_s(task: &std::path::Path) -> Option<f64> {
+    if let Some(ns) = std::fs::read_to_string(task.join("schedstat"))
+        .ok()
+        .and_then(|s| schedstat_ns(&s))
+    {
+        return Some(ns as f64 / 1e9);
+    }
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
     Some(stat_ticks(&stat)? as f64 / ticks_per_s())
+}
+
+/// CPU seconds of the threads of `proc_dir` (`/proc/self`, `/proc/PID`) whose name starts with
+/// `prefix` (every thread for an empty prefix).
+fn threads_cpu_s(proc_dir: &str, prefix: &str) -> Option<f64> {
+    let mut total = 0.0;
+    for e in std::fs::read_dir(format!("{proc_dir}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            total += task_cpu_s(&e.path()).unwrap_or(0.0);
+        }
+    }
+    Some(total)
+}
+
+/// CPU seconds of this process's client threads (`lg-client-N`).
+pub fn client_cpu_s() -> Option<f64> {
+    threads_cpu_s("/proc/self", "lg-client")
+}
+
+/// CPU seconds of process `pid`, all its threads. A thread that ended in the window takes its
+/// time with it, so this is a lower bound when the server's threads come and go (the
+/// workload's connections stay open over the window, and with them their threads).
+pub fn process_cpu_s(pid: u32) -> Option<f64> {
+    threads_cpu_s(&format!("/proc/{pid}"), "")
 }
 
 #[cfg(test)]
@@ -318,6 +343,7 @@ mod tests {
         let line = "4242 (lg (client) 1) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 99";
         assert_eq!(stat_ticks(line), Some(300));
         assert_eq!(stat_ticks("garbage"), None);
+        assert_eq!(schedstat_ns("123456789 2000 31\n"), Some(123_456_789));
         assert!(client_cpu_s().is_some());
         assert!(process_cpu_s(std::process::id()).is_some());
     }

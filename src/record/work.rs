@@ -141,7 +141,7 @@ pub struct WorkPerTxn {
     pub rows: f64,
     /// Buffer-pool page requests per transaction.
     pub pages: f64,
-    /// Client CPU microseconds per transaction, when measured.
+    /// Client CPU microseconds per transaction, when measured (shown, not judged).
     pub client_cpu_us: Option<f64>,
 }
 

@@ -5,8 +5,7 @@
 
 use super::{
     comparable_settings, mean_of, settings_diff, testbed_diff, work_measured, Metric, RegressError,
-    RunValues,
-    ERROR_RATE_FLOOR,
+    RunValues, ERROR_RATE_FLOOR,
 };
 use crate::record::gate::{
     CalibrationUsed, GateReport, Group, MarginSource, MarginUsed, MetricResult, ReportKind, Side,

@@ -46,8 +46,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::error::exit;
-use crate::stats::StatsError;
 use crate::record::work::WorkPerTxn;
+use crate::stats::StatsError;
 use crate::store::{BaselineRun, RunMetrics};
 
 pub use crate::record::gate::{GateReport, Metric, Outcome};
@@ -75,7 +75,6 @@ impl RunValues {
         match m {
             Metric::RowsPerTxn => Some(w.rows),
             Metric::PagesPerTxn => Some(w.pages),
-            Metric::CpuPerTxn => w.client_cpu_us,
             _ => None,
         }
     }
