@@ -596,6 +596,38 @@ mod tests {
     }
 
     #[test]
+    fn work_metrics_are_judged_only_when_every_run_measured_them() {
+        use crate::record::work::WorkPerTxn;
+        let cfg = Config::default();
+        let with = |v: &mut Vec<RunValues>, rows: f64| {
+            for (i, r) in v.iter_mut().enumerate() {
+                r.work = Some(WorkPerTxn {
+                    rows: rows * (1.0 + 0.001 * i as f64),
+                    pages: 90.0,
+                    client_cpu_us: None,
+                });
+            }
+        };
+        let tps = [1000.0, 1001.0, 999.0, 1000.5];
+        let (mut a, mut b) = (vals(&tps, 10.0, 0), vals(&tps, 10.0, 0));
+        with(&mut a, 20.0);
+        with(&mut b, 2000.0);
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let rows = &r[Metric::RowsPerTxn.index()];
+        assert_eq!(rows.verdict, Verdict::Regressed, "{rows:?}");
+        assert_eq!(r[Metric::PagesPerTxn.index()].verdict, Verdict::Unchanged);
+        // A baseline from before work metrics: not measured, never a verdict.
+        let old = vals(&tps, 10.0, 0);
+        let r = judge_sets(&old, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        for m in [Metric::RowsPerTxn, Metric::PagesPerTxn] {
+            let x = &r[m.index()];
+            assert!(!x.tested && x.label == "not measured", "{x:?}");
+            assert_eq!(x.verdict, Verdict::Unchanged);
+        }
+        assert_eq!(r.len(), Metric::COUNT);
+    }
+
+    #[test]
     fn too_few_runs_say_how_many() {
         let a = vals(&[1000.0], 10.0, 0);
         let err = judge_sets(&a, &a, &Config::default(), &[0.03; Metric::COUNT]).unwrap_err();

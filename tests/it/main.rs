@@ -19,3 +19,4 @@ mod proxy;
 mod server;
 mod store;
 mod truth;
+mod work;
