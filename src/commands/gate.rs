@@ -145,7 +145,10 @@ pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
     };
-    let report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
+    let mut report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
+    report
+        .notes
+        .extend(crate::regress::breakdown::note(&store, &report.groups));
     emit(&report, &a.out, _quiet)
 }
 
@@ -394,6 +397,7 @@ fn ab_job(
     }
     let groups = run_ab(&mut store, &mut cases, &opts, &prefix)?;
     drop(targets);
+    let breakdown = crate::regress::breakdown::note(&store, &groups);
     let hyps: usize = groups
         .iter()
         .map(|g| g.metrics.iter().filter(|m| m.tested).count())
@@ -406,6 +410,7 @@ fn ab_job(
     notes.push(
         "verdicts per metric: regressed = crossed the sequential boundary with the interval reaching past the margin; unchanged = a regression of the margin is excluded at one-sided 95 %; inconclusive = neither within the maximum pairs".into(),
     );
+    notes.extend(breakdown);
     let mut report = GateReport {
         schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
@@ -797,6 +802,9 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         allow_mismatch: a.allow_mismatch,
     };
     let mut report = compare_with_baseline(&baseline, &set_id, &runs, &choice, &opts)?;
+    report
+        .notes
+        .extend(crate::regress::breakdown::note(&store, &report.groups));
     report.elapsed_s = Some(started.elapsed().as_secs_f64());
     Ok(report)
 }

@@ -12,6 +12,7 @@
 //! - [`ab`]: A/B in one job, interleaved ABBA, sequential (group-sequential boundaries, Holm
 //!   over metrics and thread counts).
 //! - [`gate`]: the CI command: prepare if needed, trials or A/B, verdict, outputs, exit code.
+//! - [`breakdown`]: when a work metric moved, rows examined per statement, A against B.
 //! - [`history`]: a metric's series per testbed with E-divisive change points.
 //! - [`calibrate`]: A/A trials, the noise per metric, stored per testbed and workload.
 //! - [`report`]: [`GateReport`], the one result type behind text, JSON, Markdown and JUnit.
@@ -37,6 +38,7 @@
 
 pub mod ab;
 pub mod baseline;
+pub mod breakdown;
 pub mod calibrate;
 pub mod compare;
 pub mod history;

@@ -16,6 +16,14 @@ fn own_args() -> Vec<String> {
 
 static WORK: PrivateServer = PrivateServer::new("a server for the work tests", own_args);
 
+/// performance_schema on, as `--server-arg=--performance-schema=ON` starts a throwaway server:
+/// the per-statement breakdown of a change of work needs it.
+fn ps_args() -> Vec<String> {
+    loadgate::monitor::throwaway_server_args(&["--performance-schema=ON".into()])
+}
+
+static WORK_PS: PrivateServer = PrivateServer::new("a performance_schema server for work", ps_args);
+
 /// Short trials: 2 workers, 1 s measured after 0.3 s of warm-up.
 const SHORT: &[&str] = &["--threads", "2", "--duration", "1s", "--warmup", "0.3s"];
 
@@ -138,7 +146,7 @@ fn a_run_counts_its_work_without_the_monitors_own_statements() {
 #[test]
 fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
     alone();
-    let (root, _turn) = WORK.turn();
+    let (root, _turn) = WORK_PS.turn();
     let d = scratch();
     let file = d.path().join("k_range.toml");
     std::fs::write(&file, K_RANGE).unwrap();
@@ -180,6 +188,12 @@ fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
     assert_eq!(rows["verdict"], "regressed", "{rows:#}");
     // A scan of 2000 rows instead of about 20 through the index.
     assert!(rows["relative_change"].as_f64().unwrap() > 10.0, "{rows:#}");
+    // The report names the statement whose rows examined per execution changed.
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("rows examined per execution by statement") && notes.contains("k_range "),
+        "{notes}"
+    );
 }
 
 #[test]
