@@ -20,7 +20,7 @@
 //!
 //! # The metrics
 //!
-//! Every comparison judges three primary metrics of whole runs (never per-second intervals):
+//! Every comparison judges five primary metrics of whole runs (never per-second intervals):
 //!
 //! - **tps**: committed transactions per second (higher is better);
 //! - **p99**: the corrected 99th percentile latency in ms (lower is better);
@@ -32,6 +32,11 @@
 //!   has a finite logarithm, and compared on logs like the others. A regression of the error
 //!   rate also needs the exact test on the summed counts ([`compare::errors_increase_p`]) at
 //!   the same level, because per-run rates of a few errors are too discrete for a t-test.
+//!
+//! - **rows per txn** and **pages per txn**: rows examined (`Handler_read_*`) and buffer-pool
+//!   page requests per committed transaction over the run's measured window (lower is
+//!   better; `crate::record::work`). A run that did not measure them (older runs, baselines
+//!   saved from them) leaves them "not measured" for the whole comparison ([`work_measured`]).
 //!
 //! The verdict of a comparison: **regression** (exit 1) when any metric regressed, else
 //! **inconclusive** (exit 3) when any metric is inconclusive, else **pass** (exit 0).
