@@ -472,7 +472,7 @@ fn check_ab_plan(
     let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0005); run several jobs or raise --alpha",
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0006); run several jobs or raise --alpha",
             threads.len(),
             cfg.alpha,
             crate::regress::Metric::COUNT

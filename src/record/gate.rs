@@ -98,8 +98,11 @@ impl Metric {
         }
     }
 
-    /// A value for people, in the metric's unit.
+    /// A value for people, in the metric's unit; "—" for none (a work metric not measured).
     pub fn format(self, v: f64) -> String {
+        if !v.is_finite() {
+            return "—".into();
+        }
         match self {
             Metric::Tps => format!("{v:.1}"),
             Metric::P99 | Metric::RowsPerTxn | Metric::PagesPerTxn => format!("{v:.2}"),
