@@ -888,8 +888,8 @@ impl Session {
         }
     }
 
-    /// Counters and CPU clocks now; `None` when the server cannot be read. The session
-    /// counters are this connection's own (see [`work`]).
+    /// The work counters and CPU clocks now, with the samples taken so far; `None` when the
+    /// server cannot be read (see [`work`]).
     async fn work_snapshot(&mut self) -> Option<work::WorkSnapshot> {
         if self.conn.is_none() && self.connect().await.is_err() {
             return None;
