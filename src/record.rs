@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 pub mod gate;
 mod monitor;
+pub mod work;
 pub use monitor::{
     Alert, IdleCheck, Level, MonitorReport, PoolSummary, ServerSample, StatementStat, Threshold,
     Thresholds,
@@ -425,6 +426,9 @@ pub struct RunRecord {
     pub intervals: Vec<IntervalSample>,
     /// What the embedded monitor saw; `None` with `--no-monitor`.
     pub monitor: Option<MonitorReport>,
+    /// The work per transaction over the measured window; `None` for runs that did not
+    /// measure it (older runs, a server that could not be read).
+    pub work: Option<work::Work>,
 }
 
 /// The settings a run was started with, one type per kind of run. Stored as the JSON of the

@@ -142,13 +142,14 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
     drop(rt);
 
     // The monitor starts before the load (its baseline precedes it) and stops after it, on its
-    // own connection and thread.
+    // own connection and thread. With the monitor off it still takes the work snapshots.
     let mon = start_monitor(job, id, timeout);
     let hub = job.monitor.hub.clone();
     let hooks = Hooks {
         live: hub.clone().map(|h| h as Arc<dyn LiveSink>),
         progress: Flush::wrap(progress(quiet, s, cfg.interval), store.path(), id),
-        before_close: mon.as_ref().map(Monitor::last_look_hook),
+        before_close: Some(mon.last_look_hook()),
+        measure_start: Some(mon.measure_start_hook()),
     };
     let out = match driver {
         Driver::Lean => engine::run_with(cfg, plan.clone(), Arc::new(lean), hooks),
@@ -158,7 +159,11 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
             engine::run_with(cfg, plan.clone(), Arc::new(connector), hooks)
         }
     };
-    let mut mon_report = mon.map(Monitor::stop);
+    let mut mon_report = Some(mon.stop());
+    let work = mon_report.as_mut().and_then(|r| r.work.take());
+    if !job.monitor.settings.enabled {
+        mon_report = None;
+    }
     // The settings say `batch` or `normal` already; a refusal makes the facts say what ran.
     rec.facts.client_sched = Some(s.client_sched);
     if let Some(why) = &out.batch_refused {
@@ -179,6 +184,10 @@ pub fn run_once_keeping(job: &RunJob<'_>, store: &mut Store) -> Result<RunDone> 
     rec.ended_at_ms = Some(crate::util::now_ms());
     rec.histograms = histograms(plan, &out.totals);
     rec.intervals = out.intervals;
+    rec.work = work.filter(|_| out.startup_error.is_none()).map(|mut w| {
+        w.transactions = summary.transactions;
+        w
+    });
     rec.summary = (out.startup_error.is_none()).then_some(summary);
     if let Some(r) = &mut mon_report {
         let pool = monitor::pool_summary(u64::from(s.threads), &out.pool, &rec.intervals);
@@ -329,9 +338,9 @@ async fn choose_driver(
     driver
 }
 
-/// The embedded monitor of run `id`, started (and the Prometheus hub told what runs), unless
-/// it is off.
-fn start_monitor(job: &RunJob<'_>, id: i64, timeout: Duration) -> Option<Monitor> {
+/// The embedded monitor of run `id`, started (and the Prometheus hub told what runs); when it
+/// is off, a monitor that only takes the work snapshots.
+fn start_monitor(job: &RunJob<'_>, id: i64, timeout: Duration) -> Monitor {
     let (s, target) = (job.settings, job.target);
     let ms = &job.monitor.settings;
     let hub = job.monitor.hub.clone();
@@ -343,19 +352,22 @@ fn start_monitor(job: &RunJob<'_>, id: i64, timeout: Duration) -> Option<Monitor
         ]);
         h.set_pool_size(u64::from(s.threads));
     }
-    ms.enabled.then(|| {
-        let mut o = MonitorOptions::new(
-            target.clone(),
-            Duration::from_secs_f64(ms.interval_s),
-            timeout,
-        );
-        o.thresholds = ms.thresholds;
-        o.database = Some(s.database.clone());
-        o.statements = monitor::plan_statements(&job.plan);
-        o.pool_size = Some(u64::from(s.threads));
-        o.hub = hub;
-        Monitor::start(o)
-    })
+    let mut o = MonitorOptions::new(
+        target.clone(),
+        Duration::from_secs_f64(ms.interval_s),
+        timeout,
+    );
+    o.server_pid = job.monitor.server_pid;
+    if !ms.enabled {
+        o.work_only = true;
+        return Monitor::start(o);
+    }
+    o.thresholds = ms.thresholds;
+    o.database = Some(s.database.clone());
+    o.statements = monitor::plan_statements(&job.plan);
+    o.pool_size = Some(u64::from(s.threads));
+    o.hub = hub;
+    Monitor::start(o)
 }
 
 /// How the run ended, and why when it is not complete.

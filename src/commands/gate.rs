@@ -156,7 +156,10 @@ pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
     };
-    let report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
+    let mut report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
+    report
+        .notes
+        .extend(crate::regress::breakdown::note(&store, &report.groups));
     emit(&report, &a.out, _quiet)
 }
 
@@ -434,6 +437,7 @@ fn ab_job(
         None => run_ab(&mut store, &mut cases, &opts, &prefix)?,
     };
     drop(targets);
+    let breakdown = crate::regress::breakdown::note(&store, &groups);
     let hyps: usize = groups
         .iter()
         .map(|g| g.metrics.iter().filter(|m| m.tested).count())
@@ -457,6 +461,7 @@ fn ab_job(
             t * 100.0
         ));
     }
+    notes.extend(breakdown);
     let mut report = GateReport {
         schema: crate::record::gate::SCHEMA_ID,
         tool_version: crate::util::VERSION.to_string(),
@@ -640,9 +645,10 @@ fn check_ab_plan(
     let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds 3 hypotheses and the sequential plan needs α / hypotheses ≥ 0.001); run several jobs or raise --alpha",
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0006); run several jobs or raise --alpha",
             threads.len(),
-            cfg.alpha
+            cfg.alpha,
+            crate::regress::Metric::COUNT
         ))
         .into());
     }
@@ -979,6 +985,9 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         allow_mismatch: a.allow_mismatch,
     };
     let mut report = compare_with_baseline(&baseline, &set_id, &runs, &choice, &opts)?;
+    report
+        .notes
+        .extend(crate::regress::breakdown::note(&store, &report.groups));
     report.elapsed_s = Some(started.elapsed().as_secs_f64());
     Ok(report)
 }

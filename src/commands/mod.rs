@@ -131,6 +131,13 @@ pub(crate) struct Resolved {
     pub(crate) throwaway: bool,
 }
 
+impl Resolved {
+    /// The throwaway server's process, when this command started one.
+    pub(crate) fn server_pid(&self) -> Option<u32> {
+        self._server.as_ref().map(LocalServer::pid)
+    }
+}
+
 /// The target of a command: `--target`, else the server from `loadgate server start`, else (if
 /// allowed) a throwaway local server that lives as long as the returned value.
 pub(crate) fn resolve_target(
@@ -305,11 +312,12 @@ fn adopt_prepared_size(
 
 fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
     let (w, s, plan) = resolve(&a.workload, &a.target, Some(&a))?;
-    let (monitor_setup, _exporter) = monitor::run_setup(&w, &a.monitor, quiet)?;
+    let (mut monitor_setup, _exporter) = monitor::run_setup(&w, &a.monitor, quiet)?;
     let fail_on = monitor_setup.settings.fail_on_alert;
     // Open the store first: a run that cannot be stored is not started.
     let mut store = Store::open(store_path)?;
     let resolved = resolve_target(&a.target.conn, true, &a.server.server_args, quiet)?;
+    monitor_setup.server_pid = resolved.server_pid();
     let target = resolved.target.clone();
     let rt = runtime()?;
     if resolved.throwaway {

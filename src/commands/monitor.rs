@@ -33,7 +33,14 @@ pub(super) fn run_setup(
     )
     .map_err(Error::Usage)?;
     let (hub, exporter) = serve(a.metrics_addr.as_deref(), quiet)?;
-    Ok((MonitorSetup { settings, hub }, exporter))
+    Ok((
+        MonitorSetup {
+            settings,
+            hub,
+            server_pid: None,
+        },
+        exporter,
+    ))
 }
 
 fn serve(

@@ -129,6 +129,9 @@ pub struct Hooks {
     /// is closed (not called when the run never started). The connections wait for it, at most
     /// [`CLOSE_GATE_MAX`].
     pub before_close: Option<Box<dyn FnOnce() + Send>>,
+    /// Called once when the clock starts, with the instant the warm-up ends (the measured
+    /// window's start); it must not block. Not called when the run never started.
+    pub measure_start: Option<Box<dyn FnOnce(Instant) + Send>>,
 }
 
 /// Longest time workers keep their connections open waiting for `before_close`.
@@ -380,6 +383,7 @@ where
         live,
         mut before_close,
         progress,
+        measure_start,
     } = hooks;
     let cfg = Arc::new(cfg);
     let nthreads = cfg.client_threads.clamp(1, cfg.workers.max(1));
@@ -429,6 +433,7 @@ where
         clock: clock_tx,
         hard: hard_tx,
         done: done_rx,
+        measure_start,
     };
     let ran = coordinate(&cfg, &shared, nthreads, signals, progress);
 
@@ -642,6 +647,7 @@ struct Coordinator {
     clock: tokio::sync::watch::Sender<Option<Clock>>,
     hard: tokio::sync::watch::Sender<bool>,
     done: tokio::sync::mpsc::UnboundedReceiver<()>,
+    measure_start: Option<Box<dyn FnOnce(Instant) + Send>>,
 }
 
 /// How the coordinating thread saw the run end.
@@ -667,6 +673,7 @@ fn coordinate(
         clock: clock_tx,
         hard: hard_tx,
         done: mut done_rx,
+        measure_start,
     } = signals;
     let mut ran = Coordinated {
         clock: None,
@@ -719,6 +726,9 @@ fn coordinate(
         };
         ran.clock = Some(clock);
         let _ = clock_tx.send(Some(clock));
+        if let Some(hook) = measure_start {
+            hook(warmup_end);
+        }
         if let Some(p) = progress.as_mut() {
             p.start(cfg.warmup + cfg.duration.unwrap_or_default());
         }

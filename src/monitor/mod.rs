@@ -7,6 +7,7 @@
 //! lost connection) becomes a note or one warning in its [`MonitorReport`], and the run goes on.
 //!
 //! - [`status`]: the status variables read and the metrics derived from two snapshots (pure).
+//! - [`work`]: the work counters over a run's measured window, the monitor's own taken out.
 //! - [`statements`]: per-statement numbers from performance_schema, column differences handled.
 //! - [`alert`]: thresholds applied to measured values (pure).
 //! - [`config`]: the `[monitor]` table, `--threshold` flags and their precedence.
@@ -19,6 +20,7 @@ pub mod health;
 pub mod prometheus;
 pub mod statements;
 pub mod status;
+pub mod work;
 
 use crate::record::{IdleCheck, MonitorReport, ServerSample, Thresholds};
 use crate::target::Target;
@@ -43,6 +45,9 @@ for the server's view";
 pub struct MonitorSetup {
     pub settings: config::MonitorSettings,
     pub hub: Option<Arc<Hub>>,
+    /// The server's process when loadgate started it (a throwaway server): the work per
+    /// transaction then includes the server's CPU time.
+    pub server_pid: Option<u32>,
 }
 
 /// Options for a throwaway server: `--performance-schema=ON` also turns on the
@@ -122,6 +127,10 @@ pub struct MonitorOptions {
     pub hub: Option<Arc<Hub>>,
     /// Print a line per sample on stderr (`loadgate monitor`).
     pub print: bool,
+    /// Only the work snapshots: no samples, no performance_schema (a run with `--no-monitor`).
+    pub work_only: bool,
+    /// The server's process, when loadgate started it: its CPU time counts in the work.
+    pub server_pid: Option<u32>,
 }
 
 impl MonitorOptions {
@@ -136,6 +145,8 @@ impl MonitorOptions {
             pool_size: None,
             hub: None,
             print: false,
+            work_only: false,
+            server_pid: None,
         }
     }
 }
@@ -165,6 +176,8 @@ pub fn plan_statements(plan: &Plan) -> Vec<(String, String)> {
 }
 
 enum Cmd {
+    /// The measured window starts at this instant: take the first work snapshot then.
+    WorkFrom(Instant),
     LastLook(std::sync::mpsc::Sender<()>),
     Stop,
 }
@@ -245,6 +258,15 @@ impl Monitor {
             if tx.send(Cmd::LastLook(reply)).is_ok() {
                 let _ = done.recv_timeout(SAMPLE_FINISH + LAST_LOOK_MAX + Duration::from_secs(1));
             }
+        })
+    }
+
+    /// A hook for [`crate::engine::Hooks::measure_start`]: the first work snapshot at the end
+    /// of the warm-up.
+    pub fn measure_start_hook(&self) -> Box<dyn FnOnce(Instant) + Send> {
+        let tx = self.cmd.clone();
+        Box::new(move |at| {
+            let _ = tx.send(Cmd::WorkFrom(at));
         })
     }
 
@@ -388,6 +410,14 @@ struct Session {
     lost_warned: bool,
     /// The last look happened: the window ends there.
     looked: bool,
+    /// When to take the first work snapshot (the end of the warm-up).
+    work_at: Option<Instant>,
+    work_start: Option<work::WorkSnapshot>,
+    work_end: Option<work::WorkSnapshot>,
+    /// What this connection adds to the work counters, measured before the load.
+    own_cost: Option<work::OwnCost>,
+    /// Samples taken so far.
+    samples: u64,
 }
 
 impl Session {
@@ -414,6 +444,11 @@ impl Session {
             before_digest: Snap::new(),
             lost_warned: false,
             looked: false,
+            work_at: None,
+            work_start: None,
+            work_end: None,
+            own_cost: None,
+            samples: 0,
         }
     }
 
@@ -458,6 +493,7 @@ impl Session {
             let _ = ready.send(());
             while let Some(c) = rx.recv().await {
                 match c {
+                    Cmd::WorkFrom(_) => {}
                     Cmd::LastLook(reply) => {
                         let _ = reply.send(());
                     }
@@ -467,14 +503,23 @@ impl Session {
             self.report.ended_at_ms = Some(crate::util::now_ms());
             return self.report;
         }
-        self.baseline().await;
+        if !self.opts.work_only {
+            self.baseline().await;
+        }
+        self.measure_own_cost().await;
         let _ = ready.send(());
         let interval = self.opts.interval.max(Duration::from_millis(10));
         let mut next = Instant::now() + interval;
         loop {
+            let work_at = self.work_at;
             let cmd = tokio::select! {
                 c = rx.recv() => c,
-                _ = tokio::time::sleep_until(next.into()) => {
+                _ = tokio::time::sleep_until(work_at.unwrap_or(next).into()), if work_at.is_some() => {
+                    self.work_at = None;
+                    self.work_start = self.work_snapshot().await;
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next.into()), if !self.opts.work_only => {
                     next += interval;
                     let now = Instant::now();
                     while next <= now {
@@ -499,8 +544,12 @@ impl Session {
                 }
             };
             match cmd {
+                Some(Cmd::WorkFrom(at)) => self.work_at = Some(at),
                 Some(Cmd::LastLook(reply)) => {
-                    self.bounded_last_look().await;
+                    self.work_end_snapshot().await;
+                    if !self.opts.work_only {
+                        self.bounded_last_look().await;
+                    }
                     let _ = reply.send(());
                 }
                 Some(Cmd::Stop) | None => break,
@@ -509,13 +558,18 @@ impl Session {
         // The last, partial interval — unless the last look ended the window already. At least
         // 50 ms long: a run that ended at once (its workers refused with `Too many
         // connections`) still moved the gauges the window reports.
-        if let Some(l) = self.last.as_ref().filter(|_| !self.looked) {
+        if let Some(l) = self
+            .last
+            .as_ref()
+            .filter(|_| !self.looked && !self.opts.work_only)
+        {
             let since = self.start.elapsed().as_secs_f64() - l.t;
             if since < 0.05 {
                 tokio::time::sleep(Duration::from_secs_f64(0.05 - since)).await;
             }
         }
         if !self.looked
+            && !self.opts.work_only
             && tokio::time::timeout(LAST_LOOK_MAX, self.sample())
                 .await
                 .is_err()
@@ -722,6 +776,7 @@ impl Session {
         }
         match self.snapshot().await {
             Ok(s) => {
+                self.samples += 1;
                 if let Some(prev) = &self.last {
                     let d = status::derive(prev, &s, self.max_connections);
                     if let Some(h) = &self.opts.hub {
@@ -833,7 +888,76 @@ impl Session {
         }
     }
 
+    /// The work counters and CPU clocks now, with the samples taken so far; `None` when the
+    /// server cannot be read (see [`work`]).
+    async fn work_snapshot(&mut self) -> Option<work::WorkSnapshot> {
+        if self.conn.is_none() && self.connect().await.is_err() {
+            return None;
+        }
+        let client_cpu_s = work::client_cpu_s();
+        let server_cpu_s = self.opts.server_pid.and_then(work::process_cpu_s);
+        let t = self.start.elapsed().as_secs_f64();
+        let global = self.work_counters().await?;
+        Some(work::WorkSnapshot {
+            t,
+            global,
+            samples: self.samples,
+            client_cpu_s,
+            server_cpu_s,
+        })
+    }
+
+    /// One reading of the work counters.
+    async fn work_counters(&mut self) -> Option<status::Values> {
+        let rows = self.q(&work::query()).await.ok()?;
+        Some(work::values(
+            rows.into_iter()
+                .filter_map(|r| {
+                    let mut it = r.into_iter();
+                    Some((it.next()??, it.next()??))
+                })
+                .collect(),
+        ))
+    }
+
+    /// What a counter reading and a sample of this connection add to the work counters,
+    /// measured before the load starts (see [`work`]): three tries of reading, reading, sample,
+    /// reading.
+    async fn measure_own_cost(&mut self) {
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let Some(a) = self.work_counters().await else {
+                return;
+            };
+            let Some(b) = self.work_counters().await else {
+                return;
+            };
+            if self.snapshot().await.is_err() {
+                return;
+            }
+            let Some(c) = self.work_counters().await else {
+                return;
+            };
+            tries.push((a, b, c));
+        }
+        self.own_cost = work::own_cost(&tries);
+    }
+
+    /// The last work snapshot, when the first was taken, within [`LAST_LOOK_MAX`].
+    async fn work_end_snapshot(&mut self) {
+        if self.work_start.is_none() {
+            return;
+        }
+        match tokio::time::timeout(LAST_LOOK_MAX, self.work_snapshot()).await {
+            Ok(s) => self.work_end = s,
+            Err(_) => self.conn = None,
+        }
+    }
+
     fn finish(&mut self) {
+        if let (Some(a), Some(b)) = (&self.work_start, &self.work_end) {
+            self.report.work = Some(work::derive(a, b, 0, self.own_cost.as_ref()));
+        }
         if let (Some(f), Some(l)) = (&self.first, &self.last) {
             let w = status::window(f, l, &self.report.samples, self.max_connections);
             self.report.monitor_queries = w.monitor_queries;

@@ -20,16 +20,52 @@ pub enum Metric {
     Tps,
     P99,
     ErrorRate,
+    /// Rows examined (the `Handler_read_*` sum) per committed transaction.
+    RowsPerTxn,
+    /// Buffer-pool page requests per committed transaction.
+    PagesPerTxn,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+    /// How many metrics there are: the length of [`Metric::ALL`] and of a margin array.
+    pub const COUNT: usize = 5;
+
+    pub const ALL: [Metric; Metric::COUNT] = [
+        Metric::Tps,
+        Metric::P99,
+        Metric::ErrorRate,
+        Metric::RowsPerTxn,
+        Metric::PagesPerTxn,
+    ];
+
+    /// The metrics of time and errors, which every run has.
+    pub const CORE: [Metric; 3] = [Metric::Tps, Metric::P99, Metric::ErrorRate];
+
+    /// The work metrics: counted per transaction, measured only by runs that read the server's
+    /// counters (see `record::work`). CPU time per transaction is recorded with the run but not
+    /// judged: on a shared machine it moves with the machine's load almost as much as tps.
+    pub fn is_work(self) -> bool {
+        matches!(self, Metric::RowsPerTxn | Metric::PagesPerTxn)
+    }
+
+    /// Its position in [`Metric::ALL`] (and in a margin array).
+    pub fn index(self) -> usize {
+        match self {
+            Metric::Tps => 0,
+            Metric::P99 => 1,
+            Metric::ErrorRate => 2,
+            Metric::RowsPerTxn => 3,
+            Metric::PagesPerTxn => 4,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Metric::Tps => "tps",
             Metric::P99 => "p99",
             Metric::ErrorRate => "error_rate",
+            Metric::RowsPerTxn => "rows_per_txn",
+            Metric::PagesPerTxn => "pages_per_txn",
         }
     }
 
@@ -39,13 +75,15 @@ impl Metric {
             Metric::Tps => "throughput (tps)",
             Metric::P99 => "corrected p99 (ms)",
             Metric::ErrorRate => "error rate (per transaction)",
+            Metric::RowsPerTxn => "rows examined / txn",
+            Metric::PagesPerTxn => "page requests / txn",
         }
     }
 
     pub fn direction(self) -> Direction {
         match self {
             Metric::Tps => Direction::HigherIsBetter,
-            Metric::P99 | Metric::ErrorRate => Direction::LowerIsBetter,
+            _ => Direction::LowerIsBetter,
         }
     }
 
@@ -54,15 +92,20 @@ impl Metric {
             "tps" | "throughput" => Some(Metric::Tps),
             "p99" => Some(Metric::P99),
             "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
+            "rows_per_txn" | "rows" => Some(Metric::RowsPerTxn),
+            "pages_per_txn" | "pages" => Some(Metric::PagesPerTxn),
             _ => None,
         }
     }
 
-    /// A value for people, in the metric's unit.
+    /// A value for people, in the metric's unit; "—" for none (a work metric not measured).
     pub fn format(self, v: f64) -> String {
+        if !v.is_finite() {
+            return "—".into();
+        }
         match self {
             Metric::Tps => format!("{v:.1}"),
-            Metric::P99 => format!("{v:.2}"),
+            Metric::P99 | Metric::RowsPerTxn | Metric::PagesPerTxn => format!("{v:.2}"),
             Metric::ErrorRate => format!("{:.3} %", v * 100.0),
         }
     }

@@ -241,6 +241,10 @@ pub struct MonitorReport {
     /// Statements the monitor sent over the whole window (part of `window.questions`).
     pub monitor_queries: u64,
     pub samples: Vec<ServerSample>,
+    /// The run's work over its measured window, handed to the run record (not part of the
+    /// monitor's own report).
+    #[serde(skip)]
+    pub work: Option<super::work::Work>,
 }
 
 impl MonitorReport {

@@ -29,11 +29,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::compare::{
-    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin,
-    negligible_errors,
+    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin, untested,
+    Margins,
 };
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
-use super::{mean_of, Metric, RegressError, RunValues};
+use super::{mean_of, work_measured, Metric, RegressError, RunValues};
 use crate::error::Result;
 use crate::record::gate::{Group, MetricResult, Side, StopReason};
 use crate::stats::dist::student_t_sf;
@@ -43,7 +43,7 @@ use crate::stats::{
 use crate::store::Store;
 
 /// The smallest level a [`SequentialPlan`] accepts; bounds the size of the Holm family.
-const MIN_PLAN_ALPHA: f64 = 0.001;
+const MIN_PLAN_ALPHA: f64 = 0.0006;
 
 /// One comparison of the job: A and B at one thread count.
 pub struct AbCase<'a> {
@@ -60,8 +60,8 @@ pub struct AbCase<'a> {
 pub struct AbOptions {
     /// α, power, the requested margin (before calibration), min and max pairs.
     pub seq: SequentialConfig,
-    /// Margin per metric (tps, p99, error rate), calibrated.
-    pub margins: [f64; 3],
+    /// Margin per metric ([`Metric::index`]), calibrated.
+    pub margins: Margins,
     /// Time budget of the whole job in seconds (`--max-time`): no pair is started that the
     /// pairs so far say would end past it; a pair that has started is finished.
     pub max_time: Option<f64>,
@@ -96,7 +96,7 @@ impl PlanCache {
     }
 }
 
-/// The largest number of hypotheses (thread counts × 3 metrics) a job may test at `alpha`.
+/// The largest number of hypotheses (thread counts × metrics) a job may test at `alpha`.
 pub fn max_hypotheses(alpha: f64) -> usize {
     ((alpha / MIN_PLAN_ALPHA) + 1e-9).floor() as usize
 }
@@ -129,7 +129,7 @@ fn log_ratios(a: &[RunValues], b: &[RunValues], m: Metric) -> Vec<f64> {
 /// Evaluates every hypothesis of every case with the group-sequential Holm procedure.
 pub fn evaluate(
     data: &AbData,
-    margins: &[f64; 3],
+    margins: &Margins,
     plans: &mut PlanCache,
 ) -> Result<Vec<Vec<HypResult>>, RegressError> {
     struct Hyp {
@@ -142,8 +142,14 @@ pub fn evaluate(
     for (c, (a, b)) in data.iter().enumerate() {
         let mut rows = Vec::new();
         for m in Metric::ALL {
-            // With no data yet, a case's error rate counts as tested (the larger family).
-            let tested = m != Metric::ErrorRate || a.is_empty() || !errors_negligible(a, b);
+            // With no data yet, a case's error rate and work count as tested (the larger
+            // family); a work metric not every run measured is not judged.
+            let tested = a.is_empty()
+                || if m.is_work() {
+                    work_measured(a, b, m)
+                } else {
+                    m != Metric::ErrorRate || !errors_negligible(a, b)
+                };
             rows.push(HypResult {
                 metric: m,
                 tested,
@@ -195,7 +201,7 @@ pub fn evaluate(
                 rejected[i] = true;
                 newly = true;
             }
-            let row = &mut out[h.case][metric_index(h.metric)];
+            let row = &mut out[h.case][h.metric.index()];
             row.needed_pairs = match (p.config.target_mde, &o.look) {
                 (Some(t), Some(l)) => p.pairs_for_mde(l.sd_log, t, h.metric.direction()),
                 _ => None,
@@ -208,14 +214,6 @@ pub fn evaluate(
         }
     }
     Ok(out)
-}
-
-fn metric_index(m: Metric) -> usize {
-    match m {
-        Metric::Tps => 0,
-        Metric::P99 => 1,
-        Metric::ErrorRate => 2,
-    }
 }
 
 /// Whether every metric of a case has a decision.
@@ -237,7 +235,7 @@ pub fn metric_result(
     seq: &SequentialConfig,
 ) -> MetricResult {
     if !r.tested {
-        return negligible_errors(a, b, margin);
+        return untested(r.metric, a, b, margin);
     }
     let m = r.metric;
     let mut res = MetricResult {
@@ -431,10 +429,11 @@ pub fn run_ab(
     let hyps = cases.len() * Metric::ALL.len();
     if hyps > max_hypotheses(seq.alpha) {
         return Err(RegressError::Invalid(format!(
-            "{} thread count(s) × 3 metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
+            "{} thread count(s) × {} metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
             cases.len(),
+            Metric::COUNT,
             seq.alpha,
-            max_hypotheses(seq.alpha) / 3
+            max_hypotheses(seq.alpha) / Metric::COUNT
         ))
         .into());
     }
@@ -561,6 +560,7 @@ mod tests {
                 p99_ms: p,
                 transactions: (t * 10.0) as u64,
                 errors: 0,
+                work: None,
             })
             .collect()
     }
@@ -590,7 +590,7 @@ mod tests {
     fn a_large_drop_stops_early_as_a_regression() {
         let mut p = plans();
         let data = synthetic(4, 0.02, 0.7, 1.4, 1);
-        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
         assert!(decided(&eval[0]));
         let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &p.base);
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
@@ -604,7 +604,7 @@ mod tests {
         let mut flagged = 0;
         for _ in 0..100 {
             let data = synthetic(16, 0.03, 1.0, 1.0, rng.gen());
-            let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+            let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
             let rows: Vec<MetricResult> = eval[0]
                 .iter()
                 .map(|r| metric_result(r, &data[0].0, &data[0].1, 0.03, &p.base))
@@ -624,7 +624,7 @@ mod tests {
         // are rejected at α / 4; the p99s are then re-tested at the recycled α / 2.
         let mut data = synthetic(5, 0.01, 0.8, 1.0, 3);
         data.extend(synthetic(5, 0.01, 0.8, 1.0, 4));
-        let eval = evaluate(&data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
         let tps: Vec<f64> = eval.iter().map(|c| c[0].level).collect();
         let p99: Vec<f64> = eval.iter().map(|c| c[1].level).collect();
         assert_eq!(tps, [0.0025, 0.0025]);
@@ -652,7 +652,7 @@ mod tests {
 
     fn error_verdict(data: &AbData) -> MetricResult {
         let mut p = plans();
-        let eval = evaluate(data, &[0.03; 3], &mut p).unwrap();
+        let eval = evaluate(data, &[0.03; Metric::COUNT], &mut p).unwrap();
         metric_result(&eval[0][2], &data[0].0, &data[0].1, 0.03, &p.base)
     }
 
@@ -674,16 +674,20 @@ mod tests {
 
     #[test]
     fn too_many_thread_counts_are_refused() {
-        assert_eq!(max_hypotheses(0.01), 10);
+        assert_eq!(max_hypotheses(0.01), 16);
+        // At most 3 thread counts of every metric.
+        assert_eq!(max_hypotheses(0.01) / Metric::COUNT, 3);
         let mut p = plans();
         let mut data = AbData::new();
-        for s in 0..4 {
+        for s in 0..5 {
             data.extend(synthetic(3, 0.01, 1.0, 1.0, s));
         }
-        // 4 cases × (tps, p99) = 8 tested: allowed. Unrun cases count error rate too.
-        assert!(evaluate(&data, &[0.03; 3], &mut p).is_ok());
+        // 5 cases × (tps, p99) = 10 tested (no work measured, errors negligible): allowed.
+        // An unrun case counts every metric: 15, still allowed; a second one is not.
         data.push((Vec::new(), Vec::new()));
-        assert!(evaluate(&data, &[0.03; 3], &mut p).is_err());
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_ok());
+        data.push((Vec::new(), Vec::new()));
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_err());
     }
 
     fn mde_plans(target: f64) -> PlanCache {
@@ -704,7 +708,7 @@ mod tests {
         let mut stop = None;
         for n in 3..=64 {
             let part: AbData = vec![(data[0].0[..n].to_vec(), data[0].1[..n].to_vec())];
-            let eval = evaluate(&part, &[0.0; 3], &mut p).unwrap();
+            let eval = evaluate(&part, &[0.0; Metric::COUNT], &mut p).unwrap();
             if let Some(s) = stop_after(&eval[0], n, 64) {
                 stop = Some((n, s, eval));
                 break;
@@ -733,7 +737,7 @@ mod tests {
         // pairs the plan needs at this noise, counted beyond the 5 run.
         let mut p = mde_plans(0.05);
         let data = synthetic(5, 0.10, 0.97, 1.03, 7);
-        let eval = evaluate(&data, &[0.0; 3], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.0; Metric::COUNT], &mut p).unwrap();
         let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.0, &p.base);
         assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
         let needed = r.needed.unwrap();
@@ -751,11 +755,11 @@ mod tests {
         let mut last = mde_plans(0.05);
         last.base.max_pairs = 5;
         last.plans.clear();
-        let eval5 = evaluate(&data, &[0.0; 3], &mut last).unwrap();
+        let eval5 = evaluate(&data, &[0.0; Metric::COUNT], &mut last).unwrap();
         assert_eq!(stop_after(&eval5[0], 5, 5).unwrap().1, StopReason::MaxPairs);
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
-        let eval = evaluate(&data, &[0.03; 3], &mut plain).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut plain).unwrap();
         let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &plain.base);
         if r.verdict == Verdict::Inconclusive {
             assert_eq!(r.needed_for, Some(0.03));

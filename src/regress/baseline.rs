@@ -83,6 +83,7 @@ pub fn from_set(name: &str, set_id: &str, runs: &[RunMetrics]) -> Result<Baselin
                 p99_corrected_ms: v.p99_ms,
                 transactions: v.transactions,
                 errors: v.errors,
+                work: v.work,
             })
             .collect(),
     })
@@ -134,6 +135,7 @@ mod tests {
             p99_corrected_ms: Some(2.0),
             errors: Some(0),
             transactions: Some(1000),
+            work: None,
         }
     }
 

@@ -118,7 +118,10 @@ impl CalibrationReport {
     pub fn of(c: Calibration, now_ms: i64) -> CalibrationReport {
         let cfg = Config::default();
         CalibrationReport {
-            margins: margins(cfg.margin, Some(&c)),
+            margins: {
+                let m = margins(cfg.margin, Some(&c));
+                [m[0], m[1], m[2]]
+            },
             margins_used: margins_used(cfg.margin, Some(&c)),
             pairs_for_5pct: needed_for_margin(
                 c.noise_tps * std::f64::consts::SQRT_2,
@@ -179,6 +182,7 @@ mod tests {
             p99_ms: 10.0,
             transactions: 10_000,
             errors: 0,
+            work: None,
         };
         assert!(noise(&[v(100.0), v(101.0), v(100.0), v(101.0)]).is_err());
         let (t, p, e) = noise(&[v(100.0), v(102.0), v(100.0), v(102.0), v(100.0)]).unwrap();

@@ -4,8 +4,8 @@
 //! testbed, workload or settings, failed or too few runs).
 
 use super::{
-    comparable_settings, mean_of, settings_diff, testbed_diff, Metric, RegressError, RunValues,
-    ERROR_RATE_FLOOR,
+    comparable_settings, mean_of, settings_diff, testbed_diff, work_measured, Metric, RegressError,
+    RunValues, ERROR_RATE_FLOOR,
 };
 use crate::record::gate::{
     CalibrationUsed, GateReport, Group, MarginSource, MarginUsed, MetricResult, ReportKind, Side,
@@ -76,19 +76,22 @@ pub const MAX_CALIBRATED_MARGIN: f64 = 0.2;
 /// The margin of each metric: the requested margin widened by the calibrated noise
 /// (`stats::calibrated_margin` with k = 1), at most [`MAX_CALIBRATED_MARGIN`] (or the requested
 /// margin if that is wider).
-pub fn margins(margin: f64, calibration: Option<&Calibration>) -> [f64; 3] {
+/// The work metrics are not calibrated: they keep the requested margin.
+pub fn margins(margin: f64, calibration: Option<&Calibration>) -> Margins {
     let widen = |noise: f64| {
         stats::calibrated_margin(margin, noise, 1.0).min(MAX_CALIBRATED_MARGIN.max(margin))
     };
-    match calibration {
-        None => [margin; 3],
-        Some(c) => [
-            widen(c.noise_tps),
-            widen(c.noise_p99),
-            widen(c.noise_error_rate.unwrap_or(0.0)),
-        ],
+    let mut out = [margin; Metric::COUNT];
+    if let Some(c) = calibration {
+        out[Metric::Tps.index()] = widen(c.noise_tps);
+        out[Metric::P99.index()] = widen(c.noise_p99);
+        out[Metric::ErrorRate.index()] = widen(c.noise_error_rate.unwrap_or(0.0));
     }
+    out
 }
+
+/// The margin of every metric, indexed by [`Metric::index`].
+pub type Margins = [f64; Metric::COUNT];
 
 /// The margin of each metric with where it came from: requested, or widened by the
 /// calibration (with the noise floor when the cap held it back).
@@ -103,6 +106,7 @@ pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<Margi
                     Metric::Tps => c.noise_tps,
                     Metric::P99 => c.noise_p99,
                     Metric::ErrorRate => c.noise_error_rate.unwrap_or(0.0),
+                    _ => 0.0,
                 };
                 stats::calibrated_margin(margin, noise, 1.0)
             });
@@ -120,12 +124,8 @@ pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<Margi
         .collect()
 }
 
-pub fn margin_of(margins: &[f64; 3], m: Metric) -> f64 {
-    match m {
-        Metric::Tps => margins[0],
-        Metric::P99 => margins[1],
-        Metric::ErrorRate => margins[2],
-    }
+pub fn margin_of(margins: &Margins, m: Metric) -> f64 {
+    margins[m.index()]
 }
 
 /// The report's view of a calibration.
@@ -215,13 +215,54 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
     }
 }
 
+/// The row of metric `m` left untested: a negligible error rate, or a work metric that not
+/// every run measured.
+pub fn untested(m: Metric, a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
+    if !m.is_work() {
+        return negligible_errors(a, b, margin);
+    }
+    let mean = |v: &[RunValues]| {
+        let xs: Vec<f64> = v.iter().filter_map(|r| r.work_value(m)).collect();
+        if xs.is_empty() {
+            f64::NAN
+        } else {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        }
+    };
+    MetricResult {
+        metric: m,
+        verdict: Verdict::Unchanged,
+        label: "not measured".into(),
+        tested: false,
+        a: mean(a),
+        b: mean(b),
+        relative_change: None,
+        ci: None,
+        p_value: None,
+        p_adjusted: None,
+        look_level: None,
+        mde: None,
+        margin,
+        n_a: a.len(),
+        n_b: b.len(),
+        needed: None,
+        needed_for: None,
+        more_pairs: None,
+        note: Some(
+            "not measured on every run (runs from before work metrics, a server whose counters \
+             could not be read, or a value of zero): not judged"
+                .into(),
+        ),
+    }
+}
+
 /// Welch comparisons of every primary metric of `b` against `a`, judged together (Holm over
 /// the metrics tested), each with its own margin.
 pub fn judge_sets(
     a: &[RunValues],
     b: &[RunValues],
     cfg: &Config,
-    margins: &[f64; 3],
+    margins: &Margins,
 ) -> Result<Vec<MetricResult>, RegressError> {
     let got = a.len().min(b.len());
     if got < 2 {
@@ -239,6 +280,9 @@ pub fn judge_sets(
         if m == Metric::ErrorRate && errors_negligible(a, b) {
             continue;
         }
+        if m.is_work() && !work_measured(a, b, m) {
+            continue;
+        }
         let va: Vec<f64> = a.iter().map(|v| v.compared(m)).collect();
         let vb: Vec<f64> = b.iter().map(|v| v.compared(m)).collect();
         tested.push((m, stats::welch(&va, &vb, cfg)?));
@@ -249,7 +293,7 @@ pub fn judge_sets(
     for m in Metric::ALL {
         let margin = margin_of(margins, m);
         let Some(i) = tested.iter().position(|(t, _)| *t == m) else {
-            out.push(negligible_errors(a, b, margin));
+            out.push(untested(m, a, b, margin));
             continue;
         };
         let c = &tested[i].1;
@@ -459,7 +503,7 @@ pub fn compare_with_baseline(
 }
 
 /// "calibration 3 (8 A/A trials on this testbed, ...): run-to-run noise ...; margins ...".
-pub fn calibration_note(margin: f64, c: &Calibration, m: &[f64; 3]) -> String {
+pub fn calibration_note(margin: f64, c: &Calibration, m: &Margins) -> String {
     let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
         .iter()
         .zip(["tps", "p99", "error rate"])
@@ -512,6 +556,7 @@ mod tests {
                 p99_ms: p99 * (1.0 + 0.01 * i as f64),
                 transactions: 10_000,
                 errors,
+                work: None,
             })
             .collect()
     }
@@ -521,12 +566,12 @@ mod tests {
         let cfg = Config::default();
         let a = vals(&[1000.0, 1010.0, 995.0, 1005.0, 990.0], 10.0, 0);
         let b = vals(&[800.0, 805.0, 798.0, 810.0, 795.0], 10.0, 0);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert_eq!(r[0].verdict, Verdict::Regressed);
         assert_eq!(r[1].verdict, Verdict::Unchanged, "{:?}", r[1]);
         assert!(!r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Unchanged);
-        let same = judge_sets(&a, &a, &cfg, &[0.03; 3]).unwrap();
+        let same = judge_sets(&a, &a, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert!(same.iter().all(|m| m.verdict != Verdict::Regressed));
     }
 
@@ -536,7 +581,7 @@ mod tests {
         let a = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 0);
         // 3 % of transactions fail in every candidate run: a regression, though A has zeros.
         let b = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 300);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; 3]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
         assert!(r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Regressed, "{:?}", r[2]);
     }
@@ -552,7 +597,7 @@ mod tests {
             &vals(&tps, 10.0, 12),
             &vals(&tps, 10.0, 16),
             &cfg,
-            &[0.03; 3],
+            &[0.03; Metric::COUNT],
         )
         .unwrap();
         assert!(r[2].tested);
@@ -561,9 +606,41 @@ mod tests {
     }
 
     #[test]
+    fn work_metrics_are_judged_only_when_every_run_measured_them() {
+        use crate::record::work::WorkPerTxn;
+        let cfg = Config::default();
+        let with = |v: &mut Vec<RunValues>, rows: f64| {
+            for (i, r) in v.iter_mut().enumerate() {
+                r.work = Some(WorkPerTxn {
+                    rows: rows * (1.0 + 0.001 * i as f64),
+                    pages: 90.0,
+                    client_cpu_us: None,
+                });
+            }
+        };
+        let tps = [1000.0, 1001.0, 999.0, 1000.5];
+        let (mut a, mut b) = (vals(&tps, 10.0, 0), vals(&tps, 10.0, 0));
+        with(&mut a, 20.0);
+        with(&mut b, 2000.0);
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let rows = &r[Metric::RowsPerTxn.index()];
+        assert_eq!(rows.verdict, Verdict::Regressed, "{rows:?}");
+        assert_eq!(r[Metric::PagesPerTxn.index()].verdict, Verdict::Unchanged);
+        // A baseline from before work metrics: not measured, never a verdict.
+        let old = vals(&tps, 10.0, 0);
+        let r = judge_sets(&old, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        for m in [Metric::RowsPerTxn, Metric::PagesPerTxn] {
+            let x = &r[m.index()];
+            assert!(!x.tested && x.label == "not measured", "{x:?}");
+            assert_eq!(x.verdict, Verdict::Unchanged);
+        }
+        assert_eq!(r.len(), Metric::COUNT);
+    }
+
+    #[test]
     fn too_few_runs_say_how_many() {
         let a = vals(&[1000.0], 10.0, 0);
-        let err = judge_sets(&a, &a, &Config::default(), &[0.03; 3]).unwrap_err();
+        let err = judge_sets(&a, &a, &Config::default(), &[0.03; Metric::COUNT]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("at least 2, got 1"), "{msg}");
     }

@@ -117,6 +117,8 @@ pub fn build_with_sides(
                     value: v.get(metric),
                 })
             })
+            // A work metric of a run that did not measure it is left out of its series.
+            .filter(|p| p.value.is_finite())
             .collect();
         let values: Vec<f64> = points.iter().map(|p| p.value).collect();
         let (change_points, note) = match e_divisive(&values, cfg) {
@@ -191,6 +193,7 @@ mod tests {
             p99_corrected_ms: Some(1.0),
             errors: Some(0),
             transactions: Some(100),
+            work: None,
         }
     }
 

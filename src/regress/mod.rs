@@ -15,6 +15,7 @@
 //!   to A or B at random on the same connections; the within-trial log ratios judged like
 //!   ABBA pairs.
 //! - [`gate`]: the CI command: prepare if needed, trials or A/B, verdict, outputs, exit code.
+//! - [`breakdown`]: when a work metric moved, rows examined per statement, A against B.
 //! - [`history`]: a metric's series per testbed with E-divisive change points.
 //! - [`calibrate`]: A/A trials, the noise per metric, stored per testbed and workload.
 //! - [`report`]: [`GateReport`], the one result type behind text, JSON, Markdown and JUnit.
@@ -22,7 +23,7 @@
 //!
 //! # The metrics
 //!
-//! Every comparison judges three primary metrics of whole runs (never per-second intervals):
+//! Every comparison judges five primary metrics of whole runs (never per-second intervals):
 //!
 //! - **tps**: committed transactions per second (higher is better);
 //! - **p99**: the corrected 99th percentile latency in ms (lower is better);
@@ -35,11 +36,17 @@
 //!   rate also needs the exact test on the summed counts ([`compare::errors_increase_p`]) at
 //!   the same level, because per-run rates of a few errors are too discrete for a t-test.
 //!
+//! - **rows per txn** and **pages per txn**: rows examined (`Handler_read_*`) and buffer-pool
+//!   page requests per committed transaction over the run's measured window (lower is
+//!   better; `crate::record::work`). A run that did not measure them (older runs, baselines
+//!   saved from them) leaves them "not measured" for the whole comparison ([`work_measured`]).
+//!
 //! The verdict of a comparison: **regression** (exit 1) when any metric regressed, else
 //! **inconclusive** (exit 3) when any metric is inconclusive, else **pass** (exit 0).
 
 pub mod ab;
 pub mod baseline;
+pub mod breakdown;
 pub mod calibrate;
 pub mod compare;
 pub mod history;
@@ -50,6 +57,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::error::exit;
+use crate::record::work::WorkPerTxn;
 use crate::stats::StatsError;
 use crate::store::{BaselineRun, RunMetrics};
 
@@ -67,9 +75,21 @@ pub struct RunValues {
     pub p99_ms: f64,
     pub transactions: u64,
     pub errors: u64,
+    /// The work per transaction; `None` for a run that did not measure it.
+    pub work: Option<WorkPerTxn>,
 }
 
 impl RunValues {
+    /// The value of a work metric; `None` when the run did not measure it.
+    pub fn work_value(&self, m: Metric) -> Option<f64> {
+        let w = self.work?;
+        match m {
+            Metric::RowsPerTxn => Some(w.rows),
+            Metric::PagesPerTxn => Some(w.pages),
+            _ => None,
+        }
+    }
+
     /// Errors per committed transaction (0 when nothing committed).
     pub fn error_rate(&self) -> f64 {
         if self.transactions == 0 {
@@ -90,6 +110,7 @@ impl RunValues {
             Metric::Tps => self.tps,
             Metric::P99 => self.p99_ms,
             Metric::ErrorRate => self.smoothed_error_rate(),
+            _ => self.work_value(m).unwrap_or(f64::NAN),
         }
     }
 
@@ -99,6 +120,7 @@ impl RunValues {
             Metric::Tps => self.tps,
             Metric::P99 => self.p99_ms,
             Metric::ErrorRate => self.error_rate(),
+            _ => self.work_value(m).unwrap_or(f64::NAN),
         }
     }
 
@@ -110,6 +132,7 @@ impl RunValues {
             p99_ms: m.p99_corrected_ms?,
             transactions: m.transactions?,
             errors: m.errors.unwrap_or(0),
+            work: m.work,
         })
     }
 
@@ -120,6 +143,7 @@ impl RunValues {
             p99_ms: r.p99_corrected_ms,
             transactions: r.transactions,
             errors: r.errors,
+            work: r.work,
         }
     }
 
@@ -132,8 +156,17 @@ impl RunValues {
             p99_ms: s.latency_corrected.p99,
             transactions: s.transactions,
             errors: s.errors.iter().map(|e| e.count).sum(),
+            work: r.work.as_ref().and_then(|w| w.judged()),
         })
     }
+}
+
+/// Whether every run of both sides measured work metric `m` with a positive value (a log
+/// needs one); a metric that is not is "not measured", never judged.
+pub fn work_measured(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
+    a.iter()
+        .chain(b)
+        .all(|v| v.work_value(m).is_some_and(|x| x.is_finite() && x > 0.0))
 }
 
 /// Mean of a metric over runs (as reported, not smoothed).
@@ -508,6 +541,7 @@ mod tests {
             p99_ms: 1.0,
             transactions: 1000,
             errors: 0,
+            work: None,
         };
         assert_eq!(v.error_rate(), 0.0);
         assert!((v.smoothed_error_rate() - 0.5 / 1000.5).abs() < 1e-15);

@@ -88,6 +88,8 @@ pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues
         p99_ms: lat.p99,
         transactions,
         errors,
+        // The server's counters cannot tell the sides apart.
+        work: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The JSON run report, version 1. Its schema is committed at `schema/run-v1.json` and
 //! checked by a test; change both together and bump the version for breaking changes.
 
+use crate::record::work::Work;
 use crate::record::{
     ErrorCount, IntervalSample, LatencyStats, MonitorReport, NamedLatency, Qps, QueryCounts,
     RunRecord, Schedule, ServerInfo, Testbed, Unfinished,
@@ -56,6 +57,34 @@ pub struct RunReport<'a> {
     pub intervals: &'a [IntervalSample],
     /// The embedded monitor's report; `null` with `--no-monitor`.
     pub monitor: Option<&'a MonitorReport>,
+    /// The work over the measured window and per transaction; `null` when not measured.
+    pub work: Option<WorkView<'a>>,
+}
+
+/// [`Work`] with its per-transaction values worked out.
+#[derive(Serialize)]
+pub struct WorkView<'a> {
+    #[serde(flatten)]
+    pub work: &'a Work,
+    /// Each counter divided by `transactions`, and `client_cpu_us` / `server_cpu_us`;
+    /// `null` values when no transaction completed or a clock could not be read.
+    pub per_transaction: std::collections::BTreeMap<&'static str, Option<f64>>,
+}
+
+impl<'a> WorkView<'a> {
+    pub fn of(work: &'a Work) -> Self {
+        let mut per = std::collections::BTreeMap::new();
+        for (name, n) in work.counters.named() {
+            per.insert(name, work.per_txn(n as f64));
+        }
+        let us = |s: Option<f64>| s.and_then(|s| work.per_txn(s * 1e6));
+        per.insert("client_cpu_us", us(work.client_cpu_s));
+        per.insert("server_cpu_us", us(work.server_cpu_s));
+        WorkView {
+            work,
+            per_transaction: per,
+        }
+    }
 }
 
 static EMPTY_LAT: LatencyStats = LatencyStats {
@@ -112,6 +141,7 @@ pub fn report(r: &RunRecord) -> RunReport<'_> {
         statements: s.map_or(&[], |s| &s.statements),
         intervals: &r.intervals,
         monitor: r.monitor.as_ref(),
+        work: r.work.as_ref().map(WorkView::of),
     }
 }
 

@@ -189,10 +189,58 @@ pub fn render(r: &RunRecord) -> String {
             }
         }
     }
+    if let Some(w) = &r.work {
+        render_work(&mut o, w);
+    }
     if let Some(m) = &r.monitor {
         render_monitor_beside(&mut o, m, client_table);
     }
     o
+}
+
+/// The work per transaction over the measured window.
+pub fn render_work(o: &mut String, w: &crate::record::work::Work) {
+    let _ = writeln!(
+        o,
+        "\nWork per transaction ({} transactions over {:.1} s, warm-up excluded; the monitor's own statements taken out):",
+        w.transactions, w.window_s
+    );
+    let per = |n: u64| {
+        w.per_txn(n as f64)
+            .map_or("-".into(), |v| format!("{v:.2}"))
+    };
+    let c = &w.counters;
+    let rows = [
+        ("rows examined (Handler_read_*)", per(c.handler_reads)),
+        ("rows read", per(c.rows_read)),
+        (
+            "buffer-pool page requests",
+            per(c.buffer_pool_read_requests),
+        ),
+        ("buffer-pool disk reads", per(c.buffer_pool_reads)),
+        ("temporary tables", per(c.tmp_tables)),
+        ("  of them on disk", per(c.tmp_disk_tables)),
+        ("sort merge passes", per(c.sort_merge_passes)),
+        ("rows sorted", per(c.sort_rows)),
+        ("bytes sent", per(c.bytes_sent)),
+        ("bytes received", per(c.bytes_received)),
+    ];
+    for (label, v) in rows {
+        let _ = writeln!(o, "    {label:<32} {v:>12}");
+    }
+    let us = |s: Option<f64>| {
+        s.and_then(|s| w.per_txn(s * 1e6))
+            .map_or("-".into(), |v| format!("{v:.1} µs"))
+    };
+    let _ = writeln!(o, "    {:<32} {:>12}", "client CPU", us(w.client_cpu_s));
+    let server = match w.server_cpu_s {
+        Some(_) => us(w.server_cpu_s),
+        None => "- (not loadgate's server)".into(),
+    };
+    let _ = writeln!(o, "    {:<32} {:>12}", "server CPU", server);
+    for n in &w.notes {
+        let _ = writeln!(o, "    note: {n}");
+    }
 }
 
 /// Says which latency figures are lower bounds, and why.

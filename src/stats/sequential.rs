@@ -238,11 +238,11 @@ pub struct SequentialPlan {
 impl SequentialPlan {
     /// Validates `config` and computes the boundaries of every look.
     pub fn new(config: SequentialConfig) -> Result<SequentialPlan, StatsError> {
-        if !(config.alpha >= 0.001 && config.alpha < 0.5) {
+        if !(config.alpha >= 0.0005 && config.alpha < 0.5) {
             return Err(StatsError::InvalidParameter {
                 name: "alpha",
                 value: config.alpha,
-                reason: "must be in [0.001, 0.5) (smaller levels need more simulated paths)",
+                reason: "must be in [0.0005, 0.5) (smaller levels need more simulated paths)",
             });
         }
         check_open("power", config.power, 0.5, 1.0, "must be in (0.5, 1)")?;

@@ -28,6 +28,8 @@ pub(super) struct RunRow<'a> {
     target: String,
     testbed_json: String,
     summary_json: Option<String>,
+    /// The work per transaction ([`crate::record::work::Work`]), as JSON.
+    work_json: Option<String>,
     tps: Option<f64>,
     qps: Option<f64>,
     p99_corrected_ms: Option<f64>,
@@ -63,6 +65,7 @@ impl<'a> RunRow<'a> {
             .as_ref()
             .map(|s| encode("summary", s))
             .transpose()?;
+        let work_json = rec.work.as_ref().map(|w| encode("work", w)).transpose()?;
         let s = rec.summary.as_ref();
         Ok(RunRow {
             rec,
@@ -74,6 +77,7 @@ impl<'a> RunRow<'a> {
             target: redact_url(&rec.target),
             testbed_json,
             summary_json,
+            work_json,
             tps: s.map(|s| s.tps),
             qps: s.map(|s| s.qps.total),
             p99_corrected_ms: s.map(|s| s.latency_corrected.p99),
@@ -101,6 +105,7 @@ impl<'a> RunRow<'a> {
         row.status = RunStatus::Running.as_str();
         row.status_reason = None;
         row.summary_json = None;
+        row.work_json = None;
         row.tps = None;
         row.qps = None;
         row.p99_corrected_ms = None;
@@ -160,6 +165,7 @@ pub(super) const RUN_COLUMNS: &[Column<RunValue>] = &[
     col("owner_boot_id", |r| &r.owner_boot_id),
     col("owner_pid", |r| &r.owner_pid),
     col("owner_start", |r| &r.owner_start),
+    col("work_json", |r| &r.work_json),
 ];
 
 /// The columns of `run_intervals` after its key (`run_id`, `idx`), in table order.
@@ -406,6 +412,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
         testbed_json: String,
         summary_json: Option<String>,
         facts_json: Option<String>,
+        work_json: Option<String>,
     }
     let found = tx
         .prepare_cached(&format!(
@@ -437,6 +444,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 histograms: Vec::new(),
                 intervals: Vec::new(),
                 monitor: None,
+                work: None,
             };
             let raw = Raw {
                 status: r.get("status")?,
@@ -444,6 +452,7 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
                 testbed_json: r.get("testbed_json")?,
                 summary_json: r.get("summary_json")?,
                 facts_json: r.get("facts_json")?,
+                work_json: r.get("work_json")?,
             };
             Ok((rec, raw))
         })
@@ -465,6 +474,11 @@ pub(super) fn read_run(tx: &Transaction<'_>, id: i64) -> Result<RunRecord, TxErr
         .transpose()?
         .unwrap_or_default();
     rec.testbed = decode(id, "testbed", &raw.testbed_json)?;
+    rec.work = raw
+        .work_json
+        .as_deref()
+        .map(|s| decode(id, "work", s))
+        .transpose()?;
     rec.summary = raw
         .summary_json
         .as_deref()

@@ -78,6 +78,8 @@ struct Spilled {
     histograms: Vec<Histogram>,
     intervals: Vec<IntervalSample>,
     monitor: Option<MonitorReport>,
+    #[serde(default)]
+    work: Option<crate::record::work::Work>,
 }
 
 /// The directory beside the store file `store` where runs wait: `<store>.pending`.
@@ -158,6 +160,7 @@ pub fn load(path: &Path) -> Result<(Option<i64>, RunRecord), PendingError> {
         histograms,
         intervals: s.intervals,
         monitor: s.monitor,
+        work: s.work,
     };
     Ok((s.run_id, rec))
 }
@@ -208,6 +211,7 @@ fn to_spilled(run_id: Option<i64>, rec: &RunRecord) -> Spilled {
             .collect(),
         intervals: rec.intervals.clone(),
         monitor: rec.monitor.clone(),
+        work: rec.work.clone(),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::redact::{redact_json, redact_url};
 use super::{Store, StoreError, TxError};
+use crate::record::work::{Work, WorkPerTxn};
 use crate::record::{RunFacts, RunStatus, Testbed};
 
 /// One run set: the trials of one `run --trials`, `gate`, `calibrate` job, or one side of an
@@ -52,6 +53,8 @@ pub struct RunMetrics {
     pub errors: Option<u64>,
     /// Committed transactions.
     pub transactions: Option<u64>,
+    /// The work per transaction; `None` for a run that did not measure it.
+    pub work: Option<WorkPerTxn>,
 }
 
 impl RunMetrics {
@@ -70,6 +73,8 @@ pub struct BaselineRun {
     pub p99_corrected_ms: f64,
     pub transactions: u64,
     pub errors: u64,
+    /// The work per transaction; `None` for a run that did not measure it.
+    pub work: Option<WorkPerTxn>,
 }
 
 /// A named baseline: a run set frozen with what it was measured on.
@@ -119,10 +124,17 @@ pub struct Calibration {
 const METRIC_COLUMNS: &str = "id, set_id, started_at_ms, status, status_reason, workload, \
     workload_hash, testbed_fingerprint, testbed_json, settings_json, target, server_version, \
     git_commit, tps, p99_corrected_ms, error_count, \
-    json_extract(summary_json, '$.transactions') AS transactions, facts_json";
+    json_extract(summary_json, '$.transactions') AS transactions, facts_json, work_json";
 
-/// A metrics row and its JSON columns still to decode: status, testbed, settings, facts.
-type MetricsRow = (RunMetrics, String, String, String, Option<String>);
+/// A metrics row and its JSON columns still to decode: status, testbed, settings, facts, work.
+type MetricsRow = (
+    RunMetrics,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn metrics_row(r: &Row<'_>) -> rusqlite::Result<MetricsRow> {
     let testbed_json: String = r.get("testbed_json")?;
@@ -151,17 +163,26 @@ fn metrics_row(r: &Row<'_>) -> rusqlite::Result<MetricsRow> {
             p99_corrected_ms: r.get("p99_corrected_ms")?,
             errors: count("error_count")?,
             transactions: count("transactions")?,
+            work: None,
         },
         status,
         testbed_json,
         settings_json,
         r.get("facts_json")?,
+        r.get("work_json")?,
     ))
 }
 
 fn finish_metrics(
-    (mut m, status, testbed_json, settings_json, facts_json): MetricsRow,
+    (mut m, status, testbed_json, settings_json, facts_json, work_json): MetricsRow,
 ) -> Result<RunMetrics, TxError> {
+    if let Some(w) = work_json {
+        let work: Work = serde_json::from_str(&w).map_err(|e| TxError::Corrupt {
+            id: m.id,
+            detail: format!("its work is not valid JSON: {e}"),
+        })?;
+        m.work = work.judged();
+    }
     m.status = RunStatus::parse(&status).ok_or_else(|| TxError::Corrupt {
         id: m.id,
         detail: format!("unknown status {status:?}"),
@@ -383,8 +404,9 @@ impl Store {
             )?;
             let mut st = tx.prepare(
                 "INSERT INTO baseline_runs (baseline, idx, run_id, started_at_ms, tps, \
-                 p99_corrected_ms, transactions, errors) VALUES (:baseline, :idx, :run_id, \
-                 :started_at_ms, :tps, :p99_corrected_ms, :transactions, :errors)",
+                 p99_corrected_ms, transactions, errors, work_json) VALUES (:baseline, :idx, \
+                 :run_id, :started_at_ms, :tps, :p99_corrected_ms, :transactions, :errors, \
+                 :work_json)",
             )?;
             for (i, r) in b.runs.iter().enumerate() {
                 st.execute(named_params! {
@@ -396,6 +418,7 @@ impl Store {
                     ":p99_corrected_ms": r.p99_corrected_ms,
                     ":transactions": r.transactions as i64,
                     ":errors": r.errors as i64,
+                    ":work_json": r.work.map(|w| serde_json::to_string(&w)).transpose().map_err(|e| TxError::Corrupt { id: r.run_id, detail: format!("its work cannot be encoded: {e}") })?,
                 })?;
             }
             Ok(true)
@@ -448,8 +471,8 @@ impl Store {
                 b.facts = serde_json::from_str(&f).map_err(|e| corrupt("facts", e))?;
             }
             let mut st = tx.prepare(
-                "SELECT run_id, started_at_ms, tps, p99_corrected_ms, transactions, errors \
-                 FROM baseline_runs WHERE baseline = :baseline ORDER BY idx",
+                "SELECT run_id, started_at_ms, tps, p99_corrected_ms, transactions, errors, \
+                 work_json FROM baseline_runs WHERE baseline = :baseline ORDER BY idx",
             )?;
             let rows = st.query_map(named_params! {":baseline": name}, |r| {
                 Ok(BaselineRun {
@@ -459,6 +482,10 @@ impl Store {
                     p99_corrected_ms: r.get("p99_corrected_ms")?,
                     transactions: r.get::<_, i64>("transactions")?.max(0) as u64,
                     errors: r.get::<_, i64>("errors")?.max(0) as u64,
+                    // Unreadable work is "not measured", never a wrong value.
+                    work: r
+                        .get::<_, Option<String>>("work_json")?
+                        .and_then(|w| serde_json::from_str(&w).ok()),
                 })
             })?;
             for r in rows {
@@ -665,6 +692,11 @@ mod tests {
                 p99_corrected_ms: 2.0,
                 transactions: 1000,
                 errors: 0,
+                work: Some(crate::record::work::WorkPerTxn {
+                    rows: 600.0,
+                    pages: 90.0,
+                    client_cpu_us: None,
+                }),
             }],
         };
         assert!(s.save_baseline(&b, false).unwrap());

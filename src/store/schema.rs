@@ -280,6 +280,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         status_reason = 'its loadgate process ended before the run finished (killed, or the machine restarted); it was begun by a loadgate that did not record its process'
     WHERE status = 'running';
     "#,
+    // 7: the work per transaction of a run (counters over its measured window), and its copy
+    // in a baseline. Older runs have none: their work metrics are "not measured".
+    r#"
+    ALTER TABLE runs ADD COLUMN work_json TEXT;
+    ALTER TABLE baseline_runs ADD COLUMN work_json TEXT;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

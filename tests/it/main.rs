@@ -21,3 +21,4 @@ mod same;
 mod server;
 mod store;
 mod truth;
+mod work;

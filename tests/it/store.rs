@@ -194,6 +194,31 @@ fn sample(seed: u64) -> RunRecord {
             })
             .collect(),
         monitor: Some(monitor_report(seed)),
+        work: Some(loadgate::record::work::Work {
+            window_s: 60.000000000000014 * f,
+            transactions: 1000 + seed,
+            counters: loadgate::record::work::WorkCounters {
+                rows_read: 400_000 + seed,
+                handler_reads: 600_000,
+                buffer_pool_read_requests: 90_000,
+                buffer_pool_reads: 12,
+                tmp_tables: 1000,
+                tmp_disk_tables: 1,
+                sort_merge_passes: 2,
+                sort_rows: 200_000,
+                bytes_sent: 39_000_000,
+                bytes_received: 800_000,
+            },
+            monitor_own: loadgate::record::work::WorkCounters {
+                handler_reads: 5000,
+                tmp_tables: 31,
+                ..Default::default()
+            },
+            monitor_samples: 30,
+            client_cpu_s: Some(0.6333333333333333 * f),
+            server_cpu_s: None,
+            notes: vec!["a note".into()],
+        }),
     }
 }
 
@@ -310,6 +335,7 @@ fn monitor_report(seed: u64) -> MonitorReport {
         }],
         monitor_queries: 140,
         samples: (0..5).map(sample).collect(),
+        work: None,
     }
 }
 

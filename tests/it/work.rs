@@ -1,0 +1,235 @@
+//! Work per transaction end to end against a real server: a run records the server's work
+//! counters over its measured window without the monitor's own statements, stores and shows
+//! them; a lost index is flagged by the work metrics within three A/B pairs; an A/A gate with
+//! the work metrics does not flag.
+//!
+//! The counters are server-wide, so these tests run on a server of their own, one at a time,
+//! and alone on the machine (their verdicts are statistics over short trials).
+
+use crate::common::*;
+use std::path::Path;
+
+/// Extra arguments make the server this module's own even under `LOADGATE_TEST_TARGET`.
+fn own_args() -> Vec<String> {
+    vec!["--performance-schema=OFF".into()]
+}
+
+static WORK: PrivateServer = PrivateServer::new("a server for the work tests", own_args);
+
+/// performance_schema on, as `--server-arg=--performance-schema=ON` starts a throwaway server:
+/// the per-statement breakdown of a change of work needs it.
+fn ps_args() -> Vec<String> {
+    loadgate::monitor::throwaway_server_args(&["--performance-schema=ON".into()])
+}
+
+static WORK_PS: PrivateServer = PrivateServer::new("a performance_schema server for work", ps_args);
+
+/// Short trials: 2 workers, 1 s measured after 0.3 s of warm-up.
+const SHORT: &[&str] = &["--threads", "2", "--duration", "1s", "--warmup", "0.3s"];
+
+/// A workload whose one statement is a range on the secondary index `k`.
+const K_RANGE: &str = r#"
+name = "k_range"
+description = "one range select on the secondary index k per transaction"
+
+[settings]
+tables = 1
+table_size = 2000
+range_size = 20
+
+[[tables]]
+name = "sbtest{i}"
+count = "tables"
+rows = "table_size"
+create = """
+CREATE TABLE {table} (
+  id INTEGER NOT NULL AUTO_INCREMENT,
+  k INTEGER NOT NULL DEFAULT '0',
+  c CHAR(120) NOT NULL DEFAULT '',
+  PRIMARY KEY (id)
+)"""
+after_load = ["CREATE INDEX k_{i} ON {table}(k)"]
+columns = [
+  { name = "k", int = "uniform", min = 1, max = "table_size" },
+  { name = "c", str = "@@@@@@@@@@@-@@@@@@@@@@@" },
+]
+
+[[transactions]]
+name = "k_range"
+[[transactions.steps]]
+let = { k = { int = "uniform", min = 1, max = "table_size" } }
+name = "k_range"
+sql = "SELECT c FROM {table} WHERE k BETWEEN ? AND ?"
+params = ["k", "k + range_size - 1"]
+"#;
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// `run WORKLOAD --json` with the short settings and `extra`; the report.
+fn run_json(dir: &Path, workload: &str, url: &str, extra: &[&str]) -> serde_json::Value {
+    let mut c = lg(dir);
+    c.args([
+        "run",
+        workload,
+        "--target",
+        url,
+        "--table-size",
+        "1000",
+        "--json",
+        "-q",
+    ])
+    .args(SHORT)
+    .args(extra);
+    let r = ok_json(c);
+    validate_against_schema("run-v1.json", &r);
+    r
+}
+
+fn per_txn(r: &serde_json::Value, name: &str) -> f64 {
+    r["work"]["per_transaction"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no work.per_transaction.{name}: {:#}", r["work"]))
+}
+
+#[test]
+fn a_run_counts_its_work_without_the_monitors_own_statements() {
+    alone();
+    let (root, _turn) = WORK.turn();
+    let d = scratch();
+    let url = fresh_db_on(&root, "work_point");
+    prepare_on(d.path(), "oltp_point_select", &url, 1000, &[]);
+
+    // One primary-key lookup per transaction: one handler read. The monitor sampling every
+    // 10 ms scans hundreds of status rows per sample, several times the workload's reads:
+    // left in, they would show as several reads per transaction.
+    let r = run_json(
+        d.path(),
+        "oltp_point_select",
+        &url,
+        &["--monitor-interval", "10ms"],
+    );
+    let w = &r["work"];
+    assert_eq!(w["transactions"], r["transactions"], "{w:#}");
+    assert!(w["monitor_samples"].as_u64().unwrap() >= 20, "{w:#}");
+    // Left in, the monitor's reads would put the count outside the bounds below.
+    let own = w["monitor_own"]["handler_reads"].as_f64().unwrap();
+    let txns = w["transactions"].as_f64().unwrap();
+    assert!(own / txns > 0.2, "the monitor's own reads: {w:#}");
+    let reads = per_txn(&r, "handler_reads");
+    assert!(
+        (0.95..1.3).contains(&reads),
+        "handler reads per txn {reads}: {w:#}"
+    );
+    assert!(per_txn(&r, "client_cpu_us") > 0.0, "{w:#}");
+    assert!(w["server_cpu_s"].is_null(), "not loadgate's server: {w:#}");
+
+    // Without the monitor the work is still measured, on a connection of its own.
+    let quiet = run_json(d.path(), "oltp_point_select", &url, &["--no-monitor"]);
+    assert!(quiet["monitor"].is_null());
+    let reads = per_txn(&quiet, "handler_reads");
+    assert!(
+        (0.95..1.3).contains(&reads),
+        "handler reads per txn {reads}: {quiet:#}"
+    );
+
+    // Stored with the run: `show` gives it back, as JSON and as text.
+    let id = r["id"].as_i64().unwrap().to_string();
+    let shown = lg_json(d.path(), &["show", &id, "--json"]);
+    assert_eq!(shown["work"], r["work"]);
+    let text = ok(lg_run(d.path(), &["show", &id]));
+    assert!(text.contains("Work per transaction"), "{text}");
+    assert!(text.contains("rows examined (Handler_read_*)"), "{text}");
+}
+
+#[test]
+fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
+    alone();
+    let (root, _turn) = WORK_PS.turn();
+    let d = scratch();
+    let file = d.path().join("k_range.toml");
+    std::fs::write(&file, K_RANGE).unwrap();
+    let file = file.to_str().unwrap();
+    let a = fresh_db_on(&root, "work_idx_a");
+    let b = fresh_db_on(&root, "work_idx_b");
+    prepare_on(d.path(), file, &a, 2000, &[]);
+    prepare_on(d.path(), file, &b, 2000, &[]);
+    sql(&b, &["DROP INDEX k_1 ON sbtest1"]);
+
+    let out = d.path().join("ab.json");
+    let mut c = lg(d.path());
+    c.args([
+        "ab",
+        file,
+        "--target-a",
+        &a,
+        "--target-b",
+        &b,
+        "--max-pairs",
+        "3",
+    ])
+    .args(["--table-size", "2000", "--json", "-q", "--output"])
+    .arg(&out)
+    .args(SHORT);
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    assert_eq!(code(&o), 1, "{r:#}");
+    let g = &r["groups"][0];
+    assert!(g["pairs"].as_u64().unwrap() <= 3, "{g:#}");
+    let rows = g["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rows_per_txn")
+        .unwrap_or_else(|| panic!("no rows_per_txn: {g:#}"));
+    assert_eq!(rows["verdict"], "regressed", "{rows:#}");
+    // A scan of 2000 rows instead of about 20 through the index.
+    assert!(rows["relative_change"].as_f64().unwrap() > 10.0, "{rows:#}");
+    // The report names the statement whose rows examined per execution changed.
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("rows examined per execution by statement") && notes.contains("k_range "),
+        "{notes}"
+    );
+}
+
+#[test]
+fn an_aa_gate_with_work_metrics_does_not_flag() {
+    alone();
+    let (root, _turn) = WORK.turn();
+    let d = scratch();
+    let url = fresh_db_on(&root, "work_aa");
+    prepare_on(d.path(), "oltp_read_write", &url, 1000, &[]);
+    let out = d.path().join("gate.json");
+    let mut c = lg(d.path());
+    c.args([
+        "gate",
+        "oltp_read_write",
+        "--target",
+        &url,
+        "--ab",
+        "--max-pairs",
+        "4",
+    ])
+    .args(["--table-size", "1000", "--json", "-q", "--output"])
+    .arg(&out)
+    .args(SHORT);
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    assert!([0, 3].contains(&code(&o)), "exit {}: {r:#}", code(&o));
+    for name in ["rows_per_txn", "pages_per_txn"] {
+        let m = r["groups"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {r:#}"));
+        assert_eq!(m["tested"], true, "{m:#}");
+        assert_ne!(m["verdict"], "regressed", "{m:#}");
+    }
+}
