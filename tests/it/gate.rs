@@ -8,27 +8,10 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::process::Output;
 
 // Each test takes the machine to itself (`alone`): the verdicts here are statistics over short
 // trials, and another test's load during one arm tilts them (an A/A gate once called a deadlock
 // rate that rose only under the other tests' load a regression).
-
-/// Short trials: 2 workers, 1 s measured after 0.2 s of warm-up.
-const SHORT: &[&str] = &[
-    "--threads",
-    "2",
-    "--duration",
-    "1s",
-    "--warmup",
-    "0.2s",
-    "--table-size",
-    "1000",
-];
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 fn prepare(dir: &Path, url: &str) {
     prepare_on(dir, "oltp_read_write", url, 1000, &[]);

@@ -6,11 +6,6 @@
 use crate::common::*;
 use loadgate::store::{Calibration, Store};
 use std::path::Path;
-use std::process::Output;
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 /// `loadgate ARGS` must fail with exit `want` and a message containing `needle`, having
 /// stored nothing.
@@ -21,18 +16,6 @@ fn refused(dir: &Path, args: &[&str], want: i32, needle: &str) {
     assert!(e.contains(needle), "{args:?}: wanted {needle:?} in: {e}");
     assert!(!e.contains("panicked"), "{args:?}: {e}");
 }
-
-/// Short trials: 2 workers, 1 s measured after 0.2 s of warm-up.
-const SHORT: &[&str] = &[
-    "--threads",
-    "2",
-    "--duration",
-    "1s",
-    "--warmup",
-    "0.2s",
-    "--table-size",
-    "1000",
-];
 
 /// `run oltp_read_write --trials n` with the short settings.
 fn trials(dir: &Path, url: &str, n: u32) {

@@ -8,10 +8,11 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::process::Output;
 
 /// Short trials on a small table.
-const SHORT: &[&str] = &[
+/// Short trials without warm-up: pairs are cheap, so the MDE stop is reached in the time a
+/// test may take.
+const NO_WARMUP: &[&str] = &[
     "--threads",
     "2",
     "--duration",
@@ -21,10 +22,6 @@ const SHORT: &[&str] = &[
     "--table-size",
     "1000",
 ];
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 /// `gate --ab` A/A on `url` with `extra` flags, JSON report; returns the exit code, the
 /// report (checked against the schema) and stderr.
@@ -44,7 +41,7 @@ fn gate_aa(
         "--format",
         "json",
     ];
-    args.extend(SHORT);
+    args.extend(NO_WARMUP);
     args.extend(extra);
     let o = lg_run(dir, &args);
     let r = json(&o);
@@ -180,7 +177,7 @@ fn the_text_report_shows_the_mde_and_the_pairs_needed() {
         "3",
         "-q",
     ];
-    args.extend(SHORT);
+    args.extend(NO_WARMUP);
     let o = lg_run(d.path(), &args);
     let text = stdout(&o);
     assert_eq!(code(&o), 3, "{text}\n{}", stderr(&o));

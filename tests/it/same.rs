@@ -10,22 +10,6 @@ use crate::common::*;
 use std::path::Path;
 use std::process::Output;
 
-/// Short trials: 2 workers, 1 s measured after 0.2 s of warm-up.
-const SHORT: &[&str] = &[
-    "--threads",
-    "2",
-    "--duration",
-    "1s",
-    "--warmup",
-    "0.2s",
-    "--table-size",
-    "1000",
-];
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
 /// `gate WORKLOAD --target URL --design same-seconds --format json -q` with `extra`.
 fn same_gate(dir: &Path, workload: &str, url: &str, extra: &[&str]) -> (Output, serde_json::Value) {
     let mut args = vec![

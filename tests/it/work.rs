@@ -63,10 +63,6 @@ sql = "SELECT c FROM {table} WHERE k BETWEEN ? AND ?"
 params = ["k", "k + range_size - 1"]
 "#;
 
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
 /// `run WORKLOAD --json` with the short settings and `extra`; the report.
 fn run_json(dir: &Path, workload: &str, url: &str, extra: &[&str]) -> serde_json::Value {
     let mut c = lg(dir);

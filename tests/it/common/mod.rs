@@ -409,3 +409,21 @@ pub fn validate_against_schema(file: &str, value: &serde_json::Value) {
         "{file}: schema violations: {errors:#?}\n{value:#}"
     );
 }
+
+/// Short trials for tests of trial sets and gates: 2 workers, 1 s measured after 0.2 s of
+/// warm-up, on 1000-row tables.
+pub const SHORT: &[&str] = &[
+    "--threads",
+    "2",
+    "--duration",
+    "1s",
+    "--warmup",
+    "0.2s",
+    "--table-size",
+    "1000",
+];
+
+/// A finished command's exit code (-1 when a signal ended it).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
