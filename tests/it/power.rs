@@ -9,9 +9,8 @@
 use crate::common::*;
 use std::path::Path;
 
-/// Short trials on a small table.
-/// Short trials without warm-up: pairs are cheap, so the MDE stop is reached in the time a
-/// test may take.
+/// Short trials without warm-up on a small table: pairs are cheap, so the MDE stop is reached
+/// in the time a test may take.
 const NO_WARMUP: &[&str] = &[
     "--threads",
     "2",
