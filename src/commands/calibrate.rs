@@ -60,6 +60,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         target: &side.target,
         quiet,
         foreign: Default::default(),
+        server_pid: side.server_pid,
     };
     let recs = run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);

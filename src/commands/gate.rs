@@ -185,6 +185,8 @@ pub struct SideSetup {
     pub target: Target,
     /// Whether the target is the throwaway server started for this command.
     pub throwaway: bool,
+    /// That throwaway server's process.
+    pub server_pid: Option<u32>,
 }
 
 /// Resolves the workload, settings and plan of one side.
@@ -230,6 +232,7 @@ pub(crate) fn setup_single(
             plan: Arc::new(plan),
             target: resolved.target.clone(),
             throwaway: resolved.throwaway,
+            server_pid: resolved.server_pid(),
         },
         resolved,
     ))
@@ -756,6 +759,7 @@ fn side_setups(
     resolved: Vec<(Resolution, Resolution)>,
     targets: &AbTargets,
 ) -> Vec<(SideSetup, SideSetup)> {
+    let pid = targets._shared.as_ref().and_then(Resolved::server_pid);
     let setup =
         |(workload, settings, plan): Resolution, target: &Target, throwaway: bool| SideSetup {
             workload,
@@ -763,6 +767,7 @@ fn side_setups(
             plan: Arc::new(plan),
             target: target.clone(),
             throwaway,
+            server_pid: pid.filter(|_| throwaway),
         };
     resolved
         .into_iter()
@@ -828,6 +833,7 @@ fn ab_case<'s>(
             target: &a.target,
             quiet,
             foreign: Default::default(),
+            server_pid: a.server_pid,
         },
         b: TrialSpec {
             workload: &b.workload,
@@ -836,6 +842,7 @@ fn ab_case<'s>(
             target: &b.target,
             quiet,
             foreign: Default::default(),
+            server_pid: b.server_pid,
         },
         a_side,
         b_side,
@@ -972,6 +979,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
         target: &side.target,
         quiet,
         foreign: Default::default(),
+        server_pid: side.server_pid,
     };
     run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);

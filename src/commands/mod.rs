@@ -363,6 +363,7 @@ fn run_cmd(store_path: &Path, a: RunArgs, quiet: bool) -> Result<()> {
             target: &target,
             quiet,
             foreign,
+            server_pid: resolved.server_pid(),
         };
         let r = trials::run(
             &mut store,

@@ -25,6 +25,9 @@ pub struct TrialSpec<'a> {
     pub quiet: bool,
     /// What the trials may do with tables loadgate did not create.
     pub foreign: crate::prepare::ForeignTables,
+    /// The server's process when loadgate started it: each trial's work per transaction then
+    /// includes the server's CPU time.
+    pub server_pid: Option<u32>,
 }
 
 /// The settings of one trial: a fresh random seed when the seed was not chosen by the user
@@ -87,7 +90,10 @@ pub fn run_trial(
         set_id: Some(set_id.to_string()),
         quiet: true,
         // Trials are runs like any other: the monitor samples them with default thresholds.
-        monitor: Default::default(),
+        monitor: crate::monitor::MonitorSetup {
+            server_pid: spec.server_pid,
+            ..Default::default()
+        },
         foreign: spec.foreign,
     };
     let done = runner::run_once(&job, store)?;

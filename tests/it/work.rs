@@ -229,3 +229,31 @@ fn an_aa_gate_with_work_metrics_does_not_flag() {
         assert_ne!(m["verdict"], "regressed", "{m:#}");
     }
 }
+
+/// Trials on a throwaway server count the server's CPU per transaction too, like a single run
+/// does: the server's process reaches every trial of a set.
+#[test]
+fn trials_on_a_throwaway_server_count_its_cpu() {
+    let d = scratch();
+    let mut c = lg(d.path());
+    c.args(["run", "oltp_point_select", "--trials", "2", "--json", "-q"])
+        .args(SHORT);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let set = json(&o);
+    let set_id = set["set_id"].as_str().expect("set_id").to_string();
+    let runs = lg_json(d.path(), &["runs", "--run-set", &set_id, "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    for r in runs {
+        let id = r["id"].as_i64().unwrap().to_string();
+        let shown = lg_json(d.path(), &["show", &id, "--json"]);
+        let cpu = shown["work"]["server_cpu_s"].as_f64();
+        assert!(cpu.is_some_and(|s| s > 0.0), "{:#}", shown["work"]);
+        assert!(
+            per_txn(&shown, "server_cpu_us") > 0.0,
+            "{:#}",
+            shown["work"]
+        );
+    }
+}
