@@ -375,11 +375,6 @@ fn ab_job(
     let mut store = Store::open(store_path)?;
     let resolved = resolve_sides(trial, sides, &threads)?;
     let design = pairs.design.unwrap_or(Design::Abba);
-    if design == Design::SameSeconds && (pairs.mde.is_some() || pairs.max_time.is_some()) {
-        return Err(Error::Usage(
-            "--mde and --max-time work with --design abba only for now; --design same-seconds stops at --max-pairs trials or when every metric is decided".into(),
-        ));
-    }
     let combined = match design {
         Design::SameSeconds => Some(same_seconds_plans(trial, sides, &resolved)?),
         Design::Abba => None,

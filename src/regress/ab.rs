@@ -340,15 +340,21 @@ pub fn metric_result(
     res
 }
 
-/// Why the job stops after `pairs` pairs of a case whose hypotheses are `rows`, if it does:
-/// a regression, else every metric decided (also at the last pair), else the maximum.
-fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(String, StopReason)> {
+/// Why the job stops after `pairs` pairs (or same-seconds trials: `unit` names them) of a case
+/// whose hypotheses are `rows`, if it does: a regression, else every metric decided (also at
+/// the last pair), else the maximum.
+pub(super) fn stop_after(
+    rows: &[HypResult],
+    pairs: usize,
+    max_pairs: usize,
+    unit: &str,
+) -> Option<(String, StopReason)> {
     let ended = |r: &HypResult, d: Decision| r.outcome.as_ref().is_some_and(|o| o.decision == d);
     if let Some(r) = rows.iter().find(|r| ended(r, Decision::StopRegressed)) {
         // The outcome is a regression whatever the other metrics do: stop here.
         return Some((
             format!(
-                "stopped after {pairs} pairs: {} regressed (the other metrics were not run to a decision)",
+                "stopped after {pairs} {unit}: {} regressed (the other metrics were not run to a decision)",
                 r.metric.name()
             ),
             StopReason::Regressed,
@@ -364,19 +370,19 @@ fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(Str
     if !settled {
         return (pairs == max_pairs).then(|| {
             (
-                format!("stopped at the maximum of {max_pairs} pairs"),
+                format!("stopped at the maximum of {max_pairs} {unit}"),
                 StopReason::MaxPairs,
             )
         });
     }
     if rows.iter().any(|r| ended(r, Decision::StopPowered)) {
         return Some((
-            format!("stopped after {pairs} pairs: every metric decided or its MDE reached the requested one"),
+            format!("stopped after {pairs} {unit}: every metric decided or its MDE reached the requested one"),
             StopReason::MdeReached,
         ));
     }
     Some((
-        format!("stopped after {pairs} pairs: every metric decided"),
+        format!("stopped after {pairs} {unit}: every metric decided"),
         StopReason::Decided,
     ))
 }
@@ -384,11 +390,12 @@ fn stop_after(rows: &[HypResult], pairs: usize, max_pairs: usize) -> Option<(Str
 /// Why no further pair starts under the time budget `max_time` (seconds), if so: when the
 /// job's time so far plus the mean time of this case's pairs would pass it (before a case's
 /// first pair, when the budget is already spent).
-fn over_budget(
+pub(super) fn over_budget(
     max_time: Option<f64>,
     job: Instant,
     case: Instant,
     pairs_done: usize,
+    unit: &str,
 ) -> Option<String> {
     let budget = max_time?;
     let spent = job.elapsed().as_secs_f64();
@@ -399,7 +406,7 @@ fn over_budget(
     };
     (spent + per_pair > budget || (pairs_done == 0 && spent >= budget)).then(|| {
         format!(
-            "stopped after {pairs_done} pairs: the time budget (--max-time {budget} s) ended ({spent:.0} s used, a pair takes ~{:.0} s)",
+            "stopped after {pairs_done} {unit}: the time budget (--max-time {budget} s) ended ({spent:.0} s used, one takes ~{:.0} s)",
             per_pair
         )
     })
@@ -471,7 +478,7 @@ pub fn run_ab(
         let fixed = seed_is_fixed(case.a.settings) || seed_is_fixed(case.b.settings);
         let case_started = Instant::now();
         for pair in 0..seq.max_pairs {
-            if let Some(why) = over_budget(opts.max_time, started, case_started, pair) {
+            if let Some(why) = over_budget(opts.max_time, started, case_started, pair, "pairs") {
                 stopped[c] = (why, StopReason::MaxTime);
                 break;
             }
@@ -516,7 +523,7 @@ pub fn run_ab(
                 );
             }
             let eval = evaluate(&data, &opts.margins, &mut plans)?;
-            if let Some(stop) = stop_after(&eval[c], pair + 1, seq.max_pairs) {
+            if let Some(stop) = stop_after(&eval[c], pair + 1, seq.max_pairs, "pairs") {
                 stopped[c] = stop;
                 if stopped[c].1 != StopReason::MaxPairs {
                     break;
@@ -709,7 +716,7 @@ mod tests {
         for n in 3..=64 {
             let part: AbData = vec![(data[0].0[..n].to_vec(), data[0].1[..n].to_vec())];
             let eval = evaluate(&part, &[0.0; Metric::COUNT], &mut p).unwrap();
-            if let Some(s) = stop_after(&eval[0], n, 64) {
+            if let Some(s) = stop_after(&eval[0], n, 64, "pairs") {
                 stop = Some((n, s, eval));
                 break;
             }
@@ -717,7 +724,7 @@ mod tests {
         let (n, (text, reason), eval) = stop.expect("stops before 64 pairs");
         // Decided at the last allowed pair: still the MDE, not the maximum, ended it.
         assert_eq!(
-            stop_after(&eval[0], n, n).unwrap().1,
+            stop_after(&eval[0], n, n, "pairs").unwrap().1,
             StopReason::MdeReached
         );
         assert_eq!(reason, StopReason::MdeReached, "{text}");
@@ -750,13 +757,16 @@ mod tests {
             r.note.as_deref().unwrap().contains("past --max-pairs 64"),
             "{r:?}"
         );
-        assert!(stop_after(&eval[0], 5, 64).is_none());
+        assert!(stop_after(&eval[0], 5, 64, "pairs").is_none());
         // With 5 pairs the most, the same rows end the job at the maximum, undecided.
         let mut last = mde_plans(0.05);
         last.base.max_pairs = 5;
         last.plans.clear();
         let eval5 = evaluate(&data, &[0.0; Metric::COUNT], &mut last).unwrap();
-        assert_eq!(stop_after(&eval5[0], 5, 5).unwrap().1, StopReason::MaxPairs);
+        assert_eq!(
+            stop_after(&eval5[0], 5, 5, "pairs").unwrap().1,
+            StopReason::MaxPairs
+        );
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
         let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut plain).unwrap();
@@ -771,16 +781,16 @@ mod tests {
         use std::time::Duration;
         let now = Instant::now();
         let ago = |s: u64| now.checked_sub(Duration::from_secs(s)).unwrap();
-        assert_eq!(over_budget(None, ago(100), ago(100), 5), None);
+        assert_eq!(over_budget(None, ago(100), ago(100), 5, "pairs"), None);
         // 10 s used by 2 pairs of 5 s: an 11 s budget has no room for a third.
-        let why = over_budget(Some(11.0), ago(10), ago(10), 2).unwrap();
+        let why = over_budget(Some(11.0), ago(10), ago(10), 2, "pairs").unwrap();
         assert!(
             why.contains("time budget") && why.contains("after 2 pairs"),
             "{why}"
         );
-        assert_eq!(over_budget(Some(16.0), ago(10), ago(10), 2), None);
+        assert_eq!(over_budget(Some(16.0), ago(10), ago(10), 2, "pairs"), None);
         // A case's first pair starts unless the budget is already spent.
-        assert_eq!(over_budget(Some(11.0), ago(10), now, 0), None);
-        assert!(over_budget(Some(9.0), ago(10), now, 0).is_some());
+        assert_eq!(over_budget(Some(11.0), ago(10), now, 0, "pairs"), None);
+        assert!(over_budget(Some(9.0), ago(10), now, 0, "pairs").is_some());
     }
 }

@@ -16,15 +16,15 @@
 
 use hdrhistogram::Histogram;
 
-use super::ab::{decided, evaluate, metric_result, AbData, AbOptions, PlanCache};
+use super::ab::{evaluate, metric_result, over_budget, stop_after, AbData, AbOptions, PlanCache};
 use super::compare::margin_of;
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{Metric, RegressError, RunValues};
 use crate::error::Result;
 use crate::record::gate::{Group, Side, StopReason};
 use crate::record::{HistKind, HistScope, RunRecord};
-use crate::stats::Decision;
 use crate::store::Store;
+use std::time::Instant;
 
 /// The tags that name each side's transaction types and statements in a combined trial.
 pub const TAGS: [&str; 2] = ["A", "B"];
@@ -93,40 +93,6 @@ pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues
     })
 }
 
-/// Why a case stops after `trial` (0-based) trials, if it does.
-fn stop_reason(
-    eval: &[super::ab::HypResult],
-    trial: usize,
-    max: usize,
-) -> Option<(String, StopReason)> {
-    if trial + 1 == max {
-        return Some((
-            format!("stopped at the maximum of {max} trials"),
-            StopReason::MaxPairs,
-        ));
-    }
-    if let Some(r) = eval.iter().find(|r| {
-        r.outcome
-            .as_ref()
-            .is_some_and(|o| o.decision == Decision::StopRegressed)
-    }) {
-        return Some((
-            format!(
-                "stopped after {} trials: {} regressed (the other metrics were not run to a decision)",
-                trial + 1,
-                r.metric.name()
-            ),
-            StopReason::Regressed,
-        ));
-    }
-    decided(eval).then(|| {
-        (
-            format!("stopped after {} trials: every metric decided", trial + 1),
-            StopReason::Decided,
-        )
-    })
-}
-
 /// One trial of a case: both sides' values.
 fn one_trial(
     store: &mut Store,
@@ -160,6 +126,7 @@ pub fn run_same(
     let mut data: AbData = vec![(Vec::new(), Vec::new()); cases.len()];
     let mut stopped = vec![(String::new(), StopReason::MaxPairs); cases.len()];
     let n_cases = cases.len();
+    let started = Instant::now();
     for (c, case) in cases.iter_mut().enumerate() {
         let set = match n_cases {
             1 => set_prefix.to_string(),
@@ -174,7 +141,12 @@ pub fn run_same(
         case.a_side.set_id = Some(set.clone());
         case.b_side.set_id = Some(set.clone());
         let fixed = seed_is_fixed(case.spec.settings);
+        let case_started = Instant::now();
         for trial in 0..seq.max_pairs {
+            if let Some(why) = over_budget(opts.max_time, started, case_started, trial, "trials") {
+                stopped[c] = (why, StopReason::MaxTime);
+                break;
+            }
             let seed = (!fixed).then(fresh_seed);
             let (va, vb) = one_trial(store, case, &set, seed)?;
             case.a_side.run_ids.push(va.run_id);
@@ -198,9 +170,11 @@ pub fn run_same(
                 );
             }
             let eval = evaluate(&data, &opts.margins, &mut plans)?;
-            if let Some(why) = stop_reason(&eval[c], trial, seq.max_pairs) {
-                stopped[c] = why;
-                break;
+            if let Some(stop) = stop_after(&eval[c], trial + 1, seq.max_pairs, "trials") {
+                stopped[c] = stop;
+                if stopped[c].1 != StopReason::MaxPairs {
+                    break;
+                }
             }
         }
     }

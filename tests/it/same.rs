@@ -227,16 +227,6 @@ fn sides_that_cannot_share_a_trial_are_refused_before_anything_runs() {
             "different targets",
         ),
         (a, &["--workload-b", b][..], "their definitions differ"),
-        (
-            "oltp_read_write",
-            &["--mde", "5%"][..],
-            "--mde and --max-time",
-        ),
-        (
-            "oltp_read_write",
-            &["--max-time", "1m"][..],
-            "--mde and --max-time",
-        ),
     ] {
         let mut args = vec![
             "ab",
@@ -267,4 +257,27 @@ fn sides_that_cannot_share_a_trial_are_refused_before_anything_runs() {
     // Nothing ran: no run is stored.
     let runs = json(&lg_run(d.path(), &["runs", "--json"]));
     assert_eq!(runs.as_array().map_or(0, |a| a.len()), 0, "{runs:#}");
+}
+
+/// The same-seconds design takes the A/B job's time budget and MDE like ABBA does, counting
+/// trials: a budget shorter than two trials ends the job after the first, and says so.
+#[test]
+fn same_seconds_keeps_the_time_budget() {
+    alone();
+    let d = scratch();
+    let url = fresh_db("same_budget");
+    let mut extra = vec!["--max-time", "1s", "--mde", "5%"];
+    extra.extend(SHORT);
+    let (o, r) = same_gate(d.path(), "oltp_point_select", &url, &extra);
+    validate_against_schema("gate-v1.json", &r);
+    assert_eq!(code(&o), 3, "inconclusive: {r:#}");
+    let g = &r["groups"][0];
+    assert_eq!(g["stop_reason"], "max_time", "{r:#}");
+    assert_eq!(g["pairs"], 1, "{r:#}");
+    let stopped = g["stopped"].as_str().unwrap();
+    assert!(
+        stopped.contains("after 1 trials") && stopped.contains("time budget"),
+        "{stopped}"
+    );
+    assert_eq!(r["requested_mde"].as_f64(), Some(0.05));
 }
