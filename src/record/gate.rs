@@ -258,6 +258,34 @@ pub struct MetricResult {
     pub note: Option<String>,
 }
 
+impl MetricResult {
+    /// A row holding the sides' means and run counts and nothing judged yet (inconclusive,
+    /// tested, no interval); the caller sets what it found.
+    pub fn open(metric: Metric, means: (f64, f64), runs: (usize, usize), margin: f64) -> Self {
+        MetricResult {
+            metric,
+            verdict: Verdict::Inconclusive,
+            label: Verdict::Inconclusive.to_string(),
+            tested: true,
+            a: means.0,
+            b: means.1,
+            relative_change: None,
+            ci: None,
+            p_value: None,
+            p_adjusted: None,
+            look_level: None,
+            mde: None,
+            margin,
+            n_a: runs.0,
+            n_b: runs.1,
+            needed: None,
+            needed_for: None,
+            more_pairs: None,
+            note: None,
+        }
+    }
+}
+
 /// One comparison: a workload at a thread count (A/B), or the whole baseline comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Group {

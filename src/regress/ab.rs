@@ -238,27 +238,8 @@ pub fn metric_result(
         return untested(r.metric, a, b, margin);
     }
     let m = r.metric;
-    let mut res = MetricResult {
-        metric: m,
-        verdict: Verdict::Inconclusive,
-        label: Verdict::Inconclusive.to_string(),
-        tested: true,
-        a: mean_of(a, m),
-        b: mean_of(b, m),
-        relative_change: None,
-        ci: None,
-        p_value: None,
-        p_adjusted: None,
-        look_level: None,
-        mde: None,
-        margin,
-        n_a: a.len(),
-        n_b: b.len(),
-        needed: None,
-        needed_for: None,
-        more_pairs: None,
-        note: None,
-    };
+    let means = (mean_of(a, m), mean_of(b, m));
+    let mut res = MetricResult::open(m, means, (a.len(), b.len()), margin);
     let Some(o) = &r.outcome else {
         res.note = Some(format!("fewer than {} pairs", seq.min_pairs));
         return res;
@@ -531,25 +512,39 @@ pub fn run_ab(
             }
         }
     }
-    let eval = evaluate(&data, &opts.margins, &mut plans)?;
-    let mut groups = Vec::new();
-    for (c, case) in cases.iter().enumerate() {
-        let (a, b) = &data[c];
-        let metrics = eval[c]
-            .iter()
-            .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &seq))
-            .collect();
-        groups.push(Group {
-            title: case.title.clone(),
-            a: case.a_side.clone(),
-            b: case.b_side.clone(),
-            pairs: Some(a.len()),
-            stopped: Some(stopped[c].0.clone()),
-            stop_reason: Some(stopped[c].1),
-            metrics,
-        });
-    }
-    Ok(groups)
+    let sides = cases.iter().map(|c| (&c.title, &c.a_side, &c.b_side));
+    groups(sides, &data, &stopped, opts, &mut plans)
+}
+
+/// The report's groups of a finished A/B job (either design): per case, its sides, how many
+/// pairs or trials ran, why it stopped, and every metric's row from the last evaluation.
+pub(super) fn groups<'c>(
+    cases: impl Iterator<Item = (&'c String, &'c Side, &'c Side)>,
+    data: &AbData,
+    stopped: &[(String, StopReason)],
+    opts: &AbOptions,
+    plans: &mut PlanCache,
+) -> Result<Vec<Group>> {
+    let eval = evaluate(data, &opts.margins, plans)?;
+    Ok(cases
+        .enumerate()
+        .map(|(c, (title, a_side, b_side))| {
+            let (a, b) = &data[c];
+            let metrics = eval[c]
+                .iter()
+                .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &opts.seq))
+                .collect();
+            Group {
+                title: title.clone(),
+                a: a_side.clone(),
+                b: b_side.clone(),
+                pairs: Some(a.len()),
+                stopped: Some(stopped[c].0.clone()),
+                stop_reason: Some(stopped[c].1),
+                metrics,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

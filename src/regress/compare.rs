@@ -189,29 +189,16 @@ pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
 
 /// The row of a metric left untested because its error rates are negligible.
 pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
+    let means = (mean_of(a, Metric::ErrorRate), mean_of(b, Metric::ErrorRate));
     MetricResult {
-        metric: Metric::ErrorRate,
         verdict: Verdict::Unchanged,
         label: "negligible".into(),
         tested: false,
-        a: mean_of(a, Metric::ErrorRate),
-        b: mean_of(b, Metric::ErrorRate),
-        relative_change: None,
-        ci: None,
-        p_value: None,
-        p_adjusted: None,
-        look_level: None,
-        mde: None,
-        margin,
-        n_a: a.len(),
-        n_b: b.len(),
-        needed: None,
-        needed_for: None,
-        more_pairs: None,
         note: Some(format!(
             "below {} % of transactions on both sides: negligible, not tested",
             ERROR_RATE_FLOOR * 100.0
         )),
+        ..MetricResult::open(Metric::ErrorRate, means, (a.len(), b.len()), margin)
     }
 }
 
@@ -230,29 +217,15 @@ pub fn untested(m: Metric, a: &[RunValues], b: &[RunValues], margin: f64) -> Met
         }
     };
     MetricResult {
-        metric: m,
         verdict: Verdict::Unchanged,
         label: "not measured".into(),
         tested: false,
-        a: mean(a),
-        b: mean(b),
-        relative_change: None,
-        ci: None,
-        p_value: None,
-        p_adjusted: None,
-        look_level: None,
-        mde: None,
-        margin,
-        n_a: a.len(),
-        n_b: b.len(),
-        needed: None,
-        needed_for: None,
-        more_pairs: None,
         note: Some(
             "not measured on every run (runs from before work metrics, a server whose counters \
              could not be read, or a value of zero): not judged"
                 .into(),
         ),
+        ..MetricResult::open(m, (mean(a), mean(b)), (a.len(), b.len()), margin)
     }
 }
 

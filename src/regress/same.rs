@@ -16,8 +16,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::ab::{evaluate, metric_result, over_budget, stop_after, AbData, AbOptions, PlanCache};
-use super::compare::margin_of;
+use super::ab::{evaluate, groups, over_budget, stop_after, AbData, AbOptions, PlanCache};
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{Metric, RegressError, RunValues};
 use crate::error::Result;
@@ -178,25 +177,8 @@ pub fn run_same(
             }
         }
     }
-    let eval = evaluate(&data, &opts.margins, &mut plans)?;
-    let mut groups = Vec::new();
-    for (c, case) in cases.iter().enumerate() {
-        let (a, b) = &data[c];
-        let metrics = eval[c]
-            .iter()
-            .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &seq))
-            .collect();
-        groups.push(Group {
-            title: case.title.clone(),
-            a: case.a_side.clone(),
-            b: case.b_side.clone(),
-            pairs: Some(a.len()),
-            stopped: Some(stopped[c].0.clone()),
-            stop_reason: Some(stopped[c].1),
-            metrics,
-        });
-    }
-    Ok(groups)
+    let sides = cases.iter().map(|c| (&c.title, &c.a_side, &c.b_side));
+    groups(sides, &data, &stopped, opts, &mut plans)
 }
 
 #[cfg(test)]
