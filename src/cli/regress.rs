@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::values::{self, ReportFormat, TextOrJson};
 use super::{FormatArgs, ServerOptArgs, SettingArgs, TargetArgs, TimingArgs};
-use crate::record::gate::Design;
+use crate::record::gate::{Design, MetricSet};
 use crate::regress::Metric;
 
 /// The workload, its settings and the target, for commands that run trials.
@@ -102,6 +102,13 @@ pub struct VerdictArgs {
     /// Ignore the stored calibration (use the margin as given).
     #[arg(long)]
     pub no_calibration: bool,
+
+    /// The metrics judged: all, time (tps, p99, error_rate), work (rows_per_txn,
+    /// pages_per_txn) or a comma-separated list; the others are shown, not judged. A named
+    /// metric that was not measured makes the verdict inconclusive [default: all, work metrics
+    /// where measured].
+    #[arg(long, value_name = "LIST", value_parser = values::metric_set)]
+    pub metrics: Option<MetricSet>,
 }
 
 /// Sequential A/B settings.

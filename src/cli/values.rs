@@ -9,7 +9,7 @@ use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
 use crate::bulk::{BadRowPolicy, Strategy};
-use crate::record::gate::Design;
+use crate::record::gate::{Design, MetricSet};
 use crate::record::{Level, RunStatus};
 use crate::regress::Metric;
 use crate::workload::gen::Dist;
@@ -222,6 +222,11 @@ pub fn seconds(s: &str) -> Result<f64, String> {
 }
 
 /// `--mde`: a relative effect from 0.1 % to below 100 % (`5%` or `0.05`).
+/// `--metrics`: see [`MetricSet::parse`].
+pub fn metric_set(s: &str) -> Result<MetricSet, String> {
+    MetricSet::parse(s)
+}
+
 pub fn mde(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {

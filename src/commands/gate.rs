@@ -18,7 +18,7 @@ use crate::cli::regress::{
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
-use crate::record::gate::{Design, GateReport, Outcome, ReportKind, Side};
+use crate::record::gate::{Design, GateReport, MetricSet, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
 use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
@@ -155,6 +155,7 @@ pub fn compare_cmd(loc: &StoreLocation, a: CompareArgs, _quiet: bool) -> Result<
     let opts = CompareOptions {
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
+        metrics: a.verdict.metrics.unwrap_or_default(),
     };
     let mut report = compare_with_baseline(&baseline, &set, &runs, &choice, &opts)?;
     report
@@ -371,10 +372,11 @@ fn ab_job(
     let cfg = stats_config(v)?;
     let seq = sequential_config(&cfg, pairs);
     let threads = thread_list(&trial.threads);
-    check_ab_plan(&cfg, &seq, &threads, sides)?;
+    let judged = v.metrics.unwrap_or_default();
+    let design = pairs.design.unwrap_or(Design::Abba);
+    check_ab_plan(&cfg, &seq, &threads, sides, judged, design)?;
     let mut store = Store::open(store_path)?;
     let resolved = resolve_sides(trial, sides, &threads)?;
-    let design = pairs.design.unwrap_or(Design::Abba);
     let combined = match design {
         Design::SameSeconds => Some(same_seconds_plans(trial, sides, &resolved)?),
         Design::Abba => None,
@@ -410,6 +412,7 @@ fn ab_job(
     let opts = AbOptions {
         seq,
         margins: m,
+        metrics: judged,
         max_time: pairs.max_time,
         quiet,
     };
@@ -483,6 +486,7 @@ fn ab_job(
         testbed: fingerprint,
         calibration: calibration.as_ref().map(calibration_used),
         calibration_not_applied: choice.not_applied,
+        metrics_judged: judged,
         margins: margins_used(cfg.margin, calibration.as_ref()),
         mismatches: Vec::new(),
         mismatch_allowed: false,
@@ -618,6 +622,8 @@ fn check_ab_plan(
     seq: &SequentialConfig,
     threads: &[Option<u32>],
     sides: &SidesArgs,
+    judged: MetricSet,
+    design: Design,
 ) -> Result<()> {
     if seq.max_pairs < seq.min_pairs.max(2) {
         return Err(RegressError::TooFewTrials {
@@ -640,13 +646,25 @@ fn check_ab_plan(
         }
         .into());
     }
-    let most = crate::regress::ab::max_hypotheses(cfg.alpha) / crate::regress::Metric::ALL.len();
+    if design == Design::SameSeconds {
+        if let Some(m) = judged
+            .iter()
+            .find(|m| m.is_work())
+            .filter(|_| judged.required())
+        {
+            return Err(Error::Usage(format!(
+                "--metrics {}: the same-seconds design judges time only (the server's counters cannot tell A's work from B's within one trial); use --design abba for work metrics",
+                m.name()
+            )));
+        }
+    }
+    let per_count = judged.len().max(1);
+    let most = crate::regress::ab::max_hypotheses(cfg.alpha) / per_count;
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0006); run several jobs or raise --alpha",
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {per_count} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0006); run several jobs, judge fewer --metrics or raise --alpha",
             threads.len(),
             cfg.alpha,
-            crate::regress::Metric::COUNT
         ))
         .into());
     }
@@ -986,6 +1004,7 @@ fn gate_baseline(store_path: &Path, a: &GateArgs, name: &str, quiet: bool) -> Re
     let opts = CompareOptions {
         stats: cfg,
         allow_mismatch: a.allow_mismatch,
+        metrics: a.verdict.metrics.unwrap_or_default(),
     };
     let mut report = compare_with_baseline(&baseline, &set_id, &runs, &choice, &opts)?;
     report

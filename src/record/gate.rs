@@ -111,6 +111,109 @@ impl Metric {
     }
 }
 
+/// The metrics a comparison judges (`--metrics`); the others are shown with their means but
+/// not judged, and stay out of the Holm family (fewer hypotheses, more power for the rest).
+///
+/// The default, [`MetricSet::ALL`], judges the metrics of time and errors always and a work
+/// metric when every run measured it. A set named on the command line is *required*: a metric
+/// in it that was not measured makes the verdict inconclusive rather than silently passing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricSet {
+    bits: u8,
+    required: bool,
+}
+
+impl Default for MetricSet {
+    fn default() -> Self {
+        MetricSet::ALL
+    }
+}
+
+impl MetricSet {
+    /// Every metric; work metrics only where measured.
+    pub const ALL: MetricSet = MetricSet {
+        bits: (1 << Metric::COUNT) - 1,
+        required: false,
+    };
+
+    /// The words `--metrics` takes besides metric names, and what they stand for.
+    pub const GROUPS: [(&'static str, &'static [Metric]); 2] = [
+        ("time", &Metric::CORE),
+        ("work", &[Metric::RowsPerTxn, Metric::PagesPerTxn]),
+    ];
+
+    /// A required set of these metrics.
+    pub fn of(metrics: &[Metric]) -> MetricSet {
+        MetricSet {
+            bits: metrics.iter().fold(0, |b, m| b | 1 << m.index()),
+            required: true,
+        }
+    }
+
+    pub fn contains(self, m: Metric) -> bool {
+        self.bits & (1 << m.index()) != 0
+    }
+
+    /// True when the set was named: each of its metrics must be measured to pass.
+    pub fn required(self) -> bool {
+        self.required
+    }
+
+    /// How many metrics it holds.
+    pub fn len(self) -> usize {
+        self.bits.count_ones() as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// Its metrics, in the order of [`Metric::ALL`].
+    pub fn iter(self) -> impl Iterator<Item = Metric> {
+        Metric::ALL.into_iter().filter(move |m| self.contains(*m))
+    }
+
+    /// `all`, or a comma-separated list of metric names (`tps`, `p99`, `error_rate`,
+    /// `rows_per_txn`, `pages_per_txn` and their short forms) and groups (`time`, `work`).
+    pub fn parse(s: &str) -> Result<MetricSet, String> {
+        if s.trim() == "all" {
+            return Ok(MetricSet::ALL);
+        }
+        let mut metrics = Vec::new();
+        for word in s.split(',').map(str::trim) {
+            if let Some((_, group)) = MetricSet::GROUPS.iter().find(|(g, _)| *g == word) {
+                metrics.extend_from_slice(group);
+            } else if let Some(m) = Metric::parse(word) {
+                metrics.push(m);
+            } else {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                return Err(format!(
+                    "unknown metric '{word}' in '{s}': use all, time ({}), work ({}), or a comma-separated list of {}",
+                    group_names(&Metric::CORE),
+                    group_names(&[Metric::RowsPerTxn, Metric::PagesPerTxn]),
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(MetricSet::of(&metrics))
+    }
+
+    /// The names of its metrics.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Metric::name).collect()
+    }
+}
+
+fn group_names(ms: &[Metric]) -> String {
+    ms.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+}
+
+impl Serialize for MetricSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
 /// The overall outcome and its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -383,6 +486,8 @@ pub struct GateReport {
     /// Why a stored calibration of this testbed and workload was not applied (too old, too
     /// few trials), when one was not.
     pub calibration_not_applied: Option<String>,
+    /// The metrics judged (`--metrics`; all by default, work metrics where measured).
+    pub metrics_judged: MetricSet,
     /// The margin each metric was judged with, and where it came from.
     pub margins: Vec<MarginUsed>,
     /// What differs between the two sides though it should not (baseline comparisons).

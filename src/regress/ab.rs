@@ -35,7 +35,7 @@ use super::compare::{
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{mean_of, work_measured, Metric, RegressError, RunValues};
 use crate::error::Result;
-use crate::record::gate::{Group, MetricResult, Side, StopReason};
+use crate::record::gate::{Group, MetricResult, MetricSet, Side, StopReason};
 use crate::stats::dist::student_t_sf;
 use crate::stats::{
     Config, Decision, SequentialConfig, SequentialOutcome, SequentialPlan, Verdict,
@@ -62,6 +62,8 @@ pub struct AbOptions {
     pub seq: SequentialConfig,
     /// Margin per metric ([`Metric::index`]), calibrated.
     pub margins: Margins,
+    /// The metrics judged (`--metrics`).
+    pub metrics: MetricSet,
     /// Time budget of the whole job in seconds (`--max-time`): no pair is started that the
     /// pairs so far say would end past it; a pair that has started is finished.
     pub max_time: Option<f64>,
@@ -130,6 +132,7 @@ fn log_ratios(a: &[RunValues], b: &[RunValues], m: Metric) -> Vec<f64> {
 pub fn evaluate(
     data: &AbData,
     margins: &Margins,
+    judged: MetricSet,
     plans: &mut PlanCache,
 ) -> Result<Vec<Vec<HypResult>>, RegressError> {
     struct Hyp {
@@ -144,12 +147,13 @@ pub fn evaluate(
         for m in Metric::ALL {
             // With no data yet, a case's error rate and work count as tested (the larger
             // family); a work metric not every run measured is not judged.
-            let tested = a.is_empty()
-                || if m.is_work() {
-                    work_measured(a, b, m)
-                } else {
-                    m != Metric::ErrorRate || !errors_negligible(a, b)
-                };
+            let tested = judged.contains(m)
+                && (a.is_empty()
+                    || if m.is_work() {
+                        work_measured(a, b, m)
+                    } else {
+                        m != Metric::ErrorRate || !errors_negligible(a, b)
+                    });
             rows.push(HypResult {
                 metric: m,
                 tested,
@@ -232,10 +236,11 @@ pub fn metric_result(
     a: &[RunValues],
     b: &[RunValues],
     margin: f64,
+    judged: MetricSet,
     seq: &SequentialConfig,
 ) -> MetricResult {
     if !r.tested {
-        return untested(r.metric, a, b, margin);
+        return untested(r.metric, a, b, margin, judged);
     }
     let m = r.metric;
     let means = (mean_of(a, m), mean_of(b, m));
@@ -414,14 +419,14 @@ pub fn run_ab(
         }
         .into());
     }
-    let hyps = cases.len() * Metric::ALL.len();
+    let hyps = cases.len() * opts.metrics.len();
     if hyps > max_hypotheses(seq.alpha) {
         return Err(RegressError::Invalid(format!(
             "{} thread count(s) × {} metrics = {hyps} hypotheses at α = {}: the sequential plan needs α / hypotheses ≥ {MIN_PLAN_ALPHA}, so at most {} thread counts; use fewer or a larger --alpha",
             cases.len(),
-            Metric::COUNT,
+            opts.metrics.len(),
             seq.alpha,
-            max_hypotheses(seq.alpha) / Metric::COUNT
+            max_hypotheses(seq.alpha) / opts.metrics.len().max(1)
         ))
         .into());
     }
@@ -503,7 +508,7 @@ pub fn run_ab(
                     Metric::P99.format(vb.p99_ms),
                 );
             }
-            let eval = evaluate(&data, &opts.margins, &mut plans)?;
+            let eval = evaluate(&data, &opts.margins, opts.metrics, &mut plans)?;
             if let Some(stop) = stop_after(&eval[c], pair + 1, seq.max_pairs, "pairs") {
                 stopped[c] = stop;
                 if stopped[c].1 != StopReason::MaxPairs {
@@ -525,14 +530,17 @@ pub(super) fn groups<'c>(
     opts: &AbOptions,
     plans: &mut PlanCache,
 ) -> Result<Vec<Group>> {
-    let eval = evaluate(data, &opts.margins, plans)?;
+    let eval = evaluate(data, &opts.margins, opts.metrics, plans)?;
     Ok(cases
         .enumerate()
         .map(|(c, (title, a_side, b_side))| {
             let (a, b) = &data[c];
             let metrics = eval[c]
                 .iter()
-                .map(|r| metric_result(r, a, b, margin_of(&opts.margins, r.metric), &opts.seq))
+                .map(|r| {
+                    let margin = margin_of(&opts.margins, r.metric);
+                    metric_result(r, a, b, margin, opts.metrics, &opts.seq)
+                })
                 .collect();
             Group {
                 title: title.clone(),
@@ -592,9 +600,16 @@ mod tests {
     fn a_large_drop_stops_early_as_a_regression() {
         let mut p = plans();
         let data = synthetic(4, 0.02, 0.7, 1.4, 1);
-        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
         assert!(decided(&eval[0]));
-        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &p.base);
+        let r = metric_result(
+            &eval[0][0],
+            &data[0].0,
+            &data[0].1,
+            0.03,
+            MetricSet::ALL,
+            &p.base,
+        );
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
         assert!(!eval[0][2].tested, "no errors: error rate not tested");
     }
@@ -606,10 +621,10 @@ mod tests {
         let mut flagged = 0;
         for _ in 0..100 {
             let data = synthetic(16, 0.03, 1.0, 1.0, rng.gen());
-            let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
+            let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
             let rows: Vec<MetricResult> = eval[0]
                 .iter()
-                .map(|r| metric_result(r, &data[0].0, &data[0].1, 0.03, &p.base))
+                .map(|r| metric_result(r, &data[0].0, &data[0].1, 0.03, MetricSet::ALL, &p.base))
                 .collect();
             if rows.iter().any(|r| r.verdict == Verdict::Regressed) {
                 flagged += 1;
@@ -626,7 +641,7 @@ mod tests {
         // are rejected at α / 4; the p99s are then re-tested at the recycled α / 2.
         let mut data = synthetic(5, 0.01, 0.8, 1.0, 3);
         data.extend(synthetic(5, 0.01, 0.8, 1.0, 4));
-        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut p).unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
         let tps: Vec<f64> = eval.iter().map(|c| c[0].level).collect();
         let p99: Vec<f64> = eval.iter().map(|c| c[1].level).collect();
         assert_eq!(tps, [0.0025, 0.0025]);
@@ -654,8 +669,15 @@ mod tests {
 
     fn error_verdict(data: &AbData) -> MetricResult {
         let mut p = plans();
-        let eval = evaluate(data, &[0.03; Metric::COUNT], &mut p).unwrap();
-        metric_result(&eval[0][2], &data[0].0, &data[0].1, 0.03, &p.base)
+        let eval = evaluate(data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
+        metric_result(
+            &eval[0][2],
+            &data[0].0,
+            &data[0].1,
+            0.03,
+            MetricSet::ALL,
+            &p.base,
+        )
     }
 
     #[test]
@@ -687,9 +709,35 @@ mod tests {
         // 5 cases × (tps, p99) = 10 tested (no work measured, errors negligible): allowed.
         // An unrun case counts every metric: 15, still allowed; a second one is not.
         data.push((Vec::new(), Vec::new()));
-        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_ok());
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).is_ok());
         data.push((Vec::new(), Vec::new()));
-        assert!(evaluate(&data, &[0.03; Metric::COUNT], &mut p).is_err());
+        assert!(evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).is_err());
+    }
+
+    #[test]
+    fn metrics_not_judged_stay_out_of_the_family() {
+        // B's p99 is 40 % worse: judged on tps alone, the job does not see it, and the tps
+        // hypothesis is tested at the full α (a family of one) rather than α / 2.
+        let data = synthetic(6, 0.01, 1.0, 1.4, 3);
+        let tps = MetricSet::parse("tps").unwrap();
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], tps, &mut plans()).unwrap();
+        let rows = &eval[0];
+        assert!(rows[Metric::Tps.index()].tested);
+        assert!(rows.iter().filter(|r| r.tested).count() == 1, "{rows:?}");
+        assert_eq!(rows[Metric::Tps.index()].level, 0.01);
+        let r = metric_result(&rows[1], &data[0].0, &data[0].1, 0.03, tps, &plans().base);
+        assert_eq!(r.label, "not judged");
+        assert_ne!(r.verdict, Verdict::Regressed);
+        let all = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut plans()).unwrap();
+        let p99 = metric_result(
+            &all[0][1],
+            &data[0].0,
+            &data[0].1,
+            0.03,
+            MetricSet::ALL,
+            &plans().base,
+        );
+        assert_eq!(p99.verdict, Verdict::Regressed, "{p99:?}");
     }
 
     fn mde_plans(target: f64) -> PlanCache {
@@ -710,7 +758,7 @@ mod tests {
         let mut stop = None;
         for n in 3..=64 {
             let part: AbData = vec![(data[0].0[..n].to_vec(), data[0].1[..n].to_vec())];
-            let eval = evaluate(&part, &[0.0; Metric::COUNT], &mut p).unwrap();
+            let eval = evaluate(&part, &[0.0; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
             if let Some(s) = stop_after(&eval[0], n, 64, "pairs") {
                 stop = Some((n, s, eval));
                 break;
@@ -727,7 +775,14 @@ mod tests {
             n < 64 && text.contains(&format!("after {n} pairs")),
             "{text}"
         );
-        let r = metric_result(&eval[0][0], &data[0].0[..n], &data[0].1[..n], 0.0, &p.base);
+        let r = metric_result(
+            &eval[0][0],
+            &data[0].0[..n],
+            &data[0].1[..n],
+            0.0,
+            MetricSet::ALL,
+            &p.base,
+        );
         assert_ne!(r.verdict, Verdict::Inconclusive, "{r:?}");
         assert!(r.mde.unwrap() <= 0.05, "{r:?}");
         assert_eq!(r.needed, None);
@@ -739,8 +794,15 @@ mod tests {
         // pairs the plan needs at this noise, counted beyond the 5 run.
         let mut p = mde_plans(0.05);
         let data = synthetic(5, 0.10, 0.97, 1.03, 7);
-        let eval = evaluate(&data, &[0.0; Metric::COUNT], &mut p).unwrap();
-        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.0, &p.base);
+        let eval = evaluate(&data, &[0.0; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
+        let r = metric_result(
+            &eval[0][0],
+            &data[0].0,
+            &data[0].1,
+            0.0,
+            MetricSet::ALL,
+            &p.base,
+        );
         assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
         let needed = r.needed.unwrap();
         assert!(needed > 5, "{r:?}");
@@ -757,15 +819,22 @@ mod tests {
         let mut last = mde_plans(0.05);
         last.base.max_pairs = 5;
         last.plans.clear();
-        let eval5 = evaluate(&data, &[0.0; Metric::COUNT], &mut last).unwrap();
+        let eval5 = evaluate(&data, &[0.0; Metric::COUNT], MetricSet::ALL, &mut last).unwrap();
         assert_eq!(
             stop_after(&eval5[0], 5, 5, "pairs").unwrap().1,
             StopReason::MaxPairs
         );
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
-        let eval = evaluate(&data, &[0.03; Metric::COUNT], &mut plain).unwrap();
-        let r = metric_result(&eval[0][0], &data[0].0, &data[0].1, 0.03, &plain.base);
+        let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut plain).unwrap();
+        let r = metric_result(
+            &eval[0][0],
+            &data[0].0,
+            &data[0].1,
+            0.03,
+            MetricSet::ALL,
+            &plain.base,
+        );
         if r.verdict == Verdict::Inconclusive {
             assert_eq!(r.needed_for, Some(0.03));
         }

@@ -8,7 +8,8 @@ use super::{
     RunValues, ERROR_RATE_FLOOR,
 };
 use crate::record::gate::{
-    CalibrationUsed, GateReport, Group, MarginSource, MarginUsed, MetricResult, ReportKind, Side,
+    CalibrationUsed, GateReport, Group, MarginSource, MarginUsed, MetricResult, MetricSet,
+    ReportKind, Side,
 };
 use crate::record::RunStatus;
 use crate::stats::{self, Comparison, Config, Direction, MetricVerdict, Verdict};
@@ -20,6 +21,8 @@ use crate::store::{Baseline, Calibration, RunMetrics};
 pub struct CompareOptions {
     pub stats: Config,
     pub allow_mismatch: bool,
+    /// The metrics judged (`--metrics`).
+    pub metrics: MetricSet,
 }
 
 /// The runs of a set, checked: not empty, every run complete with results. `what` names the
@@ -202,12 +205,16 @@ pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> Metri
     }
 }
 
-/// The row of metric `m` left untested: a negligible error rate, or a work metric that not
-/// every run measured.
-pub fn untested(m: Metric, a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
-    if !m.is_work() {
-        return negligible_errors(a, b, margin);
-    }
+/// The row of metric `m` left untested: a metric not in the judged set, a negligible error
+/// rate, or a work metric that not every run measured (inconclusive when the set was named on
+/// the command line: what was asked for could not be judged).
+pub fn untested(
+    m: Metric,
+    a: &[RunValues],
+    b: &[RunValues],
+    margin: f64,
+    judged: MetricSet,
+) -> MetricResult {
     let mean = |v: &[RunValues]| {
         let xs: Vec<f64> = v.iter().filter_map(|r| r.work_value(m)).collect();
         if xs.is_empty() {
@@ -216,16 +223,46 @@ pub fn untested(m: Metric, a: &[RunValues], b: &[RunValues], margin: f64) -> Met
             xs.iter().sum::<f64>() / xs.len() as f64
         }
     };
+    let means = if m.is_work() {
+        (mean(a), mean(b))
+    } else {
+        (mean_of(a, m), mean_of(b, m))
+    };
+    if !judged.contains(m) {
+        return MetricResult {
+            verdict: Verdict::Unchanged,
+            label: "not judged".into(),
+            tested: false,
+            note: Some(format!(
+                "not among the metrics judged (--metrics {}): shown, not judged",
+                judged.names().join(",")
+            )),
+            ..MetricResult::open(m, means, (a.len(), b.len()), margin)
+        };
+    }
+    if !m.is_work() {
+        return negligible_errors(a, b, margin);
+    }
+    let (verdict, note) = if judged.required() {
+        (
+            Verdict::Inconclusive,
+            "asked for with --metrics but not measured on every run (runs from before work \
+             metrics, a server whose counters could not be read, or a value of zero): cannot be \
+             judged",
+        )
+    } else {
+        (
+            Verdict::Unchanged,
+            "not measured on every run (runs from before work metrics, a server whose counters \
+             could not be read, or a value of zero): not judged",
+        )
+    };
     MetricResult {
-        verdict: Verdict::Unchanged,
+        verdict,
         label: "not measured".into(),
         tested: false,
-        note: Some(
-            "not measured on every run (runs from before work metrics, a server whose counters \
-             could not be read, or a value of zero): not judged"
-                .into(),
-        ),
-        ..MetricResult::open(m, (mean(a), mean(b)), (a.len(), b.len()), margin)
+        note: Some(note.into()),
+        ..MetricResult::open(m, means, (a.len(), b.len()), margin)
     }
 }
 
@@ -236,6 +273,7 @@ pub fn judge_sets(
     b: &[RunValues],
     cfg: &Config,
     margins: &Margins,
+    judged: MetricSet,
 ) -> Result<Vec<MetricResult>, RegressError> {
     let got = a.len().min(b.len());
     if got < 2 {
@@ -249,7 +287,7 @@ pub fn judge_sets(
         });
     }
     let mut tested: Vec<(Metric, Comparison)> = Vec::new();
-    for m in Metric::ALL {
+    for m in judged.iter() {
         if m == Metric::ErrorRate && errors_negligible(a, b) {
             continue;
         }
@@ -266,7 +304,7 @@ pub fn judge_sets(
     for m in Metric::ALL {
         let margin = margin_of(margins, m);
         let Some(i) = tested.iter().position(|(t, _)| *t == m) else {
-            out.push(untested(m, a, b, margin));
+            out.push(untested(m, a, b, margin, judged));
             continue;
         };
         let c = &tested[i].1;
@@ -393,7 +431,7 @@ pub fn compare_with_baseline(
         });
     }
     let m = margins(opts.stats.margin, calibration);
-    let metrics = judge_sets(&a, &b, &opts.stats, &m)?;
+    let metrics = judge_sets(&a, &b, &opts.stats, &m, opts.metrics)?;
     let first = &candidate[0];
     let threads = |s: &serde_json::Value| s["threads"].as_u64().unwrap_or(0) as u32;
     let group = Group {
@@ -465,6 +503,7 @@ pub fn compare_with_baseline(
         testbed: first.testbed_fingerprint.clone(),
         calibration: calibration.map(calibration_used),
         calibration_not_applied: choice.not_applied.clone(),
+        metrics_judged: opts.metrics,
         margins: margins_used(opts.stats.margin, calibration),
         mismatches: mism,
         mismatch_allowed: opts.allow_mismatch,
@@ -539,12 +578,12 @@ mod tests {
         let cfg = Config::default();
         let a = vals(&[1000.0, 1010.0, 995.0, 1005.0, 990.0], 10.0, 0);
         let b = vals(&[800.0, 805.0, 798.0, 810.0, 795.0], 10.0, 0);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT], MetricSet::ALL).unwrap();
         assert_eq!(r[0].verdict, Verdict::Regressed);
         assert_eq!(r[1].verdict, Verdict::Unchanged, "{:?}", r[1]);
         assert!(!r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Unchanged);
-        let same = judge_sets(&a, &a, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let same = judge_sets(&a, &a, &cfg, &[0.03; Metric::COUNT], MetricSet::ALL).unwrap();
         assert!(same.iter().all(|m| m.verdict != Verdict::Regressed));
     }
 
@@ -554,7 +593,7 @@ mod tests {
         let a = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 0);
         // 3 % of transactions fail in every candidate run: a regression, though A has zeros.
         let b = vals(&[1000.0, 1001.0, 999.0, 1000.5], 10.0, 300);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT], MetricSet::ALL).unwrap();
         assert!(r[2].tested);
         assert_eq!(r[2].verdict, Verdict::Regressed, "{:?}", r[2]);
     }
@@ -571,6 +610,7 @@ mod tests {
             &vals(&tps, 10.0, 16),
             &cfg,
             &[0.03; Metric::COUNT],
+            MetricSet::ALL,
         )
         .unwrap();
         assert!(r[2].tested);
@@ -595,13 +635,13 @@ mod tests {
         let (mut a, mut b) = (vals(&tps, 10.0, 0), vals(&tps, 10.0, 0));
         with(&mut a, 20.0);
         with(&mut b, 2000.0);
-        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT], MetricSet::ALL).unwrap();
         let rows = &r[Metric::RowsPerTxn.index()];
         assert_eq!(rows.verdict, Verdict::Regressed, "{rows:?}");
         assert_eq!(r[Metric::PagesPerTxn.index()].verdict, Verdict::Unchanged);
         // A baseline from before work metrics: not measured, never a verdict.
         let old = vals(&tps, 10.0, 0);
-        let r = judge_sets(&old, &b, &cfg, &[0.03; Metric::COUNT]).unwrap();
+        let r = judge_sets(&old, &b, &cfg, &[0.03; Metric::COUNT], MetricSet::ALL).unwrap();
         for m in [Metric::RowsPerTxn, Metric::PagesPerTxn] {
             let x = &r[m.index()];
             assert!(!x.tested && x.label == "not measured", "{x:?}");
@@ -611,9 +651,74 @@ mod tests {
     }
 
     #[test]
+    fn only_the_metrics_asked_for_are_judged() {
+        use crate::record::work::WorkPerTxn;
+        let cfg = Config::default();
+        let tps = [1000.0, 1001.0, 999.0, 1000.5];
+        // B is 30 % slower but reads the same rows: judged on work alone it passes, and tps
+        // is shown, not judged.
+        let a = vals(&tps, 10.0, 0);
+        let slow: Vec<f64> = tps.iter().map(|t| t * 0.7).collect();
+        let mut b = vals(&slow, 13.0, 0);
+        let mut a = a;
+        for (i, v) in a.iter_mut().chain(b.iter_mut()).enumerate() {
+            let jitter = 1.0 + 0.0001 * (i % 4) as f64;
+            v.work = Some(WorkPerTxn {
+                rows: 400.0 * jitter,
+                pages: 90.0 * jitter,
+                client_cpu_us: None,
+            });
+        }
+        let work = MetricSet::parse("work").unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT], work).unwrap();
+        let t = &r[Metric::Tps.index()];
+        assert!(!t.tested && t.label == "not judged", "{t:?}");
+        assert!(t
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("--metrics rows_per_txn,pages_per_txn"));
+        assert_eq!(r[Metric::RowsPerTxn.index()].verdict, Verdict::Unchanged);
+        assert!(r[Metric::RowsPerTxn.index()].tested);
+        assert!(r.iter().all(|m| m.verdict != Verdict::Regressed));
+        // Judged on time, the same data regresses.
+        let time = MetricSet::parse("time").unwrap();
+        let r = judge_sets(&a, &b, &cfg, &[0.03; Metric::COUNT], time).unwrap();
+        assert_eq!(r[Metric::Tps.index()].verdict, Verdict::Regressed);
+        assert_eq!(r[Metric::RowsPerTxn.index()].label, "not judged");
+        // Work asked for but not measured: inconclusive, never a silent pass.
+        let plain = vals(&tps, 10.0, 0);
+        let r = judge_sets(&plain, &plain, &cfg, &[0.03; Metric::COUNT], work).unwrap();
+        let rows = &r[Metric::RowsPerTxn.index()];
+        assert_eq!(rows.verdict, Verdict::Inconclusive, "{rows:?}");
+        assert_eq!(rows.label, "not measured");
+    }
+
+    #[test]
+    fn metric_sets_parse_names_and_groups() {
+        assert_eq!(MetricSet::parse("all").unwrap(), MetricSet::ALL);
+        assert!(!MetricSet::ALL.required());
+        let s = MetricSet::parse("tps, rows").unwrap();
+        assert_eq!(s.names(), ["tps", "rows_per_txn"]);
+        assert!(s.required());
+        assert_eq!(MetricSet::parse("time,work").unwrap().len(), Metric::COUNT);
+        let err = MetricSet::parse("tps,latency").unwrap_err();
+        assert!(err.contains("unknown metric 'latency'"), "{err}");
+        assert!(err.contains("work (rows_per_txn, pages_per_txn)"), "{err}");
+        assert!(MetricSet::parse("").is_err());
+    }
+
+    #[test]
     fn too_few_runs_say_how_many() {
         let a = vals(&[1000.0], 10.0, 0);
-        let err = judge_sets(&a, &a, &Config::default(), &[0.03; Metric::COUNT]).unwrap_err();
+        let err = judge_sets(
+            &a,
+            &a,
+            &Config::default(),
+            &[0.03; Metric::COUNT],
+            MetricSet::ALL,
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("at least 2, got 1"), "{msg}");
     }

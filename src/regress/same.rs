@@ -168,7 +168,7 @@ pub fn run_same(
                     Metric::P99.format(vb.p99_ms),
                 );
             }
-            let eval = evaluate(&data, &opts.margins, &mut plans)?;
+            let eval = evaluate(&data, &opts.margins, opts.metrics, &mut plans)?;
             if let Some(stop) = stop_after(&eval[c], trial + 1, seq.max_pairs, "trials") {
                 stopped[c] = stop;
                 if stopped[c].1 != StopReason::MaxPairs {

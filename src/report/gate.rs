@@ -191,6 +191,13 @@ pub fn text(r: &GateReport) -> String {
     if let Some(d) = r.design {
         let _ = writeln!(o, "design:  {}", d.title());
     }
+    if r.metrics_judged.required() {
+        let _ = writeln!(
+            o,
+            "judged:  {} (--metrics); the other metrics are shown, not judged",
+            r.metrics_judged.names().join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "verdict: regressed = significant after Holm and the {:.0} % interval reaches past the margin (power {:.0} % for the MDE)",

@@ -53,6 +53,13 @@ pub fn render(r: &GateReport) -> String {
     if let Some(d) = r.design {
         let _ = writeln!(o, "Design: {}.\n", cell(d.title()));
     }
+    if r.metrics_judged.required() {
+        let _ = writeln!(
+            o,
+            "Judged: {} (`--metrics`); the other metrics are shown, not judged.\n",
+            r.metrics_judged.names().join(", ")
+        );
+    }
     if let Some(p) = super::gate::power_line(r) {
         let _ = writeln!(o, "Power: {}.\n", cell(&p));
     }
