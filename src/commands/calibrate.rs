@@ -65,7 +65,7 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
     let recs = run_trials(&mut store, &spec, &set_id, n)?;
     drop(resolved);
     let values: Vec<RunValues> = recs.iter().filter_map(RunValues::of_record).collect();
-    let (tps, p99, errors) = noise(&values)?;
+    let n = noise(&values)?;
     let first = &recs[0];
     let mut c = Calibration {
         id: None,
@@ -76,9 +76,11 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         settings: first.settings.to_json(),
         set_id,
         trials: values.len() as u32,
-        noise_tps: tps,
-        noise_p99: p99,
-        noise_error_rate: errors,
+        noise_tps: n.tps,
+        noise_p99: n.p99,
+        noise_error_rate: n.error_rate,
+        noise_rows: n.rows,
+        noise_pages: n.pages,
     };
     c.id = Some(store.insert_calibration(&c)?);
     let report = CalibrationReport::of(c, crate::util::now_ms());

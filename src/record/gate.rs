@@ -431,6 +431,9 @@ pub struct CalibrationUsed {
     pub noise_tps: f64,
     pub noise_p99: f64,
     pub noise_error_rate: Option<f64>,
+    /// Rows examined and page requests per transaction (`None`: not measured on every trial).
+    pub noise_rows: Option<f64>,
+    pub noise_pages: Option<f64>,
 }
 
 /// Where the margin a verdict used came from.

@@ -74,8 +74,20 @@ impl Choice {
     }
 }
 
+/// The run-to-run noise of each metric (log sd) from A/A runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    pub tps: f64,
+    pub p99: f64,
+    /// `None` when the error rate is negligible.
+    pub error_rate: Option<f64>,
+    /// `None` when not every run measured its work.
+    pub rows: Option<f64>,
+    pub pages: Option<f64>,
+}
+
 /// The noise per metric from A/A runs in time order.
-pub fn noise(values: &[RunValues]) -> Result<(f64, f64, Option<f64>), RegressError> {
+pub fn noise(values: &[RunValues]) -> Result<Noise, RegressError> {
     if values.len() < MIN_TRIALS {
         return Err(RegressError::TooFewTrials {
             what: "a calibration".into(),
@@ -87,12 +99,25 @@ pub fn noise(values: &[RunValues]) -> Result<(f64, f64, Option<f64>), RegressErr
     let col = |m: Metric| -> Vec<f64> { values.iter().map(|v| v.compared(m)).collect() };
     let tps = run_noise(&col(Metric::Tps))?;
     let p99 = run_noise(&col(Metric::P99))?;
-    let errors = if mean_of(values, Metric::ErrorRate) >= ERROR_RATE_FLOOR {
+    let error_rate = if mean_of(values, Metric::ErrorRate) >= ERROR_RATE_FLOOR {
         Some(run_noise(&col(Metric::ErrorRate))?)
     } else {
         None
     };
-    Ok((tps, p99, errors))
+    let work = |m: Metric| -> Result<Option<f64>, RegressError> {
+        let xs: Option<Vec<f64>> = values.iter().map(|v| v.work_value(m)).collect();
+        match xs {
+            Some(xs) if xs.iter().all(|x| *x > 0.0) => Ok(Some(run_noise(&xs)?)),
+            _ => Ok(None),
+        }
+    };
+    Ok(Noise {
+        tps,
+        p99,
+        error_rate,
+        rows: work(Metric::RowsPerTxn)?,
+        pages: work(Metric::PagesPerTxn)?,
+    })
 }
 
 /// What `calibrate` and `calibrate show` print (and `--json` emits).
@@ -185,10 +210,58 @@ mod tests {
             work: None,
         };
         assert!(noise(&[v(100.0), v(101.0), v(100.0), v(101.0)]).is_err());
-        let (t, p, e) = noise(&[v(100.0), v(102.0), v(100.0), v(102.0), v(100.0)]).unwrap();
-        assert!((t - (1.02f64).ln() / 2f64.sqrt()).abs() < 1e-12, "{t}");
-        assert_eq!(p, 0.0);
-        assert!(e.is_none());
+        let n = noise(&[v(100.0), v(102.0), v(100.0), v(102.0), v(100.0)]).unwrap();
+        assert!(
+            (n.tps - (1.02f64).ln() / 2f64.sqrt()).abs() < 1e-12,
+            "{n:?}"
+        );
+        assert_eq!(n.p99, 0.0);
+        assert!(n.error_rate.is_none());
+        // Runs without work: no work noise, so no work margin is widened.
+        assert!(n.rows.is_none() && n.pages.is_none());
+    }
+
+    #[test]
+    fn work_noise_is_measured_when_every_run_counted_it() {
+        use crate::record::work::WorkPerTxn;
+        let v = |rows: f64, pages: f64| RunValues {
+            run_id: 0,
+            tps: 100.0,
+            p99_ms: 10.0,
+            transactions: 10_000,
+            errors: 0,
+            work: Some(WorkPerTxn {
+                rows,
+                pages,
+                client_cpu_us: None,
+            }),
+        };
+        let runs = [
+            v(400.0, 88.0),
+            v(400.4, 90.0),
+            v(400.0, 88.0),
+            v(400.4, 90.0),
+            v(400.0, 88.0),
+        ];
+        let n = noise(&runs).unwrap();
+        let rows = n.rows.unwrap();
+        let pages = n.pages.unwrap();
+        assert!((rows - (1.001f64).ln() / 2f64.sqrt()).abs() < 1e-9, "{n:?}");
+        assert!(
+            (pages - (90.0f64 / 88.0).ln() / 2f64.sqrt()).abs() < 1e-9,
+            "{n:?}"
+        );
+        // One run without work: not measured.
+        let mut some = runs.to_vec();
+        some[2].work = None;
+        assert!(noise(&some).unwrap().rows.is_none());
+        // Each work margin is widened by its own noise: rows (none here) keep 3 %, pages with
+        // 10 % noise get e^0.1 − 1.
+        let mut c = stored(8, 0);
+        c.noise_pages = Some(0.1);
+        let m = margins(0.03, Some(&c));
+        assert_eq!(m[Metric::RowsPerTxn.index()], 0.03);
+        assert!((m[Metric::PagesPerTxn.index()] - 0.1f64.exp_m1()).abs() < 1e-12);
     }
 
     fn stored(trials: u32, created_at_ms: i64) -> Calibration {
@@ -204,6 +277,8 @@ mod tests {
             noise_tps: 0.4,
             noise_p99: 0.4,
             noise_error_rate: None,
+            noise_rows: None,
+            noise_pages: None,
         }
     }
 

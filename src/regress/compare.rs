@@ -86,9 +86,9 @@ pub fn margins(margin: f64, calibration: Option<&Calibration>) -> Margins {
     };
     let mut out = [margin; Metric::COUNT];
     if let Some(c) = calibration {
-        out[Metric::Tps.index()] = widen(c.noise_tps);
-        out[Metric::P99.index()] = widen(c.noise_p99);
-        out[Metric::ErrorRate.index()] = widen(c.noise_error_rate.unwrap_or(0.0));
+        for m in Metric::ALL {
+            out[m.index()] = widen(c.noise_of(m).unwrap_or(0.0));
+        }
     }
     out
 }
@@ -105,13 +105,7 @@ pub fn margins_used(margin: f64, calibration: Option<&Calibration>) -> Vec<Margi
         .map(|&m| {
             let used = margin_of(&applied, m);
             let wanted = calibration.map_or(margin, |c| {
-                let noise = match m {
-                    Metric::Tps => c.noise_tps,
-                    Metric::P99 => c.noise_p99,
-                    Metric::ErrorRate => c.noise_error_rate.unwrap_or(0.0),
-                    _ => 0.0,
-                };
-                stats::calibrated_margin(margin, noise, 1.0)
+                stats::calibrated_margin(margin, c.noise_of(m).unwrap_or(0.0), 1.0)
             });
             MarginUsed {
                 metric: m,
@@ -141,6 +135,8 @@ pub fn calibration_used(c: &Calibration) -> CalibrationUsed {
         noise_tps: c.noise_tps,
         noise_p99: c.noise_p99,
         noise_error_rate: c.noise_error_rate,
+        noise_rows: c.noise_rows,
+        noise_pages: c.noise_pages,
     }
 }
 
@@ -516,16 +512,26 @@ pub fn compare_with_baseline(
 
 /// "calibration 3 (8 A/A trials on this testbed, ...): run-to-run noise ...; margins ...".
 pub fn calibration_note(margin: f64, c: &Calibration, m: &Margins) -> String {
-    let capped = [c.noise_tps, c.noise_p99, c.noise_error_rate.unwrap_or(0.0)]
+    let label = |x: Metric| match x {
+        Metric::ErrorRate => "error rate",
+        Metric::RowsPerTxn => "rows/txn",
+        Metric::PagesPerTxn => "pages/txn",
+        _ => x.name(),
+    };
+    let measured: Vec<(Metric, f64)> = Metric::ALL
         .iter()
-        .zip(["tps", "p99", "error rate"])
-        .filter(|(n, _)| {
-            stats::calibrated_margin(margin, **n, 1.0) > MAX_CALIBRATED_MARGIN.max(margin)
+        .filter_map(|&x| c.noise_of(x).map(|n| (x, n)))
+        .collect();
+    let capped = measured
+        .iter()
+        .filter(|(_, n)| {
+            stats::calibrated_margin(margin, *n, 1.0) > MAX_CALIBRATED_MARGIN.max(margin)
         })
-        .map(|(n, name)| {
+        .map(|(x, n)| {
             format!(
-                "this testbed is too noisy to detect less than {:.1} % in {name}",
-                stats::calibrated_margin(margin, *n, 1.0) * 100.0
+                "this testbed is too noisy to detect less than {:.1} % in {}",
+                stats::calibrated_margin(margin, *n, 1.0) * 100.0,
+                label(*x)
             )
         })
         .collect::<Vec<_>>();
@@ -538,21 +544,24 @@ pub fn calibration_note(margin: f64, c: &Calibration, m: &Margins) -> String {
             capped.join(", ")
         )
     };
+    let noise: Vec<String> = measured
+        .iter()
+        .map(|(x, n)| format!("{} {:.1} %", label(*x), n * 100.0))
+        .collect();
+    let margins: Vec<String> = Metric::ALL
+        .iter()
+        .map(|&x| format!("{} {:.1} %", label(x), margin_of(m, x) * 100.0))
+        .collect();
     format!(
-        "calibration {} ({} A/A trials on this testbed, {}): run-to-run noise tps {:.1} %, p99 {:.1} %{}; margins tps {:.1} %, p99 {:.1} %, error rate {:.1} % (requested {:.1} %)",
+        "calibration {} ({} A/A trials on this testbed, {}): run-to-run noise {}{}; margins {} (requested {:.1} %)",
         c.id.unwrap_or(0),
         c.trials,
         crate::util::rfc3339(c.created_at_ms),
-        c.noise_tps * 100.0,
-        c.noise_p99 * 100.0,
-        c.noise_error_rate
-            .map(|e| format!(", error rate {:.1} %", e * 100.0))
-            .unwrap_or_default(),
-        m[0] * 100.0,
-        m[1] * 100.0,
-        m[2] * 100.0,
+        noise.join(", "),
+        cap,
+        margins.join(", "),
         margin * 100.0
-    ) + &cap
+    )
 }
 
 #[cfg(test)]
@@ -737,6 +746,8 @@ mod tests {
             noise_tps: 0.01,
             noise_p99: 0.08,
             noise_error_rate: None,
+            noise_rows: None,
+            noise_pages: None,
         };
         let m = margins(0.03, Some(&c));
         assert_eq!(m[0], 0.03);
@@ -777,6 +788,8 @@ mod tests {
             noise_tps: 0.4,
             noise_p99: 0.4,
             noise_error_rate: None,
+            noise_rows: None,
+            noise_pages: None,
         };
         let m = margins(0.03, Some(&c));
         assert!(m[0] <= 0.2 && m[1] <= 0.2, "{m:?}");

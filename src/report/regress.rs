@@ -255,6 +255,28 @@ pub fn calibration(r: &CalibrationReport) -> String {
             );
         }
     }
+    for (m, name) in [
+        (Metric::RowsPerTxn, "rows/txn   "),
+        (Metric::PagesPerTxn, "pages/txn  "),
+    ] {
+        let used = r.margins_used.iter().find(|u| u.metric == m);
+        match (c.noise_of(m), used) {
+            (Some(n), Some(u)) => {
+                let _ = writeln!(
+                    o,
+                    "    {name} {:>6.2} %   → margin {:.1} %",
+                    n * 100.0,
+                    u.margin * 100.0
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    o,
+                    "    {name} not measured (the server's counters were not read on every trial)"
+                );
+            }
+        }
+    }
     for m in r.margins_used.iter().filter(|m| m.noise_floor.is_some()) {
         let _ = writeln!(
             o,

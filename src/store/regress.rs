@@ -119,6 +119,24 @@ pub struct Calibration {
     pub noise_p99: f64,
     /// `None` when the trials saw (almost) no errors.
     pub noise_error_rate: Option<f64>,
+    /// Rows examined per transaction; `None` when not every trial measured it.
+    pub noise_rows: Option<f64>,
+    /// Page requests per transaction; `None` when not every trial measured it.
+    pub noise_pages: Option<f64>,
+}
+
+impl Calibration {
+    /// The measured noise of metric `m` (`None`: negligible errors, or work not measured).
+    pub fn noise_of(&self, m: crate::regress::Metric) -> Option<f64> {
+        use crate::regress::Metric;
+        match m {
+            Metric::Tps => Some(self.noise_tps),
+            Metric::P99 => Some(self.noise_p99),
+            Metric::ErrorRate => self.noise_error_rate,
+            Metric::RowsPerTxn => self.noise_rows,
+            Metric::PagesPerTxn => self.noise_pages,
+        }
+    }
 }
 
 const METRIC_COLUMNS: &str = "id, set_id, started_at_ms, status, status_reason, workload, \
@@ -231,13 +249,16 @@ fn calibration_row(r: &Row<'_>) -> rusqlite::Result<(Calibration, String)> {
             noise_tps: r.get("noise_tps")?,
             noise_p99: r.get("noise_p99")?,
             noise_error_rate: r.get("noise_error_rate")?,
+            noise_rows: r.get("noise_rows")?,
+            noise_pages: r.get("noise_pages")?,
         },
         r.get("settings_json")?,
     ))
 }
 
 const CALIBRATION_COLUMNS: &str = "id, created_at_ms, testbed_fingerprint, workload, \
-    workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, noise_error_rate";
+    workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, noise_error_rate, \
+    noise_rows, noise_pages";
 
 impl Store {
     /// Records a new run set (before its first run).
@@ -529,9 +550,9 @@ impl Store {
             tx.execute(
                 "INSERT INTO calibrations (created_at_ms, testbed_fingerprint, workload, \
                  workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, \
-                 noise_error_rate) VALUES (:created_at_ms, :testbed_fingerprint, :workload, \
-                 :workload_hash, :settings_json, :set_id, :trials, :noise_tps, :noise_p99, \
-                 :noise_error_rate)",
+                 noise_error_rate, noise_rows, noise_pages) VALUES (:created_at_ms, \
+                 :testbed_fingerprint, :workload, :workload_hash, :settings_json, :set_id, \
+                 :trials, :noise_tps, :noise_p99, :noise_error_rate, :noise_rows, :noise_pages)",
                 named_params! {
                     ":created_at_ms": c.created_at_ms,
                     ":testbed_fingerprint": c.testbed_fingerprint,
@@ -543,6 +564,8 @@ impl Store {
                     ":noise_tps": c.noise_tps,
                     ":noise_p99": c.noise_p99,
                     ":noise_error_rate": c.noise_error_rate,
+                    ":noise_rows": c.noise_rows,
+                    ":noise_pages": c.noise_pages,
                 },
             )?;
             Ok(tx.last_insert_rowid())
@@ -725,6 +748,8 @@ mod tests {
             noise_tps: 0.02,
             noise_p99: 0.05,
             noise_error_rate: None,
+            noise_rows: None,
+            noise_pages: None,
         };
         let id = s.insert_calibration(&c).unwrap();
         let got = s.latest_calibration("fp", "w").unwrap().unwrap();

@@ -286,6 +286,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN work_json TEXT;
     ALTER TABLE baseline_runs ADD COLUMN work_json TEXT;
     "#,
+    // 8: the run-to-run noise of the work metrics in a calibration (NULL: not measured on
+    // every trial, or a calibration from before).
+    r#"
+    ALTER TABLE calibrations ADD COLUMN noise_rows REAL;
+    ALTER TABLE calibrations ADD COLUMN noise_pages REAL;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

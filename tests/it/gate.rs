@@ -158,6 +158,16 @@ fn baseline_round_trip_calibration_and_compare_formats() {
     // Any positive noise: on a loaded shared machine successive 1 s runs can differ a lot.
     assert!(noise_tps > 0.0 && noise_tps.is_finite(), "{cal}");
     assert_eq!(cal["calibration"]["trials"], 5);
+    // The work metrics' noise is measured too, and is small: the counters hardly move between
+    // runs of the same workload, whatever the machine's load.
+    let noise_rows = cal["calibration"]["noise_rows"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no rows noise: {cal}"));
+    assert!((0.0..0.05).contains(&noise_rows), "{cal}");
+    assert!(
+        cal["calibration"]["noise_pages"].as_f64().is_some(),
+        "{cal}"
+    );
 
     let cand = trials(d.path(), &url, 3, &[]);
     let o = lg_run(
@@ -172,6 +182,7 @@ fn baseline_round_trip_calibration_and_compare_formats() {
     assert!([0, 1, 3].contains(&code(&o)), "{}", stderr(&o));
     assert_eq!(r["exit_code"].as_i64(), Some(code(&o) as i64));
     assert_eq!(r["kind"], "baseline");
+    assert_eq!(r["calibration"]["noise_rows"].as_f64(), Some(noise_rows));
     let g = &r["groups"][0];
     assert_eq!(
         g["b"]["set_id"],

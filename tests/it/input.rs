@@ -44,6 +44,8 @@ fn calibration(fp: &str, noise: f64, trials: u32, age_days: i64) -> Calibration 
         noise_tps: noise,
         noise_p99: 0.01,
         noise_error_rate: None,
+        noise_rows: None,
+        noise_pages: None,
     }
 }
 
