@@ -662,7 +662,7 @@ fn check_ab_plan(
     let most = crate::regress::ab::max_hypotheses(cfg.alpha) / per_count;
     if threads.len() > most {
         return Err(RegressError::Invalid(format!(
-            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {per_count} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0006); run several jobs, judge fewer --metrics or raise --alpha",
+            "{} thread counts: at α = {} at most {most} thread counts fit in one job (each adds {per_count} hypotheses and the sequential plan needs α / hypotheses ≥ 0.0005); run several jobs, judge fewer --metrics or raise --alpha",
             threads.len(),
             cfg.alpha,
         ))

@@ -24,11 +24,14 @@ pub enum Metric {
     RowsPerTxn,
     /// Buffer-pool page requests per committed transaction.
     PagesPerTxn,
+    /// Disk spills per committed transaction: temporary tables created on disk plus sort
+    /// merge passes. Mostly zero; judged like the error rate, a count per transaction.
+    SpillsPerTxn,
 }
 
 impl Metric {
     /// How many metrics there are: the length of [`Metric::ALL`] and of a margin array.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Tps,
@@ -36,6 +39,14 @@ impl Metric {
         Metric::ErrorRate,
         Metric::RowsPerTxn,
         Metric::PagesPerTxn,
+        Metric::SpillsPerTxn,
+    ];
+
+    /// The work metrics, in order.
+    pub const WORK: [Metric; 3] = [
+        Metric::RowsPerTxn,
+        Metric::PagesPerTxn,
+        Metric::SpillsPerTxn,
     ];
 
     /// The metrics of time and errors, which every run has.
@@ -45,7 +56,17 @@ impl Metric {
     /// counters (see `record::work`). CPU time per transaction is recorded with the run but not
     /// judged: on a shared machine it moves with the machine's load almost as much as tps.
     pub fn is_work(self) -> bool {
-        matches!(self, Metric::RowsPerTxn | Metric::PagesPerTxn)
+        matches!(
+            self,
+            Metric::RowsPerTxn | Metric::PagesPerTxn | Metric::SpillsPerTxn
+        )
+    }
+
+    /// A count per transaction that is mostly zero (errors, disk spills): negligible below
+    /// [`crate::regress::ERROR_RATE_FLOOR`] on both sides, compared on `(count + 0.5) /
+    /// (transactions + 0.5)`, and a regression must also show in the summed counts.
+    pub fn is_rate(self) -> bool {
+        matches!(self, Metric::ErrorRate | Metric::SpillsPerTxn)
     }
 
     /// Its position in [`Metric::ALL`] (and in a margin array).
@@ -56,6 +77,7 @@ impl Metric {
             Metric::ErrorRate => 2,
             Metric::RowsPerTxn => 3,
             Metric::PagesPerTxn => 4,
+            Metric::SpillsPerTxn => 5,
         }
     }
 
@@ -66,6 +88,7 @@ impl Metric {
             Metric::ErrorRate => "error_rate",
             Metric::RowsPerTxn => "rows_per_txn",
             Metric::PagesPerTxn => "pages_per_txn",
+            Metric::SpillsPerTxn => "spills_per_txn",
         }
     }
 
@@ -77,6 +100,7 @@ impl Metric {
             Metric::ErrorRate => "error rate (per transaction)",
             Metric::RowsPerTxn => "rows examined / txn",
             Metric::PagesPerTxn => "page requests / txn",
+            Metric::SpillsPerTxn => "disk spills / txn",
         }
     }
 
@@ -94,6 +118,7 @@ impl Metric {
             "error_rate" | "errors" | "error-rate" => Some(Metric::ErrorRate),
             "rows_per_txn" | "rows" => Some(Metric::RowsPerTxn),
             "pages_per_txn" | "pages" => Some(Metric::PagesPerTxn),
+            "spills_per_txn" | "spills" => Some(Metric::SpillsPerTxn),
             _ => None,
         }
     }
@@ -107,6 +132,7 @@ impl Metric {
             Metric::Tps => format!("{v:.1}"),
             Metric::P99 | Metric::RowsPerTxn | Metric::PagesPerTxn => format!("{v:.2}"),
             Metric::ErrorRate => format!("{:.3} %", v * 100.0),
+            Metric::SpillsPerTxn => format!("{v:.4}"),
         }
     }
 }
@@ -137,10 +163,8 @@ impl MetricSet {
     };
 
     /// The words `--metrics` takes besides metric names, and what they stand for.
-    pub const GROUPS: [(&'static str, &'static [Metric]); 2] = [
-        ("time", &Metric::CORE),
-        ("work", &[Metric::RowsPerTxn, Metric::PagesPerTxn]),
-    ];
+    pub const GROUPS: [(&'static str, &'static [Metric]); 2] =
+        [("time", &Metric::CORE), ("work", &Metric::WORK)];
 
     /// A required set of these metrics.
     pub fn of(metrics: &[Metric]) -> MetricSet {
@@ -190,7 +214,7 @@ impl MetricSet {
                 return Err(format!(
                     "unknown metric '{word}' in '{s}': use all, time ({}), work ({}), or a comma-separated list of {}",
                     group_names(&Metric::CORE),
-                    group_names(&[Metric::RowsPerTxn, Metric::PagesPerTxn]),
+                    group_names(&Metric::WORK),
                     names.join(", ")
                 ));
             }

@@ -141,6 +141,9 @@ pub struct WorkPerTxn {
     pub rows: f64,
     /// Buffer-pool page requests per transaction.
     pub pages: f64,
+    /// Temporary tables created on disk plus sort merge passes, per transaction.
+    #[serde(default)]
+    pub spills: f64,
     /// Client CPU microseconds per transaction, when measured (shown, not judged).
     pub client_cpu_us: Option<f64>,
 }
@@ -157,6 +160,7 @@ impl Work {
         Some(WorkPerTxn {
             rows: self.per_txn(c.handler_reads as f64)?,
             pages: self.per_txn(c.buffer_pool_read_requests as f64)?,
+            spills: self.per_txn((c.tmp_disk_tables + c.sort_merge_passes) as f64)?,
             client_cpu_us: self.client_cpu_s.and_then(|s| self.per_txn(s * 1e6)),
         })
     }

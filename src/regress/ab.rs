@@ -29,11 +29,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::compare::{
-    error_rate_note, errors_increase_p, errors_negligible, margin_of, needed_for_margin, untested,
-    Margins,
+    judgeable, margin_of, needed_for_margin, rate_increase_p, rate_note, untested, Margins,
 };
 use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
-use super::{mean_of, work_measured, Metric, RegressError, RunValues};
+use super::{mean_of, Metric, RegressError, RunValues};
 use crate::error::Result;
 use crate::record::gate::{Group, MetricResult, MetricSet, Side, StopReason};
 use crate::stats::dist::student_t_sf;
@@ -42,8 +41,9 @@ use crate::stats::{
 };
 use crate::store::Store;
 
-/// The smallest level a [`SequentialPlan`] accepts; bounds the size of the Holm family.
-const MIN_PLAN_ALPHA: f64 = 0.0006;
+/// The smallest level a [`SequentialPlan`] accepts; bounds the size of the Holm family (20
+/// hypotheses at α = 0.01: three thread counts of all six metrics).
+const MIN_PLAN_ALPHA: f64 = 0.0005;
 
 /// One comparison of the job: A and B at one thread count.
 pub struct AbCase<'a> {
@@ -147,13 +147,7 @@ pub fn evaluate(
         for m in Metric::ALL {
             // With no data yet, a case's error rate and work count as tested (the larger
             // family); a work metric not every run measured is not judged.
-            let tested = judged.contains(m)
-                && (a.is_empty()
-                    || if m.is_work() {
-                        work_measured(a, b, m)
-                    } else {
-                        m != Metric::ErrorRate || !errors_negligible(a, b)
-                    });
+            let tested = judged.contains(m) && (a.is_empty() || judgeable(a, b, m));
             rows.push(HypResult {
                 metric: m,
                 tested,
@@ -192,11 +186,13 @@ pub fn evaluate(
             }
             let mut p = plan.clone();
             p.config.margin = margin_of(margins, h.metric);
-            let o = if h.metric == Metric::ErrorRate {
-                // A crossing must also show in the summed error counts of the pairs so far.
+            let o = if h.metric.is_rate() {
+                // A crossing must also show in the summed counts of the pairs so far.
                 let (a, b) = &data[h.case];
-                let counts_agree =
-                    |pairs: usize, level: f64| errors_increase_p(&a[..pairs], &b[..pairs]) <= level;
+                let m = h.metric;
+                let counts_agree = |pairs: usize, level: f64| {
+                    rate_increase_p(&a[..pairs], &b[..pairs], m) <= level
+                };
                 p.evaluate_log_ratios_confirmed(&h.d, h.metric.direction(), &counts_agree)?
             } else {
                 p.evaluate_log_ratios(&h.d, h.metric.direction())?
@@ -290,9 +286,9 @@ pub fn metric_result(
         student_t_sf(t_abs, df)
     });
     res.look_level = Some(look.nominal_alpha);
-    if m == Metric::ErrorRate {
+    if m.is_rate() {
         let n = look.pairs.min(a.len()).min(b.len());
-        res.note = res.note.or_else(|| Some(error_rate_note(&a[..n], &b[..n])));
+        res.note = res.note.or_else(|| Some(rate_note(&a[..n], &b[..n], m)));
     }
     res.mde = Some(look.mde);
     res.n_a = look.pairs;
@@ -698,7 +694,7 @@ mod tests {
 
     #[test]
     fn too_many_thread_counts_are_refused() {
-        assert_eq!(max_hypotheses(0.01), 16);
+        assert_eq!(max_hypotheses(0.01), 20);
         // At most 3 thread counts of every metric.
         assert_eq!(max_hypotheses(0.01) / Metric::COUNT, 3);
         let mut p = plans();
@@ -707,7 +703,7 @@ mod tests {
             data.extend(synthetic(3, 0.01, 1.0, 1.0, s));
         }
         // 5 cases × (tps, p99) = 10 tested (no work measured, errors negligible): allowed.
-        // An unrun case counts every metric: 15, still allowed; a second one is not.
+        // An unrun case counts every metric: 16, still allowed; a second one (22) is not.
         data.push((Vec::new(), Vec::new()));
         assert!(evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).is_ok());
         data.push((Vec::new(), Vec::new()));

@@ -233,6 +233,7 @@ mod tests {
             work: Some(WorkPerTxn {
                 rows,
                 pages,
+                spills: 0.0,
                 client_cpu_us: None,
             }),
         };

@@ -157,14 +157,15 @@ pub fn needed_for_margin(sd_log: f64, m: Metric, margin: f64, cfg: &Config) -> O
     stats::required_pairs(sd_log, bad_effect(m, margin), cfg.alpha, cfg.power).ok()
 }
 
-/// One-sided exact p-value that `b`'s runs have a higher error rate than `a`'s, from the errors
-/// and transactions summed over each side ([`stats::dist::rate_increase_p`]). An error-rate
-/// regression needs it as well as the test on per-run rates: with a few errors per run those
-/// rates take a handful of values, and four pairs that happen to agree make a t-test certain.
-pub fn errors_increase_p(a: &[RunValues], b: &[RunValues]) -> f64 {
+/// One-sided exact p-value that `b`'s runs have a higher rate of metric `m` (errors, disk
+/// spills: [`Metric::is_rate`]) than `a`'s, from the counts and transactions summed over each
+/// side ([`stats::dist::rate_increase_p`]). A rate's regression needs it as well as the test on
+/// per-run rates: with a few counts per run those rates take a handful of values, and four
+/// pairs that happen to agree make a t-test certain.
+pub fn rate_increase_p(a: &[RunValues], b: &[RunValues], m: Metric) -> f64 {
     let sum = |v: &[RunValues]| {
         (
-            v.iter().map(|r| r.errors).sum::<u64>(),
+            v.iter().filter_map(|r| r.count_of(m)).sum::<f64>() as u64,
             v.iter().map(|r| r.transactions as f64).sum::<f64>(),
         )
     };
@@ -172,32 +173,56 @@ pub fn errors_increase_p(a: &[RunValues], b: &[RunValues]) -> f64 {
     stats::dist::rate_increase_p(ea, ta, eb, tb)
 }
 
-/// What the error-rate row says about how it was tested.
-pub fn error_rate_note(a: &[RunValues], b: &[RunValues]) -> String {
+/// What a rate's row says about how it was tested.
+pub fn rate_note(a: &[RunValues], b: &[RunValues], m: Metric) -> String {
+    let what = match m {
+        Metric::ErrorRate => "errors",
+        _ => "spills",
+    };
     format!(
-        "compared on (errors + 0.5) / (transactions + 0.5) per run; a regression also needs the exact test on the summed counts (one-sided p = {:.2e})",
-        errors_increase_p(a, b)
+        "compared on ({what} + 0.5) / (transactions + 0.5) per run; a regression also needs the exact test on the summed counts (one-sided p = {:.2e})",
+        rate_increase_p(a, b, m)
     )
 }
 
-/// True when the error rate is negligible on both sides (see [`ERROR_RATE_FLOOR`]).
-pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
-    mean_of(a, Metric::ErrorRate) < ERROR_RATE_FLOOR
-        && mean_of(b, Metric::ErrorRate) < ERROR_RATE_FLOOR
+/// True when rate `m` is negligible on both sides (see [`ERROR_RATE_FLOOR`]).
+pub fn rate_negligible(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
+    mean_of(a, m) < ERROR_RATE_FLOOR && mean_of(b, m) < ERROR_RATE_FLOOR
 }
 
-/// The row of a metric left untested because its error rates are negligible.
-pub fn negligible_errors(a: &[RunValues], b: &[RunValues], margin: f64) -> MetricResult {
-    let means = (mean_of(a, Metric::ErrorRate), mean_of(b, Metric::ErrorRate));
+/// True when the error rate is negligible on both sides.
+pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
+    rate_negligible(a, b, Metric::ErrorRate)
+}
+
+/// Whether metric `m` can be judged on these runs: a work metric every run measured, and a
+/// rate that is not negligible on both sides.
+pub fn judgeable(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
+    if m.is_work() && !work_measured(a, b, m) {
+        return false;
+    }
+    !(m.is_rate() && rate_negligible(a, b, m))
+}
+
+/// The row of a rate left untested because it is negligible on both sides.
+pub fn negligible_rate(a: &[RunValues], b: &[RunValues], m: Metric, margin: f64) -> MetricResult {
+    let (floor, per) = match m {
+        Metric::ErrorRate => (format!("{} %", ERROR_RATE_FLOOR * 100.0), "of transactions"),
+        _ => (format!("{ERROR_RATE_FLOOR}"), "per transaction"),
+    };
     MetricResult {
         verdict: Verdict::Unchanged,
         label: "negligible".into(),
         tested: false,
         note: Some(format!(
-            "below {} % of transactions on both sides: negligible, not tested",
-            ERROR_RATE_FLOOR * 100.0
+            "below {floor} {per} on both sides: negligible, not tested"
         )),
-        ..MetricResult::open(Metric::ErrorRate, means, (a.len(), b.len()), margin)
+        ..MetricResult::open(
+            m,
+            (mean_of(a, m), mean_of(b, m)),
+            (a.len(), b.len()),
+            margin,
+        )
     }
 }
 
@@ -236,8 +261,8 @@ pub fn untested(
             ..MetricResult::open(m, means, (a.len(), b.len()), margin)
         };
     }
-    if !m.is_work() {
-        return negligible_errors(a, b, margin);
+    if !m.is_work() || work_measured(a, b, m) {
+        return negligible_rate(a, b, m, margin);
     }
     let (verdict, note) = if judged.required() {
         (
@@ -284,10 +309,7 @@ pub fn judge_sets(
     }
     let mut tested: Vec<(Metric, Comparison)> = Vec::new();
     for m in judged.iter() {
-        if m == Metric::ErrorRate && errors_negligible(a, b) {
-            continue;
-        }
-        if m.is_work() && !work_measured(a, b, m) {
+        if !judgeable(a, b, m) {
             continue;
         }
         let va: Vec<f64> = a.iter().map(|v| v.compared(m)).collect();
@@ -306,9 +328,9 @@ pub fn judge_sets(
         let c = &tested[i].1;
         let mut v = stats::judge(&family, &Config { margin, ..*cfg })?.swap_remove(i);
         // Bonferroni over the metrics tested: conservative, and only ever a downgrade.
-        if m == Metric::ErrorRate
+        if m.is_rate()
             && v.verdict == Verdict::Regressed
-            && errors_increase_p(a, b) > cfg.alpha / tested.len() as f64
+            && rate_increase_p(a, b, m) > cfg.alpha / tested.len() as f64
         {
             v.verdict = Verdict::Inconclusive;
         }
@@ -354,7 +376,7 @@ fn metric_result(
         needed,
         needed_for: needed.map(|_| v.margin),
         more_pairs: None,
-        note: (m == Metric::ErrorRate).then(|| error_rate_note(a, b)),
+        note: m.is_rate().then(|| rate_note(a, b, m)),
     }
 }
 
@@ -636,6 +658,7 @@ mod tests {
                 r.work = Some(WorkPerTxn {
                     rows: rows * (1.0 + 0.001 * i as f64),
                     pages: 90.0,
+                    spills: 0.0,
                     client_cpu_us: None,
                 });
             }
@@ -675,6 +698,7 @@ mod tests {
             v.work = Some(WorkPerTxn {
                 rows: 400.0 * jitter,
                 pages: 90.0 * jitter,
+                spills: 0.0,
                 client_cpu_us: None,
             });
         }
@@ -713,7 +737,10 @@ mod tests {
         assert_eq!(MetricSet::parse("time,work").unwrap().len(), Metric::COUNT);
         let err = MetricSet::parse("tps,latency").unwrap_err();
         assert!(err.contains("unknown metric 'latency'"), "{err}");
-        assert!(err.contains("work (rows_per_txn, pages_per_txn)"), "{err}");
+        assert!(
+            err.contains("work (rows_per_txn, pages_per_txn, spills_per_txn)"),
+            "{err}"
+        );
         assert!(MetricSet::parse("").is_err());
     }
 

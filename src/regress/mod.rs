@@ -86,6 +86,7 @@ impl RunValues {
         match m {
             Metric::RowsPerTxn => Some(w.rows),
             Metric::PagesPerTxn => Some(w.pages),
+            Metric::SpillsPerTxn => Some(w.spills),
             _ => None,
         }
     }
@@ -104,12 +105,26 @@ impl RunValues {
         (self.errors as f64 + 0.5) / (self.transactions as f64 + 0.5)
     }
 
+    /// The count behind a rate metric ([`Metric::is_rate`]) over the run's transactions:
+    /// errors, or disk spills (per transaction × transactions); `None` for another metric or
+    /// spills not measured.
+    pub fn count_of(&self, m: Metric) -> Option<f64> {
+        match m {
+            Metric::ErrorRate => Some(self.errors as f64),
+            Metric::SpillsPerTxn => Some((self.work?.spills * self.transactions as f64).round()),
+            _ => None,
+        }
+    }
+
     /// The value of `m` as compared (the smoothed error rate for [`Metric::ErrorRate`]).
     pub fn compared(&self, m: Metric) -> f64 {
         match m {
             Metric::Tps => self.tps,
             Metric::P99 => self.p99_ms,
             Metric::ErrorRate => self.smoothed_error_rate(),
+            Metric::SpillsPerTxn => self
+                .count_of(m)
+                .map_or(f64::NAN, |c| (c + 0.5) / (self.transactions as f64 + 0.5)),
             _ => self.work_value(m).unwrap_or(f64::NAN),
         }
     }
@@ -164,9 +179,11 @@ impl RunValues {
 /// Whether every run of both sides measured work metric `m` with a positive value (a log
 /// needs one); a metric that is not is "not measured", never judged.
 pub fn work_measured(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
+    // A rate is compared smoothed, so zero is a value like any other.
+    let least = if m.is_rate() { 0.0 } else { f64::MIN_POSITIVE };
     a.iter()
         .chain(b)
-        .all(|v| v.work_value(m).is_some_and(|x| x.is_finite() && x > 0.0))
+        .all(|v| v.work_value(m).is_some_and(|x| x.is_finite() && x >= least))
 }
 
 /// Mean of a metric over runs (as reported, not smoothed).

@@ -238,7 +238,8 @@ pub struct SequentialPlan {
 impl SequentialPlan {
     /// Validates `config` and computes the boundaries of every look.
     pub fn new(config: SequentialConfig) -> Result<SequentialPlan, StatsError> {
-        if !(config.alpha >= 0.0005 && config.alpha < 0.5) {
+        // A Holm level α / k computed at the floor may land a rounding step below it.
+        if !(config.alpha >= 0.0005 * (1.0 - 1e-9) && config.alpha < 0.5) {
             return Err(StatsError::InvalidParameter {
                 name: "alpha",
                 value: config.alpha,

@@ -135,6 +135,7 @@ impl Calibration {
             Metric::ErrorRate => self.noise_error_rate,
             Metric::RowsPerTxn => self.noise_rows,
             Metric::PagesPerTxn => self.noise_pages,
+            Metric::SpillsPerTxn => None,
         }
     }
 }
@@ -718,6 +719,7 @@ mod tests {
                 work: Some(crate::record::work::WorkPerTxn {
                     rows: 600.0,
                     pages: 90.0,
+                    spills: 0.0,
                     client_cpu_us: None,
                 }),
             }],

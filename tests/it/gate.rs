@@ -198,7 +198,14 @@ fn baseline_round_trip_calibration_and_compare_formats() {
         .collect();
     assert_eq!(
         metrics,
-        ["tps", "p99", "error_rate", "rows_per_txn", "pages_per_txn"]
+        [
+            "tps",
+            "p99",
+            "error_rate",
+            "rows_per_txn",
+            "pages_per_txn",
+            "spills_per_txn"
+        ]
     );
     for m in g["metrics"].as_array().unwrap() {
         assert!(m["margin"].as_f64().unwrap() >= 0.03);
@@ -267,8 +274,8 @@ fn baseline_round_trip_calibration_and_compare_formats() {
     let el = xml_elements(&xml);
     assert_eq!(el[0].0, "testsuites");
     assert_eq!(count(&el, "testsuite"), 1);
-    // One test case per metric: tps, p99, error rate, rows and pages per transaction.
-    assert_eq!(count(&el, "testcase"), 5);
+    // One test case per metric: tps, p99, error rate, rows, pages and spills per transaction.
+    assert_eq!(count(&el, "testcase"), 6);
     assert_eq!(
         count(&el, "failure"),
         0,
@@ -389,8 +396,8 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
     assert_eq!(listed.as_array().unwrap().len(), pairs);
 
     let el = xml_elements(&std::fs::read_to_string(&xml).unwrap());
-    // One test case per metric: tps, p99, error rate, rows and pages per transaction.
-    assert_eq!(count(&el, "testcase"), 5);
+    // One test case per metric: tps, p99, error rate, rows, pages and spills per transaction.
+    assert_eq!(count(&el, "testcase"), 6);
     let failures: Vec<&String> = el
         .iter()
         .filter(|(n, _)| n == "failure")

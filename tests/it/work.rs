@@ -1,6 +1,7 @@
 //! Work per transaction end to end against a real server: a run records the server's work
 //! counters over its measured window without the monitor's own statements, stores and shows
-//! them; a lost index is flagged by the work metrics within three A/B pairs; an A/A gate with
+//! them; a lost index, and a statement that now spills to disk, are flagged by the work
+//! metrics within three A/B pairs; an A/A gate with
 //! the work metrics does not flag, also judged on work alone (`--metrics work`).
 //!
 //! The counters are server-wide, so these tests run on a server of their own, one at a time,
@@ -192,6 +193,75 @@ fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
     );
 }
 
+/// The range query of `K_RANGE` without the secondary index, as a DISTINCT: with `c` as it is
+/// the server keeps its temporary table in memory; cast to a long string (B) the temporary
+/// table goes to disk, every execution.
+fn distinct_workload(column: &str) -> String {
+    let tables = &K_RANGE[..K_RANGE.find("[[transactions]]").unwrap()];
+    format!(
+        r#"{tables}
+[[transactions]]
+name = "distinct_range"
+[[transactions.steps]]
+let = {{ id = {{ int = "uniform", min = 1, max = "table_size" }} }}
+name = "distinct_range"
+sql = "SELECT DISTINCT {column} AS c FROM {{table}} WHERE id BETWEEN ? AND ? ORDER BY c"
+params = ["id", "id + range_size - 1"]
+"#
+    )
+}
+
+/// A statement that now sorts on disk reads no more rows and pages: the disk-spill metric
+/// flags it in three pairs.
+#[test]
+fn a_statement_that_now_spills_to_disk_is_flagged_within_three_pairs() {
+    alone();
+    let (root, _turn) = WORK.turn();
+    let d = scratch();
+    let (fa, fb) = (d.path().join("mem.toml"), d.path().join("disk.toml"));
+    std::fs::write(&fa, distinct_workload("c")).unwrap();
+    std::fs::write(&fb, distinct_workload("CAST(c AS CHAR(5000))")).unwrap();
+    let url = fresh_db_on(&root, "work_spill");
+    let (fa, fb) = (fa.to_str().unwrap(), fb.to_str().unwrap());
+    prepare_on(d.path(), fa, &url, 2000, &[]);
+    let out = d.path().join("ab.json");
+    let mut c = lg(d.path());
+    c.args(["ab", fa, "--workload-b", fb, "--target", &url])
+        .args(["--max-pairs", "3", "--table-size", "2000", "--json", "-q"])
+        .arg("--output")
+        .arg(&out)
+        .args(SHORT);
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    assert_eq!(code(&o), 1, "{r:#}");
+    let g = &r["groups"][0];
+    let row = |name: &str| {
+        g["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {g:#}"))
+            .clone()
+    };
+    let spills = row("spills_per_txn");
+    assert_eq!(spills["verdict"], "regressed", "{spills:#}");
+    // One temporary table on disk per transaction in B, none in A.
+    assert!(spills["a"].as_f64().unwrap() < 0.01, "{spills:#}");
+    assert!(
+        (0.9..1.1).contains(&spills["b"].as_f64().unwrap()),
+        "{spills:#}"
+    );
+    assert!(
+        spills["note"].as_str().unwrap().contains("exact test"),
+        "{spills:#}"
+    );
+    // The rows examined did not move: only the spill metric tells.
+    assert_ne!(row("rows_per_txn")["verdict"], "regressed", "{g:#}");
+}
+
 #[test]
 fn an_aa_gate_with_work_metrics_does_not_flag() {
     alone();
@@ -247,7 +317,7 @@ fn an_aa_gate_with_work_metrics_does_not_flag() {
     assert!([0, 3].contains(&exit), "exit {exit}: {r:#}");
     assert_eq!(
         r["metrics_judged"],
-        serde_json::json!(["rows_per_txn", "pages_per_txn"])
+        serde_json::json!(["rows_per_txn", "pages_per_txn", "spills_per_txn"])
     );
     assert_eq!(row(&r, "rows_per_txn")["verdict"], "unchanged", "{r:#}");
     assert_ne!(row(&r, "pages_per_txn")["verdict"], "regressed", "{r:#}");
