@@ -85,8 +85,13 @@ fi
 # From a JSON gate report (pretty-printed, one key per line): the pairs (trials, same-seconds),
 # the tps change, and the metrics that regressed ("-" for none).
 pairs_of() { sed -n 's/.*"pairs": *\([0-9]*\).*/\1/p' "$1" | head -1; }
+# The tps change: the judged estimate, or (tps not judged: --metrics work) the ratio of means.
 tps_change() {
-  awk '/"metric": "tps"/ {f=1} f && /"relative_change"/ {gsub(/[",]/, "", $2); print $2; exit}' "$1"
+  awk '/"metric": "tps"/ {f=1}
+       f && /"a": [0-9]/ {gsub(/[",]/, "", $2); a=$2}
+       f && /"b": [0-9]/ {gsub(/[",]/, "", $2); b=$2}
+       f && /"relative_change"/ {gsub(/[",]/, "", $2)
+         if ($2 != "null") print $2; else if (a > 0) print b / a - 1; else print 0; exit}' "$1"
 }
 flagged_by() {
   awk '/"metric": "/ {m = $2; gsub(/[",]/, "", m)}

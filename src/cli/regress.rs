@@ -103,10 +103,11 @@ pub struct VerdictArgs {
     #[arg(long)]
     pub no_calibration: bool,
 
-    /// The metrics judged: all, time (tps, p99, error_rate), work (rows_per_txn,
-    /// pages_per_txn) or a comma-separated list; the others are shown, not judged. A named
-    /// metric that was not measured makes the verdict inconclusive [default: all, work metrics
-    /// where measured].
+    /// The metrics judged: default, all, time (tps, p99, error_rate), work (rows_per_txn,
+    /// pages_per_txn, spills_per_txn), cpu (client_cpu_per_txn, server_cpu_per_txn) or a
+    /// comma-separated list; the others are shown, not judged. A metric named in a list that
+    /// was not measured makes the verdict inconclusive [default: time and work, each work
+    /// metric where measured; all adds cpu].
     #[arg(long, value_name = "LIST", value_parser = values::metric_set)]
     pub metrics: Option<MetricSet>,
 }

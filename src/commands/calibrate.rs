@@ -81,6 +81,8 @@ pub fn command(store_path: &Path, a: CalibrateArgs, quiet: bool) -> Result<()> {
         noise_error_rate: n.error_rate,
         noise_rows: n.rows,
         noise_pages: n.pages,
+        noise_client_cpu: n.client_cpu,
+        noise_server_cpu: n.server_cpu,
     };
     c.id = Some(store.insert_calibration(&c)?);
     let report = CalibrationReport::of(c, crate::util::now_ms());

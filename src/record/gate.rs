@@ -27,11 +27,16 @@ pub enum Metric {
     /// Disk spills per committed transaction: temporary tables created on disk plus sort
     /// merge passes. Mostly zero; judged like the error rate, a count per transaction.
     SpillsPerTxn,
+    /// CPU time of loadgate's client threads per committed transaction, in microseconds.
+    ClientCpuPerTxn,
+    /// CPU time of the server process per committed transaction, in microseconds; measured
+    /// only for a throwaway server loadgate started itself.
+    ServerCpuPerTxn,
 }
 
 impl Metric {
     /// How many metrics there are: the length of [`Metric::ALL`] and of a margin array.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 8;
 
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Tps,
@@ -40,7 +45,13 @@ impl Metric {
         Metric::RowsPerTxn,
         Metric::PagesPerTxn,
         Metric::SpillsPerTxn,
+        Metric::ClientCpuPerTxn,
+        Metric::ServerCpuPerTxn,
     ];
+
+    /// The CPU metrics: judged only when asked for (`--metrics cpu` or `all`), because on a
+    /// shared machine CPU time per transaction moves with the machine's load.
+    pub const CPU: [Metric; 2] = [Metric::ClientCpuPerTxn, Metric::ServerCpuPerTxn];
 
     /// The work metrics, in order.
     pub const WORK: [Metric; 3] = [
@@ -58,7 +69,11 @@ impl Metric {
     pub fn is_work(self) -> bool {
         matches!(
             self,
-            Metric::RowsPerTxn | Metric::PagesPerTxn | Metric::SpillsPerTxn
+            Metric::RowsPerTxn
+                | Metric::PagesPerTxn
+                | Metric::SpillsPerTxn
+                | Metric::ClientCpuPerTxn
+                | Metric::ServerCpuPerTxn
         )
     }
 
@@ -70,7 +85,7 @@ impl Metric {
     }
 
     /// Its position in [`Metric::ALL`] (and in a margin array).
-    pub fn index(self) -> usize {
+    pub const fn index(self) -> usize {
         match self {
             Metric::Tps => 0,
             Metric::P99 => 1,
@@ -78,6 +93,8 @@ impl Metric {
             Metric::RowsPerTxn => 3,
             Metric::PagesPerTxn => 4,
             Metric::SpillsPerTxn => 5,
+            Metric::ClientCpuPerTxn => 6,
+            Metric::ServerCpuPerTxn => 7,
         }
     }
 
@@ -89,6 +106,8 @@ impl Metric {
             Metric::RowsPerTxn => "rows_per_txn",
             Metric::PagesPerTxn => "pages_per_txn",
             Metric::SpillsPerTxn => "spills_per_txn",
+            Metric::ClientCpuPerTxn => "client_cpu_per_txn",
+            Metric::ServerCpuPerTxn => "server_cpu_per_txn",
         }
     }
 
@@ -101,6 +120,8 @@ impl Metric {
             Metric::RowsPerTxn => "rows examined / txn",
             Metric::PagesPerTxn => "page requests / txn",
             Metric::SpillsPerTxn => "disk spills / txn",
+            Metric::ClientCpuPerTxn => "client CPU µs / txn",
+            Metric::ServerCpuPerTxn => "server CPU µs / txn",
         }
     }
 
@@ -119,6 +140,8 @@ impl Metric {
             "rows_per_txn" | "rows" => Some(Metric::RowsPerTxn),
             "pages_per_txn" | "pages" => Some(Metric::PagesPerTxn),
             "spills_per_txn" | "spills" => Some(Metric::SpillsPerTxn),
+            "client_cpu_per_txn" | "client_cpu" => Some(Metric::ClientCpuPerTxn),
+            "server_cpu_per_txn" | "server_cpu" => Some(Metric::ServerCpuPerTxn),
             _ => None,
         }
     }
@@ -130,7 +153,11 @@ impl Metric {
         }
         match self {
             Metric::Tps => format!("{v:.1}"),
-            Metric::P99 | Metric::RowsPerTxn | Metric::PagesPerTxn => format!("{v:.2}"),
+            Metric::P99
+            | Metric::RowsPerTxn
+            | Metric::PagesPerTxn
+            | Metric::ClientCpuPerTxn
+            | Metric::ServerCpuPerTxn => format!("{v:.2}"),
             Metric::ErrorRate => format!("{:.3} %", v * 100.0),
             Metric::SpillsPerTxn => format!("{v:.4}"),
         }
@@ -140,31 +167,43 @@ impl Metric {
 /// The metrics a comparison judges (`--metrics`); the others are shown with their means but
 /// not judged, and stay out of the Holm family (fewer hypotheses, more power for the rest).
 ///
-/// The default, [`MetricSet::ALL`], judges the metrics of time and errors always and a work
-/// metric when every run measured it. A set named on the command line is *required*: a metric
-/// in it that was not measured makes the verdict inconclusive rather than silently passing.
+/// The default, [`MetricSet::DEFAULT`], judges the metrics of time and errors always and a work
+/// metric other than CPU when every run measured it; [`MetricSet::ALL`] adds the CPU metrics
+/// where measured. A set named as a list is *required*: a metric in it that was not measured
+/// makes the verdict inconclusive rather than silently passing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricSet {
-    bits: u8,
+    bits: u16,
     required: bool,
 }
 
 impl Default for MetricSet {
     fn default() -> Self {
-        MetricSet::ALL
+        MetricSet::DEFAULT
     }
 }
 
 impl MetricSet {
-    /// Every metric; work metrics only where measured.
+    /// Every metric, each where measured (`--metrics all`).
     pub const ALL: MetricSet = MetricSet {
         bits: (1 << Metric::COUNT) - 1,
         required: false,
     };
 
+    /// Time, errors and the work metrics other than CPU, each where measured.
+    pub const DEFAULT: MetricSet = MetricSet {
+        bits: ((1 << Metric::COUNT) - 1)
+            & !(1 << Metric::ClientCpuPerTxn.index())
+            & !(1 << Metric::ServerCpuPerTxn.index()),
+        required: false,
+    };
+
     /// The words `--metrics` takes besides metric names, and what they stand for.
-    pub const GROUPS: [(&'static str, &'static [Metric]); 2] =
-        [("time", &Metric::CORE), ("work", &Metric::WORK)];
+    pub const GROUPS: [(&'static str, &'static [Metric]); 3] = [
+        ("time", &Metric::CORE),
+        ("work", &Metric::WORK),
+        ("cpu", &Metric::CPU),
+    ];
 
     /// A required set of these metrics.
     pub fn of(metrics: &[Metric]) -> MetricSet {
@@ -197,11 +236,14 @@ impl MetricSet {
         Metric::ALL.into_iter().filter(move |m| self.contains(*m))
     }
 
-    /// `all`, or a comma-separated list of metric names (`tps`, `p99`, `error_rate`,
-    /// `rows_per_txn`, `pages_per_txn` and their short forms) and groups (`time`, `work`).
+    /// `default`, `all`, or a comma-separated list of metric names (`tps`, `p99`,
+    /// `error_rate`, `rows_per_txn`, ... and their short forms) and groups (`time`, `work`,
+    /// `cpu`).
     pub fn parse(s: &str) -> Result<MetricSet, String> {
-        if s.trim() == "all" {
-            return Ok(MetricSet::ALL);
+        match s.trim() {
+            "default" => return Ok(MetricSet::DEFAULT),
+            "all" => return Ok(MetricSet::ALL),
+            _ => {}
         }
         let mut metrics = Vec::new();
         for word in s.split(',').map(str::trim) {
@@ -210,12 +252,13 @@ impl MetricSet {
             } else if let Some(m) = Metric::parse(word) {
                 metrics.push(m);
             } else {
-                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                let groups: Vec<String> = MetricSet::GROUPS
+                    .iter()
+                    .map(|(g, ms)| format!("{g} ({})", group_names(ms)))
+                    .collect();
                 return Err(format!(
-                    "unknown metric '{word}' in '{s}': use all, time ({}), work ({}), or a comma-separated list of {}",
-                    group_names(&Metric::CORE),
-                    group_names(&Metric::WORK),
-                    names.join(", ")
+                    "unknown metric '{word}' in '{s}': use default, all, {}, or a comma-separated list of metric names and groups",
+                    groups.join(", ")
                 ));
             }
         }
@@ -458,6 +501,9 @@ pub struct CalibrationUsed {
     /// Rows examined and page requests per transaction (`None`: not measured on every trial).
     pub noise_rows: Option<f64>,
     pub noise_pages: Option<f64>,
+    /// Client and server CPU time per transaction (`None`: not measured on every trial).
+    pub noise_client_cpu: Option<f64>,
+    pub noise_server_cpu: Option<f64>,
 }
 
 /// Where the margin a verdict used came from.

@@ -144,8 +144,11 @@ pub struct WorkPerTxn {
     /// Temporary tables created on disk plus sort merge passes, per transaction.
     #[serde(default)]
     pub spills: f64,
-    /// Client CPU microseconds per transaction, when measured (shown, not judged).
+    /// Client CPU microseconds per transaction, when measured.
     pub client_cpu_us: Option<f64>,
+    /// Server CPU microseconds per transaction, when measured (a throwaway server).
+    #[serde(default)]
+    pub server_cpu_us: Option<f64>,
 }
 
 impl Work {
@@ -162,6 +165,7 @@ impl Work {
             pages: self.per_txn(c.buffer_pool_read_requests as f64)?,
             spills: self.per_txn((c.tmp_disk_tables + c.sort_merge_passes) as f64)?,
             client_cpu_us: self.client_cpu_s.and_then(|s| self.per_txn(s * 1e6)),
+            server_cpu_us: self.server_cpu_s.and_then(|s| self.per_txn(s * 1e6)),
         })
     }
 }

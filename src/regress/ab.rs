@@ -695,8 +695,9 @@ mod tests {
     #[test]
     fn too_many_thread_counts_are_refused() {
         assert_eq!(max_hypotheses(0.01), 20);
-        // At most 3 thread counts of every metric.
-        assert_eq!(max_hypotheses(0.01) / Metric::COUNT, 3);
+        // At most 3 thread counts of the default metrics (2 of all eight).
+        assert_eq!(max_hypotheses(0.01) / MetricSet::DEFAULT.len(), 3);
+        assert_eq!(max_hypotheses(0.01) / Metric::COUNT, 2);
         let mut p = plans();
         let mut data = AbData::new();
         for s in 0..5 {

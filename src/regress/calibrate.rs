@@ -84,6 +84,8 @@ pub struct Noise {
     /// `None` when not every run measured its work.
     pub rows: Option<f64>,
     pub pages: Option<f64>,
+    pub client_cpu: Option<f64>,
+    pub server_cpu: Option<f64>,
 }
 
 /// The noise per metric from A/A runs in time order.
@@ -117,6 +119,8 @@ pub fn noise(values: &[RunValues]) -> Result<Noise, RegressError> {
         error_rate,
         rows: work(Metric::RowsPerTxn)?,
         pages: work(Metric::PagesPerTxn)?,
+        client_cpu: work(Metric::ClientCpuPerTxn)?,
+        server_cpu: work(Metric::ServerCpuPerTxn)?,
     })
 }
 
@@ -235,6 +239,7 @@ mod tests {
                 pages,
                 spills: 0.0,
                 client_cpu_us: None,
+                server_cpu_us: None,
             }),
         };
         let runs = [
@@ -280,6 +285,8 @@ mod tests {
             noise_error_rate: None,
             noise_rows: None,
             noise_pages: None,
+            noise_client_cpu: None,
+            noise_server_cpu: None,
         }
     }
 

@@ -137,6 +137,8 @@ pub fn calibration_used(c: &Calibration) -> CalibrationUsed {
         noise_error_rate: c.noise_error_rate,
         noise_rows: c.noise_rows,
         noise_pages: c.noise_pages,
+        noise_client_cpu: c.noise_client_cpu,
+        noise_server_cpu: c.noise_server_cpu,
     }
 }
 
@@ -660,6 +662,7 @@ mod tests {
                     pages: 90.0,
                     spills: 0.0,
                     client_cpu_us: None,
+                    server_cpu_us: None,
                 });
             }
         };
@@ -700,6 +703,7 @@ mod tests {
                 pages: 90.0 * jitter,
                 spills: 0.0,
                 client_cpu_us: None,
+                server_cpu_us: None,
             });
         }
         let work = MetricSet::parse("work").unwrap();
@@ -730,15 +734,40 @@ mod tests {
     #[test]
     fn metric_sets_parse_names_and_groups() {
         assert_eq!(MetricSet::parse("all").unwrap(), MetricSet::ALL);
-        assert!(!MetricSet::ALL.required());
+        assert_eq!(MetricSet::parse("default").unwrap(), MetricSet::default());
+        assert!(!MetricSet::ALL.required() && !MetricSet::DEFAULT.required());
+        assert_eq!(MetricSet::ALL.len(), Metric::COUNT);
+        // The default leaves out CPU, which moves with the machine's load.
+        assert_eq!(
+            MetricSet::DEFAULT.names(),
+            [
+                "tps",
+                "p99",
+                "error_rate",
+                "rows_per_txn",
+                "pages_per_txn",
+                "spills_per_txn"
+            ]
+        );
+        assert_eq!(
+            MetricSet::parse("cpu").unwrap().names(),
+            ["client_cpu_per_txn", "server_cpu_per_txn"]
+        );
         let s = MetricSet::parse("tps, rows").unwrap();
         assert_eq!(s.names(), ["tps", "rows_per_txn"]);
         assert!(s.required());
-        assert_eq!(MetricSet::parse("time,work").unwrap().len(), Metric::COUNT);
+        assert_eq!(
+            MetricSet::parse("time,work").unwrap().len(),
+            MetricSet::DEFAULT.len()
+        );
         let err = MetricSet::parse("tps,latency").unwrap_err();
         assert!(err.contains("unknown metric 'latency'"), "{err}");
         assert!(
             err.contains("work (rows_per_txn, pages_per_txn, spills_per_txn)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cpu (client_cpu_per_txn, server_cpu_per_txn)"),
             "{err}"
         );
         assert!(MetricSet::parse("").is_err());
@@ -775,6 +804,8 @@ mod tests {
             noise_error_rate: None,
             noise_rows: None,
             noise_pages: None,
+            noise_client_cpu: None,
+            noise_server_cpu: None,
         };
         let m = margins(0.03, Some(&c));
         assert_eq!(m[0], 0.03);
@@ -817,6 +848,8 @@ mod tests {
             noise_error_rate: None,
             noise_rows: None,
             noise_pages: None,
+            noise_client_cpu: None,
+            noise_server_cpu: None,
         };
         let m = margins(0.03, Some(&c));
         assert!(m[0] <= 0.2 && m[1] <= 0.2, "{m:?}");

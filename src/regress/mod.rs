@@ -87,6 +87,8 @@ impl RunValues {
             Metric::RowsPerTxn => Some(w.rows),
             Metric::PagesPerTxn => Some(w.pages),
             Metric::SpillsPerTxn => Some(w.spills),
+            Metric::ClientCpuPerTxn => w.client_cpu_us,
+            Metric::ServerCpuPerTxn => w.server_cpu_us,
             _ => None,
         }
     }

@@ -191,7 +191,7 @@ pub fn text(r: &GateReport) -> String {
     if let Some(d) = r.design {
         let _ = writeln!(o, "design:  {}", d.title());
     }
-    if r.metrics_judged.required() {
+    if r.metrics_judged != crate::record::gate::MetricSet::DEFAULT {
         let _ = writeln!(
             o,
             "judged:  {} (--metrics); the other metrics are shown, not judged",

@@ -53,7 +53,7 @@ pub fn render(r: &GateReport) -> String {
     if let Some(d) = r.design {
         let _ = writeln!(o, "Design: {}.\n", cell(d.title()));
     }
-    if r.metrics_judged.required() {
+    if r.metrics_judged != crate::record::gate::MetricSet::DEFAULT {
         let _ = writeln!(
             o,
             "Judged: {} (`--metrics`); the other metrics are shown, not judged.\n",

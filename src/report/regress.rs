@@ -258,6 +258,8 @@ pub fn calibration(r: &CalibrationReport) -> String {
     for (m, name) in [
         (Metric::RowsPerTxn, "rows/txn   "),
         (Metric::PagesPerTxn, "pages/txn  "),
+        (Metric::ClientCpuPerTxn, "client CPU "),
+        (Metric::ServerCpuPerTxn, "server CPU "),
     ] {
         let used = r.margins_used.iter().find(|u| u.metric == m);
         match (c.noise_of(m), used) {
@@ -270,10 +272,12 @@ pub fn calibration(r: &CalibrationReport) -> String {
                 );
             }
             _ => {
-                let _ = writeln!(
-                    o,
-                    "    {name} not measured (the server's counters were not read on every trial)"
-                );
+                let why = match m {
+                    Metric::ServerCpuPerTxn => "only for a server loadgate started itself",
+                    Metric::ClientCpuPerTxn => "not read on every trial",
+                    _ => "the server's counters were not read on every trial",
+                };
+                let _ = writeln!(o, "    {name} not measured ({why})");
             }
         }
     }

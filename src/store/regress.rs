@@ -123,6 +123,9 @@ pub struct Calibration {
     pub noise_rows: Option<f64>,
     /// Page requests per transaction; `None` when not every trial measured it.
     pub noise_pages: Option<f64>,
+    /// Client and server CPU time per transaction; `None` when not every trial measured it.
+    pub noise_client_cpu: Option<f64>,
+    pub noise_server_cpu: Option<f64>,
 }
 
 impl Calibration {
@@ -136,6 +139,8 @@ impl Calibration {
             Metric::RowsPerTxn => self.noise_rows,
             Metric::PagesPerTxn => self.noise_pages,
             Metric::SpillsPerTxn => None,
+            Metric::ClientCpuPerTxn => self.noise_client_cpu,
+            Metric::ServerCpuPerTxn => self.noise_server_cpu,
         }
     }
 }
@@ -252,6 +257,8 @@ fn calibration_row(r: &Row<'_>) -> rusqlite::Result<(Calibration, String)> {
             noise_error_rate: r.get("noise_error_rate")?,
             noise_rows: r.get("noise_rows")?,
             noise_pages: r.get("noise_pages")?,
+            noise_client_cpu: r.get("noise_client_cpu")?,
+            noise_server_cpu: r.get("noise_server_cpu")?,
         },
         r.get("settings_json")?,
     ))
@@ -259,7 +266,7 @@ fn calibration_row(r: &Row<'_>) -> rusqlite::Result<(Calibration, String)> {
 
 const CALIBRATION_COLUMNS: &str = "id, created_at_ms, testbed_fingerprint, workload, \
     workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, noise_error_rate, \
-    noise_rows, noise_pages";
+    noise_rows, noise_pages, noise_client_cpu, noise_server_cpu";
 
 impl Store {
     /// Records a new run set (before its first run).
@@ -551,9 +558,10 @@ impl Store {
             tx.execute(
                 "INSERT INTO calibrations (created_at_ms, testbed_fingerprint, workload, \
                  workload_hash, settings_json, set_id, trials, noise_tps, noise_p99, \
-                 noise_error_rate, noise_rows, noise_pages) VALUES (:created_at_ms, \
-                 :testbed_fingerprint, :workload, :workload_hash, :settings_json, :set_id, \
-                 :trials, :noise_tps, :noise_p99, :noise_error_rate, :noise_rows, :noise_pages)",
+                 noise_error_rate, noise_rows, noise_pages, noise_client_cpu, noise_server_cpu) \
+                 VALUES (:created_at_ms, :testbed_fingerprint, :workload, :workload_hash, \
+                 :settings_json, :set_id, :trials, :noise_tps, :noise_p99, :noise_error_rate, \
+                 :noise_rows, :noise_pages, :noise_client_cpu, :noise_server_cpu)",
                 named_params! {
                     ":created_at_ms": c.created_at_ms,
                     ":testbed_fingerprint": c.testbed_fingerprint,
@@ -567,6 +575,8 @@ impl Store {
                     ":noise_error_rate": c.noise_error_rate,
                     ":noise_rows": c.noise_rows,
                     ":noise_pages": c.noise_pages,
+                    ":noise_client_cpu": c.noise_client_cpu,
+                    ":noise_server_cpu": c.noise_server_cpu,
                 },
             )?;
             Ok(tx.last_insert_rowid())
@@ -721,6 +731,7 @@ mod tests {
                     pages: 90.0,
                     spills: 0.0,
                     client_cpu_us: None,
+                    server_cpu_us: None,
                 }),
             }],
         };
@@ -752,6 +763,8 @@ mod tests {
             noise_error_rate: None,
             noise_rows: None,
             noise_pages: None,
+            noise_client_cpu: None,
+            noise_server_cpu: None,
         };
         let id = s.insert_calibration(&c).unwrap();
         let got = s.latest_calibration("fp", "w").unwrap().unwrap();

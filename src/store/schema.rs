@@ -291,6 +291,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE calibrations ADD COLUMN noise_rows REAL;
     ALTER TABLE calibrations ADD COLUMN noise_pages REAL;
+    ALTER TABLE calibrations ADD COLUMN noise_client_cpu REAL;
+    ALTER TABLE calibrations ADD COLUMN noise_server_cpu REAL;
     "#,
 ];
 

@@ -204,7 +204,9 @@ fn baseline_round_trip_calibration_and_compare_formats() {
             "error_rate",
             "rows_per_txn",
             "pages_per_txn",
-            "spills_per_txn"
+            "spills_per_txn",
+            "client_cpu_per_txn",
+            "server_cpu_per_txn"
         ]
     );
     for m in g["metrics"].as_array().unwrap() {
@@ -274,8 +276,9 @@ fn baseline_round_trip_calibration_and_compare_formats() {
     let el = xml_elements(&xml);
     assert_eq!(el[0].0, "testsuites");
     assert_eq!(count(&el, "testsuite"), 1);
-    // One test case per metric: tps, p99, error rate, rows, pages and spills per transaction.
-    assert_eq!(count(&el, "testcase"), 6);
+    // One test case per metric: tps, p99, error rate, rows, pages, spills and client and
+    // server CPU per transaction (CPU shown, not judged).
+    assert_eq!(count(&el, "testcase"), 8);
     assert_eq!(
         count(&el, "failure"),
         0,
@@ -396,8 +399,9 @@ fn gate_ab_flags_an_obviously_worse_candidate() {
     assert_eq!(listed.as_array().unwrap().len(), pairs);
 
     let el = xml_elements(&std::fs::read_to_string(&xml).unwrap());
-    // One test case per metric: tps, p99, error rate, rows, pages and spills per transaction.
-    assert_eq!(count(&el, "testcase"), 6);
+    // One test case per metric: tps, p99, error rate, rows, pages, spills and client and
+    // server CPU per transaction (CPU shown, not judged).
+    assert_eq!(count(&el, "testcase"), 8);
     let failures: Vec<&String> = el
         .iter()
         .filter(|(n, _)| n == "failure")

@@ -46,6 +46,8 @@ fn calibration(fp: &str, noise: f64, trials: u32, age_days: i64) -> Calibration 
         noise_error_rate: None,
         noise_rows: None,
         noise_pages: None,
+        noise_client_cpu: None,
+        noise_server_cpu: None,
     }
 }
 

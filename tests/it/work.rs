@@ -302,9 +302,15 @@ fn an_aa_gate_with_work_metrics_does_not_flag() {
             .unwrap_or_else(|| panic!("no {name}: {r:#}"))
             .clone()
     };
-    // All metrics: the work metrics are judged with time, and none of them flags.
+    // The default metrics: the work metrics are judged with time, and none of them flags;
+    // CPU per transaction is shown, not judged.
     let (exit, r) = gate(None, "all.json");
     assert!([0, 3].contains(&exit), "exit {exit}: {r:#}");
+    assert_eq!(
+        row(&r, "client_cpu_per_txn")["label"],
+        "not judged",
+        "{r:#}"
+    );
     for name in ["rows_per_txn", "pages_per_txn"] {
         let m = row(&r, name);
         assert_eq!(m["tested"], true, "{m:#}");
@@ -385,5 +391,42 @@ fn trials_on_a_throwaway_server_count_its_cpu() {
             "{:#}",
             shown["work"]
         );
+    }
+}
+
+/// CPU time per transaction is judged when asked for (`--metrics cpu`): on a throwaway server
+/// both the client's and the server's, each with its interval, and never by default.
+#[test]
+fn cpu_per_transaction_is_judged_when_asked_for() {
+    let d = scratch();
+    let out = d.path().join("cpu.json");
+    let mut c = lg(d.path());
+    c.args(["gate", "oltp_point_select", "--ab", "--metrics", "cpu"])
+        .args(["--max-pairs", "3", "--json", "-q", "--output"])
+        .arg(&out)
+        .args(SHORT);
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    // An A/A job: pass or inconclusive (CPU per transaction moves with the machine's load).
+    assert!([0, 3].contains(&code(&o)), "exit {}: {r:#}", code(&o));
+    assert_eq!(
+        r["metrics_judged"],
+        serde_json::json!(["client_cpu_per_txn", "server_cpu_per_txn"])
+    );
+    for name in ["client_cpu_per_txn", "server_cpu_per_txn"] {
+        let m = r["groups"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {r:#}"));
+        assert_eq!(m["tested"], true, "{m:#}");
+        assert!(
+            m["a"].as_f64().unwrap() > 0.0 && m["b"].as_f64().unwrap() > 0.0,
+            "{m:#}"
+        );
+        assert!(m["ci"]["low"].as_f64().is_some(), "{m:#}");
     }
 }
