@@ -516,7 +516,7 @@ impl Session {
                 c = rx.recv() => c,
                 _ = tokio::time::sleep_until(work_at.unwrap_or(next).into()), if work_at.is_some() => {
                     self.work_at = None;
-                    self.work_start = self.work_snapshot().await;
+                    self.work_start = self.work_snapshot(true).await;
                     continue;
                 }
                 _ = tokio::time::sleep_until(next.into()), if !self.opts.work_only => {
@@ -890,21 +890,42 @@ impl Session {
 
     /// The work counters and CPU clocks now, with the samples taken so far; `None` when the
     /// server cannot be read (see [`work`]).
-    async fn work_snapshot(&mut self) -> Option<work::WorkSnapshot> {
+    /// One work snapshot; `start` for the one at the end of the warm-up. The performance_schema
+    /// reading is taken outside the window (before the status reading at the start, after it
+    /// at the end), so its own reads do not count in the window's status counters.
+    async fn work_snapshot(&mut self, start: bool) -> Option<work::WorkSnapshot> {
         if self.conn.is_none() && self.connect().await.is_err() {
             return None;
+        }
+        let mut ps_rows_examined = None;
+        if start {
+            ps_rows_examined = self.ps_rows_examined().await;
         }
         let client_cpu_s = work::client_cpu_s();
         let server_cpu_s = self.opts.server_pid.and_then(work::process_cpu_s);
         let t = self.start.elapsed().as_secs_f64();
         let global = self.work_counters().await?;
+        if !start {
+            ps_rows_examined = self.ps_rows_examined().await;
+        }
         Some(work::WorkSnapshot {
             t,
             global,
             samples: self.samples,
             client_cpu_s,
             server_cpu_s,
+            ps_rows_examined,
         })
+    }
+
+    /// Rows examined by prepared statements so far, per performance_schema (`None` when its
+    /// prepared-statement table is not usable).
+    async fn ps_rows_examined(&mut self) -> Option<u64> {
+        if !self.ps.prepared {
+            return None;
+        }
+        let rows = self.q(work::PS_ROWS_EXAMINED).await.ok()?;
+        rows.first()?.first()?.as_deref()?.parse().ok()
     }
 
     /// One reading of the work counters.
@@ -948,7 +969,7 @@ impl Session {
         if self.work_start.is_none() {
             return;
         }
-        match tokio::time::timeout(LAST_LOOK_MAX, self.work_snapshot()).await {
+        match tokio::time::timeout(LAST_LOOK_MAX, self.work_snapshot(false)).await {
             Ok(s) => self.work_end = s,
             Err(_) => self.conn = None,
         }

@@ -63,6 +63,9 @@ pub struct WorkSnapshot {
     pub samples: u64,
     pub client_cpu_s: Option<f64>,
     pub server_cpu_s: Option<f64>,
+    /// The sum of `SUM_ROWS_EXAMINED` over performance_schema's prepared statements, when it
+    /// could be read.
+    pub ps_rows_examined: Option<u64>,
 }
 
 /// The status rows of a query, as values.
@@ -154,9 +157,17 @@ pub fn derive(
         monitor_samples: samples,
         client_cpu_s,
         server_cpu_s: cpu(start.server_cpu_s, end.server_cpu_s),
+        ps_rows_examined: match (start.ps_rows_examined, end.ps_rows_examined) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
         notes,
     }
 }
+
+/// The query of the performance_schema rows examined by prepared statements.
+pub const PS_ROWS_EXAMINED: &str = "SELECT CAST(COALESCE(SUM(SUM_ROWS_EXAMINED), 0) AS UNSIGNED) \
+    FROM performance_schema.prepared_statements_instances";
 
 /// utime + stime (fields 14 and 15) of a `/proc/.../stat` line, in clock ticks. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
@@ -239,6 +250,7 @@ mod tests {
             samples,
             client_cpu_s: Some(cpu),
             server_cpu_s: None,
+            ps_rows_examined: None,
         }
     }
 

@@ -129,6 +129,11 @@ pub struct Work {
     /// CPU seconds (user + system) of the server process over the window; only for a
     /// throwaway server loadgate started itself.
     pub server_cpu_s: Option<f64>,
+    /// Rows examined by the prepared statements over the window as performance_schema counts
+    /// them (`prepared_statements_instances.SUM_ROWS_EXAMINED`); `None` when
+    /// performance_schema is off or not readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ps_rows_examined: Option<u64>,
     /// What was not measured, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -80,6 +80,9 @@ impl<'a> WorkView<'a> {
         let us = |s: Option<f64>| s.and_then(|s| work.per_txn(s * 1e6));
         per.insert("client_cpu_us", us(work.client_cpu_s));
         per.insert("server_cpu_us", us(work.server_cpu_s));
+        if let Some(n) = work.ps_rows_examined {
+            per.insert("ps_rows_examined", work.per_txn(n as f64));
+        }
         WorkView {
             work,
             per_transaction: per,

@@ -212,6 +212,11 @@ pub fn render_work(o: &mut String, w: &crate::record::work::Work) {
     let c = &w.counters;
     let rows = [
         ("rows examined (Handler_read_*)", per(c.handler_reads)),
+        (
+            "  performance_schema's count",
+            w.ps_rows_examined
+                .map_or("- (performance_schema off)".into(), per),
+        ),
         ("rows read", per(c.rows_read)),
         (
             "buffer-pool page requests",

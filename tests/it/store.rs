@@ -217,6 +217,7 @@ fn sample(seed: u64) -> RunRecord {
             monitor_samples: 30,
             client_cpu_s: Some(0.6333333333333333 * f),
             server_cpu_s: None,
+            ps_rows_examined: Some(590_000 + seed),
             notes: vec!["a note".into()],
         }),
     }

@@ -430,3 +430,36 @@ fn cpu_per_transaction_is_judged_when_asked_for() {
         assert!(m["ci"]["low"].as_f64().is_some(), "{m:#}");
     }
 }
+
+/// With performance_schema on, a run also records the rows its prepared statements examined
+/// as performance_schema counts them, over the same window; it agrees with the handler count.
+#[test]
+fn performance_schema_rows_examined_are_recorded_where_it_is_on() {
+    alone();
+    let (root, _turn) = WORK_PS.turn();
+    let d = scratch();
+    let file = d.path().join("k_range.toml");
+    std::fs::write(&file, K_RANGE).unwrap();
+    let file = file.to_str().unwrap();
+    let url = fresh_db_on(&root, "work_ps_rows");
+    prepare_on(d.path(), file, &url, 1000, &[]);
+    let r = run_json(d.path(), file, &url, &[]);
+    let w = &r["work"];
+    let ps = w["ps_rows_examined"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{w:#}"));
+    let handler = w["counters"]["handler_reads"].as_u64().unwrap();
+    // A range of 20 rows on k: about 20 rows examined per transaction by either count (the
+    // handler count also holds BEGIN/COMMIT and the index dive).
+    let per = per_txn(&r, "ps_rows_examined");
+    assert!((15.0..=30.0).contains(&per), "{per} per txn: {w:#}");
+    assert!(
+        (ps as f64) <= handler as f64 * 1.1 && (ps as f64) >= handler as f64 * 0.5,
+        "performance_schema {ps} vs handler {handler}: {w:#}"
+    );
+    let text = ok(lg_run(
+        d.path(),
+        &["show", &r["id"].as_i64().unwrap().to_string()],
+    ));
+    assert!(text.contains("performance_schema's count"), "{text}");
+}
