@@ -18,7 +18,7 @@ use crate::cli::regress::{
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
-use crate::record::gate::{Design, GateReport, MetricSet, Outcome, ReportKind, Side};
+use crate::record::gate::{Design, GateReport, Metric, MetricSet, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
 use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
@@ -647,13 +647,14 @@ fn check_ab_plan(
         .into());
     }
     if design == Design::SameSeconds {
+        let per_side = |m: &Metric| !m.is_work() || *m == Metric::RowsPerTxn;
         if let Some(m) = judged
             .iter()
-            .find(|m| m.is_work())
+            .find(|m| !per_side(m))
             .filter(|_| judged.required())
         {
             return Err(Error::Usage(format!(
-                "--metrics {}: the same-seconds design judges time only (the server's counters cannot tell A's work from B's within one trial); use --design abba for work metrics",
+                "--metrics {}: the same-seconds design judges time, errors and rows examined per side only (the server-wide counters and CPU times cannot tell A's work from B's within one trial); use --design abba for it",
                 m.name()
             )));
         }

@@ -918,14 +918,20 @@ impl Session {
         })
     }
 
-    /// Rows examined by prepared statements so far, per performance_schema (`None` when its
-    /// prepared-statement table is not usable).
-    async fn ps_rows_examined(&mut self) -> Option<u64> {
+    /// Rows examined by prepared statements so far, by side, per performance_schema (`None`
+    /// when its prepared-statement table is not usable).
+    async fn ps_rows_examined(&mut self) -> Option<std::collections::BTreeMap<String, u64>> {
         if !self.ps.prepared {
             return None;
         }
         let rows = self.q(work::PS_ROWS_EXAMINED).await.ok()?;
-        rows.first()?.first()?.as_deref()?.parse().ok()
+        rows.into_iter()
+            .map(|r| {
+                let side = r.first().cloned().flatten().unwrap_or_default();
+                let n = r.get(1).cloned().flatten()?.parse().ok()?;
+                Some((side, n))
+            })
+            .collect()
     }
 
     /// One reading of the work counters.

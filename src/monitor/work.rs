@@ -63,9 +63,10 @@ pub struct WorkSnapshot {
     pub samples: u64,
     pub client_cpu_s: Option<f64>,
     pub server_cpu_s: Option<f64>,
-    /// The sum of `SUM_ROWS_EXAMINED` over performance_schema's prepared statements, when it
-    /// could be read.
-    pub ps_rows_examined: Option<u64>,
+    /// `SUM_ROWS_EXAMINED` over performance_schema's prepared statements, when it could be
+    /// read, by side tag (`""` for statements of no side, `A` and `B` in a same-seconds
+    /// trial).
+    pub ps_rows_examined: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The status rows of a query, as values.
@@ -145,6 +146,10 @@ pub fn derive(
         }
     };
     let cpu = |a: Option<f64>, b: Option<f64>| Some((b? - a?).max(0.0));
+    let ps = ps_delta(
+        start.ps_rows_examined.as_ref(),
+        end.ps_rows_examined.as_ref(),
+    );
     let client_cpu_s = cpu(start.client_cpu_s, end.client_cpu_s);
     if client_cpu_s.is_none() {
         notes.push("the client threads' CPU time could not be read (no /proc)".into());
@@ -157,17 +162,40 @@ pub fn derive(
         monitor_samples: samples,
         client_cpu_s,
         server_cpu_s: cpu(start.server_cpu_s, end.server_cpu_s),
-        ps_rows_examined: match (start.ps_rows_examined, end.ps_rows_examined) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-            _ => None,
-        },
+        ps_rows_examined: ps.as_ref().map(|m| m.values().sum()),
+        ps_rows_examined_by_side: ps
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(side, _)| !side.is_empty())
+            .collect(),
         notes,
     }
 }
 
-/// The query of the performance_schema rows examined by prepared statements.
-pub const PS_ROWS_EXAMINED: &str = "SELECT CAST(COALESCE(SUM(SUM_ROWS_EXAMINED), 0) AS UNSIGNED) \
-    FROM performance_schema.prepared_statements_instances";
+/// The rows examined per side between two readings (a side missing at the start had none).
+fn ps_delta(
+    start: Option<&std::collections::BTreeMap<String, u64>>,
+    end: Option<&std::collections::BTreeMap<String, u64>>,
+) -> Option<std::collections::BTreeMap<String, u64>> {
+    let (start, end) = (start?, end?);
+    Some(
+        end.iter()
+            .map(|(side, n)| {
+                let before = start.get(side).copied().unwrap_or(0);
+                (side.clone(), n.saturating_sub(before))
+            })
+            .collect(),
+    )
+}
+
+/// The query of the performance_schema rows examined by prepared statements, by side: `A` or
+/// `B` for the statements of a same-seconds trial (their text ends with the side's comment),
+/// `""` for the rest.
+pub const PS_ROWS_EXAMINED: &str = "SELECT CASE \
+    WHEN SQL_TEXT LIKE '%/* loadgate:A */' THEN 'A' \
+    WHEN SQL_TEXT LIKE '%/* loadgate:B */' THEN 'B' ELSE '' END AS side, \
+    CAST(COALESCE(SUM(SUM_ROWS_EXAMINED), 0) AS UNSIGNED) \
+    FROM performance_schema.prepared_statements_instances GROUP BY side";
 
 /// utime + stime (fields 14 and 15) of a `/proc/.../stat` line, in clock ticks. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
@@ -252,6 +280,25 @@ mod tests {
             server_cpu_s: None,
             ps_rows_examined: None,
         }
+    }
+
+    #[test]
+    fn performance_schema_rows_are_counted_per_side_over_the_window() {
+        let m = |v: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+            v.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+        };
+        let mut start = snap(1.0, Values::new(), 0, 0.0);
+        let mut end = snap(3.0, Values::new(), 0, 0.0);
+        start.ps_rows_examined = Some(m(&[("", 100), ("A", 40)]));
+        // B's statements were prepared inside the window: all its rows count.
+        end.ps_rows_examined = Some(m(&[("", 130), ("A", 240), ("B", 410)]));
+        let w = derive(&start, &end, 10, None);
+        assert_eq!(w.ps_rows_examined, Some(30 + 200 + 410));
+        assert_eq!(w.ps_rows_examined_by_side, m(&[("A", 200), ("B", 410)]));
+        end.ps_rows_examined = None;
+        let w = derive(&start, &end, 10, None);
+        assert_eq!(w.ps_rows_examined, None);
+        assert!(w.ps_rows_examined_by_side.is_empty());
     }
 
     #[test]

@@ -134,6 +134,10 @@ pub struct Work {
     /// performance_schema is off or not readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ps_rows_examined: Option<u64>,
+    /// The same per side of a same-seconds trial (`A`, `B`: the statements whose text ends
+    /// with `/* loadgate:A */` or `/* loadgate:B */`); empty otherwise.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ps_rows_examined_by_side: std::collections::BTreeMap<String, u64>,
     /// What was not measured, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -21,6 +21,7 @@ use super::trials::{fresh_seed, run_trial, seed_is_fixed, TrialSpec};
 use super::{Metric, RegressError, RunValues};
 use crate::error::Result;
 use crate::record::gate::{Group, Side, StopReason};
+use crate::record::work::WorkPerTxn;
 use crate::record::{HistKind, HistScope, RunRecord};
 use crate::store::Store;
 use std::time::Instant;
@@ -87,8 +88,22 @@ pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues
         p99_ms: lat.p99,
         transactions,
         errors,
-        // The server's counters cannot tell the sides apart.
-        work: None,
+        work: side_work(rec, tag, transactions),
+    })
+}
+
+/// The work of side `tag` that the server can attribute to it: rows examined by the side's
+/// prepared statements over the measured window, from performance_schema (their text carries
+/// the side's comment), per transaction of the side. The server-wide counters (pages, disk
+/// spills) and the CPU times cannot be split, so they stay unmeasured (NaN, never judged).
+fn side_work(rec: &RunRecord, tag: &str, transactions: u64) -> Option<WorkPerTxn> {
+    let rows = *rec.work.as_ref()?.ps_rows_examined_by_side.get(tag)?;
+    Some(WorkPerTxn {
+        rows: rows as f64 / transactions as f64,
+        pages: f64::NAN,
+        spills: f64::NAN,
+        client_cpu_us: None,
+        server_cpu_us: None,
     })
 }
 

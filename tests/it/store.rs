@@ -218,6 +218,9 @@ fn sample(seed: u64) -> RunRecord {
             client_cpu_s: Some(0.6333333333333333 * f),
             server_cpu_s: None,
             ps_rows_examined: Some(590_000 + seed),
+            ps_rows_examined_by_side: [("A".to_string(), 290_000), ("B".to_string(), 300_000)]
+                .into_iter()
+                .collect(),
             notes: vec!["a note".into()],
         }),
     }

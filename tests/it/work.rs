@@ -360,7 +360,9 @@ fn metrics_the_gate_cannot_judge_are_refused_up_front() {
     let o = run(c);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--metrics rows_per_txn: the same-seconds design judges time only"),
+        stderr(&o).contains(
+            "--metrics pages_per_txn: the same-seconds design judges time, errors and rows examined per side only"
+        ),
         "{}",
         stderr(&o)
     );
@@ -462,4 +464,53 @@ fn performance_schema_rows_examined_are_recorded_where_it_is_on() {
         &["show", &r["id"].as_i64().unwrap().to_string()],
     ));
     assert!(text.contains("performance_schema's count"), "{text}");
+}
+
+/// In the same-seconds design the server can attribute rows examined to a side where
+/// performance_schema is on (each side's prepared statements carry its comment): a B whose
+/// ranges are twice as long is flagged on rows per transaction within three trials, and the
+/// rows of an A/A trial agree.
+#[test]
+fn same_seconds_judges_rows_examined_per_side_with_performance_schema() {
+    alone();
+    let (root, _turn) = WORK_PS.turn();
+    let d = scratch();
+    let file = d.path().join("k_range.toml");
+    std::fs::write(&file, K_RANGE).unwrap();
+    let file = file.to_str().unwrap();
+    let url = fresh_db_on(&root, "work_same_rows");
+    prepare_on(d.path(), file, &url, 1000, &[]);
+    let out = d.path().join("same.json");
+    let mut c = lg(d.path());
+    c.args(["ab", file, "--target", &url, "--design", "same-seconds"])
+        .args([
+            "--set-b",
+            "range_size=40",
+            "--max-pairs",
+            "3",
+            "--table-size",
+            "1000",
+        ])
+        .args(["--metrics", "rows_per_txn", "--json", "-q", "--output"])
+        .arg(&out)
+        .args(SHORT);
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    assert_eq!(code(&o), 1, "{r:#}");
+    let rows = r["groups"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "rows_per_txn")
+        .unwrap()
+        .clone();
+    assert_eq!(rows["verdict"], "regressed", "{rows:#}");
+    // 20 rows per range in A, 40 in B (the index dive adds about one each).
+    let (a, b) = (rows["a"].as_f64().unwrap(), rows["b"].as_f64().unwrap());
+    assert!(
+        (15.0..30.0).contains(&a) && (1.7..2.3).contains(&(b / a)),
+        "{rows:#}"
+    );
 }
