@@ -7,7 +7,7 @@
 #
 #   DESIGN=abba          separate interleaved trials (A B B A), judged on time: tps, p99, errors
 #   DESIGN=work          separate interleaved trials, judged on work per transaction: rows
-#                        examined, page requests
+#                        examined, page requests, disk spills
 #   DESIGN=same-seconds  A and B in every trial, each transaction assigned at random, judged on
 #                        the within-trial latency ratios
 #
