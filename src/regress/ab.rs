@@ -592,20 +592,31 @@ mod tests {
         PlanCache::new(SequentialConfig::default()).unwrap()
     }
 
+    /// The report row of hypothesis `h` of the first case, judged on every metric.
+    fn row(
+        eval: &[Vec<HypResult>],
+        h: usize,
+        data: &AbData,
+        margin: f64,
+        p: &PlanCache,
+    ) -> MetricResult {
+        metric_result(
+            &eval[0][h],
+            &data[0].0,
+            &data[0].1,
+            margin,
+            MetricSet::ALL,
+            &p.base,
+        )
+    }
+
     #[test]
     fn a_large_drop_stops_early_as_a_regression() {
         let mut p = plans();
         let data = synthetic(4, 0.02, 0.7, 1.4, 1);
         let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
         assert!(decided(&eval[0]));
-        let r = metric_result(
-            &eval[0][0],
-            &data[0].0,
-            &data[0].1,
-            0.03,
-            MetricSet::ALL,
-            &p.base,
-        );
+        let r = row(&eval, 0, &data, 0.03, &p);
         assert_eq!(r.verdict, Verdict::Regressed, "{r:?}");
         assert!(!eval[0][2].tested, "no errors: error rate not tested");
     }
@@ -666,14 +677,7 @@ mod tests {
     fn error_verdict(data: &AbData) -> MetricResult {
         let mut p = plans();
         let eval = evaluate(data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
-        metric_result(
-            &eval[0][2],
-            &data[0].0,
-            &data[0].1,
-            0.03,
-            MetricSet::ALL,
-            &p.base,
-        )
+        row(&eval, 2, data, 0.03, &p)
     }
 
     #[test]
@@ -726,14 +730,7 @@ mod tests {
         assert_eq!(r.label, "not judged");
         assert_ne!(r.verdict, Verdict::Regressed);
         let all = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut plans()).unwrap();
-        let p99 = metric_result(
-            &all[0][1],
-            &data[0].0,
-            &data[0].1,
-            0.03,
-            MetricSet::ALL,
-            &plans().base,
-        );
+        let p99 = row(&all, 1, &data, 0.03, &plans());
         assert_eq!(p99.verdict, Verdict::Regressed, "{p99:?}");
     }
 
@@ -792,14 +789,7 @@ mod tests {
         let mut p = mde_plans(0.05);
         let data = synthetic(5, 0.10, 0.97, 1.03, 7);
         let eval = evaluate(&data, &[0.0; Metric::COUNT], MetricSet::ALL, &mut p).unwrap();
-        let r = metric_result(
-            &eval[0][0],
-            &data[0].0,
-            &data[0].1,
-            0.0,
-            MetricSet::ALL,
-            &p.base,
-        );
+        let r = row(&eval, 0, &data, 0.0, &p);
         assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
         let needed = r.needed.unwrap();
         assert!(needed > 5, "{r:?}");
@@ -824,14 +814,7 @@ mod tests {
         // Without --mde the count is for the margin, as before.
         let mut plain = plans();
         let eval = evaluate(&data, &[0.03; Metric::COUNT], MetricSet::ALL, &mut plain).unwrap();
-        let r = metric_result(
-            &eval[0][0],
-            &data[0].0,
-            &data[0].1,
-            0.03,
-            MetricSet::ALL,
-            &plain.base,
-        );
+        let r = row(&eval, 0, &data, 0.03, &plain);
         if r.verdict == Verdict::Inconclusive {
             assert_eq!(r.needed_for, Some(0.03));
         }

@@ -90,6 +90,34 @@ fn per_txn(r: &serde_json::Value, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no work.per_transaction.{name}: {:#}", r["work"]))
 }
 
+/// Runs `c`, a comparison told to write its JSON report to `out`: its exit code and the
+/// report, checked against the schema.
+fn report_of(c: std::process::Command, out: &Path) -> (i32, serde_json::Value) {
+    let o = run(c);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    validate_against_schema("gate-v1.json", &r);
+    (code(&o), r)
+}
+
+/// The row of metric `name` in a report's first group.
+fn metric_row(r: &serde_json::Value, name: &str) -> serde_json::Value {
+    r["groups"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {r:#}"))
+        .clone()
+}
+
+/// `K_RANGE` written into `dir`; its path.
+fn k_range_file(dir: &Path) -> String {
+    let file = dir.join("k_range.toml");
+    std::fs::write(&file, K_RANGE).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
 #[test]
 fn a_run_counts_its_work_without_the_monitors_own_statements() {
     alone();
@@ -145,9 +173,7 @@ fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
     alone();
     let (root, _turn) = WORK_PS.turn();
     let d = scratch();
-    let file = d.path().join("k_range.toml");
-    std::fs::write(&file, K_RANGE).unwrap();
-    let file = file.to_str().unwrap();
+    let file = &k_range_file(d.path());
     let a = fresh_db_on(&root, "work_idx_a");
     let b = fresh_db_on(&root, "work_idx_b");
     prepare_on(d.path(), file, &a, 2000, &[]);
@@ -169,19 +195,11 @@ fn a_lost_index_is_flagged_by_the_work_metrics_within_three_pairs() {
     .args(["--table-size", "2000", "--json", "-q", "--output"])
     .arg(&out)
     .args(SHORT);
-    let o = run(c);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
-    validate_against_schema("gate-v1.json", &r);
-    assert_eq!(code(&o), 1, "{r:#}");
+    let (exit, r) = report_of(c, &out);
+    assert_eq!(exit, 1, "{r:#}");
     let g = &r["groups"][0];
     assert!(g["pairs"].as_u64().unwrap() <= 3, "{g:#}");
-    let rows = g["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "rows_per_txn")
-        .unwrap_or_else(|| panic!("no rows_per_txn: {g:#}"));
+    let rows = metric_row(&r, "rows_per_txn");
     assert_eq!(rows["verdict"], "regressed", "{rows:#}");
     // A scan of 2000 rows instead of about 20 through the index.
     assert!(rows["relative_change"].as_f64().unwrap() > 10.0, "{rows:#}");
@@ -231,22 +249,9 @@ fn a_statement_that_now_spills_to_disk_is_flagged_within_three_pairs() {
         .arg("--output")
         .arg(&out)
         .args(SHORT);
-    let o = run(c);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
-    validate_against_schema("gate-v1.json", &r);
-    assert_eq!(code(&o), 1, "{r:#}");
-    let g = &r["groups"][0];
-    let row = |name: &str| {
-        g["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == name)
-            .unwrap_or_else(|| panic!("no {name}: {g:#}"))
-            .clone()
-    };
-    let spills = row("spills_per_txn");
+    let (exit, r) = report_of(c, &out);
+    assert_eq!(exit, 1, "{r:#}");
+    let spills = metric_row(&r, "spills_per_txn");
     assert_eq!(spills["verdict"], "regressed", "{spills:#}");
     // One temporary table on disk per transaction in B, none in A.
     assert!(spills["a"].as_f64().unwrap() < 0.01, "{spills:#}");
@@ -259,7 +264,11 @@ fn a_statement_that_now_spills_to_disk_is_flagged_within_three_pairs() {
         "{spills:#}"
     );
     // The rows examined did not move: only the spill metric tells.
-    assert_ne!(row("rows_per_txn")["verdict"], "regressed", "{g:#}");
+    assert_ne!(
+        metric_row(&r, "rows_per_txn")["verdict"],
+        "regressed",
+        "{r:#}"
+    );
 }
 
 #[test]
@@ -287,21 +296,9 @@ fn an_aa_gate_with_work_metrics_does_not_flag() {
         if let Some(m) = judged {
             c.args(["--metrics", m]);
         }
-        let o = run(c);
-        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
-        validate_against_schema("gate-v1.json", &r);
-        (code(&o), r)
+        report_of(c, &out)
     };
-    let row = |r: &serde_json::Value, name: &str| {
-        r["groups"][0]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == name)
-            .unwrap_or_else(|| panic!("no {name}: {r:#}"))
-            .clone()
-    };
+    let row = metric_row;
     // The default metrics: the work metrics are judged with time, and none of them flags;
     // CPU per transaction is shown, not judged.
     let (exit, r) = gate(None, "all.json");
@@ -407,23 +404,15 @@ fn cpu_per_transaction_is_judged_when_asked_for() {
         .args(["--max-pairs", "3", "--json", "-q", "--output"])
         .arg(&out)
         .args(SHORT);
-    let o = run(c);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
-    validate_against_schema("gate-v1.json", &r);
+    let (exit, r) = report_of(c, &out);
     // An A/A job: pass or inconclusive (CPU per transaction moves with the machine's load).
-    assert!([0, 3].contains(&code(&o)), "exit {}: {r:#}", code(&o));
+    assert!([0, 3].contains(&exit), "exit {exit}: {r:#}");
     assert_eq!(
         r["metrics_judged"],
         serde_json::json!(["client_cpu_per_txn", "server_cpu_per_txn"])
     );
     for name in ["client_cpu_per_txn", "server_cpu_per_txn"] {
-        let m = r["groups"][0]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == name)
-            .unwrap_or_else(|| panic!("no {name}: {r:#}"));
+        let m = metric_row(&r, name);
         assert_eq!(m["tested"], true, "{m:#}");
         assert!(
             m["a"].as_f64().unwrap() > 0.0 && m["b"].as_f64().unwrap() > 0.0,
@@ -440,9 +429,7 @@ fn performance_schema_rows_examined_are_recorded_where_it_is_on() {
     alone();
     let (root, _turn) = WORK_PS.turn();
     let d = scratch();
-    let file = d.path().join("k_range.toml");
-    std::fs::write(&file, K_RANGE).unwrap();
-    let file = file.to_str().unwrap();
+    let file = &k_range_file(d.path());
     let url = fresh_db_on(&root, "work_ps_rows");
     prepare_on(d.path(), file, &url, 1000, &[]);
     let r = run_json(d.path(), file, &url, &[]);
@@ -475,9 +462,7 @@ fn same_seconds_judges_rows_examined_per_side_with_performance_schema() {
     alone();
     let (root, _turn) = WORK_PS.turn();
     let d = scratch();
-    let file = d.path().join("k_range.toml");
-    std::fs::write(&file, K_RANGE).unwrap();
-    let file = file.to_str().unwrap();
+    let file = &k_range_file(d.path());
     let url = fresh_db_on(&root, "work_same_rows");
     prepare_on(d.path(), file, &url, 1000, &[]);
     let out = d.path().join("same.json");
@@ -494,18 +479,9 @@ fn same_seconds_judges_rows_examined_per_side_with_performance_schema() {
         .args(["--metrics", "rows_per_txn", "--json", "-q", "--output"])
         .arg(&out)
         .args(SHORT);
-    let o = run(c);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
-        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
-    validate_against_schema("gate-v1.json", &r);
-    assert_eq!(code(&o), 1, "{r:#}");
-    let rows = r["groups"][0]["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "rows_per_txn")
-        .unwrap()
-        .clone();
+    let (exit, r) = report_of(c, &out);
+    assert_eq!(exit, 1, "{r:#}");
+    let rows = metric_row(&r, "rows_per_txn");
     assert_eq!(rows["verdict"], "regressed", "{rows:#}");
     // 20 rows per range in A, 40 in B (the index dive adds about one each).
     let (a, b) = (rows["a"].as_f64().unwrap(), rows["b"].as_f64().unwrap());
