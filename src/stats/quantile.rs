@@ -22,6 +22,11 @@
 //! count reaches `k`, reported as the *highest* value equivalent to that bucket, so the
 //! histogram's rounding (3 significant digits in loadgate) can only make the bound larger.
 //! Values are in whatever unit the histogram holds (nanoseconds in loadgate's recorder).
+//!
+//! The binomial argument assumes independent observations. Latencies from a queue are
+//! correlated (a burst delays every transaction behind it), so over one short window the true
+//! coverage is below the nominal level; the longer the window compared with the queue's busy
+//! periods, the closer it gets.
 
 use hdrhistogram::Histogram;
 
