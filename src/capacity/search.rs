@@ -484,6 +484,15 @@ pub fn search(
     config: &SearchConfig,
     runner: &mut impl StepRunner,
 ) -> Result<SearchResult, SearchError> {
+    search_with_progress(config, runner, |_| {})
+}
+
+/// [`search`], calling `on_step` with each step as soon as it is judged (for live progress).
+pub fn search_with_progress(
+    config: &SearchConfig,
+    runner: &mut impl StepRunner,
+    mut on_step: impl FnMut(&SearchStep),
+) -> Result<SearchResult, SearchError> {
     config.validate()?;
     let mut steps: Vec<SearchStep> = Vec::new();
     let mut run = |rate: f64, duration_s: f64, kind: StepKind| -> (usize, bool) {
@@ -500,13 +509,15 @@ pub fn search(
             StepVerdict::Fail
         };
         let number = steps.len() + 1;
-        steps.push(SearchStep {
+        let step = SearchStep {
             number,
             plan,
             summary,
             verdict,
             reasons,
-        });
+        };
+        on_step(&step);
+        steps.push(step);
         (number, verdict == StepVerdict::Pass)
     };
 
@@ -731,7 +742,11 @@ mod tests {
     fn verification_holds_at_90_percent_three_step_lengths_twice() {
         let config = p99_within(10.0);
         let mut edge = Edge::new(1234.0);
-        let result = search(&config, &mut edge).unwrap();
+        let mut seen = Vec::new();
+        let result =
+            search_with_progress(&config, &mut edge, |s| seen.push((s.number, s.verdict))).unwrap();
+        let numbers: Vec<_> = result.steps.iter().map(|s| (s.number, s.verdict)).collect();
+        assert_eq!(seen, numbers);
         let found = result.found_rate.unwrap();
         let verify: Vec<_> = edge
             .plans

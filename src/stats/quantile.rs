@@ -219,6 +219,10 @@ mod tests {
             covered += usize::from(b as f64 >= true_p99);
         }
         let coverage = covered as f64 / samples as f64;
+        eprintln!(
+            "p99 upper bound at 95 %: coverage {:.1} %",
+            100.0 * coverage
+        );
         assert!((0.93..=0.995).contains(&coverage), "coverage {coverage}");
     }
 
