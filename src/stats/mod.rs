@@ -19,6 +19,8 @@
 //! - [`sequential`]: sequential A/B (stop-regressed / stop-no-regression / continue) by a
 //!   group-sequential t-test with alpha spending over the planned looks.
 //! - [`changepoint`]: E-divisive means over a history series with a permutation test.
+//! - [`quantile`]: a distribution-free upper confidence bound on a percentile of an HDR
+//!   histogram (order statistics, binomial ranks), for judging latency objectives.
 //!
 //! # Defaults
 //!
@@ -64,6 +66,7 @@
 pub mod changepoint;
 pub mod dist;
 pub mod paired;
+pub mod quantile;
 pub mod same;
 pub mod sequential;
 pub mod verdict;
