@@ -19,6 +19,8 @@
 //! - [`sequential`]: sequential A/B (stop-regressed / stop-no-regression / continue) by a
 //!   group-sequential t-test with alpha spending over the planned looks.
 //! - [`changepoint`]: E-divisive means over a history series with a permutation test.
+//! - [`usl`]: the Universal Scalability Law fitted to a concurrency sweep (bounded least
+//!   squares by projected Levenberg–Marquardt): λ, σ, κ, the peak concurrency, the regime.
 //!
 //! # Defaults
 //!
@@ -66,6 +68,7 @@ pub mod dist;
 pub mod paired;
 pub mod same;
 pub mod sequential;
+pub mod usl;
 pub mod verdict;
 
 #[cfg(test)]
