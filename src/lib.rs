@@ -4,6 +4,7 @@
 //! [`app::run`] to an exit code. Everything else lives here; ARCHITECTURE.md has the map.
 
 pub mod bulk;
+pub mod capacity;
 pub mod cli;
 pub mod commands;
 pub mod engine;
