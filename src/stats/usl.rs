@@ -283,6 +283,11 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 /// Fits the Universal Scalability Law to a concurrency sweep (see the module documentation for
 /// the method, the stopping rule and the regime).
 pub fn fit(points: &[UslPoint]) -> Result<UslFit, UslError> {
+    fit_within(points, MAX_ITERATIONS)
+}
+
+/// [`fit`] with at most `max_iterations` Levenberg–Marquardt iterations.
+fn fit_within(points: &[UslPoint], max_iterations: usize) -> Result<UslFit, UslError> {
     check_points(points)?;
     let sum_x2: f64 = points.iter().map(|p| p.x * p.x).sum();
     let mut theta = grid_start(points);
@@ -290,7 +295,7 @@ pub fn fit(points: &[UslPoint]) -> Result<UslFit, UslError> {
     let mut damping = 1e-3;
     let mut iterations = 0;
     let mut converged = current <= 1e-24 * sum_x2;
-    while !converged && iterations < MAX_ITERATIONS {
+    while !converged && iterations < max_iterations {
         iterations += 1;
         let [lambda, sigma, kappa] = theta;
         // JᵀJ and Jᵀr for the model's Jacobian (r = x − model).
@@ -612,6 +617,41 @@ mod tests {
         assert!(f.residuals[2] > 0.0);
         assert!(f.relative_residuals[2] > 0.05 && f.relative_residuals[2] < 0.11);
         assert!(f.r_squared < 1.0 && f.r_squared > 0.95);
+    }
+
+    #[test]
+    fn repeated_unordered_levels_and_large_scales_fit() {
+        // Two runs per level, shuffled, a million transactions per second for one client and up
+        // to 512 clients: N* = √(0.99 / 1e-5) ≈ 314.6.
+        let (lambda, sigma, kappa) = (1e6, 0.01, 1e-5f64);
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut points: Vec<UslPoint> = [512.0, 1.0, 64.0, 8.0, 256.0, 32.0, 128.0, 4.0]
+            .iter()
+            .flat_map(|&n| [n, n])
+            .map(|n| UslPoint {
+                n,
+                x: model(lambda, sigma, kappa, n) * (1.0 + rng.gen_range(-0.01..=0.01)),
+            })
+            .collect();
+        points.swap(0, 9);
+        let f = fit(&points).unwrap();
+        let truth = ((1.0 - sigma) / kappa).sqrt();
+        assert!((f.peak_n.unwrap() / truth - 1.0).abs() < 0.05, "{f:?}");
+        assert!((f.lambda / lambda - 1.0).abs() < 0.02, "{f:?}");
+        assert_eq!(f.regime, Regime::CoherencyBound);
+        assert_eq!(f.residuals.len(), 16);
+    }
+
+    #[test]
+    fn a_fit_that_does_not_settle_is_an_error() {
+        let points = sweep(1000.0, 0.05, 0.001, 0.05, 3);
+        assert!(fit(&points).unwrap().iterations > 1);
+        let e = fit_within(&points, 1).unwrap_err();
+        assert_eq!(e, UslError::NotConverged { iterations: 1 });
+        assert_eq!(
+            e.to_string(),
+            "the scalability fit did not converge in 1 iterations"
+        );
     }
 
     #[test]
