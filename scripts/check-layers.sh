@@ -39,6 +39,9 @@ forbid "error is a leaf (module errors implement its exit-code trait)" \
 forbid "stats depends on nothing but itself (and util)" \
   'crate::(app|cli|bulk|index|regress|store|workload|target|server|engine|monitor|runner|report|settings|record|prepare|testbed)\b' \
   $(files src/stats)
+forbid "capacity is pure: it uses nothing but itself, stats and util" \
+  'crate::(app|cli|commands|error|bulk|index|regress|store|workload|target|server|engine|monitor|runner|report|settings|record|prepare|testbed)\b' \
+  $(files src/capacity)
 forbid "only cli/ and the command glue know clap" '(\bclap::|use clap\b|crate::cli\b)' "${not_glue[@]}"
 forbid "only the command glue uses commands" 'crate::commands\b' "${not_glue[@]}"
 forbid "regress computes, report renders: regress does not import report" '^\s*use crate::report' \

@@ -21,6 +21,8 @@
 //! - [`changepoint`]: E-divisive means over a history series with a permutation test.
 //! - [`quantile`]: a distribution-free upper confidence bound on a percentile of an HDR
 //!   histogram (order statistics, binomial ranks), for judging latency objectives.
+//! - [`usl`]: the Universal Scalability Law fitted to a concurrency sweep (bounded least
+//!   squares by projected Levenberg–Marquardt): λ, σ, κ, the peak concurrency, the regime.
 //!
 //! # Defaults
 //!
@@ -69,6 +71,7 @@ pub mod paired;
 pub mod quantile;
 pub mod same;
 pub mod sequential;
+pub mod usl;
 pub mod verdict;
 
 #[cfg(test)]
