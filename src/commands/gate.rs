@@ -18,7 +18,7 @@ use crate::cli::regress::{
 use crate::cli::values::ReportFormat;
 use crate::cli::{RunArgs, TargetArgs, WorkloadArgs};
 use crate::error::{Error, Result};
-use crate::record::gate::{Design, GateReport, Metric, MetricSet, Outcome, ReportKind, Side};
+use crate::record::gate::{Design, GateReport, MetricSet, Outcome, ReportKind, Side};
 use crate::regress::ab::{run_ab, AbCase, AbOptions};
 use crate::regress::calibrate::Choice;
 use crate::regress::compare::{
@@ -647,10 +647,9 @@ fn check_ab_plan(
         .into());
     }
     if design == Design::SameSeconds {
-        let per_side = |m: &Metric| !m.is_work() || *m == Metric::RowsPerTxn;
         if let Some(m) = judged
             .iter()
-            .find(|m| !per_side(m))
+            .find(|m| !crate::regress::same::per_side(*m))
             .filter(|_| judged.required())
         {
             return Err(Error::Usage(format!(

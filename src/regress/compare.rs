@@ -192,11 +192,6 @@ pub fn rate_negligible(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {
     mean_of(a, m) < ERROR_RATE_FLOOR && mean_of(b, m) < ERROR_RATE_FLOOR
 }
 
-/// True when the error rate is negligible on both sides.
-pub fn errors_negligible(a: &[RunValues], b: &[RunValues]) -> bool {
-    rate_negligible(a, b, Metric::ErrorRate)
-}
-
 /// Whether metric `m` can be judged on these runs: a work metric every run measured, and a
 /// rate that is not negligible on both sides.
 pub fn judgeable(a: &[RunValues], b: &[RunValues], m: Metric) -> bool {

@@ -92,7 +92,14 @@ pub fn side_values(rec: &RunRecord, tag: &str, threads: u32) -> Option<RunValues
     })
 }
 
-/// The work of side `tag` that the server can attribute to it: rows examined by the side's
+/// Whether a same-seconds trial can give metric `m` per side: time and errors from each side's
+/// own transactions, and rows examined from performance_schema ([`side_work`]); the other
+/// work metrics are server-wide counters or process CPU times that the sides share.
+pub fn per_side(m: Metric) -> bool {
+    !m.is_work() || m == Metric::RowsPerTxn
+}
+
+/// The work of side `tag` that the server can attribute to it ([`per_side`]): rows examined by the side's
 /// prepared statements over the measured window, from performance_schema (their text carries
 /// the side's comment), per transaction of the side. The server-wide counters (pages, disk
 /// spills) and the CPU times cannot be split, so they stay unmeasured (NaN, never judged).
